@@ -1,0 +1,121 @@
+//! Per-member and per-group counters. Each counter has one writer thread,
+//! so updates are a relaxed load and store (no locked instruction per frame);
+//! readers (status, logs) see a value at most a batch old.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why a frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Drop {
+    /// Too short or inconsistent to parse.
+    Malformed = 0,
+    /// The virtio-net header cannot describe the frame.
+    BadVnetHeader,
+    /// No active member to send through.
+    NoActiveMember,
+    /// Broadcast/multicast received on a member that is not the nominee.
+    NotNominee,
+    /// Unicast for a MAC that is not the receiving member's.
+    OtherMac,
+    /// A frame we sent ourselves came back through a switch.
+    Looped,
+    /// Received on an offline member.
+    Offline,
+    /// A VLAN tag delivered out of band that could not be reinserted.
+    Vlan,
+    /// The kernel refused the frame on send/write.
+    IoError,
+}
+
+impl Drop {
+    pub const COUNT: usize = 9;
+    pub const ALL: [Drop; Drop::COUNT] = [
+        Drop::Malformed,
+        Drop::BadVnetHeader,
+        Drop::NoActiveMember,
+        Drop::NotNominee,
+        Drop::OtherMac,
+        Drop::Looped,
+        Drop::Offline,
+        Drop::Vlan,
+        Drop::IoError,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Drop::Malformed => "malformed",
+            Drop::BadVnetHeader => "bad_vnet_header",
+            Drop::NoActiveMember => "no_active_member",
+            Drop::NotNominee => "not_nominee",
+            Drop::OtherMac => "other_mac",
+            Drop::Looped => "looped",
+            Drop::Offline => "offline",
+            Drop::Vlan => "vlan",
+            Drop::IoError => "io_error",
+        }
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Single-writer increment.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// One direction's counters; written by one thread only.
+#[derive(Default, Debug)]
+pub struct Direction {
+    pub frames: Counter,
+    pub bytes: Counter,
+    pub drops: [Counter; Drop::COUNT],
+}
+
+impl Direction {
+    #[inline]
+    pub fn pass(&self, bytes: usize) {
+        self.frames.add(1);
+        self.bytes.add(bytes as u64);
+    }
+    #[inline]
+    pub fn drop(&self, why: Drop) {
+        self.drops[why as usize].add(1);
+    }
+    pub fn drops_total(&self) -> u64 {
+        self.drops.iter().map(Counter::get).sum()
+    }
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} frames {} bytes", self.frames.get(), self.bytes.get());
+        for d in Drop::ALL {
+            let n = self.drops[d as usize].get();
+            if n > 0 {
+                s.push_str(&format!(" {}={}", d.name(), n));
+            }
+        }
+        s
+    }
+}
+
+/// A member's counters: `rx` is written by the inbound thread (frames from
+/// the wire), `tx` by the outbound thread (frames sent on the member).
+#[derive(Default, Debug)]
+pub struct MemberCounters {
+    pub rx: Direction,
+    pub tx: Direction,
+}
+
+/// Counters of the group interface side: frames read from the TAP that never
+/// reached a member, and frames written into it.
+#[derive(Default, Debug)]
+pub struct GroupCounters {
+    pub from_tap: Direction,
+    pub to_tap: Direction,
+}

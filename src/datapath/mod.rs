@@ -1,0 +1,9 @@
+//! The data plane: pure per-frame functions (classify, hash, pick, rewrite)
+//! and the thin I/O shell that runs them between the TAP and the members.
+
+pub mod arp;
+pub mod buckets;
+pub mod counters;
+pub mod frame;
+pub mod plan;
+pub mod vnet;

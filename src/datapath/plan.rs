@@ -1,0 +1,260 @@
+//! The forwarding plan and the pure per-frame decisions.
+//!
+//! A [`Plan`] is an immutable snapshot published by the control side; the
+//! data plane threads hold an `Arc` to the current one and never lock per
+//! frame. [`outbound`] and [`inbound`] decide and rewrite a frame in place.
+
+use super::buckets::{Buckets, Slot, NO_SLOT};
+use super::counters::Drop;
+use super::frame::*;
+use std::net::Ipv4Addr;
+
+/// How unicast IPv4 picks a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outbound {
+    /// Per flow (addresses, protocol, ports) over the sticky buckets.
+    #[default]
+    Flow,
+    /// Through the member the source address is bound to, for networks that
+    /// tie an IP address to one MAC (IP source guard, cloud fabrics).
+    Bound,
+}
+
+/// A member as the data plane sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    pub mac: Mac,
+    /// Unicast is accepted on every present member that is not offline.
+    pub accept: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub generation: u64,
+    pub group_mac: Mac,
+    /// Indexed by slot; `None` for members not present.
+    pub ports: Vec<Option<Port>>,
+    pub buckets: Buckets,
+    pub nominee: Option<Slot>,
+    /// (address, member) for every bound data address.
+    pub bindings: Vec<(Ipv4Addr, Slot)>,
+    pub outbound: Outbound,
+    pub seed: u64,
+}
+
+impl Plan {
+    pub fn empty(group_mac: Mac, seed: u64) -> Plan {
+        Plan {
+            generation: 0,
+            group_mac,
+            ports: Vec::new(),
+            buckets: Buckets::default(),
+            nominee: None,
+            bindings: Vec::new(),
+            outbound: Outbound::Flow,
+            seed,
+        }
+    }
+
+    #[inline]
+    fn bound(&self, a: Ipv4Addr) -> Option<Slot> {
+        self.bindings.iter().find(|(x, _)| *x == a).map(|(_, s)| *s)
+    }
+
+    #[inline]
+    fn port(&self, s: Slot) -> Option<&Port> {
+        self.ports.get(usize::from(s)).and_then(Option::as_ref)
+    }
+
+    #[inline]
+    fn is_own_mac(&self, mac: &Mac) -> bool {
+        *mac == self.group_mac || self.ports.iter().flatten().any(|p| p.mac == *mac)
+    }
+}
+
+/// Picks the member for a frame read from the group interface and rewrites
+/// it for that member: Ethernet source (and ARP sender hardware address) set
+/// to the member's MAC.
+#[inline]
+pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, Drop> {
+    let class = classify(frame).map_err(|_| Drop::Malformed)?;
+    let slot = match class {
+        Class::Ipv4Unicast(k) => {
+            let bound = match plan.outbound {
+                Outbound::Bound => plan.bound(Ipv4Addr::from(k.src)),
+                Outbound::Flow => None,
+            };
+            bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash(&k, plan.seed)))
+        }
+        Class::Arp { sender, .. } => plan
+            .bound(sender)
+            .or(plan.nominee)
+            .unwrap_or(NO_SLOT),
+        Class::Multicast | Class::OtherUnicast => plan.nominee.unwrap_or(NO_SLOT),
+    };
+    let port = plan.port(slot).ok_or(Drop::NoActiveMember)?;
+    frame[6..12].copy_from_slice(&port.mac);
+    if matches!(class, Class::Arp { .. }) {
+        frame[ARP_SHA..ARP_SHA + ETH_ALEN].copy_from_slice(&port.mac);
+    }
+    Ok(slot)
+}
+
+/// Decides whether a frame received on member `slot` goes into the group
+/// interface, rewriting the member's MAC to the group's where it appears as
+/// destination (Ethernet, and ARP target hardware address).
+#[inline]
+pub fn inbound(plan: &Plan, slot: Slot, frame: &mut [u8]) -> Result<(), Drop> {
+    if frame.len() < ETH_HLEN {
+        return Err(Drop::Malformed);
+    }
+    let port = match plan.port(slot) {
+        Some(p) if p.accept => *p,
+        _ => return Err(Drop::Offline),
+    };
+    if plan.is_own_mac(&src_mac(frame)) {
+        return Err(Drop::Looped);
+    }
+    let dst = dst_mac(frame);
+    if is_multicast_mac(&dst) {
+        // One copy of each broadcast/multicast: the one the nominee received.
+        return if plan.nominee == Some(slot) {
+            Ok(())
+        } else {
+            Err(Drop::NotNominee)
+        };
+    }
+    if dst != port.mac {
+        return Err(Drop::OtherMac);
+    }
+    frame[..6].copy_from_slice(&plan.group_mac);
+    if ethertype(frame) == ETH_P_ARP
+        && frame.len() >= ETH_HLEN + ARP_LEN
+        && frame[ARP_THA..ARP_THA + ETH_ALEN] == port.mac
+    {
+        frame[ARP_THA..ARP_THA + ETH_ALEN].copy_from_slice(&plan.group_mac);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datapath::arp::gratuitous_arp;
+    use etherparse::PacketBuilder;
+
+    const GMAC: Mac = [2, 0xaa, 0, 0, 0, 1];
+    const M: [Mac; 3] = [[2, 0, 0, 0, 0, 10], [2, 0, 0, 0, 0, 11], [2, 0, 0, 0, 0, 12]];
+    const ROUTER: Mac = [2, 0, 0, 0, 0, 1];
+
+    fn plan() -> Plan {
+        let mut p = Plan::empty(GMAC, 7);
+        p.ports = M.iter().map(|&mac| Some(Port { mac, accept: true })).collect();
+        p.buckets.rebalance(&[0, 1, 2], &[]);
+        p.nominee = Some(0);
+        p.bindings = vec![
+            (Ipv4Addr::new(192, 0, 2, 200), 1),
+            (Ipv4Addr::new(192, 0, 2, 201), 2),
+        ];
+        p
+    }
+
+    fn tcp(src: [u8; 4], sport: u16, dst_mac: Mac, src_mac: Mac) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv4(src, [192, 0, 2, 1], 64)
+            .tcp(sport, 80, 1, 1000)
+            .write(&mut v, &[0; 10])
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn flows_spread_and_stay_put() {
+        let p = plan();
+        let mut seen = [0u32; 3];
+        for port in 0..300u16 {
+            let mut f = tcp([192, 0, 2, 200], 10000 + port, ROUTER, GMAC);
+            let s = outbound(&p, &mut f).unwrap();
+            seen[usize::from(s)] += 1;
+            assert_eq!(src_mac(&f), M[usize::from(s)]);
+            let mut again = tcp([192, 0, 2, 200], 10000 + port, ROUTER, GMAC);
+            assert_eq!(outbound(&p, &mut again).unwrap(), s);
+        }
+        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+    }
+
+    #[test]
+    fn bound_mode_uses_the_source_binding() {
+        let mut p = plan();
+        p.outbound = Outbound::Bound;
+        for port in 0..50 {
+            let mut f = tcp([192, 0, 2, 201], 1000 + port, ROUTER, GMAC);
+            assert_eq!(outbound(&p, &mut f).unwrap(), 2);
+        }
+    }
+
+    #[test]
+    fn arp_leaves_through_the_bound_member_with_its_mac() {
+        let p = plan();
+        let mut f = gratuitous_arp(GMAC, Ipv4Addr::new(192, 0, 2, 201));
+        assert_eq!(outbound(&p, &mut f).unwrap(), 2);
+        assert_eq!(src_mac(&f), M[2]);
+        assert_eq!(&f[ARP_SHA..ARP_SHA + 6], &M[2]);
+        // Unbound sender (proxy ARP): the nominee.
+        let mut f = gratuitous_arp(GMAC, Ipv4Addr::new(192, 0, 2, 99));
+        assert_eq!(outbound(&p, &mut f).unwrap(), 0);
+    }
+
+    #[test]
+    fn nothing_active_is_a_counted_drop() {
+        let mut p = plan();
+        p.buckets.rebalance(&[], &[]);
+        p.nominee = None;
+        p.bindings.clear();
+        let mut f = tcp([192, 0, 2, 200], 1, ROUTER, GMAC);
+        assert_eq!(outbound(&p, &mut f), Err(Drop::NoActiveMember));
+        assert_eq!(outbound(&p, &mut [0u8; 5]), Err(Drop::Malformed));
+    }
+
+    #[test]
+    fn inbound_unicast_for_the_member_is_rewritten() {
+        let p = plan();
+        let mut f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);
+        assert_eq!(inbound(&p, 1, &mut f), Ok(()));
+        assert_eq!(dst_mac(&f), GMAC);
+        let mut f = tcp([192, 0, 2, 1], 80, M[2], ROUTER);
+        assert_eq!(inbound(&p, 1, &mut f), Err(Drop::OtherMac));
+        let mut f = tcp([192, 0, 2, 1], 80, M[1], M[0]);
+        assert_eq!(inbound(&p, 1, &mut f), Err(Drop::Looped));
+    }
+
+    #[test]
+    fn inbound_broadcast_only_from_the_nominee() {
+        let p = plan();
+        let mut f = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(inbound(&p, 0, &mut f.clone()), Ok(()));
+        assert_eq!(inbound(&p, 1, &mut f), Err(Drop::NotNominee));
+    }
+
+    #[test]
+    fn inbound_arp_reply_target_mac_is_rewritten() {
+        let p = plan();
+        let mut f = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
+        f[..6].copy_from_slice(&M[2]);
+        f[21] = 2; // reply
+        f[ARP_THA..ARP_THA + 6].copy_from_slice(&M[2]);
+        assert_eq!(inbound(&p, 2, &mut f), Ok(()));
+        assert_eq!(&f[ARP_THA..ARP_THA + 6], &GMAC);
+    }
+
+    #[test]
+    fn offline_or_absent_member_accepts_nothing() {
+        let mut p = plan();
+        p.ports[1] = Some(Port { mac: M[1], accept: false });
+        p.ports[2] = None;
+        let mut f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);
+        assert_eq!(inbound(&p, 1, &mut f), Err(Drop::Offline));
+        assert_eq!(inbound(&p, 2, &mut f), Err(Drop::Offline));
+    }
+}
