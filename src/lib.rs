@@ -1,4 +1,8 @@
 //! ipmpd: Solaris-style IP multipathing for Linux, in userspace.
 
+pub mod config;
+pub mod daemon;
 pub mod datapath;
 pub mod group;
+pub mod netlink;
+pub mod sys;

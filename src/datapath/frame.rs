@@ -56,7 +56,11 @@ pub enum Class {
     /// Unicast IPv4: spread per flow.
     Ipv4Unicast(FlowKey),
     /// An ARP packet; leaves through the member bound to `sender`.
-    Arp { op: u16, sender: Ipv4Addr, target: Ipv4Addr },
+    Arp {
+        op: u16,
+        sender: Ipv4Addr,
+        target: Ipv4Addr,
+    },
     /// Broadcast or multicast destination (not ARP): nominee only.
     Multicast,
     /// Any other unicast (IPv6 while disabled, VLAN-tagged, other ethertypes).
@@ -126,8 +130,7 @@ pub fn parse_ipv4_flow(frame: &[u8], l3: usize) -> Result<FlowKey, Malformed> {
     let fragmented = frag & (IPV4_FLAG_MF | IPV4_FRAG_OFFSET_MASK) != 0;
     // Only the first fragment carries ports, so every fragment hashes on
     // addresses and protocol alone and a datagram never splits across members.
-    let ports = if !fragmented && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && ip.len() >= ihl + 4
-    {
+    let ports = if !fragmented && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && ip.len() >= ihl + 4 {
         be32(ip, ihl)
     } else {
         0
@@ -266,13 +269,23 @@ mod tests {
     fn flow_hash_spreads_and_depends_on_seed() {
         let mut counts = [0u32; 4];
         for port in 0..4000u32 {
-            let k = FlowKey { src: 1, dst: 2, proto: 6, ports: port };
+            let k = FlowKey {
+                src: 1,
+                dst: 2,
+                proto: 6,
+                ports: port,
+            };
             counts[(flow_hash(&k, 42) & 3) as usize] += 1;
         }
         for c in counts {
             assert!((800..1200).contains(&c), "{counts:?}");
         }
-        let k = FlowKey { src: 1, dst: 2, proto: 6, ports: 3 };
+        let k = FlowKey {
+            src: 1,
+            dst: 2,
+            proto: 6,
+            ports: 3,
+        };
         assert_ne!(flow_hash(&k, 1), flow_hash(&k, 2));
     }
 }

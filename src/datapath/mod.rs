@@ -6,4 +6,5 @@ pub mod buckets;
 pub mod counters;
 pub mod frame;
 pub mod plan;
+pub mod shell;
 pub mod vnet;

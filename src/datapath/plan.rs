@@ -86,10 +86,7 @@ pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, Drop> {
             };
             bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash(&k, plan.seed)))
         }
-        Class::Arp { sender, .. } => plan
-            .bound(sender)
-            .or(plan.nominee)
-            .unwrap_or(NO_SLOT),
+        Class::Arp { sender, .. } => plan.bound(sender).or(plan.nominee).unwrap_or(NO_SLOT),
         Class::Multicast | Class::OtherUnicast => plan.nominee.unwrap_or(NO_SLOT),
     };
     let port = plan.port(slot).ok_or(Drop::NoActiveMember)?;
@@ -251,7 +248,10 @@ mod tests {
     #[test]
     fn offline_or_absent_member_accepts_nothing() {
         let mut p = plan();
-        p.ports[1] = Some(Port { mac: M[1], accept: false });
+        p.ports[1] = Some(Port {
+            mac: M[1],
+            accept: false,
+        });
         p.ports[2] = None;
         let mut f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);
         assert_eq!(inbound(&p, 1, &mut f), Err(Drop::Offline));

@@ -43,10 +43,18 @@ impl Member {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The member was taken over (at start or when it appeared later).
-    Joined { slot: Slot, link_up: bool },
+    Joined {
+        slot: Slot,
+        link_up: bool,
+    },
     /// The member's interface disappeared.
-    Gone { slot: Slot },
-    Link { slot: Slot, up: bool },
+    Gone {
+        slot: Slot,
+    },
+    Link {
+        slot: Slot,
+        up: bool,
+    },
     AddressAdded(Ipv4Addr),
     AddressRemoved(Ipv4Addr),
 }
@@ -235,7 +243,11 @@ mod tests {
     fn group3() -> (Group, Instant) {
         let g = Group::new(
             "production0",
-            vec![Member::new("e1000g0"), Member::new("e1000g1"), Member::new("rge0")],
+            vec![
+                Member::new("e1000g0"),
+                Member::new("e1000g1"),
+                Member::new("rge0"),
+            ],
         );
         (g, Instant::now())
     }
@@ -247,9 +259,27 @@ mod tests {
     #[test]
     fn start_with_one_member_down_gives_it_no_binding() {
         let (mut g, t) = group3();
-        g.handle(Event::Joined { slot: 0, link_up: true }, t);
-        g.handle(Event::Joined { slot: 1, link_up: false }, t);
-        g.handle(Event::Joined { slot: 2, link_up: true }, t);
+        g.handle(
+            Event::Joined {
+                slot: 0,
+                link_up: true,
+            },
+            t,
+        );
+        g.handle(
+            Event::Joined {
+                slot: 1,
+                link_up: false,
+            },
+            t,
+        );
+        g.handle(
+            Event::Joined {
+                slot: 2,
+                link_up: true,
+            },
+            t,
+        );
         for i in 0..4 {
             g.handle(Event::AddressAdded(a(200 + i)), t);
         }
@@ -265,7 +295,13 @@ mod tests {
     fn three_addresses_land_on_three_members() {
         let (mut g, t) = group3();
         for s in 0..3 {
-            g.handle(Event::Joined { slot: s, link_up: true }, t);
+            g.handle(
+                Event::Joined {
+                    slot: s,
+                    link_up: true,
+                },
+                t,
+            );
         }
         for i in 0..3 {
             let acts = g.handle(Event::AddressAdded(a(200 + i)), t);
@@ -280,7 +316,13 @@ mod tests {
     fn link_loss_moves_addresses_nominee_and_announces() {
         let (mut g, t) = group3();
         for s in 0..3 {
-            g.handle(Event::Joined { slot: s, link_up: true }, t);
+            g.handle(
+                Event::Joined {
+                    slot: s,
+                    link_up: true,
+                },
+                t,
+            );
         }
         for i in 0..3 {
             g.handle(Event::AddressAdded(a(200 + i)), t);
@@ -288,7 +330,10 @@ mod tests {
         let on0: Vec<Ipv4Addr> = g.bindings().on(0).collect();
         let acts = g.handle(Event::Link { slot: 0, up: false }, t);
         assert_eq!(acts[0], Action::Publish);
-        assert!(acts.contains(&Action::NomineeMoved { from: Some(0), to: Some(1) }));
+        assert!(acts.contains(&Action::NomineeMoved {
+            from: Some(0),
+            to: Some(1)
+        }));
         for addr in on0 {
             let to = g.bindings().slot_of(addr).unwrap();
             assert_ne!(to, 0);
@@ -306,25 +351,58 @@ mod tests {
     #[test]
     fn all_down_drops_carrier_and_unbinds_then_recovers() {
         let (mut g, t) = group3();
-        g.handle(Event::Joined { slot: 0, link_up: true }, t);
+        g.handle(
+            Event::Joined {
+                slot: 0,
+                link_up: true,
+            },
+            t,
+        );
         g.handle(Event::AddressAdded(a(200)), t);
         let acts = g.handle(Event::Link { slot: 0, up: false }, t);
         assert!(acts.contains(&Action::Carrier(false)));
         assert_eq!(g.bindings().slot_of(a(200)), None);
-        let acts = g.handle(Event::Joined { slot: 2, link_up: true }, t);
+        let acts = g.handle(
+            Event::Joined {
+                slot: 2,
+                link_up: true,
+            },
+            t,
+        );
         assert!(acts.contains(&Action::Carrier(true)));
-        assert!(acts.contains(&Action::Announce { addr: a(200), slot: 2 }));
+        assert!(acts.contains(&Action::Announce {
+            addr: a(200),
+            slot: 2
+        }));
         assert_eq!(g.nominee(), Some(2));
     }
 
     #[test]
     fn gone_member_is_deactivated_and_can_rejoin() {
         let (mut g, t) = group3();
-        g.handle(Event::Joined { slot: 0, link_up: true }, t);
-        g.handle(Event::Joined { slot: 1, link_up: true }, t);
+        g.handle(
+            Event::Joined {
+                slot: 0,
+                link_up: true,
+            },
+            t,
+        );
+        g.handle(
+            Event::Joined {
+                slot: 1,
+                link_up: true,
+            },
+            t,
+        );
         g.handle(Event::Gone { slot: 1 }, t);
         assert_eq!(g.active(), &[0]);
-        g.handle(Event::Joined { slot: 1, link_up: true }, t);
+        g.handle(
+            Event::Joined {
+                slot: 1,
+                link_up: true,
+            },
+            t,
+        );
         assert_eq!(g.active(), &[0, 1]);
     }
 }

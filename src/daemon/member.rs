@@ -1,0 +1,231 @@
+//! Taking a member over and giving it back exactly as it was found.
+
+use crate::netlink::{AddrInfo, Handle, LinkInfo, RouteInfo, RTPROT_KERNEL};
+use crate::sys::bpf::{self, TcxLink};
+use crate::sys::sysctl::Saved;
+use std::io;
+use std::net::IpAddr;
+
+/// Why a member cannot be taken: the checks that run before anything is
+/// touched. Pure, so every refusal is unit-tested.
+pub fn check_member(
+    link: &LinkInfo,
+    links: &[LinkInfo],
+    addrs: &[AddrInfo],
+    routes: &[RouteInfo],
+    tcx_programs: u32,
+    force: bool,
+) -> Result<(), String> {
+    let name = &link.name;
+    if link.mac.is_none() {
+        return Err(format!("member {name} is not an Ethernet interface"));
+    }
+    if let Some(m) = link.master {
+        let master = links
+            .iter()
+            .find(|l| l.index == m)
+            .map_or("another device", |l| l.name.as_str());
+        return Err(format!(
+            "member {name} is enslaved to {master}; remove it from {master} first"
+        ));
+    }
+    if let Some(upper) = links
+        .iter()
+        .find(|l| l.link == Some(link.index) && l.index != link.index)
+    {
+        return Err(format!(
+            "member {name} has upper device {} ({}) stacked on it; ipmpd takes all of a member's traffic, so nothing may be stacked on it",
+            upper.name,
+            upper.kind.as_deref().unwrap_or("unknown kind")
+        ));
+    }
+    if tcx_programs > 0 {
+        return Err(format!(
+            "member {name} already has a tcx ingress program attached: it is a member of another ipmpd group, or another tool owns its traffic"
+        ));
+    }
+    if force {
+        return Ok(());
+    }
+    let hint = "taking it over would cut the host off from it (remove it first, or pass --force)";
+    for a in addrs.iter().filter(|a| a.index == link.index) {
+        match a.addr {
+            IpAddr::V4(v4) => {
+                return Err(format!(
+                    "member {name} still carries IPv4 address {v4}/{}: {hint}",
+                    a.prefix_len
+                ))
+            }
+            IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) != 0xfe80 => {
+                return Err(format!(
+                    "member {name} still carries IPv6 address {v6}/{}: {hint}",
+                    a.prefix_len
+                ))
+            }
+            IpAddr::V6(_) => {}
+        }
+    }
+    for r in routes
+        .iter()
+        .filter(|r| r.oif == Some(link.index) && r.protocol != RTPROT_KERNEL)
+    {
+        let dst = r
+            .dst
+            .map_or("default".to_string(), |d| format!("{d}/{}", r.dst_len));
+        let via = r.gateway.map_or(String::new(), |g| format!(" via {g}"));
+        return Err(format!(
+            "member {name} is used by route {dst}{via} (table {}, protocol {}): {hint}",
+            r.table, r.protocol
+        ));
+    }
+    Ok(())
+}
+
+/// What the daemon changed on a member; restored on drop, in reverse.
+pub struct Isolation {
+    name: String,
+    ifindex: u32,
+    /// Set when the member was administratively down and we brought it up.
+    brought_up: bool,
+    sysctls: Vec<Saved>,
+    /// Dropped last: the kernel resumes handling the member's traffic only
+    /// once everything else is as it was.
+    _tcx: TcxLink,
+}
+
+impl Isolation {
+    /// Attaches the drop-all program first (from then on the kernel does not
+    /// see the member's traffic), then turns IPv6 off and brings it up.
+    pub fn take(nl: &mut Handle, link: &LinkInfo) -> io::Result<Isolation> {
+        let tcx = bpf::attach_drop_all(link.index, &link.name)?;
+        let mut iso = Isolation {
+            name: link.name.clone(),
+            ifindex: link.index,
+            brought_up: false,
+            sysctls: Vec::new(),
+            _tcx: tcx,
+        };
+        // The kernel would otherwise autoconfigure and send DAD/RS on it.
+        iso.sysctls
+            .push(Saved::set("ipv6", &link.name, "disable_ipv6", "1")?);
+        if !link.up {
+            nl.set_up(link.index, true)?;
+            iso.brought_up = true;
+        }
+        Ok(iso)
+    }
+
+    /// The interface is gone: there is nothing left to restore.
+    pub fn forget(&mut self) {
+        self.brought_up = false;
+        self.sysctls.iter_mut().for_each(Saved::disarm);
+    }
+}
+
+impl Drop for Isolation {
+    fn drop(&mut self) {
+        if self.brought_up {
+            if let Err(e) = Handle::new().and_then(|mut nl| nl.set_up(self.ifindex, false)) {
+                log::warn!("setting {} down again: {e}", self.name);
+            }
+        }
+        // Restore sysctls in reverse order of setting.
+        while let Some(s) = self.sysctls.pop() {
+            drop(s);
+        }
+        log::debug!("{} restored", self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn link(index: u32, name: &str) -> LinkInfo {
+        LinkInfo {
+            index,
+            name: name.into(),
+            mac: Some([2, 0, 0, 0, 0, index as u8]),
+            mtu: 1500,
+            up: true,
+            lower_up: true,
+            master: None,
+            link: None,
+            kind: Some("veth".into()),
+        }
+    }
+
+    fn route(oif: u32, protocol: u8) -> RouteInfo {
+        RouteInfo {
+            table: 254,
+            protocol,
+            kind: 1,
+            dst: Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0))),
+            dst_len: 24,
+            gateway: None,
+            oif: Some(oif),
+        }
+    }
+
+    #[test]
+    fn clean_member_is_accepted() {
+        let m = link(3, "m0");
+        let ll = AddrInfo {
+            index: 3,
+            addr: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)),
+            prefix_len: 64,
+        };
+        assert!(check_member(&m, &[m.clone()], &[ll], &[route(3, RTPROT_KERNEL)], 0, false).is_ok());
+    }
+
+    #[test]
+    fn every_refusal_names_the_member_and_the_problem() {
+        let m = link(3, "m0");
+        let mut br = link(9, "br9");
+        br.kind = Some("bridge".into());
+        let enslaved = LinkInfo {
+            master: Some(9),
+            ..m.clone()
+        };
+        let e = check_member(&enslaved, &[br, enslaved.clone()], &[], &[], 0, false).unwrap_err();
+        assert!(e.contains("m0") && e.contains("br9"), "{e}");
+
+        let mut vlan = link(4, "m0.100");
+        vlan.link = Some(3);
+        vlan.kind = Some("vlan".into());
+        let e = check_member(&m, &[m.clone(), vlan], &[], &[], 0, true).unwrap_err();
+        assert!(e.contains("m0.100") && e.contains("vlan"), "{e}");
+
+        let e = check_member(&m, &[], &[], &[], 1, true).unwrap_err();
+        assert!(e.contains("another ipmpd group"), "{e}");
+
+        let v4 = AddrInfo {
+            index: 3,
+            addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 5)),
+            prefix_len: 24,
+        };
+        let e = check_member(&m, &[], &[v4.clone()], &[], 0, false).unwrap_err();
+        assert!(e.contains("192.0.2.5/24") && e.contains("--force"), "{e}");
+        assert!(check_member(&m, &[], &[v4], &[], 0, true).is_ok());
+
+        let v6 = AddrInfo {
+            index: 3,
+            addr: IpAddr::V6("2001:db8::5".parse().unwrap()),
+            prefix_len: 64,
+        };
+        let e = check_member(&m, &[], &[v6], &[], 0, false).unwrap_err();
+        assert!(e.contains("2001:db8::5/64"), "{e}");
+
+        let e = check_member(&m, &[], &[], &[route(3, 4)], 0, false).unwrap_err();
+        assert!(e.contains("198.51.100.0/24"), "{e}");
+
+        let nomac = LinkInfo {
+            mac: None,
+            ..m.clone()
+        };
+        assert!(check_member(&nomac, &[], &[], &[], 0, false)
+            .unwrap_err()
+            .contains("Ethernet"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The member isolation program: a tcx ingress program that drops every
+//! frame after the ETH_P_ALL packet sockets have seen it, so the kernel never
+//! handles member traffic itself. Two raw instructions loaded with bpf(2);
+//! held by a bpf_link, so it is detached when the daemon exits or dies.
+
+use super::cvt;
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_QUERY: libc::c_long = 16;
+const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
+/// `enum bpf_attach_type` value of tcx ingress (kernel 6.6+).
+pub const BPF_TCX_INGRESS: u32 = 46;
+/// tcx verdict: drop.
+const TCX_DROP: i32 = 2;
+/// Shown by `bpftool prog` / `bpftool net`, so an administrator can tell whose program it is.
+pub const PROG_NAME: &[u8] = b"ipmpd_member";
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Insn {
+    code: u8,
+    regs: u8,
+    off: i16,
+    imm: i32,
+}
+
+/// r0 = TCX_DROP; exit.
+const DROP_ALL: [Insn; 2] = [
+    Insn {
+        code: 0xb7, // BPF_ALU64 | BPF_MOV | BPF_K
+        regs: 0,
+        off: 0,
+        imm: TCX_DROP,
+    },
+    Insn {
+        code: 0x95, // BPF_JMP | BPF_EXIT
+        regs: 0,
+        off: 0,
+        imm: 0,
+    },
+];
+
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+    relative_fd: u32,
+    _pad: u32,
+    expected_revision: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct QueryAttr {
+    target_ifindex: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    count: u32,
+    _pad: u32,
+    prog_attach_flags: u64,
+    link_ids: u64,
+    link_attach_flags: u64,
+    revision: u64,
+}
+
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_int> {
+    // SAFETY: attr is a live, properly laid out bpf_attr prefix and its size
+    // is passed; the kernel zero-extends the rest.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, size_of::<T>() as u32) };
+    cvt(r as libc::c_int)
+}
+
+/// The attached program; dropping it detaches the program from the member.
+pub struct TcxLink {
+    _link: OwnedFd,
+}
+
+/// Attaches the drop-all program to `ifindex`'s tcx ingress.
+pub fn attach_drop_all(ifindex: u32, ifname: &str) -> io::Result<TcxLink> {
+    let license = c"GPL";
+    let mut load = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_SCHED_CLS,
+        insn_cnt: DROP_ALL.len() as u32,
+        insns: DROP_ALL.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        ..Default::default()
+    };
+    load.prog_name[..PROG_NAME.len()].copy_from_slice(PROG_NAME);
+    let prog = bpf(BPF_PROG_LOAD, &mut load)
+        .map_err(|e| io::Error::new(e.kind(), format!("loading the member tcx program: {e}")))?;
+    // SAFETY: prog is a fresh descriptor we own.
+    let prog = unsafe { OwnedFd::from_raw_fd(prog) };
+    let mut link = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type: BPF_TCX_INGRESS,
+        ..Default::default()
+    };
+    let fd = bpf(BPF_LINK_CREATE, &mut link).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("attaching the tcx ingress program to {ifname} (needs kernel 6.6+): {e}"),
+        )
+    })?;
+    // SAFETY: fd is a fresh descriptor we own; the link keeps the program alive.
+    Ok(TcxLink {
+        _link: unsafe { OwnedFd::from_raw_fd(fd) },
+    })
+}
+
+/// Number of tcx ingress programs attached to `ifindex`: another ipmpd (or
+/// any other tool) already owning the member shows up here.
+pub fn tcx_ingress_count(ifindex: u32) -> io::Result<u32> {
+    let mut q = QueryAttr {
+        target_ifindex: ifindex,
+        attach_type: BPF_TCX_INGRESS,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_QUERY, &mut q)?;
+    Ok(q.count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::testns::*;
+
+    #[test]
+    fn attach_counts_and_detaches_on_drop() {
+        in_new_netns(|| {
+            sh("ip link add d0 type veth peer name d1 && ip link set d0 up");
+            let idx = ifindex("d0");
+            assert_eq!(tcx_ingress_count(idx).unwrap(), 0);
+            let link = attach_drop_all(idx, "d0").unwrap();
+            assert_eq!(tcx_ingress_count(idx).unwrap(), 1);
+            drop(link);
+            assert_eq!(tcx_ingress_count(idx).unwrap(), 0);
+        });
+    }
+}

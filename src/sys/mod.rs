@@ -1,0 +1,92 @@
+//! Thin wrappers around the syscalls the daemon needs. Every `unsafe` block
+//! of the crate lives here, each with its `// SAFETY:` reason.
+
+pub mod bpf;
+pub mod packet;
+pub mod sysctl;
+pub mod tap;
+
+use std::io;
+
+/// Turns a -1 syscall return into the thread's errno.
+pub(crate) fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+pub(crate) fn cvt_size(r: isize) -> io::Result<usize> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Whether the process holds a capability in its effective set (read from
+/// /proc so no libcap is needed).
+pub fn has_capability(cap: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|bits| bits & (1u64 << cap) != 0)
+}
+
+pub const CAP_NET_ADMIN: u32 = 12;
+pub const CAP_NET_RAW: u32 = 13;
+pub const CAP_BPF: u32 = 39;
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// Cryptographically random 64 bits (the flow-hash seed).
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most b.len() bytes into the valid buffer.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 8 {
+        // Only before the entropy pool is ready on early boot; the seed only
+        // spreads flows, so a time-based one is an acceptable fallback.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        return t ^ u64::from(std::process::id()) << 32;
+    }
+    u64::from_ne_bytes(b)
+}
+
+#[cfg(test)]
+pub(crate) mod testns {
+    /// Runs `f` on a thread that has its own fresh network namespace, so the
+    /// test touches no interface outside it.
+    pub fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::spawn(move || {
+            // SAFETY: unshare affects only this thread's namespace membership.
+            let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("test thread panicked")
+    }
+
+    pub fn sh(cmd: &str) {
+        let st = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{cmd}");
+    }
+
+    pub fn ifindex(name: &str) -> u32 {
+        let c = std::ffi::CString::new(name).unwrap();
+        // SAFETY: c is a valid NUL-terminated string.
+        unsafe { libc::if_nametoindex(c.as_ptr()) }
+    }
+}

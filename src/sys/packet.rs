@@ -1,0 +1,341 @@
+//! AF_PACKET sockets on the members, with virtio-net headers.
+//!
+//! Each member gets two sockets: a non-blocking receive socket bound with
+//! ETH_P_ALL (the only kind that sees frames before the tcx program drops
+//! them) that ignores our own outgoing frames, and a blocking send socket
+//! bound with protocol 0 (it receives nothing) so a full transmit queue
+//! pushes back on the relay instead of losing frames.
+
+use super::{cvt, cvt_size};
+use crate::datapath::vnet::{MAX_FRAME, VNET_HDR_LEN};
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub const ETH_P_ALL: u16 = 0x0003;
+/// Frames received per recvmmsg call.
+pub const BATCH: usize = 32;
+/// Room before each received frame, so a VLAN tag delivered out of band can
+/// be reinserted by moving only the vnet header and the MACs.
+pub const HEADROOM: usize = 4;
+/// One receive slot: headroom, vnet header, the largest describable frame.
+pub const SLOT_LEN: usize = HEADROOM + VNET_HDR_LEN + MAX_FRAME;
+const RCVBUF: libc::c_int = 8 << 20;
+const SNDBUF: libc::c_int = 4 << 20;
+/// Upper bound for a blocked send, so a wedged NIC cannot stall the relay.
+const SEND_TIMEOUT_US: libc::suseconds_t = 100_000;
+const CTRL_LEN: usize = 64;
+
+fn socket() -> io::Result<OwnedFd> {
+    // Protocol 0: the socket sees nothing until bound.
+    // SAFETY: plain socket(2) call; the result is checked.
+    let raw = cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: raw is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
+    // SAFETY: v points to a live T and its exact size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (v as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+fn bind(fd: &OwnedFd, ifindex: u32, proto: u16) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_ll = unsafe { zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = proto.to_be();
+    sa.sll_ifindex = ifindex as i32;
+    // SAFETY: sa is a valid sockaddr_ll and its size is passed.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    let fl = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) }).map(|_| ())
+}
+
+fn ctx(e: io::Error, what: &str, ifname: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} on {ifname}: {e}"))
+}
+
+/// The receive socket of one member.
+pub struct RxSocket {
+    fd: OwnedFd,
+    ifindex: u32,
+}
+
+impl RxSocket {
+    pub fn open(ifindex: u32, ifname: &str) -> io::Result<RxSocket> {
+        let fd = socket().map_err(|e| ctx(e, "opening packet socket", ifname))?;
+        let one: libc::c_int = 1;
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one)
+            .map_err(|e| ctx(e, "PACKET_VNET_HDR", ifname))?;
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)
+            .map_err(|e| ctx(e, "PACKET_AUXDATA", ifname))?;
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)
+            .map_err(|e| ctx(e, "PACKET_IGNORE_OUTGOING", ifname))?;
+        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &RCVBUF).is_err() {
+            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &RCVBUF)
+                .map_err(|e| ctx(e, "SO_RCVBUF", ifname))?;
+        }
+        set_nonblocking(&fd)?;
+        bind(&fd, ifindex, ETH_P_ALL).map_err(|e| ctx(e, "binding packet socket", ifname))?;
+        Ok(RxSocket { fd, ifindex })
+    }
+
+    fn membership(&self, opt: libc::c_int, what: &str) -> io::Result<()> {
+        // SAFETY: packet_mreq is plain data; all-zero is valid.
+        let mut mr: libc::packet_mreq = unsafe { zeroed() };
+        mr.mr_ifindex = self.ifindex as i32;
+        mr.mr_type = libc::PACKET_MR_ALLMULTI as u16;
+        setsockopt(&self.fd, libc::SOL_PACKET, opt, &mr)
+            .map_err(|e| io::Error::new(e.kind(), format!("{what} all-multicast: {e}")))
+    }
+
+    /// Receive all multicast on this member (the nominee), without
+    /// promiscuous mode: real NICs filter multicast in hardware. Held by the
+    /// socket, so it ends with the daemon.
+    pub fn join_all_multicast(&self) -> io::Result<()> {
+        self.membership(libc::PACKET_ADD_MEMBERSHIP, "joining")
+    }
+
+    pub fn leave_all_multicast(&self) -> io::Result<()> {
+        self.membership(libc::PACKET_DROP_MEMBERSHIP, "leaving")
+    }
+}
+
+impl AsRawFd for RxSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The send socket of one member.
+pub struct TxSocket {
+    fd: OwnedFd,
+}
+
+impl TxSocket {
+    pub fn open(ifindex: u32, ifname: &str) -> io::Result<TxSocket> {
+        let fd = socket().map_err(|e| ctx(e, "opening packet socket", ifname))?;
+        let one: libc::c_int = 1;
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one)
+            .map_err(|e| ctx(e, "PACKET_VNET_HDR", ifname))?;
+        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &SNDBUF).is_err() {
+            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &SNDBUF)
+                .map_err(|e| ctx(e, "SO_SNDBUF", ifname))?;
+        }
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: SEND_TIMEOUT_US,
+        };
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &tv)
+            .map_err(|e| ctx(e, "SO_SNDTIMEO", ifname))?;
+        bind(&fd, ifindex, 0).map_err(|e| ctx(e, "binding packet socket", ifname))?;
+        Ok(TxSocket { fd })
+    }
+
+    /// Sends one frame, vnet header first.
+    pub fn send(&self, buf: &[u8]) -> io::Result<()> {
+        // SAFETY: buf is valid for reads of buf.len() bytes.
+        let r = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
+        cvt_size(r).map(|_| ())
+    }
+}
+
+/// What the kernel told us about one received frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Bytes received: vnet header plus frame.
+    pub len: usize,
+    /// PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST.
+    pub pkttype: u8,
+    /// (TPID, TCI) of a VLAN tag the NIC stripped.
+    pub vlan: Option<(u16, u16)>,
+    /// The frame did not fit the slot.
+    pub truncated: bool,
+}
+
+/// Buffers for one recvmmsg call, allocated once per thread.
+pub struct RecvBatch {
+    buf: Vec<u8>,
+    hdrs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
+    addrs: Vec<libc::sockaddr_ll>,
+    ctrl: Vec<[u64; CTRL_LEN / 8]>,
+    meta: [RxMeta; BATCH],
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        RecvBatch {
+            buf: vec![0; BATCH * SLOT_LEN],
+            // SAFETY: these are plain C structs; all-zero is a valid value.
+            hdrs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            // SAFETY: as above.
+            iovs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            // SAFETY: as above.
+            addrs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            ctrl: vec![[0; CTRL_LEN / 8]; BATCH],
+            meta: [RxMeta::default(); BATCH],
+        }
+    }
+}
+
+/// Data offset of a control message: CMSG_ALIGN(sizeof(struct cmsghdr)).
+const CMSG_HDR: usize = size_of::<libc::cmsghdr>().div_ceil(size_of::<usize>()) * size_of::<usize>();
+
+impl RecvBatch {
+    /// Receives up to [`BATCH`] frames without blocking; returns how many.
+    pub fn recv(&mut self, sock: &RxSocket) -> io::Result<usize> {
+        for i in 0..BATCH {
+            // Re-pointed on every call: cheap, and no pointer outlives a move.
+            self.iovs[i] = libc::iovec {
+                iov_base: self.buf[i * SLOT_LEN + HEADROOM..].as_mut_ptr().cast(),
+                iov_len: SLOT_LEN - HEADROOM,
+            };
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_ll).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = self.ctrl[i].as_mut_ptr().cast();
+            h.msg_controllen = CTRL_LEN;
+            h.msg_flags = 0;
+        }
+        // SAFETY: every header points into buffers owned by self that stay
+        // alive and unmoved for the duration of the call.
+        let r = unsafe {
+            libc::recvmmsg(
+                sock.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        let n = match cvt(r) {
+            Ok(n) => n as usize,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for i in 0..n {
+            let h = &self.hdrs[i];
+            let ctrl_len = h.msg_hdr.msg_controllen.min(CTRL_LEN);
+            let ctrl: &[u8] = bytes_of(&self.ctrl[i]);
+            self.meta[i] = RxMeta {
+                len: h.msg_len as usize,
+                pkttype: self.addrs[i].sll_pkttype,
+                vlan: parse_auxdata_vlan(&ctrl[..ctrl_len]),
+                truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            };
+        }
+        Ok(n)
+    }
+
+    pub fn meta(&self, i: usize) -> RxMeta {
+        self.meta[i]
+    }
+
+    /// The whole slot of frame `i`: [`HEADROOM`] spare bytes, then the vnet
+    /// header and the frame (`meta(i).len` bytes).
+    pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
+        &mut self.buf[i * SLOT_LEN..(i + 1) * SLOT_LEN]
+    }
+}
+
+fn bytes_of(words: &[u64; CTRL_LEN / 8]) -> &[u8] {
+    // SAFETY: u64 has no padding and any byte pattern is a valid u8; the
+    // slice covers exactly the array.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast(), CTRL_LEN) }
+}
+
+/// Finds PACKET_AUXDATA among the control messages and returns the VLAN tag
+/// it reports, if any. Pure byte parsing of `struct cmsghdr` +
+/// `struct tpacket_auxdata`.
+pub fn parse_auxdata_vlan(ctrl: &[u8]) -> Option<(u16, u16)> {
+    let usz = size_of::<usize>();
+    let mut off = 0;
+    while off + CMSG_HDR <= ctrl.len() {
+        let len = usize::from_ne_bytes(ctrl[off..off + usz].try_into().ok()?);
+        let level = i32::from_ne_bytes(ctrl[off + usz..off + usz + 4].try_into().ok()?);
+        let ty = i32::from_ne_bytes(ctrl[off + usz + 4..off + usz + 8].try_into().ok()?);
+        if len < CMSG_HDR || off + len > ctrl.len() {
+            return None;
+        }
+        let data = &ctrl[off + CMSG_HDR..off + len];
+        if level == libc::SOL_PACKET && ty == libc::PACKET_AUXDATA && data.len() >= 20 {
+            let status = u32::from_ne_bytes(data[0..4].try_into().ok()?);
+            let tci = u16::from_ne_bytes(data[16..18].try_into().ok()?);
+            let tpid = u16::from_ne_bytes(data[18..20].try_into().ok()?);
+            if status & libc::TP_STATUS_VLAN_VALID == 0 {
+                return None;
+            }
+            let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                tpid
+            } else {
+                crate::datapath::frame::ETH_P_8021Q
+            };
+            return Some((tpid, tci));
+        }
+        off += len.div_ceil(usz) * usz;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmsg(status: u32, tci: u16, tpid: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&(CMSG_HDR + 20).to_ne_bytes());
+        v.extend_from_slice(&libc::SOL_PACKET.to_ne_bytes());
+        v.extend_from_slice(&libc::PACKET_AUXDATA.to_ne_bytes());
+        v.resize(CMSG_HDR, 0);
+        v.extend_from_slice(&status.to_ne_bytes());
+        v.extend_from_slice(&[0; 12]);
+        v.extend_from_slice(&tci.to_ne_bytes());
+        v.extend_from_slice(&tpid.to_ne_bytes());
+        v
+    }
+
+    #[test]
+    fn auxdata_vlan_parsing() {
+        assert_eq!(
+            parse_auxdata_vlan(&cmsg(libc::TP_STATUS_VLAN_VALID, 5, 0)),
+            Some((0x8100, 5))
+        );
+        assert_eq!(
+            parse_auxdata_vlan(&cmsg(
+                libc::TP_STATUS_VLAN_VALID | libc::TP_STATUS_VLAN_TPID_VALID,
+                7,
+                0x88a8
+            )),
+            Some((0x88a8, 7))
+        );
+        assert_eq!(parse_auxdata_vlan(&cmsg(0, 5, 0)), None);
+        let c = cmsg(libc::TP_STATUS_VLAN_VALID, 5, 0);
+        for n in 0..c.len() {
+            assert_eq!(parse_auxdata_vlan(&c[..n]), None, "truncated at {n}");
+        }
+    }
+}
