@@ -65,9 +65,9 @@ pub fn check_member(
             IpAddr::V6(_) => {}
         }
     }
-    for r in routes
+    if let Some(r) = routes
         .iter()
-        .filter(|r| r.oif == Some(link.index) && r.protocol != RTPROT_KERNEL)
+        .find(|r| r.oif == Some(link.index) && r.protocol != RTPROT_KERNEL)
     {
         let dst = r
             .dst
@@ -176,7 +176,15 @@ mod tests {
             addr: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)),
             prefix_len: 64,
         };
-        assert!(check_member(&m, &[m.clone()], &[ll], &[route(3, RTPROT_KERNEL)], 0, false).is_ok());
+        assert!(check_member(
+            &m,
+            std::slice::from_ref(&m),
+            &[ll],
+            &[route(3, RTPROT_KERNEL)],
+            0,
+            false
+        )
+        .is_ok());
     }
 
     #[test]
@@ -205,7 +213,7 @@ mod tests {
             addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 5)),
             prefix_len: 24,
         };
-        let e = check_member(&m, &[], &[v4.clone()], &[], 0, false).unwrap_err();
+        let e = check_member(&m, &[], std::slice::from_ref(&v4), &[], 0, false).unwrap_err();
         assert!(e.contains("192.0.2.5/24") && e.contains("--force"), "{e}");
         assert!(check_member(&m, &[], &[v4], &[], 0, true).is_ok());
 
