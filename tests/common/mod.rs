@@ -13,6 +13,8 @@
 //! Needs root (network namespaces). Include with `mod common;`.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

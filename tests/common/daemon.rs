@@ -1,0 +1,135 @@
+//! Running the real `ipmpd` binary inside a lab and reading kernel state
+//! the tests compare against.
+
+use super::{wait_until, Lab, Proc};
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ipmpd");
+pub const DATA: &str = "192.0.2.200";
+/// How long a daemon may take to become ready (its data address appears).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tutorial's group: three members, one data address.
+pub fn tutorial_args() -> Vec<String> {
+    [
+        "--group",
+        "production0",
+        "--interface",
+        "ipmp0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+        "--member",
+        "rge0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A per-lab run directory, so parallel tests never share pid files.
+pub fn run_dir(lab: &Lab) -> PathBuf {
+    lab.dir.join("run")
+}
+
+fn env_args(lab: &Lab, args: &[String]) -> Vec<String> {
+    let mut v = vec![
+        format!("IPMPD_RUN_DIR={}", run_dir(lab).display()),
+        "RUST_LOG=debug".to_string(),
+        BIN.to_string(),
+    ];
+    v.extend(args.iter().cloned());
+    v
+}
+
+/// Starts ipmpd in the host namespace and waits until `ready_addr` is on
+/// `interface` (a data address on the group interface means ready).
+pub fn start(lab: &Lab, args: &[String], interface: &str, ready_addr: &str) -> Proc {
+    let full = env_args(lab, args);
+    let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+    let mut p = lab.spawn("host", "env", &refs);
+    let ready = wait_until(READY_TIMEOUT, || {
+        if !p.running() {
+            return true;
+        }
+        let out = lab.exec("host", &["ip", "-4", "-o", "addr", "show", "dev", interface]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!("inet {ready_addr}/"))
+    });
+    assert!(
+        ready && p.running(),
+        "ipmpd did not become ready:\n{}",
+        p.stderr_text()
+    );
+    p
+}
+
+/// Starts the tutorial group.
+pub fn start_tutorial(lab: &Lab) -> Proc {
+    start(lab, &tutorial_args(), "ipmp0", DATA)
+}
+
+/// Runs ipmpd to completion (for refusals); bounded by `timeout`.
+pub fn run_once(lab: &Lab, args: &[String], timeout: Duration) -> (Option<i32>, String) {
+    let full = env_args(lab, args);
+    let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+    let mut p = lab.spawn("host", "env", &refs);
+    let st = p.wait_timeout(timeout);
+    let code = st.and_then(|s| s.code());
+    (code, p.stderr_text())
+}
+
+/// Number of tcx ingress programs on `ifname` in the lab namespace `which`,
+/// read with the daemon's own query inside that namespace.
+pub fn tcx_count(lab: &Lab, which: &str, ifname: &str) -> u32 {
+    let ns = lab.ns(which);
+    let ifname = ifname.to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).expect("open netns");
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on this thread only, with a valid namespace fd.
+        let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns {ns}");
+        let c = std::ffi::CString::new(ifname.clone()).unwrap();
+        // SAFETY: c is NUL-terminated.
+        let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        assert_ne!(idx, 0, "{ifname} not found in {ns}");
+        ipmpd::sys::bpf::tcx_ingress_count(idx).expect("tcx query")
+    })
+    .join()
+    .expect("tcx query thread")
+}
+
+/// Everything about the host namespace a daemon could change: links (with
+/// flags, MTU, MAC, master), addresses, routes of all tables, member sysctls
+/// and tcx programs. Two equal snapshots mean "left as it was".
+pub fn host_snapshot(lab: &Lab) -> String {
+    let mut s = String::new();
+    for cmd in [
+        "ip -d -o link show | sed -E 's/ (qlen|numtxqueues|numrxqueues|gso_max_size|gso_max_segs|tso_max_size|tso_max_segs|gro_max_size|gso_ipv4_max_size|gro_ipv4_max_size) [0-9]+//g'",
+        "ip -o addr show",
+        "ip route show table all",
+        "for i in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo $i $(cat $i); done",
+    ] {
+        let out: Output = lab.sh("host", cmd);
+        s.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    for m in super::MEMBERS {
+        s.push_str(&format!("tcx {m} {}\n", tcx_count(lab, "host", m)));
+    }
+    s
+}
+
+/// Reads one counter from /proc/net/snmp in a namespace, e.g. ("Icmp", "InEchoReps").
+pub fn snmp(lab: &Lab, which: &str, proto: &str, field: &str) -> u64 {
+    let out = lab.exec_ok(which, &["cat", "/proc/net/snmp"]);
+    let mut lines = out.lines().filter(|l| l.starts_with(&format!("{proto}:")));
+    let names: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
+    let values: Vec<&str> = lines.next().expect("values").split_whitespace().collect();
+    let i = names.iter().position(|n| *n == field).expect("field");
+    values[i].parse().expect("number")
+}
