@@ -380,3 +380,54 @@ fn optional_member_joins_when_it_appears() {
     assert_eq!(tcx_count(&lab, "host", "extra0"), 1);
     assert!(lab.ping("host", ROUTER_IP, 5).clean());
 }
+
+#[test]
+fn addresses_added_later_are_bound_and_removed_ones_unbound() {
+    let lab = Lab::new("addlater");
+    let _d = start_tutorial(&lab);
+    lab.exec_ok("host", &["ip", "addr", "add", "192.0.2.203/24", "dev", "ipmp0"]);
+    let members = member_macs(&lab);
+    assert!(
+        wait_until(Duration::from_secs(5), || lab
+            .ping("router", "192.0.2.203", 1)
+            .clean()),
+        "address added by the administrator does not answer"
+    );
+    let mac = lab.neigh_mac("router", "192.0.2.203").expect("resolved");
+    assert!(members.contains(&mac), "{} is not a member MAC", fmt_mac(&mac));
+    lab.exec_ok("host", &["ip", "addr", "del", "192.0.2.203/24", "dev", "ipmp0"]);
+    let out = lab.exec(
+        "router",
+        &["arping", "-c", "2", "-w", "2", "-I", "r0", "192.0.2.203"],
+    );
+    assert!(!out.status.success(), "removed address still answers ARP");
+}
+
+#[test]
+fn member_mac_change_is_followed_and_announced() {
+    let lab = Lab::new("macchg");
+    let mut args = tutorial_args();
+    args.extend(["--data", "192.0.2.201/24", "--data", "192.0.2.202/24"].map(String::from));
+    let _d = start(&lab, &args, "ipmp0", "192.0.2.202");
+    let rge0 = lab.mac("host", "rge0");
+    let mut on_rge0 = None;
+    for a in ["192.0.2.200", "192.0.2.201", "192.0.2.202"] {
+        assert!(lab.ping("router", a, 1).clean());
+        if lab.neigh_mac("router", a) == Some(rge0) {
+            on_rge0 = Some(a);
+        }
+    }
+    let addr = on_rge0.expect("one address is bound to rge0");
+    lab.exec_ok(
+        "host",
+        &["ip", "link", "set", "rge0", "address", "02:00:5e:10:00:99"],
+    );
+    let new = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x99];
+    assert!(
+        wait_until(Duration::from_secs(5), || lab.neigh_mac("router", addr)
+            == Some(new)),
+        "router did not learn rge0's new MAC for {addr}"
+    );
+    assert!(lab.ping("router", addr, 5).clean());
+    assert!(lab.ping("host", ROUTER_IP, 5).clean());
+}

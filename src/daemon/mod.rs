@@ -620,7 +620,14 @@ impl Daemon {
             now,
         );
         if acts.is_empty() && republish {
-            self.publish();
+            // Neighbours still hold the old MAC for the addresses bound here:
+            // tell them, once the data plane answers with the new one.
+            let g = self.publish();
+            self.shared.wait_taken(g, TAKE_UP_TIMEOUT);
+            let bound: Vec<Ipv4Addr> = self.group.bindings().on(slot).collect();
+            for addr in bound {
+                self.announce(addr, slot);
+            }
         }
         self.perform(acts, true);
     }
