@@ -256,30 +256,16 @@ mod tests {
         Ipv4Addr::new(192, 0, 2, n)
     }
 
+    fn join(g: &mut Group, t: Instant, slot: Slot, link_up: bool) -> Vec<Action> {
+        g.handle(Event::Joined { slot, link_up }, t)
+    }
+
     #[test]
     fn start_with_one_member_down_gives_it_no_binding() {
         let (mut g, t) = group3();
-        g.handle(
-            Event::Joined {
-                slot: 0,
-                link_up: true,
-            },
-            t,
-        );
-        g.handle(
-            Event::Joined {
-                slot: 1,
-                link_up: false,
-            },
-            t,
-        );
-        g.handle(
-            Event::Joined {
-                slot: 2,
-                link_up: true,
-            },
-            t,
-        );
+        join(&mut g, t, 0, true);
+        join(&mut g, t, 1, false);
+        join(&mut g, t, 2, true);
         for i in 0..4 {
             g.handle(Event::AddressAdded(a(200 + i)), t);
         }
@@ -295,13 +281,7 @@ mod tests {
     fn three_addresses_land_on_three_members() {
         let (mut g, t) = group3();
         for s in 0..3 {
-            g.handle(
-                Event::Joined {
-                    slot: s,
-                    link_up: true,
-                },
-                t,
-            );
+            join(&mut g, t, s, true);
         }
         for i in 0..3 {
             let acts = g.handle(Event::AddressAdded(a(200 + i)), t);
@@ -316,13 +296,7 @@ mod tests {
     fn link_loss_moves_addresses_nominee_and_announces() {
         let (mut g, t) = group3();
         for s in 0..3 {
-            g.handle(
-                Event::Joined {
-                    slot: s,
-                    link_up: true,
-                },
-                t,
-            );
+            join(&mut g, t, s, true);
         }
         for i in 0..3 {
             g.handle(Event::AddressAdded(a(200 + i)), t);
@@ -351,24 +325,12 @@ mod tests {
     #[test]
     fn all_down_drops_carrier_and_unbinds_then_recovers() {
         let (mut g, t) = group3();
-        g.handle(
-            Event::Joined {
-                slot: 0,
-                link_up: true,
-            },
-            t,
-        );
+        join(&mut g, t, 0, true);
         g.handle(Event::AddressAdded(a(200)), t);
         let acts = g.handle(Event::Link { slot: 0, up: false }, t);
         assert!(acts.contains(&Action::Carrier(false)));
         assert_eq!(g.bindings().slot_of(a(200)), None);
-        let acts = g.handle(
-            Event::Joined {
-                slot: 2,
-                link_up: true,
-            },
-            t,
-        );
+        let acts = join(&mut g, t, 2, true);
         assert!(acts.contains(&Action::Carrier(true)));
         assert!(acts.contains(&Action::Announce {
             addr: a(200),
@@ -380,29 +342,11 @@ mod tests {
     #[test]
     fn gone_member_is_deactivated_and_can_rejoin() {
         let (mut g, t) = group3();
-        g.handle(
-            Event::Joined {
-                slot: 0,
-                link_up: true,
-            },
-            t,
-        );
-        g.handle(
-            Event::Joined {
-                slot: 1,
-                link_up: true,
-            },
-            t,
-        );
+        join(&mut g, t, 0, true);
+        join(&mut g, t, 1, true);
         g.handle(Event::Gone { slot: 1 }, t);
         assert_eq!(g.active(), &[0]);
-        g.handle(
-            Event::Joined {
-                slot: 1,
-                link_up: true,
-            },
-            t,
-        );
+        join(&mut g, t, 1, true);
         assert_eq!(g.active(), &[0, 1]);
     }
 }

@@ -76,6 +76,24 @@ fn ctx(e: io::Error, what: &str, ifname: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what} on {ifname}: {e}"))
 }
 
+/// A packet socket with virtio-net headers and a socket buffer of `size`
+/// (the *FORCE option lifts the sysctl cap; it needs CAP_NET_ADMIN).
+fn vnet_socket(
+    ifname: &str,
+    force_opt: libc::c_int,
+    opt: libc::c_int,
+    size: libc::c_int,
+) -> io::Result<OwnedFd> {
+    let fd = socket().map_err(|e| ctx(e, "opening packet socket", ifname))?;
+    let one: libc::c_int = 1;
+    setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one)
+        .map_err(|e| ctx(e, "PACKET_VNET_HDR", ifname))?;
+    if setsockopt(&fd, libc::SOL_SOCKET, force_opt, &size).is_err() {
+        setsockopt(&fd, libc::SOL_SOCKET, opt, &size).map_err(|e| ctx(e, "socket buffer size", ifname))?;
+    }
+    Ok(fd)
+}
+
 /// The receive socket of one member.
 pub struct RxSocket {
     fd: OwnedFd,
@@ -84,18 +102,12 @@ pub struct RxSocket {
 
 impl RxSocket {
     pub fn open(ifindex: u32, ifname: &str) -> io::Result<RxSocket> {
-        let fd = socket().map_err(|e| ctx(e, "opening packet socket", ifname))?;
+        let fd = vnet_socket(ifname, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, RCVBUF)?;
         let one: libc::c_int = 1;
-        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one)
-            .map_err(|e| ctx(e, "PACKET_VNET_HDR", ifname))?;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one)
             .map_err(|e| ctx(e, "PACKET_AUXDATA", ifname))?;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)
             .map_err(|e| ctx(e, "PACKET_IGNORE_OUTGOING", ifname))?;
-        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &RCVBUF).is_err() {
-            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &RCVBUF)
-                .map_err(|e| ctx(e, "SO_RCVBUF", ifname))?;
-        }
         set_nonblocking(&fd)?;
         bind(&fd, ifindex, ETH_P_ALL).map_err(|e| ctx(e, "binding packet socket", ifname))?;
         Ok(RxSocket { fd, ifindex })
@@ -135,14 +147,7 @@ pub struct TxSocket {
 
 impl TxSocket {
     pub fn open(ifindex: u32, ifname: &str) -> io::Result<TxSocket> {
-        let fd = socket().map_err(|e| ctx(e, "opening packet socket", ifname))?;
-        let one: libc::c_int = 1;
-        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one)
-            .map_err(|e| ctx(e, "PACKET_VNET_HDR", ifname))?;
-        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &SNDBUF).is_err() {
-            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &SNDBUF)
-                .map_err(|e| ctx(e, "SO_SNDBUF", ifname))?;
-        }
+        let fd = vnet_socket(ifname, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, SNDBUF)?;
         let tv = libc::timeval {
             tv_sec: 0,
             tv_usec: SEND_TIMEOUT_US,
