@@ -431,3 +431,62 @@ fn member_mac_change_is_followed_and_announced() {
     assert!(lab.ping("router", addr, 5).clean());
     assert!(lab.ping("host", ROUTER_IP, 5).clean());
 }
+
+#[test]
+fn bound_outbound_sends_each_source_through_its_bound_member() {
+    let lab = Lab::new("bound");
+    let mut args = tutorial_args();
+    args.extend(
+        [
+            "--data",
+            "192.0.2.201/24",
+            "--data",
+            "192.0.2.202/24",
+            "--outbound",
+            "bound",
+        ]
+        .map(String::from),
+    );
+    let _d = start(&lab, &args, "ipmp0", "192.0.2.202");
+    let addrs = ["192.0.2.200", "192.0.2.201", "192.0.2.202"];
+    let port_of_mac: BTreeMap<[u8; 6], &str> = MEMBERS.iter().map(|m| (lab.mac("host", m), *m)).collect();
+    let mut expected = BTreeMap::new();
+    for a in addrs {
+        assert!(lab.ping("router", a, 1).clean());
+        let mac = lab.neigh_mac("router", a).expect("resolved");
+        expected.insert(a.to_string(), format!("sw-{}", port_of_mac[&mac]));
+    }
+    let caps: Vec<(&str, common::Proc)> = [("swa", "sw-e1000g0"), ("swa", "sw-e1000g1"), ("swb", "sw-rge0")]
+        .iter()
+        .map(|(ns, port)| {
+            (
+                *port,
+                capture(
+                    &lab,
+                    ns,
+                    &["-i", port, "-Q", "in", "udp", "and", "dst", "port", "9"],
+                ),
+            )
+        })
+        .collect();
+    let script = format!(
+        "import socket\n\
+         for a in {addrs:?}:\n\
+         \x20for p in range(30000,30032):\n\
+         \x20 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind((a,p)); s.sendto(b'x',('{ROUTER_IP}',9)); s.close()\n"
+    );
+    let out = lab.exec("host", &["python3", "-c", &script]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut total = 0;
+    for (port, cap) in caps {
+        for l in finish(cap).lines() {
+            for a in addrs {
+                if l.contains(&format!(" {a}.")) {
+                    assert_eq!(expected[a], port, "{a} left through {port}: {l}");
+                    total += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(total, 3 * 32, "every datagram seen once");
+}
