@@ -12,5 +12,5 @@ if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; fi
 if cargo clippy --version >/dev/null 2>&1; then cargo clippy --all-targets --quiet -- -D warnings; fi
 # Benches run once each in test mode first, so they cannot rot; then the
 # unit and integration tests, whose summary closes the output.
-cargo test --benches --quiet
-cargo test "$@"
+cargo test --bench datapath --quiet
+cargo test --lib --bins --tests "$@"

@@ -169,7 +169,17 @@ struct Daemon {
     seed: u64,
     generation: u64,
     mtu: u32,
+    /// Set once the teardown ran (explicitly or from Drop on an error path).
+    shut_down: bool,
     _pid: PidFile,
+}
+
+impl Drop for Daemon {
+    /// Any exit, including a start-up step failing after the data plane
+    /// started, runs the full teardown: nothing is left half-configured.
+    fn drop(&mut self) {
+        self.shutdown();
+    }
 }
 
 /// Runs the daemon until SIGINT/SIGTERM.
@@ -276,6 +286,7 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
         seed,
         generation: 0,
         mtu: tap_link.mtu,
+        shut_down: false,
         _pid: pid,
     };
     let now = Instant::now();
@@ -317,7 +328,10 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
             .join(" ")
     );
     let r = d.event_loop(&mut events, &mut signals);
-    d.teardown();
+    let started = Instant::now();
+    let name = d.cfg.interface.clone();
+    drop(d);
+    log::info!("{name} removed, members restored in {:?}", started.elapsed());
     r
 }
 
@@ -619,7 +633,8 @@ impl Daemon {
             },
             now,
         );
-        if acts.is_empty() && republish {
+        self.perform(acts, true);
+        if republish {
             // Neighbours still hold the old MAC for the addresses bound here:
             // tell them, once the data plane answers with the new one.
             let g = self.publish();
@@ -629,7 +644,6 @@ impl Daemon {
                 self.announce(addr, slot);
             }
         }
-        self.perform(acts, true);
     }
 
     fn member_appeared(&mut self, slot: Slot, l: &LinkInfo, now: Instant) {
@@ -724,9 +738,12 @@ impl Daemon {
     }
 
     /// Reverse of start-up: addresses off, carrier off, data plane stopped,
-    /// members given back, group interface removed.
-    fn teardown(mut self) {
-        let started = Instant::now();
+    /// sockets closed, members given back; the group interface goes away
+    /// when the TAP (a later field) is dropped.
+    fn shutdown(&mut self) {
+        if std::mem::replace(&mut self.shut_down, true) {
+            return;
+        }
         if let Ok(addrs) = self.nl.addresses() {
             for a in addrs.iter().filter(|a| a.index == self.tap_index) {
                 if let IpAddr::V4(v4) = a.addr {
@@ -739,7 +756,7 @@ impl Daemon {
             dp.stop();
         }
         self.log_counters();
-        // Close sockets before restoring the members.
+        // Close the packet sockets before the members are restored.
         self.shared.publish(Table {
             plan: Plan::empty(self.group_mac, self.seed),
             members: Vec::new(),
@@ -747,8 +764,5 @@ impl Daemon {
         for t in self.taken.iter_mut() {
             drop(t.take());
         }
-        let name = self.cfg.interface.clone();
-        drop(self);
-        log::info!("{name} removed, members restored in {:?}", started.elapsed());
     }
 }

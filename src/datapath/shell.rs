@@ -127,7 +127,11 @@ pub struct DataPlane {
 
 impl DataPlane {
     pub fn start(shared: Arc<Shared>) -> io::Result<DataPlane> {
-        let mut threads = Vec::new();
+        // Built first, so a failure half-way stops the threads already started.
+        let mut dp = DataPlane {
+            shared: shared.clone(),
+            threads: Vec::new(),
+        };
         for which in [OUTBOUND, INBOUND] {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
@@ -148,9 +152,9 @@ impl DataPlane {
                     log::error!("data plane thread {name} failed: {e}");
                 }
             })?;
-            threads.push(t);
+            dp.threads.push(t);
         }
-        Ok(DataPlane { shared, threads })
+        Ok(dp)
     }
 
     /// True when a data thread ended on its own (an error): the daemon must stop.
@@ -158,7 +162,11 @@ impl DataPlane {
         self.threads.iter().any(|t| t.is_finished())
     }
 
-    pub fn stop(mut self) {
+    pub fn stop(self) {}
+}
+
+impl std::ops::Drop for DataPlane {
+    fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake();
         for t in self.threads.drain(..) {
@@ -311,7 +319,9 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i:
             slot.copy_within(HEADROOM..HEADROOM + macs, 0);
             slot[macs..macs + 2].copy_from_slice(&tpid.to_be_bytes());
             slot[macs + 2..macs + 4].copy_from_slice(&tci.to_be_bytes());
-            hdr.shift_for_vlan();
+            if hdr.shift_for_vlan().is_err() {
+                return c.drop(Drop::Vlan);
+            }
             hdr.write(slot);
             (0, meta.len + 4)
         }

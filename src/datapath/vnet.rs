@@ -94,13 +94,14 @@ impl VnetHdr {
     }
 
     /// Adjusts the offsets after a 4-byte VLAN tag was inserted after the MACs.
-    pub fn shift_for_vlan(&mut self) {
+    pub fn shift_for_vlan(&mut self) -> Result<(), BadHeader> {
         if self.flags & F_NEEDS_CSUM != 0 {
-            self.csum_start += 4;
+            self.csum_start = self.csum_start.checked_add(4).ok_or(BadHeader)?;
         }
         if self.hdr_len != 0 {
-            self.hdr_len += 4;
+            self.hdr_len = self.hdr_len.checked_add(4).ok_or(BadHeader)?;
         }
+        Ok(())
     }
 }
 
@@ -138,8 +139,14 @@ mod tests {
             csum_offset: 16,
             ..Default::default()
         };
-        h.shift_for_vlan();
+        h.shift_for_vlan().unwrap();
         assert_eq!(h.csum_start, 38);
         assert_eq!(h.hdr_len, 0);
+        let mut edge = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            csum_start: u16::MAX - 1,
+            ..Default::default()
+        };
+        assert!(edge.shift_for_vlan().is_err());
     }
 }

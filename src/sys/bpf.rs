@@ -114,13 +114,32 @@ pub fn attach_drop_all(ifindex: u32, ifname: &str) -> io::Result<TcxLink> {
         .map_err(|e| io::Error::new(e.kind(), format!("loading the member tcx program: {e}")))?;
     // SAFETY: prog is a fresh descriptor we own.
     let prog = unsafe { OwnedFd::from_raw_fd(prog) };
+    // Attach only if nothing was attached since we looked: the kernel checks
+    // the revision atomically, so two daemons can never both take a member.
+    let (count, revision) = tcx_ingress_query(ifindex)
+        .map_err(|e| io::Error::new(e.kind(), format!("querying tcx programs on {ifname}: {e}")))?;
+    if count > 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{ifname} already has a tcx ingress program attached (another ipmpd group?)"),
+        ));
+    }
     let mut link = LinkCreateAttr {
         prog_fd: prog.as_raw_fd() as u32,
         target_ifindex: ifindex,
         attach_type: BPF_TCX_INGRESS,
+        expected_revision: revision,
         ..Default::default()
     };
     let fd = bpf(BPF_LINK_CREATE, &mut link).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ESTALE) {
+            return io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "another tcx program was attached to {ifname} at the same time (another ipmpd group?)"
+                ),
+            );
+        }
         io::Error::new(
             e.kind(),
             format!("attaching the tcx ingress program to {ifname} (needs kernel 6.6+): {e}"),
@@ -135,13 +154,18 @@ pub fn attach_drop_all(ifindex: u32, ifname: &str) -> io::Result<TcxLink> {
 /// Number of tcx ingress programs attached to `ifindex`: another ipmpd (or
 /// any other tool) already owning the member shows up here.
 pub fn tcx_ingress_count(ifindex: u32) -> io::Result<u32> {
+    tcx_ingress_query(ifindex).map(|(count, _)| count)
+}
+
+/// (programs attached, revision of the attachment list).
+fn tcx_ingress_query(ifindex: u32) -> io::Result<(u32, u64)> {
     let mut q = QueryAttr {
         target_ifindex: ifindex,
         attach_type: BPF_TCX_INGRESS,
         ..Default::default()
     };
     bpf(BPF_PROG_QUERY, &mut q)?;
-    Ok(q.count)
+    Ok((q.count, q.revision))
 }
 
 #[cfg(test)]
@@ -157,6 +181,8 @@ mod tests {
             assert_eq!(tcx_ingress_count(idx).unwrap(), 0);
             let link = attach_drop_all(idx, "d0").unwrap();
             assert_eq!(tcx_ingress_count(idx).unwrap(), 1);
+            let e = attach_drop_all(idx, "d0").err().expect("second attach refused");
+            assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
             drop(link);
             assert_eq!(tcx_ingress_count(idx).unwrap(), 0);
         });
