@@ -28,6 +28,24 @@ fn capture(lab: &Lab, which: &str, args: &[&str]) -> common::Proc {
     p
 }
 
+/// Captures what the host sends to the router's discard port, on each
+/// member's switch port (ingress only), to see which member carried it.
+fn capture_switch_ports(lab: &Lab) -> Vec<(&'static str, common::Proc)> {
+    [("swa", "sw-e1000g0"), ("swa", "sw-e1000g1"), ("swb", "sw-rge0")]
+        .iter()
+        .map(|&(ns, port)| {
+            (
+                port,
+                capture(
+                    lab,
+                    ns,
+                    &["-i", port, "-Q", "in", "udp", "and", "dst", "port", "9"],
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Stops a capture (SIGINT flushes its output) and returns its text.
 fn finish(mut p: common::Proc) -> String {
     std::thread::sleep(Duration::from_millis(300));
@@ -111,19 +129,7 @@ fn flows_spread_over_all_members_and_each_stays_on_one() {
     let _d = start_tutorial(&lab);
     // Resolve the router first so every datagram below leaves at once.
     assert!(lab.ping("host", ROUTER_IP, 1).clean());
-    let caps: Vec<(&str, common::Proc)> = [("swa", "sw-e1000g0"), ("swa", "sw-e1000g1"), ("swb", "sw-rge0")]
-        .iter()
-        .map(|(ns, port)| {
-            (
-                *port,
-                capture(
-                    &lab,
-                    ns,
-                    &["-i", port, "-Q", "in", "udp", "and", "dst", "port", "9"],
-                ),
-            )
-        })
-        .collect();
+    let caps = capture_switch_ports(&lab);
     const FLOWS: u16 = 64;
     const ROUNDS: u16 = 10;
     let script = format!(
@@ -470,19 +476,7 @@ fn bound_outbound_sends_each_source_through_its_bound_member() {
         let mac = lab.neigh_mac("router", a).expect("resolved");
         expected.insert(a.to_string(), format!("sw-{}", port_of_mac[&mac]));
     }
-    let caps: Vec<(&str, common::Proc)> = [("swa", "sw-e1000g0"), ("swa", "sw-e1000g1"), ("swb", "sw-rge0")]
-        .iter()
-        .map(|(ns, port)| {
-            (
-                *port,
-                capture(
-                    &lab,
-                    ns,
-                    &["-i", port, "-Q", "in", "udp", "and", "dst", "port", "9"],
-                ),
-            )
-        })
-        .collect();
+    let caps = capture_switch_ports(&lab);
     let script = format!(
         "import socket\n\
          for a in {addrs:?}:\n\
