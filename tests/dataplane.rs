@@ -398,7 +398,13 @@ fn optional_member_joins_when_it_appears() {
         d.stderr_text()
     );
     assert_eq!(tcx_count(&lab, "host", "extra0"), 1);
-    assert!(lab.ping("host", ROUTER_IP, 5).clean());
+    // The new switch port forwards only once the bridge has processed its
+    // carrier (asynchronously), as a real switch port would after link-up.
+    assert!(wait_until(Duration::from_secs(5), || lab
+        .ping("host", ROUTER_IP, 1)
+        .clean()));
+    let r = lab.ping("host", ROUTER_IP, 20);
+    assert!(r.clean(), "{r:?}");
 }
 
 #[test]
