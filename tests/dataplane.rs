@@ -104,22 +104,11 @@ fn tcpdump_on_ipmp0_sees_both_directions() {
     let r = lab.ping("router", DATA, 5);
     assert!(r.clean(), "{r:?}");
     let out = finish(cap);
-    let req_out = out
-        .lines()
-        .filter(|l| l.contains("192.0.2.200 > 192.0.2.1: ICMP echo request"))
-        .count();
-    let rep_in = out
-        .lines()
-        .filter(|l| l.contains("192.0.2.1 > 192.0.2.200: ICMP echo reply"))
-        .count();
-    let req_in = out
-        .lines()
-        .filter(|l| l.contains("192.0.2.1 > 192.0.2.200: ICMP echo request"))
-        .count();
-    let rep_out = out
-        .lines()
-        .filter(|l| l.contains("192.0.2.200 > 192.0.2.1: ICMP echo reply"))
-        .count();
+    let count = |what: &str| out.lines().filter(|l| l.contains(what)).count();
+    let req_out = count("192.0.2.200 > 192.0.2.1: ICMP echo request");
+    let rep_in = count("192.0.2.1 > 192.0.2.200: ICMP echo reply");
+    let req_in = count("192.0.2.1 > 192.0.2.200: ICMP echo request");
+    let rep_out = count("192.0.2.200 > 192.0.2.1: ICMP echo reply");
     assert_eq!((req_out, rep_in, req_in, rep_out), (5, 5, 5, 5), "{out}");
 }
 

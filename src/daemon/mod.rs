@@ -300,7 +300,7 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
     d.nl.set_up(d.tap_index, true).map_err(refused)?;
     for a in d.cfg.data.clone() {
         let acts = d.group.handle(group::Event::AddressAdded(a.addr), now);
-        d.perform(acts, false);
+        d.perform(acts);
     }
     d.publish();
     d.dataplane =
@@ -367,7 +367,7 @@ impl Daemon {
         });
         let up = now_link.up && now_link.lower_up;
         let acts = self.group.handle(group::Event::Joined { slot, link_up: up }, now);
-        self.perform(acts, self.dataplane.is_some());
+        self.perform(acts);
         Ok(())
     }
 
@@ -440,7 +440,8 @@ impl Daemon {
 
     /// Performs the group's actions. Announcements and IGMP re-queries wait
     /// until the data threads run with the new table (when they run at all).
-    fn perform(&mut self, acts: Vec<group::Action>, running: bool) {
+    fn perform(&mut self, acts: Vec<group::Action>) {
+        let running = self.dataplane.is_some();
         let mut published = None;
         for a in acts {
             match a {
@@ -588,20 +589,20 @@ impl Daemon {
                     }
                     log::warn!("member {name} was removed; it rejoins when it comes back");
                     let acts = self.group.handle(group::Event::Gone { slot }, now);
-                    self.perform(acts, true);
+                    self.perform(acts);
                     self.publish();
                 }
             }
             netlink::Event::AddrAdded(a) if a.index == self.tap_index => {
                 if let IpAddr::V4(v4) = a.addr {
                     let acts = self.group.handle(group::Event::AddressAdded(v4), now);
-                    self.perform(acts, true);
+                    self.perform(acts);
                 }
             }
             netlink::Event::AddrRemoved(a) if a.index == self.tap_index => {
                 if let IpAddr::V4(v4) = a.addr {
                     let acts = self.group.handle(group::Event::AddressRemoved(v4), now);
-                    self.perform(acts, true);
+                    self.perform(acts);
                 }
             }
             netlink::Event::AddrAdded(_) | netlink::Event::AddrRemoved(_) => {}
@@ -633,7 +634,7 @@ impl Daemon {
             },
             now,
         );
-        self.perform(acts, true);
+        self.perform(acts);
         if republish {
             // Neighbours still hold the old MAC for the addresses bound here:
             // tell them, once the data plane answers with the new one.
@@ -715,11 +716,11 @@ impl Daemon {
         let now = Instant::now();
         for a in bound.iter().filter(|a| !on_tap.contains(a)) {
             let acts = self.group.handle(group::Event::AddressRemoved(*a), now);
-            self.perform(acts, true);
+            self.perform(acts);
         }
         for a in on_tap.iter().filter(|a| !bound.contains(a)) {
             let acts = self.group.handle(group::Event::AddressAdded(*a), now);
-            self.perform(acts, true);
+            self.perform(acts);
         }
         Ok(())
     }
@@ -753,7 +754,7 @@ impl Daemon {
         }
         let _ = self.tap.set_carrier(false);
         if let Some(dp) = self.dataplane.take() {
-            dp.stop();
+            drop(dp);
         }
         self.log_counters();
         // Close the packet sockets before the members are restored.

@@ -89,9 +89,6 @@ impl Direction {
     pub fn drop(&self, why: Drop) {
         self.drops[why as usize].add(1);
     }
-    pub fn drops_total(&self) -> u64 {
-        self.drops.iter().map(Counter::get).sum()
-    }
     pub fn summary(&self) -> String {
         let mut s = format!("{} frames {} bytes", self.frames.get(), self.bytes.get());
         for d in Drop::ALL {

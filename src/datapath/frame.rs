@@ -12,11 +12,8 @@ pub const ETH_ALEN: usize = 6;
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
 pub const ETH_P_8021Q: u16 = 0x8100;
-pub const ETH_P_8021AD: u16 = 0x88a8;
-pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const BROADCAST_MAC: Mac = [0xff; 6];
 
-pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_IGMP: u8 = 2;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
@@ -179,12 +176,6 @@ pub fn flow_hash(k: &FlowKey, seed: u64) -> u64 {
     let a = (u64::from(k.src) << 32 | u64::from(k.dst)) ^ seed;
     let b = u64::from(k.proto) << 32 | u64::from(k.ports);
     fmix64(a ^ fmix64(b ^ seed.rotate_left(29)))
-}
-
-/// Hash used for a frame in `--outbound bound` mode when the source address is not bound.
-#[inline]
-pub fn addr_hash(src: u32, dst: u32, seed: u64) -> u64 {
-    fmix64((u64::from(src) << 32 | u64::from(dst)) ^ seed)
 }
 
 #[cfg(test)]

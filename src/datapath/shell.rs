@@ -69,10 +69,6 @@ impl Shared {
         })
     }
 
-    pub fn tap(&self) -> &Tap {
-        &self.tap
-    }
-
     pub fn current(&self) -> Arc<Table> {
         self.current.lock().clone()
     }
@@ -119,7 +115,7 @@ impl Shared {
     }
 }
 
-/// The running data plane; stopping it joins both threads.
+/// The running data plane.
 pub struct DataPlane {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
@@ -161,10 +157,9 @@ impl DataPlane {
     pub fn failed(&self) -> bool {
         self.threads.iter().any(|t| t.is_finished())
     }
-
-    pub fn stop(self) {}
 }
 
+/// Dropping the data plane stops and joins both threads.
 impl std::ops::Drop for DataPlane {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);

@@ -96,9 +96,6 @@ impl Group {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
     pub fn members(&self) -> &[Member] {
         &self.members
     }
