@@ -23,6 +23,7 @@ fn plan(members: u8) -> Plan {
             Some(Port {
                 mac: member_mac(i),
                 accept: true,
+                test_addr: None,
             })
         })
         .collect();

@@ -2,8 +2,10 @@
 //! configuration file maps onto the same structure.
 
 use crate::datapath::plan::Outbound;
+use crate::detect;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Default name of the group interface.
 pub const DEFAULT_INTERFACE: &str = "ipmp0";
@@ -12,6 +14,8 @@ pub const DEFAULT_RUN_DIR: &str = "/run/ipmpd";
 pub const RUN_DIR_ENV: &str = "IPMPD_RUN_DIR";
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 pub const IFNAME_MAX: usize = 15;
+/// Shortest ETHTOOL_GLINK polling interval accepted.
+pub const LINK_POLL_MIN: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataAddr {
@@ -30,6 +34,97 @@ pub struct MemberConfig {
     pub name: String,
     /// Joins when it appears instead of being required at start.
     pub optional: bool,
+    /// Used only when an active member fails.
+    pub standby: bool,
+    /// Source of this member's ICMP probes; lives in the daemon, never in the kernel.
+    pub test_address: Option<DataAddr>,
+}
+
+impl MemberConfig {
+    pub fn new(name: &str) -> MemberConfig {
+        MemberConfig {
+            name: name.to_string(),
+            optional: false,
+            standby: false,
+            test_address: None,
+        }
+    }
+}
+
+/// How members are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeMode {
+    /// Link state only.
+    Off,
+    /// ICMP echo from per-member test addresses.
+    Icmp,
+    /// ARP requests to the targets; no test addresses needed.
+    Arp,
+}
+
+/// Detection and repair settings (in.mpathd's /etc/default/mpathd and more).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectConfig {
+    /// None: ICMP when any test address is given, else off (as in Solaris).
+    pub probe: Option<ProbeMode>,
+    pub targets: Vec<Ipv4Addr>,
+    pub fdt: Duration,
+    pub failback: bool,
+    pub garp_count: u32,
+    pub link_flap_limit: u32,
+    /// ETHTOOL_GLINK polling interval on physical NICs.
+    pub link_poll: Duration,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            probe: None,
+            targets: Vec::new(),
+            fdt: detect::FDT_DEFAULT,
+            failback: true,
+            garp_count: detect::GARP_COUNT_DEFAULT,
+            link_flap_limit: detect::LINK_FLAP_LIMIT_DEFAULT,
+            link_poll: detect::LINK_POLL_DEFAULT,
+        }
+    }
+}
+
+/// Parses "10s", "100ms", "1.5s" or plain milliseconds ("250").
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?}: expected e.g. 10s, 100ms or 250 (milliseconds)");
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (t, 1e-3)
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || v <= 0.0 || v * scale > 86_400.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+/// Parses `IF=ADDR/PREFIX` (a --test-address value).
+pub fn parse_test_address(s: &str) -> Result<(String, DataAddr), String> {
+    let (ifname, addr) = s.split_once('=').ok_or_else(|| {
+        format!("invalid test address {s:?}: expected IF=ADDR/PREFIX, e.g. e1000g0=192.0.2.201/24")
+    })?;
+    check_ifname("interface name", ifname)?;
+    let a = parse_data_addr(addr).map_err(|e| e.replace("data address", "test address"))?;
+    Ok((ifname.to_string(), a))
+}
+
+/// Parses yes|no (FAILBACK).
+pub fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("Invalid value for FAILBACK {s}: expected yes or no")),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +134,7 @@ pub struct GroupConfig {
     pub data: Vec<DataAddr>,
     pub members: Vec<MemberConfig>,
     pub outbound: Outbound,
+    pub detect: DetectConfig,
     /// Take members that still carry addresses or routes.
     pub force: bool,
     pub run_dir: PathBuf,
@@ -104,7 +200,58 @@ impl GroupConfig {
                 return Err(format!("data address {} is given twice", d.addr));
             }
         }
+        for m in &self.members {
+            if let Some(t) = m.test_address {
+                if self.data.iter().any(|d| d.addr == t.addr) {
+                    return Err(format!(
+                        "test address {} of {} is also a data address",
+                        t.addr, m.name
+                    ));
+                }
+            }
+        }
+        if self.detect.probe == Some(ProbeMode::Icmp) && self.members.iter().all(|m| m.test_address.is_none())
+        {
+            return Err(
+                "--probe icmp needs test addresses (--test-address IF=ADDR/PREFIX), or use --probe arp"
+                    .into(),
+            );
+        }
+        if self.detect.link_poll < LINK_POLL_MIN {
+            return Err(format!(
+                "link poll interval {:?} is below the minimum of {} ms",
+                self.detect.link_poll,
+                LINK_POLL_MIN.as_millis()
+            ));
+        }
         Ok(())
+    }
+
+    /// The probe mode in force: as given, else ICMP when any member has a
+    /// test address (giving one turns probing on, as in Solaris), else off.
+    pub fn probe_mode(&self) -> ProbeMode {
+        self.detect
+            .probe
+            .unwrap_or(if self.members.iter().any(|m| m.test_address.is_some()) {
+                ProbeMode::Icmp
+            } else {
+                ProbeMode::Off
+            })
+    }
+
+    /// The FDT in force and, when the configured one was below the minimum,
+    /// the in.mpathd log line saying so.
+    pub fn effective_fdt(&self) -> (Duration, Option<String>) {
+        if self.detect.fdt < detect::FDT_MIN {
+            let msg = format!(
+                "Too small failure detection time of {} ms, assuming minimum of {} ms",
+                self.detect.fdt.as_millis(),
+                detect::FDT_MIN.as_millis()
+            );
+            (detect::FDT_MIN, Some(msg))
+        } else {
+            (self.detect.fdt, None)
+        }
     }
 
     pub fn pid_file(&self) -> PathBuf {
@@ -122,16 +269,14 @@ mod tests {
             interface: "ipmp0".into(),
             data: vec![parse_data_addr("192.0.2.200/24").unwrap()],
             members: vec![
+                MemberConfig::new("m0"),
                 MemberConfig {
-                    name: "m0".into(),
-                    optional: false,
-                },
-                MemberConfig {
-                    name: "m1".into(),
                     optional: true,
+                    ..MemberConfig::new("m1")
                 },
             ],
             outbound: Outbound::Flow,
+            detect: DetectConfig::default(),
             force: false,
             run_dir: DEFAULT_RUN_DIR.into(),
         }
@@ -164,10 +309,7 @@ mod tests {
     fn validation_names_the_problem() {
         assert!(cfg().validate().is_ok());
         let mut c = cfg();
-        c.members.push(MemberConfig {
-            name: "m0".into(),
-            optional: false,
-        });
+        c.members.push(MemberConfig::new("m0"));
         assert!(c.validate().unwrap_err().contains("m0 is given twice"));
         let mut c = cfg();
         c.interface = "a-very-long-interface".into();
@@ -181,5 +323,73 @@ mod tests {
         let mut c = cfg();
         c.data.push(c.data[0]);
         assert!(c.validate().unwrap_err().contains("192.0.2.200"));
+    }
+}
+
+#[cfg(test)]
+mod detect_tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_accepted_form() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_duration("250").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "s", "-1s", "10m", "abc", "0"] {
+            assert!(
+                parse_duration(bad).unwrap_err().contains(&format!("{bad:?}")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn test_addresses_and_failback_parse() {
+        let (i, a) = parse_test_address("e1000g0=192.0.2.201/24").unwrap();
+        assert_eq!(
+            (i.as_str(), a.addr, a.prefix_len),
+            ("e1000g0", Ipv4Addr::new(192, 0, 2, 201), 24)
+        );
+        assert!(parse_test_address("192.0.2.201/24")
+            .unwrap_err()
+            .contains("IF=ADDR/PREFIX"));
+        assert!(parse_test_address("e0=192.0.2.301/24")
+            .unwrap_err()
+            .contains("test address"));
+        assert!(parse_yes_no("yes").unwrap());
+        assert!(!parse_yes_no("no").unwrap());
+        assert_eq!(
+            parse_yes_no("maybe").unwrap_err(),
+            "Invalid value for FAILBACK maybe: expected yes or no"
+        );
+    }
+
+    #[test]
+    fn probe_mode_defaults_like_solaris_and_fdt_is_clamped() {
+        let mut c = GroupConfig {
+            group: "g".into(),
+            interface: "ipmp0".into(),
+            data: vec![],
+            members: vec![MemberConfig::new("m0")],
+            outbound: Outbound::Flow,
+            detect: DetectConfig::default(),
+            force: false,
+            run_dir: DEFAULT_RUN_DIR.into(),
+        };
+        assert_eq!(c.probe_mode(), ProbeMode::Off);
+        c.members[0].test_address = Some(parse_data_addr("192.0.2.201/24").unwrap());
+        assert_eq!(c.probe_mode(), ProbeMode::Icmp);
+        c.detect.probe = Some(ProbeMode::Arp);
+        assert_eq!(c.probe_mode(), ProbeMode::Arp);
+        c.detect.fdt = Duration::from_millis(20);
+        let (fdt, msg) = c.effective_fdt();
+        assert_eq!(fdt, detect::FDT_MIN);
+        assert_eq!(
+            msg.unwrap(),
+            "Too small failure detection time of 20 ms, assuming minimum of 100 ms"
+        );
+        c.data = vec![parse_data_addr("192.0.2.201/24").unwrap()];
+        assert!(c.validate().unwrap_err().contains("also a data address"));
     }
 }

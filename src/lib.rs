@@ -3,6 +3,7 @@
 pub mod config;
 pub mod daemon;
 pub mod datapath;
+pub mod detect;
 pub mod group;
 pub mod netlink;
 pub mod sys;

@@ -185,7 +185,7 @@ fn every_arp_request_gets_exactly_one_reply() {
         .collect();
     let requests = out
         .lines()
-        .filter(|l| l.contains("Request who-has 192.0.2.200"))
+        .filter(|l| l.contains("Request who-has 192.0.2.200 tell 192.0.2.1"))
         .count();
     assert_eq!(requests, 5, "{out}");
     assert_eq!(replies.len(), 5, "exactly one reply per request:\n{out}");

@@ -1,6 +1,7 @@
 //! The daemon: start-up in the order that makes a data address mean
 //! "ready", the control event loop, and teardown in reverse.
 
+mod detection;
 pub mod identity;
 pub mod member;
 
@@ -40,6 +41,10 @@ const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 const NL: Token = Token(0);
 const SIG_TERM: Token = Token(1);
 const SIG_HUP: Token = Token(2);
+/// The data plane handed over probe frames.
+const PROBE: Token = Token(3);
+/// Probe frames queued between the inbound thread and the control side.
+const PROBE_QUEUE: usize = 1024;
 
 /// A start-up refusal (exit status 2) or a failure while running (1).
 #[derive(Debug)]
@@ -74,6 +79,8 @@ struct Taken {
     ifindex: u32,
     mac: Mac,
     mtu: u32,
+    /// A physical NIC: its carrier is also read with ETHTOOL_GLINK.
+    polled: bool,
     io: Arc<MemberIo>,
     /// Dropped after the sockets are closed (field order).
     isolation: Isolation,
@@ -169,6 +176,15 @@ struct Daemon {
     seed: u64,
     generation: u64,
     mtu: u32,
+    probers: Vec<Option<crate::detect::probe::Prober>>,
+    probe_rx: crossbeam_channel::Receiver<crate::datapath::shell::ProbeFrame>,
+    /// Keys probe nonces; ICMP id of our probes; zero of probe timestamps.
+    secret: u64,
+    icmp_id: u16,
+    epoch: Instant,
+    garps: Vec<detection::PendingGarp>,
+    link_reader: Option<crate::sys::ethtool::LinkReader>,
+    next_link_poll: Instant,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
     shut_down: bool,
     _pid: PidFile,
@@ -263,9 +279,27 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
     sysctl::write("ipv4", tap.name(), "arp_ignore", "1").map_err(refused)?;
     sysctl::write("ipv4", tap.name(), "arp_announce", "2").map_err(refused)?;
 
-    let members: Vec<group::Member> = cfg.members.iter().map(|m| group::Member::new(&m.name)).collect();
-    let group = Group::new(&cfg.group, members);
     let seed = sys::random_u64();
+    let probers = detection::build_probers(&cfg, &routes, seed);
+    let members: Vec<group::Member> = cfg
+        .members
+        .iter()
+        .zip(&probers)
+        .map(|(m, p)| {
+            group::Member::new(&m.name)
+                .standby(m.standby)
+                .probing(p.is_some())
+        })
+        .collect();
+    let policy = group::Policy {
+        failback: cfg.detect.failback,
+        flap_limit: cfg.detect.link_flap_limit,
+    };
+    let group = Group::new(&cfg.group, policy, members);
+    let (probe_tx, probe_rx) = crossbeam_channel::bounded(PROBE_QUEUE);
+    let poll = Poll::new().map_err(|e| refused(format!("epoll: {e}")))?;
+    let waker =
+        Arc::new(mio::Waker::new(poll.registry(), PROBE).map_err(|e| refused(format!("eventfd: {e}")))?);
     let shared = Shared::new(
         tap.clone(),
         Table {
@@ -286,6 +320,14 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
         seed,
         generation: 0,
         mtu: tap_link.mtu,
+        probers,
+        probe_rx,
+        secret: sys::random_u64(),
+        icmp_id: (std::process::id() as u16) ^ (tap_link.index as u16).rotate_left(8),
+        epoch: Instant::now(),
+        garps: Vec::new(),
+        link_reader: crate::sys::ethtool::LinkReader::new().ok(),
+        next_link_poll: Instant::now(),
         shut_down: false,
         _pid: pid,
     };
@@ -303,6 +345,10 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
         d.perform(acts);
     }
     d.publish();
+    let _ = d
+        .shared
+        .control
+        .set(crate::datapath::shell::ControlTap { tx: probe_tx, waker });
     d.dataplane =
         Some(DataPlane::start(d.shared.clone()).map_err(|e| refused(format!("starting data plane: {e}")))?);
     if let Some(n) = d.group.nominee() {
@@ -327,7 +373,7 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let r = d.event_loop(&mut events, &mut signals);
+    let r = d.event_loop(poll, &mut events, &mut signals);
     let started = Instant::now();
     let name = d.cfg.interface.clone();
     drop(d);
@@ -362,10 +408,18 @@ impl Daemon {
             ifindex: link.index,
             mac: now_link.mac.unwrap_or([0; 6]),
             mtu: now_link.mtu,
+            polled: now_link.kind.is_none(),
             io,
             isolation,
         });
         let up = now_link.up && now_link.lower_up;
+        if let Some(p) = self.probers[usize::from(slot)].as_mut() {
+            if up {
+                p.start(now);
+            } else {
+                p.stop();
+            }
+        }
         let acts = self.group.handle(group::Event::Joined { slot, link_up: up }, now);
         self.perform(acts);
         Ok(())
@@ -401,6 +455,7 @@ impl Daemon {
                     t.as_ref().map(|t| Port {
                         mac: t.mac,
                         accept: !offline[i],
+                        test_addr: self.test_addr(i as Slot),
                     })
                 })
                 .collect(),
@@ -414,6 +469,7 @@ impl Daemon {
                 .collect(),
             outbound: self.cfg.outbound,
             seed: self.seed,
+            probing: self.probers.iter().any(Option::is_some),
         };
         let members = self
             .taken
@@ -453,7 +509,9 @@ impl Daemon {
                         }
                     }
                     self.announce(addr, slot);
+                    self.schedule_garp(addr, slot, Instant::now());
                 }
+                group::Action::Log(level, msg) => log::log!(level, "{msg}"),
                 group::Action::Carrier(on) => {
                     if let Err(e) = self.tap.set_carrier(on) {
                         log::error!("carrier of {}: {e}", self.cfg.interface);
@@ -480,18 +538,31 @@ impl Daemon {
                 }
             }
         }
+        self.sync_probers();
     }
 
     /// Gratuitous ARP from the member an address is now bound to.
     fn announce(&self, addr: Ipv4Addr, slot: Slot) {
+        if self.send_garp(addr, slot) {
+            log::info!(
+                "{addr} now bound to {} (gratuitous ARP sent)",
+                self.group.members()[usize::from(slot)].name
+            );
+        }
+    }
+
+    fn send_garp(&self, addr: Ipv4Addr, slot: Slot) -> bool {
         let Some(t) = &self.taken[usize::from(slot)] else {
-            return;
+            return false;
         };
         let mut f = vec![0u8; VNET_HDR_LEN];
         f.extend_from_slice(&gratuitous_arp(t.mac, addr));
         match t.io.tx.send(&f) {
-            Ok(()) => log::info!("{addr} now bound to {} (gratuitous ARP sent)", t.io.name),
-            Err(e) => log::warn!("gratuitous ARP for {addr} on {}: {e}", t.io.name),
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("gratuitous ARP for {addr} on {}: {e}", t.io.name);
+                false
+            }
         }
     }
 
@@ -508,8 +579,12 @@ impl Daemon {
         }
     }
 
-    fn event_loop(&mut self, events: &mut EventSocket, signals: &mut Signals) -> Result<(), Error> {
-        let mut poll = Poll::new().map_err(|e| Error::Failed(e.to_string()))?;
+    fn event_loop(
+        &mut self,
+        mut poll: Poll,
+        events: &mut EventSocket,
+        signals: &mut Signals,
+    ) -> Result<(), Error> {
         let reg = poll.registry();
         let fail = |e: io::Error| Error::Failed(e.to_string());
         reg.register(&mut SourceFd(&events.as_raw_fd()), NL, Interest::READABLE)
@@ -532,8 +607,8 @@ impl Daemon {
         loop {
             let now = Instant::now();
             let mut deadline = next_counters.min(now + HEALTH_INTERVAL);
-            if let Some(g) = self.group.next_deadline() {
-                deadline = deadline.min(g);
+            if let Some(d) = self.detection_deadline() {
+                deadline = deadline.min(d);
             }
             match poll.poll(&mut mio_events, Some(deadline.saturating_duration_since(now))) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -553,6 +628,17 @@ impl Daemon {
             for ev in nl_events.drain(..) {
                 self.on_netlink(ev)?;
             }
+            while let Ok(pf) = self.probe_rx.try_recv() {
+                self.on_probe_frame(pf);
+            }
+            let now = Instant::now();
+            self.poll_probers(now);
+            if self.group.next_deadline().is_some_and(|d| d <= now) {
+                let acts = self.group.handle(group::Event::Tick, now);
+                self.perform(acts);
+            }
+            self.garp_tick(now);
+            self.poll_links(now);
             if self.dataplane.as_ref().is_some_and(DataPlane::failed) {
                 return Err(Error::Failed("a data plane thread stopped; shutting down".into()));
             }
@@ -586,6 +672,9 @@ impl Daemon {
                 if let Some(slot) = self.slot_by_index(index) {
                     if let Some(mut t) = self.taken[usize::from(slot)].take() {
                         t.isolation.forget();
+                    }
+                    if let Some(p) = self.probers[usize::from(slot)].as_mut() {
+                        p.stop();
                     }
                     log::warn!("member {name} was removed; it rejoins when it comes back");
                     let acts = self.group.handle(group::Event::Gone { slot }, now);
@@ -627,14 +716,7 @@ impl Daemon {
             t.mtu = l.mtu;
             self.update_mtu();
         }
-        let acts = self.group.handle(
-            group::Event::Link {
-                slot,
-                up: l.up && l.lower_up,
-            },
-            now,
-        );
-        self.perform(acts);
+        self.link_changed(slot, l.up && l.lower_up, now);
         if republish {
             // Neighbours still hold the old MAC for the addresses bound here:
             // tell them, once the data plane answers with the new one.

@@ -26,6 +26,8 @@ pub struct Port {
     pub mac: Mac,
     /// Unicast is accepted on every present member that is not offline.
     pub accept: bool,
+    /// The member's test address: its ARP and IP traffic goes to the prober.
+    pub test_addr: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,8 @@ pub struct Plan {
     pub bindings: Vec<(Ipv4Addr, Slot)>,
     pub outbound: Outbound,
     pub seed: u64,
+    /// Probing is on: ARP replies to a member's MAC are copied to the prober.
+    pub probing: bool,
 }
 
 impl Plan {
@@ -53,6 +57,7 @@ impl Plan {
             bindings: Vec::new(),
             outbound: Outbound::Flow,
             seed,
+            probing: false,
         }
     }
 
@@ -69,6 +74,45 @@ impl Plan {
     #[inline]
     fn is_own_mac(&self, mac: &Mac) -> bool {
         *mac == self.group_mac || self.ports.iter().flatten().any(|p| p.mac == *mac)
+    }
+}
+
+/// Where a frame received on a member goes besides (or instead of) the
+/// group interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Divert {
+    /// Data traffic only.
+    No,
+    /// Probe traffic (for the member's test address): the prober only.
+    Control,
+    /// An ARP reply to the member: a copy to the prober, and on as usual.
+    Tee,
+}
+
+/// Picks out probe traffic before the data path sees a frame.
+#[inline]
+pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
+    let Some(port) = plan.port(slot) else {
+        return Divert::No;
+    };
+    if frame.len() < ETH_HLEN {
+        return Divert::No;
+    }
+    match ethertype(frame) {
+        ETH_P_ARP => match parse_arp(frame) {
+            Ok((ARP_OP_REQUEST, _, tpa)) if Some(tpa) == port.test_addr => Divert::Control,
+            Ok((ARP_OP_REPLY, _, _)) if plan.probing && dst_mac(frame) == port.mac => Divert::Tee,
+            _ => Divert::No,
+        },
+        ETH_P_IP if frame.len() >= ETH_HLEN + 20 => {
+            let dst = Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]);
+            if Some(dst) == port.test_addr {
+                Divert::Control
+            } else {
+                Divert::No
+            }
+        }
+        _ => Divert::No,
     }
 }
 
@@ -146,7 +190,16 @@ mod tests {
 
     fn plan() -> Plan {
         let mut p = Plan::empty(GMAC, 7);
-        p.ports = M.iter().map(|&mac| Some(Port { mac, accept: true })).collect();
+        p.ports = M
+            .iter()
+            .map(|&mac| {
+                Some(Port {
+                    mac,
+                    accept: true,
+                    test_addr: None,
+                })
+            })
+            .collect();
         p.buckets.rebalance(&[0, 1, 2], &[]);
         p.nominee = Some(0);
         p.bindings = vec![
@@ -246,11 +299,46 @@ mod tests {
     }
 
     #[test]
+    fn probe_traffic_is_diverted() {
+        let mut p = plan();
+        let ta = Ipv4Addr::new(192, 0, 2, 211);
+        p.ports[1] = Some(Port {
+            mac: M[1],
+            accept: true,
+            test_addr: Some(ta),
+        });
+        // ARP request for the test address: prober only, on any member it arrives on with that address.
+        let mut req = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
+        req[ARP_TPA..ARP_TPA + 4].copy_from_slice(&ta.octets());
+        assert_eq!(divert(&p, 1, &req), Divert::Control);
+        assert_eq!(divert(&p, 0, &req), Divert::No);
+        // An echo reply to the test address.
+        let f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);
+        assert_eq!(divert(&p, 1, &f), Divert::No);
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(ROUTER, M[1])
+            .ipv4([192, 0, 2, 1], ta.octets(), 64)
+            .icmpv4_echo_reply(1, 1)
+            .write(&mut v, &[0; 16])
+            .unwrap();
+        assert_eq!(divert(&p, 1, &v), Divert::Control);
+        // ARP replies to a member are copied to the prober only while probing.
+        let mut rep = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
+        rep[..6].copy_from_slice(&M[2]);
+        rep[21] = 2;
+        assert_eq!(divert(&p, 2, &rep), Divert::No);
+        p.probing = true;
+        assert_eq!(divert(&p, 2, &rep), Divert::Tee);
+        assert_eq!(divert(&p, 2, &rep[..20]), Divert::No);
+    }
+
+    #[test]
     fn offline_or_absent_member_accepts_nothing() {
         let mut p = plan();
         p.ports[1] = Some(Port {
             mac: M[1],
             accept: false,
+            test_addr: None,
         });
         p.ports[2] = None;
         let mut f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);

@@ -6,7 +6,7 @@
 
 use super::buckets::Slot;
 use super::counters::{Drop, GroupCounters, MemberCounters};
-use super::plan::{self, Plan};
+use super::plan::{self, Divert, Plan};
 use super::vnet::{VnetHdr, MAX_FRAME, VNET_HDR_LEN};
 use crate::sys::packet::{RecvBatch, RxSocket, TxSocket, HEADROOM};
 use crate::sys::tap::Tap;
@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,32 @@ const THREADS: usize = 2;
 const WAKE: Token = Token(usize::MAX);
 const TAP_TOKEN: Token = Token(0);
 
+/// Bytes of a probe frame handed to the control side: enough for ARP and
+/// for an ICMP echo reply with our payload (and IP options).
+pub const PROBE_FRAME_MAX: usize = 128;
+
+/// A probe frame received on a member, copied for the prober.
+#[derive(Clone, Copy)]
+pub struct ProbeFrame {
+    pub slot: Slot,
+    /// Taken when the frame was read, so the RTT excludes the hand-off.
+    pub at: Instant,
+    pub len: usize,
+    pub data: [u8; PROBE_FRAME_MAX],
+}
+
+impl ProbeFrame {
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+}
+
+/// Where the inbound thread hands probe frames to the control side.
+pub struct ControlTap {
+    pub tx: crossbeam_channel::Sender<ProbeFrame>,
+    pub waker: Arc<Waker>,
+}
+
 /// State shared between the control side and the data threads.
 pub struct Shared {
     tap: Arc<Tap>,
@@ -53,6 +79,8 @@ pub struct Shared {
     stop: AtomicBool,
     wakers: Mutex<Vec<Arc<Waker>>>,
     pub counters: GroupCounters,
+    /// Set once by the control side before the data plane starts.
+    pub control: OnceLock<ControlTap>,
 }
 
 impl Shared {
@@ -66,6 +94,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
             counters: GroupCounters::default(),
+            control: OnceLock::new(),
         })
     }
 
@@ -330,6 +359,14 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i:
         });
     }
     let buf = &mut slot[start..start + len];
+    match plan::divert(&table.plan, m.slot, &buf[VNET_HDR_LEN..]) {
+        Divert::No => {}
+        Divert::Control => {
+            to_control(s, m.slot, &buf[VNET_HDR_LEN..]);
+            return c.pass(frame_len);
+        }
+        Divert::Tee => to_control(s, m.slot, &buf[VNET_HDR_LEN..]),
+    }
     if let Err(why) = plan::inbound(&table.plan, m.slot, &mut buf[VNET_HDR_LEN..]) {
         return c.drop(why);
     }
@@ -339,5 +376,22 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i:
             s.counters.to_tap.drop(Drop::IoError);
             log::trace!("write to {}: {e}", s.tap.name());
         }
+    }
+}
+
+/// Copies a probe frame to the control side; never blocks the data path
+/// (a full queue drops the copy: the prober then counts a loss).
+fn to_control(s: &Shared, slot: Slot, frame: &[u8]) {
+    let Some(ct) = s.control.get() else { return };
+    let len = frame.len().min(PROBE_FRAME_MAX);
+    let mut p = ProbeFrame {
+        slot,
+        at: Instant::now(),
+        len,
+        data: [0; PROBE_FRAME_MAX],
+    };
+    p.data[..len].copy_from_slice(&frame[..len]);
+    if ct.tx.try_send(p).is_ok() {
+        let _ = ct.waker.wake();
     }
 }

@@ -1,17 +1,58 @@
-//! The group: which members are active, which member each data address is
-//! bound to, and which member is the multicast/broadcast nominee.
+//! The group state machine: member states and flags, which members are
+//! active, which member each data address is bound to, and which member is
+//! the multicast/broadcast nominee (in.mpathd's rules).
 //!
 //! Sans-IO: [`Group::handle`] takes an event and the current time and
-//! returns actions; the daemon performs them. Nothing here reads a clock or
-//! touches a socket, so every rule is unit-tested with synthetic input.
+//! returns actions (including the log lines); [`Group::next_deadline`] says
+//! when it wants a [`Event::Tick`]. Nothing here reads a clock or touches a
+//! socket, so every rule is unit-tested with synthetic time.
 
 mod bindings;
 
 pub use bindings::Bindings;
 
 use crate::datapath::buckets::{Buckets, Slot};
+use crate::detect::probe::ProbeState;
+use crate::detect::FLAP_WINDOW;
+use log::Level;
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Instant;
+
+/// Group-wide policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// FAILBACK=yes: a repaired member becomes active again.
+    pub failback: bool,
+    /// Link-ups within [`FLAP_WINDOW`] before a repair is held; 0 disables.
+    pub flap_limit: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            failback: true,
+            flap_limit: crate::detect::LINK_FLAP_LIMIT_DEFAULT,
+        }
+    }
+}
+
+/// The STATE column of `ipmpstat -i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    Ok,
+    Failed,
+    Offline,
+    Unknown,
+}
+
+/// The group's state: ok (all members usable), degraded (some), failed (none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Ok,
+    Degraded,
+    Failed,
+}
 
 /// What the group knows about one configured member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +62,21 @@ pub struct Member {
     pub present: bool,
     /// Carrier (IFF_LOWER_UP).
     pub link_up: bool,
-    /// Taken out of service by the administrator.
+    /// OFFLINE: taken out of service by the administrator.
     pub offline: bool,
+    /// STANDBY: used only when an active member fails.
+    pub standby: bool,
+    /// The prober's verdict; `Disabled` when the member is not probed.
+    pub probe: ProbeState,
+    /// Repair held by link flap damping.
+    pub held: bool,
+    /// INACTIVE: functioning, but not used (policy).
+    pub inactive: bool,
+    link_ups: VecDeque<Instant>,
+    /// Left the active set by failing; FAILBACK decides what its repair does.
+    fell: bool,
+    /// Kept inactive by FAILBACK=no until a member must be replaced.
+    kept_inactive: bool,
 }
 
 impl Member {
@@ -32,11 +86,49 @@ impl Member {
             present: false,
             link_up: false,
             offline: false,
+            standby: false,
+            probe: ProbeState::Disabled,
+            held: false,
+            inactive: false,
+            link_ups: VecDeque::new(),
+            fell: false,
+            kept_inactive: false,
         }
     }
 
+    pub fn standby(mut self, on: bool) -> Member {
+        self.standby = on;
+        self
+    }
+
+    pub fn probing(mut self, on: bool) -> Member {
+        self.probe = if on {
+            ProbeState::Unknown
+        } else {
+            ProbeState::Disabled
+        };
+        self
+    }
+
+    /// FAILED: the daemon considers it not functioning.
+    pub fn failed(&self) -> bool {
+        !self.present || !self.link_up || self.probe == ProbeState::Failed || self.held
+    }
+
     fn usable(&self) -> bool {
-        self.present && self.link_up && !self.offline
+        !self.failed() && !self.offline
+    }
+
+    pub fn state(&self) -> MemberState {
+        if self.offline {
+            MemberState::Offline
+        } else if self.failed() {
+            MemberState::Failed
+        } else if self.probe == ProbeState::Unknown {
+            MemberState::Unknown
+        } else {
+            MemberState::Ok
+        }
     }
 }
 
@@ -55,8 +147,23 @@ pub enum Event {
         slot: Slot,
         up: bool,
     },
+    /// The prober's verdict changed.
+    Probe {
+        slot: Slot,
+        state: ProbeState,
+    },
+    Offline {
+        slot: Slot,
+        offline: bool,
+    },
+    Standby {
+        slot: Slot,
+        standby: bool,
+    },
     AddressAdded(Ipv4Addr),
     AddressRemoved(Ipv4Addr),
+    /// The deadline from [`Group::next_deadline`] passed.
+    Tick,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,38 +171,59 @@ pub enum Action {
     /// The forwarding state changed: publish a new table.
     Publish,
     /// After the new table is taken up: gratuitous ARP for `addr` from `slot`.
-    Announce { addr: Ipv4Addr, slot: Slot },
-    /// Carrier of the group interface: on while any member is active.
+    Announce {
+        addr: Ipv4Addr,
+        slot: Slot,
+    },
+    /// Carrier of the group interface: on while any member forwards.
     Carrier(bool),
     /// Multicast reception moves: drop the old nominee's membership, join on
     /// the new one and make the kernel re-send its reports through it.
-    NomineeMoved { from: Option<Slot>, to: Option<Slot> },
+    NomineeMoved {
+        from: Option<Slot>,
+        to: Option<Slot>,
+    },
+    Log(Level, String),
 }
 
 #[derive(Debug, Clone)]
 pub struct Group {
     name: String,
+    policy: Policy,
     members: Vec<Member>,
-    /// Active members in activation order; the head becomes nominee.
+    /// Members carrying traffic, in activation order; the head becomes nominee.
     active: Vec<Slot>,
     buckets: Buckets,
     bindings: Bindings,
     nominee: Option<Slot>,
+    state: GroupState,
+    /// Every member failed by probes while links are up: forwarding goes on
+    /// over the last active set (the targets, not the paths, likely died).
+    blackhole: bool,
 }
 
 impl Group {
-    pub fn new(name: &str, members: Vec<Member>) -> Group {
+    pub fn new(name: &str, policy: Policy, members: Vec<Member>) -> Group {
         assert!(members.len() < usize::from(crate::datapath::buckets::NO_SLOT));
         Group {
             name: name.to_string(),
+            policy,
             members,
             active: Vec::new(),
             buckets: Buckets::default(),
             bindings: Bindings::default(),
             nominee: None,
+            state: GroupState::Failed,
+            blackhole: false,
         }
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
     pub fn members(&self) -> &[Member] {
         &self.members
     }
@@ -111,6 +239,14 @@ impl Group {
     pub fn nominee(&self) -> Option<Slot> {
         self.nominee
     }
+    pub fn state(&self) -> GroupState {
+        self.state
+    }
+    /// Whether forwarding continues only because every member failed by
+    /// probes with its link up (probers then repair on one answer).
+    pub fn blackhole(&self) -> bool {
+        self.blackhole
+    }
     pub fn slot_of(&self, name: &str) -> Option<Slot> {
         self.members
             .iter()
@@ -118,26 +254,46 @@ impl Group {
             .map(|i| i as Slot)
     }
 
-    /// Time-driven work (probing, flap damping) arrives with detection; the
-    /// link-only group has none.
+    /// When a held repair may be released (flap damping).
     pub fn next_deadline(&self) -> Option<Instant> {
-        None
+        let limit = self.policy.flap_limit as usize;
+        self.members
+            .iter()
+            .filter(|m| m.held && m.link_ups.len() > limit)
+            .map(|m| m.link_ups[m.link_ups.len() - limit - 1] + FLAP_WINDOW)
+            .min()
     }
 
-    pub fn handle(&mut self, ev: Event, _now: Instant) -> Vec<Action> {
+    pub fn handle(&mut self, ev: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
+        let group = self.name.clone();
+        let limit = self.policy.flap_limit;
         match ev {
             Event::Joined { slot, link_up } => {
                 let m = &mut self.members[usize::from(slot)];
                 m.present = true;
                 m.link_up = link_up;
-                log::info!("{} joined group {} (link {})", m.name, self.name, updown(link_up));
+                if m.probe != ProbeState::Disabled {
+                    m.probe = ProbeState::Unknown;
+                }
+                log(
+                    &mut out,
+                    Level::Info,
+                    format!("{} joined group {group} (link {})", m.name, updown(link_up)),
+                );
             }
             Event::Gone { slot } => {
                 let m = &mut self.members[usize::from(slot)];
                 m.present = false;
                 m.link_up = false;
-                log::warn!("{} disappeared from group {}", m.name, self.name);
+                log(
+                    &mut out,
+                    Level::Warn,
+                    format!(
+                        "{} was removed from the system; it rejoins group {group} when it comes back",
+                        m.name
+                    ),
+                );
             }
             Event::Link { slot, up } => {
                 let m = &mut self.members[usize::from(slot)];
@@ -146,11 +302,63 @@ impl Group {
                 }
                 m.link_up = up;
                 if up {
-                    log::info!("The link has come up on {}", m.name);
+                    log(
+                        &mut out,
+                        Level::Info,
+                        format!("The link has come up on {}", m.name),
+                    );
+                    m.link_ups.push_back(now);
+                    while m
+                        .link_ups
+                        .front()
+                        .is_some_and(|t| now.saturating_duration_since(*t) > FLAP_WINDOW)
+                    {
+                        m.link_ups.pop_front();
+                    }
+                    if limit > 0 && m.link_ups.len() > limit as usize && !m.held {
+                        m.held = true;
+                        log(
+                            &mut out,
+                            Level::Warn,
+                            format!(
+                                "The link has come up on {} more than {limit} times in the last minute; disabling repair until it stabilizes",
+                                m.name
+                            ),
+                        );
+                    }
                 } else {
-                    log::warn!("The link has gone down on {}", m.name);
+                    log(
+                        &mut out,
+                        Level::Warn,
+                        format!("The link has gone down on {}", m.name),
+                    );
+                    // With probing, a member is repaired only when the link
+                    // is up and the probes agree again.
+                    if m.probe != ProbeState::Disabled {
+                        m.probe = ProbeState::Failed;
+                    }
                 }
             }
+            Event::Probe { slot, state } => {
+                let m = &mut self.members[usize::from(slot)];
+                let old = std::mem::replace(&mut m.probe, state);
+                if m.link_up && old != ProbeState::Failed && state == ProbeState::Failed {
+                    log(
+                        &mut out,
+                        Level::Error,
+                        format!("IP interface failure detected on {} of group {group}", m.name),
+                    );
+                }
+                if m.link_up && old == ProbeState::Failed && state == ProbeState::Ok {
+                    log(
+                        &mut out,
+                        Level::Info,
+                        format!("IP interface repair detected on {} of group {group}", m.name),
+                    );
+                }
+            }
+            Event::Offline { slot, offline } => self.members[usize::from(slot)].offline = offline,
+            Event::Standby { slot, standby } => self.members[usize::from(slot)].standby = standby,
             Event::AddressAdded(a) => {
                 if let Some(slot) = self.bindings.add(a, &self.active) {
                     out.push(Action::Publish);
@@ -166,33 +374,186 @@ impl Group {
                 }
                 return out;
             }
+            Event::Tick => {
+                for m in &mut self.members {
+                    while m
+                        .link_ups
+                        .front()
+                        .is_some_and(|t| now.saturating_duration_since(*t) >= FLAP_WINDOW)
+                    {
+                        m.link_ups.pop_front();
+                    }
+                    if m.held && m.link_ups.len() <= limit as usize {
+                        m.held = false;
+                        if m.link_up {
+                            log(
+                                &mut out,
+                                Level::Info,
+                                format!("The link on {} has stabilized; repair enabled", m.name),
+                            );
+                        }
+                    }
+                }
+            }
         }
         self.reconcile(&mut out);
         out
     }
 
-    /// Brings the active set, buckets, bindings and nominee in line with the
-    /// members' states.
+    /// Chooses the active set by in.mpathd's policy, then brings buckets,
+    /// bindings, nominee and carrier in line with it.
     fn reconcile(&mut self, out: &mut Vec<Action>) {
-        let members = &self.members;
-        let mut active: Vec<Slot> = self
-            .active
-            .iter()
-            .copied()
-            .filter(|&s| members[usize::from(s)].usable())
-            .collect();
-        for (i, m) in members.iter().enumerate() {
-            let s = i as Slot;
-            if m.usable() && !active.contains(&s) {
+        // Usability does not change while the active set is chosen.
+        let ok: Vec<bool> = self.members.iter().map(Member::usable).collect();
+        let usable = |s: Slot| ok[usize::from(s)];
+        let n = self.members.len();
+        let slots = || (0..n).map(|i| i as Slot);
+        // As many active members as there are non-standby members.
+        let target = self.members.iter().filter(|m| !m.standby).count().max(1);
+        let was_failed = self.state == GroupState::Failed;
+        let prev: Vec<Slot> = if self.blackhole {
+            Vec::new()
+        } else {
+            self.active.clone()
+        };
+        let mut active: Vec<Slot> = prev.iter().copied().filter(|&s| usable(s)).collect();
+        // Members that failed out of the active set may be replaced by
+        // members FAILBACK=no keeps inactive.
+        let mut replace_budget = prev.len() - active.len();
+        for &s in prev.iter().filter(|&&s| !usable(s)) {
+            self.members[usize::from(s)].fell = true;
+        }
+        for s in slots() {
+            let m = &mut self.members[usize::from(s)];
+            if !m.usable() || m.standby || active.contains(&s) || m.kept_inactive {
+                continue;
+            }
+            if m.fell && !self.policy.failback && !was_failed {
+                // FAILBACK=no: the repaired member stays inactive (flag i).
+                m.kept_inactive = true;
+            } else {
                 active.push(s);
             }
+            m.fell = false;
         }
+        if was_failed {
+            // After a total failure every member that works is used.
+            for s in slots() {
+                let m = &mut self.members[usize::from(s)];
+                if m.kept_inactive && m.usable() && !active.contains(&s) {
+                    m.kept_inactive = false;
+                    active.push(s);
+                }
+            }
+        }
+        // Too many: standbys go back first (last deployed first).
+        while active.len() > target {
+            match active.iter().rposition(|&s| self.members[usize::from(s)].standby) {
+                Some(i) => {
+                    active.remove(i);
+                }
+                None => break,
+            }
+        }
+        // Too few: deploy standbys, then members kept inactive, these only
+        // in place of members that failed.
+        while active.len() < target {
+            let next = slots()
+                .filter(|&s| {
+                    let m = &self.members[usize::from(s)];
+                    m.usable()
+                        && !active.contains(&s)
+                        && (m.standby || (m.kept_inactive && replace_budget > 0))
+                })
+                .min_by_key(|&s| !self.members[usize::from(s)].standby);
+            let Some(s) = next else { break };
+            let m = &mut self.members[usize::from(s)];
+            if !m.standby {
+                m.kept_inactive = false;
+                replace_budget -= 1;
+            }
+            active.push(s);
+        }
+        for s in slots() {
+            let m = &mut self.members[usize::from(s)];
+            m.inactive = m.usable() && !active.contains(&s);
+        }
+
+        let usable_count = slots().filter(|&s| usable(s)).count();
+        let state = match usable_count {
+            0 => GroupState::Failed,
+            u if u == n => GroupState::Ok,
+            _ => GroupState::Degraded,
+        };
+        // No member passes its probes but some still have their link: keep
+        // forwarding over them rather than black-holing the whole host.
+        let mut blackhole = false;
+        if active.is_empty() {
+            let alive = |s: Slot| {
+                let m = &self.members[usize::from(s)];
+                m.present && m.link_up && !m.offline && !m.held
+            };
+            active = self.active.iter().copied().filter(|&s| alive(s)).collect();
+            if active.is_empty() {
+                active = slots().filter(|&s| alive(s)).take(target).collect();
+            }
+            blackhole = !active.is_empty();
+        }
+        if state != self.state {
+            if state == GroupState::Failed {
+                log(
+                    out,
+                    Level::Error,
+                    format!("All IP interfaces in group {} are now unusable", self.name),
+                );
+                if blackhole {
+                    log(
+                        out,
+                        Level::Warn,
+                        format!(
+                            "Every member of group {} fails its probes while its link is up; forwarding continues on the last active members until a probe is answered",
+                            self.name
+                        ),
+                    );
+                }
+            } else if self.state == GroupState::Failed {
+                let first = slots()
+                    .find(|&s| usable(s))
+                    .map(|s| self.members[usize::from(s)].name.clone());
+                log(
+                    out,
+                    Level::Info,
+                    format!(
+                        "At least 1 IP interface ({}) in group {} is now usable",
+                        first.unwrap_or_default(),
+                        self.name
+                    ),
+                );
+            }
+            self.state = state;
+        }
+        self.blackhole = blackhole;
         if active == self.active {
             return;
         }
         let was_empty = self.active.is_empty();
+        // A member deployed in place of one that left takes over exactly its
+        // buckets (standby for failed member, repaired member for standby).
+        let left: Vec<Slot> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|s| !active.contains(s))
+            .collect();
+        let joined: Vec<Slot> = active
+            .iter()
+            .copied()
+            .filter(|s| !self.active.contains(s))
+            .collect();
+        let replacements: Vec<(Slot, Slot)> = left.iter().copied().zip(joined.iter().copied()).collect();
         self.active = active;
-        self.buckets.rebalance(&self.active, &[]);
+        self.buckets.rebalance(&self.active, &replacements);
+        out.push(Action::Publish);
         for (addr, slot) in self.bindings.rebalance(&self.active) {
             out.push(Action::Announce { addr, slot });
         }
@@ -200,8 +561,6 @@ impl Group {
             Some(n) if self.active.contains(&n) => Some(n),
             _ => self.active.first().copied(),
         };
-        // Publish first: announcements wait until the data plane uses it.
-        out.insert(0, Action::Publish);
         if nominee != self.nominee {
             out.push(Action::NomineeMoved {
                 from: self.nominee,
@@ -211,18 +570,12 @@ impl Group {
         }
         if was_empty != self.active.is_empty() {
             out.push(Action::Carrier(!self.active.is_empty()));
-            if self.active.is_empty() {
-                log::error!("All IP interfaces in group {} are now unusable", self.name);
-            } else {
-                let first = &self.members[usize::from(self.active[0])].name;
-                log::info!(
-                    "At least 1 IP interface ({}) in group {} is now usable",
-                    first,
-                    self.name
-                );
-            }
         }
     }
+}
+
+fn log(out: &mut Vec<Action>, level: Level, msg: String) {
+    out.push(Action::Log(level, msg));
 }
 
 fn updown(up: bool) -> &'static str {
@@ -234,116 +587,4 @@ fn updown(up: bool) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn group3() -> (Group, Instant) {
-        let g = Group::new(
-            "production0",
-            vec![
-                Member::new("e1000g0"),
-                Member::new("e1000g1"),
-                Member::new("rge0"),
-            ],
-        );
-        (g, Instant::now())
-    }
-
-    fn a(n: u8) -> Ipv4Addr {
-        Ipv4Addr::new(192, 0, 2, n)
-    }
-
-    fn join(g: &mut Group, t: Instant, slot: Slot, link_up: bool) -> Vec<Action> {
-        g.handle(Event::Joined { slot, link_up }, t)
-    }
-
-    #[test]
-    fn start_with_one_member_down_gives_it_no_binding() {
-        let (mut g, t) = group3();
-        join(&mut g, t, 0, true);
-        join(&mut g, t, 1, false);
-        join(&mut g, t, 2, true);
-        for i in 0..4 {
-            g.handle(Event::AddressAdded(a(200 + i)), t);
-        }
-        assert_eq!(g.active(), &[0, 2]);
-        assert_eq!(g.bindings().count_on(1), 0);
-        assert_eq!(g.bindings().count_on(0), 2);
-        assert_eq!(g.bindings().count_on(2), 2);
-        assert_eq!(g.buckets().load(1), 0);
-        assert_eq!(g.nominee(), Some(0));
-    }
-
-    #[test]
-    fn three_addresses_land_on_three_members() {
-        let (mut g, t) = group3();
-        for s in 0..3 {
-            join(&mut g, t, s, true);
-        }
-        for i in 0..3 {
-            let acts = g.handle(Event::AddressAdded(a(200 + i)), t);
-            assert!(matches!(acts[1], Action::Announce { .. }));
-        }
-        for s in 0..3 {
-            assert_eq!(g.bindings().count_on(s), 1);
-        }
-    }
-
-    #[test]
-    fn link_loss_moves_addresses_nominee_and_announces() {
-        let (mut g, t) = group3();
-        for s in 0..3 {
-            join(&mut g, t, s, true);
-        }
-        for i in 0..3 {
-            g.handle(Event::AddressAdded(a(200 + i)), t);
-        }
-        let on0: Vec<Ipv4Addr> = g.bindings().on(0).collect();
-        let acts = g.handle(Event::Link { slot: 0, up: false }, t);
-        assert_eq!(acts[0], Action::Publish);
-        assert!(acts.contains(&Action::NomineeMoved {
-            from: Some(0),
-            to: Some(1)
-        }));
-        for addr in on0 {
-            let to = g.bindings().slot_of(addr).unwrap();
-            assert_ne!(to, 0);
-            assert!(acts.contains(&Action::Announce { addr, slot: to }));
-        }
-        // Repair: the nominee stays where it is (sticky), addresses rebalance.
-        let acts = g.handle(Event::Link { slot: 0, up: true }, t);
-        assert!(!acts.iter().any(|x| matches!(x, Action::NomineeMoved { .. })));
-        assert_eq!(g.bindings().count_on(0), 1);
-        assert_eq!(g.nominee(), Some(1));
-        // A repeated link event changes nothing.
-        assert!(g.handle(Event::Link { slot: 0, up: true }, t).is_empty());
-    }
-
-    #[test]
-    fn all_down_drops_carrier_and_unbinds_then_recovers() {
-        let (mut g, t) = group3();
-        join(&mut g, t, 0, true);
-        g.handle(Event::AddressAdded(a(200)), t);
-        let acts = g.handle(Event::Link { slot: 0, up: false }, t);
-        assert!(acts.contains(&Action::Carrier(false)));
-        assert_eq!(g.bindings().slot_of(a(200)), None);
-        let acts = join(&mut g, t, 2, true);
-        assert!(acts.contains(&Action::Carrier(true)));
-        assert!(acts.contains(&Action::Announce {
-            addr: a(200),
-            slot: 2
-        }));
-        assert_eq!(g.nominee(), Some(2));
-    }
-
-    #[test]
-    fn gone_member_is_deactivated_and_can_rejoin() {
-        let (mut g, t) = group3();
-        join(&mut g, t, 0, true);
-        join(&mut g, t, 1, true);
-        g.handle(Event::Gone { slot: 1 }, t);
-        assert_eq!(g.active(), &[0]);
-        join(&mut g, t, 1, true);
-        assert_eq!(g.active(), &[0, 1]);
-    }
-}
+mod tests;

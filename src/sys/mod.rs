@@ -2,6 +2,7 @@
 //! of the crate lives here, each with its `// SAFETY:` reason.
 
 pub mod bpf;
+pub mod ethtool;
 pub mod packet;
 pub mod sysctl;
 pub mod tap;

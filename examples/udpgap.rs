@@ -1,0 +1,295 @@
+//! udpgap: a paced UDP stream and a receiver that reports its longest gap,
+//! for failover benchmarks (scripts/bench-failover.sh).
+//!
+//! ```text
+//! udpgap send --dst 192.0.2.1:9000 --rate 20000 --seconds 10 [--bind 192.0.2.200] [--sport N]
+//! udpgap recv --bind 192.0.2.1:9000 --seconds 12
+//! ```
+//!
+//! `send` sends one flow (one fixed source port) at a steady rate, paced
+//! against a deadline schedule; each payload is an 8-byte sequence number and
+//! an 8-byte send timestamp (ns since the Unix epoch, little-endian). It
+//! prints one JSON line with what it sent.
+//!
+//! `recv` stops after `--seconds`, or 2 s without a packet once one arrived,
+//! and prints one JSON line: received, lost (sequence gaps), max_gap_ms (the
+//! largest gap between the arrival times of consecutive received packets,
+//! kernel receive timestamps), max_gap_at_s (where that gap starts, seconds
+//! after the first packet), reordered (packets older than one already seen).
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::exit;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const PAYLOAD: usize = 16;
+/// Behind schedule by more than this (the sender was descheduled): restart
+/// the schedule instead of sending the backlog as one burst.
+const MAX_LAG: Duration = Duration::from_millis(20);
+/// Sequence numbers beyond this are not tracked for duplicates.
+const MAX_TRACKED_SEQ: u64 = 1 << 28;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: udpgap send --dst ADDR:PORT --rate PPS --seconds S [--bind ADDR] [--sport N]\n\
+         \x20      udpgap recv --bind ADDR:PORT --seconds S"
+    );
+    exit(2)
+}
+
+/// `--name value` pairs after the subcommand.
+fn opts(args: &[String]) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(k) = it.next() {
+        let Some(name) = k.strip_prefix("--") else {
+            eprintln!("udpgap: unexpected argument {k:?}");
+            usage()
+        };
+        let Some(v) = it.next() else {
+            eprintln!("udpgap: --{name} needs a value");
+            usage()
+        };
+        out.push((name, v.as_str()));
+    }
+    out
+}
+
+fn parse<T: std::str::FromStr>(name: &str, v: &str) -> T {
+    v.parse().unwrap_or_else(|_| {
+        eprintln!("udpgap: invalid --{name} {v:?}");
+        usage()
+    })
+}
+
+fn seconds(name: &str, v: &str) -> Duration {
+    let s: f64 = parse(name, v);
+    if !(s > 0.0 && s <= 86400.0) {
+        eprintln!("udpgap: --{name} must be in (0, 86400]");
+        usage()
+    }
+    Duration::from_secs_f64(s)
+}
+
+fn die(what: &str, e: std::io::Error) -> ! {
+    eprintln!("udpgap: {what}: {e}");
+    exit(1)
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn setsockopt_int(fd: i32, level: i32, name: i32, val: i32) -> bool {
+    // SAFETY: fd is an open socket; the option value is a valid c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&val as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+fn send(args: &[String]) {
+    let (mut dst, mut rate, mut secs, mut bind, mut sport) = (None, None, None, None, 0u16);
+    for (k, v) in opts(args) {
+        match k {
+            "dst" => dst = Some(parse::<SocketAddr>(k, v)),
+            "rate" => rate = Some(parse::<u32>(k, v)),
+            "seconds" => secs = Some(seconds(k, v)),
+            "bind" => bind = Some(parse::<IpAddr>(k, v)),
+            "sport" => sport = parse(k, v),
+            _ => usage(),
+        }
+    }
+    let (Some(dst), Some(rate), Some(secs)) = (dst, rate, secs) else {
+        usage()
+    };
+    if rate == 0 || rate > 10_000_000 {
+        eprintln!("udpgap: --rate must be 1..10000000");
+        exit(2);
+    }
+    let local = SocketAddr::new(bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), sport);
+    let sock = UdpSocket::bind(local).unwrap_or_else(|e| die(&format!("bind {local}"), e));
+    sock.connect(dst)
+        .unwrap_or_else(|e| die(&format!("connect {dst}"), e));
+    let sport = sock.local_addr().map_or(0, |a| a.port());
+    // Precise short sleeps: no timer slack for this thread.
+    // SAFETY: PR_SET_TIMERSLACK takes an unsigned long and no pointers.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = Instant::now();
+    let end = start + secs;
+    let mut due = start;
+    let (mut seq, mut errors, mut resets) = (0u64, 0u64, 0u64);
+    let mut buf = [0u8; PAYLOAD];
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if now < due {
+            let left = due - now;
+            if left > Duration::from_micros(30) {
+                std::thread::sleep(left - Duration::from_micros(20));
+            } else {
+                std::hint::spin_loop();
+            }
+            continue;
+        }
+        if now - due > MAX_LAG {
+            due = now;
+            resets += 1;
+        }
+        buf[..8].copy_from_slice(&seq.to_le_bytes());
+        buf[8..].copy_from_slice(&now_ns().to_le_bytes());
+        // Errors (ENOBUFS, ECONNREFUSED from an ICMP error, no carrier) are
+        // counted and the sequence number is consumed: the receiver sees loss.
+        if sock.send(&buf).is_err() {
+            errors += 1;
+        }
+        seq += 1;
+        due += interval;
+    }
+    let took = start.elapsed().as_secs_f64();
+    println!(
+        "{{\"sent\":{seq},\"send_errors\":{errors},\"late_resets\":{resets},\"sport\":{sport},\
+         \"seconds\":{took:.3},\"rate\":{:.0}}}",
+        seq as f64 / took
+    );
+}
+
+/// Receives one datagram with its kernel receive timestamp (ns, realtime).
+fn recv_stamped(fd: i32, buf: &mut [u8]) -> std::io::Result<(usize, u64)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    // SAFETY: msg points at live buffers (buf, cbuf) for the whole call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled,
+    // bounded by msg_controllen; SCM_TIMESTAMPNS carries a struct timespec.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                stamp = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, stamp.unwrap_or_else(now_ns)))
+}
+
+fn recv(args: &[String]) {
+    let (mut bind, mut secs) = (None, None);
+    for (k, v) in opts(args) {
+        match k {
+            "bind" => bind = Some(parse::<SocketAddr>(k, v)),
+            "seconds" => secs = Some(seconds(k, v)),
+            _ => usage(),
+        }
+    }
+    let (Some(bind), Some(secs)) = (bind, secs) else {
+        usage()
+    };
+    let sock = UdpSocket::bind(bind).unwrap_or_else(|e| die(&format!("bind {bind}"), e));
+    let fd = sock.as_raw_fd();
+    if !setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1) {
+        die("SO_TIMESTAMPNS", std::io::Error::last_os_error());
+    }
+    // A deep queue, so a descheduled receiver loses nothing (FORCE needs root).
+    let rcvbuf = 32 << 20;
+    if !setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, rcvbuf) {
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf);
+    }
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap_or_else(|e| die("SO_RCVTIMEO", e));
+
+    let end = Instant::now() + secs;
+    let idle_limit = Duration::from_secs(2);
+    let mut seen: Vec<u64> = Vec::new(); // bitmap of sequence numbers
+    let (mut received, mut dups, mut reordered) = (0u64, 0u64, 0u64);
+    let mut max_seq: Option<u64> = None;
+    let (mut first_ns, mut last_ns) = (0u64, 0u64);
+    let (mut max_gap_ns, mut max_gap_at_ns) = (0u64, 0u64);
+    let mut last_arrival: Option<Instant> = None;
+    let mut buf = [0u8; 2048];
+    while Instant::now() < end {
+        if last_arrival.is_some_and(|t| t.elapsed() >= idle_limit) {
+            break;
+        }
+        let (n, ts) = match recv_stamped(fd, &mut buf) {
+            Ok(r) => r,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => die("recvmsg", e),
+        };
+        if n < 8 {
+            continue;
+        }
+        last_arrival = Some(Instant::now());
+        let seq = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());
+        if seq < MAX_TRACKED_SEQ {
+            let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+            if seen.len() <= word {
+                seen.resize(word + 1, 0);
+            }
+            if seen[word] & bit != 0 {
+                dups += 1;
+                continue;
+            }
+            seen[word] |= bit;
+        }
+        if received == 0 {
+            first_ns = ts;
+        } else if ts > last_ns && ts - last_ns > max_gap_ns {
+            max_gap_ns = ts - last_ns;
+            max_gap_at_ns = last_ns - first_ns;
+        }
+        last_ns = last_ns.max(ts);
+        received += 1;
+        match max_seq {
+            Some(m) if seq < m => reordered += 1,
+            _ => max_seq = Some(seq),
+        }
+    }
+    let expected = max_seq.map_or(0, |m| m + 1);
+    println!(
+        "{{\"received\":{received},\"lost\":{},\"max_gap_ms\":{:.3},\"max_gap_at_s\":{:.3},\
+         \"reordered\":{reordered},\"duplicates\":{dups},\"max_seq\":{}}}",
+        expected.saturating_sub(received),
+        max_gap_ns as f64 / 1e6,
+        max_gap_at_ns as f64 / 1e9,
+        max_seq.map_or(-1, |m| m as i64)
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("send") => send(&args[1..]),
+        Some("recv") => recv(&args[1..]),
+        _ => usage(),
+    }
+}

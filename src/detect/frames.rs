@@ -1,0 +1,247 @@
+//! Probe frames: ICMP echo from a test address, ARP requests and replies.
+//! Pure builders and validating parsers.
+
+use crate::datapath::arp::inet_checksum;
+use crate::datapath::frame::*;
+use std::net::Ipv4Addr;
+
+const ICMP_ECHO_REPLY: u8 = 0;
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMP_HLEN: usize = 8;
+/// Probe payload: send timestamp (ns, 8 bytes), probe type (4), nonce (4).
+pub const PROBE_PAYLOAD_LEN: usize = 16;
+/// Probe type of a failure-detection probe (in.mpathd's payload field).
+pub const PROBE_TYPE_FAILURE_DETECTION: u32 = 1;
+/// Probes are link-local: they must not be routed past the first hop.
+const PROBE_TTL: u8 = 1;
+const ETH_MIN_FRAME: usize = 60;
+
+fn eth(dst: Mac, src: Mac, ethertype: u16, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(ETH_MIN_FRAME)];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+fn arp(op: u16, src_mac: Mac, dst_mac: Mac, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = eth(dst_mac, src_mac, ETH_P_ARP, ETH_HLEN + ARP_LEN);
+    f[14..16].copy_from_slice(&ARP_HTYPE_ETHERNET.to_be_bytes());
+    f[16..18].copy_from_slice(&ETH_P_IP.to_be_bytes());
+    f[18] = 6;
+    f[19] = 4;
+    f[20..22].copy_from_slice(&op.to_be_bytes());
+    f[ARP_SHA..ARP_SHA + 6].copy_from_slice(&sha);
+    f[ARP_SPA..ARP_SPA + 4].copy_from_slice(&spa.octets());
+    f[ARP_THA..ARP_THA + 6].copy_from_slice(&tha);
+    f[ARP_TPA..ARP_TPA + 4].copy_from_slice(&tpa.octets());
+    f
+}
+
+/// A broadcast ARP request for `target` (sender 0.0.0.0 makes it an RFC 5227 probe).
+pub fn arp_request(src_mac: Mac, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    arp(
+        ARP_OP_REQUEST,
+        src_mac,
+        BROADCAST_MAC,
+        src_mac,
+        sender,
+        [0; 6],
+        target,
+    )
+}
+
+/// The answer to an ARP request for a test address.
+pub fn arp_reply(src_mac: Mac, src_ip: Ipv4Addr, dst_mac: Mac, dst_ip: Ipv4Addr) -> Vec<u8> {
+    arp(ARP_OP_REPLY, src_mac, dst_mac, src_mac, src_ip, dst_mac, dst_ip)
+}
+
+/// An ARP frame as the control side needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpInfo {
+    pub op: u16,
+    pub sha: Mac,
+    pub spa: Ipv4Addr,
+    pub tpa: Ipv4Addr,
+    pub dst: Mac,
+}
+
+pub fn parse_arp_info(f: &[u8]) -> Option<ArpInfo> {
+    if ethertype(f.get(..ETH_HLEN)?) != ETH_P_ARP {
+        return None;
+    }
+    let (op, spa, tpa) = parse_arp(f).ok()?;
+    let mut sha = [0u8; 6];
+    sha.copy_from_slice(&f[ARP_SHA..ARP_SHA + 6]);
+    Some(ArpInfo {
+        op,
+        sha,
+        spa,
+        tpa,
+        dst: dst_mac(f),
+    })
+}
+
+/// The payload identifying one of our probes.
+pub fn probe_payload(sent_ns: u64, nonce: u32) -> [u8; PROBE_PAYLOAD_LEN] {
+    let mut p = [0u8; PROBE_PAYLOAD_LEN];
+    p[..8].copy_from_slice(&sent_ns.to_be_bytes());
+    p[8..12].copy_from_slice(&PROBE_TYPE_FAILURE_DETECTION.to_be_bytes());
+    p[12..16].copy_from_slice(&nonce.to_be_bytes());
+    p
+}
+
+/// The nonce of probe `seq` on member `slot`: unguessable without the
+/// daemon's secret, so forged replies count for nothing.
+pub fn probe_nonce(secret: u64, slot: u8, seq: u16) -> u32 {
+    fmix64(secret ^ (u64::from(slot) << 16 | u64::from(seq))) as u32
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn echo_request(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    id: u16,
+    seq: u16,
+    payload: &[u8; PROBE_PAYLOAD_LEN],
+) -> Vec<u8> {
+    let ip_len = 20 + ICMP_HLEN + PROBE_PAYLOAD_LEN;
+    let mut f = eth(dst_mac, src_mac, ETH_P_IP, ETH_HLEN + ip_len);
+    let ip = &mut f[ETH_HLEN..ETH_HLEN + 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+    ip[6] = 0x40; // DF
+    ip[8] = PROBE_TTL;
+    ip[9] = IPPROTO_ICMP_PROBE;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let c = inet_checksum(ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let icmp = &mut f[ETH_HLEN + 20..ETH_HLEN + ip_len];
+    icmp[0] = ICMP_ECHO_REQUEST;
+    icmp[4..6].copy_from_slice(&id.to_be_bytes());
+    icmp[6..8].copy_from_slice(&seq.to_be_bytes());
+    icmp[8..].copy_from_slice(payload);
+    let c = inet_checksum(icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+const IPPROTO_ICMP_PROBE: u8 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub id: u16,
+    pub seq: u16,
+    pub payload: [u8; PROBE_PAYLOAD_LEN],
+}
+
+/// Parses an ICMP echo reply carrying a probe payload; anything else
+/// (truncated, bad checksum, other type or code, short payload) is None.
+pub fn parse_echo_reply(f: &[u8]) -> Option<EchoReply> {
+    if f.len() < ETH_HLEN + 20 || ethertype(f) != ETH_P_IP {
+        return None;
+    }
+    let ip = &f[ETH_HLEN..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    if ip[0] >> 4 != 4 || ihl < 20 || ip[9] != IPPROTO_ICMP_PROBE {
+        return None;
+    }
+    let total = usize::from(be16(ip, 2));
+    if total < ihl + ICMP_HLEN + PROBE_PAYLOAD_LEN || total > ip.len() {
+        return None;
+    }
+    let icmp = &ip[ihl..total];
+    if icmp[0] != ICMP_ECHO_REPLY || icmp[1] != 0 || inet_checksum(icmp) != 0 {
+        return None;
+    }
+    let mut payload = [0u8; PROBE_PAYLOAD_LEN];
+    payload.copy_from_slice(&icmp[ICMP_HLEN..ICMP_HLEN + PROBE_PAYLOAD_LEN]);
+    Some(EchoReply {
+        src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        id: be16(icmp, 4),
+        seq: be16(icmp, 6),
+        payload,
+    })
+}
+
+/// Checks a reply's payload against what we sent: our probe type and the
+/// nonce of that sequence number.
+pub fn payload_matches(p: &[u8; PROBE_PAYLOAD_LEN], nonce: u32) -> bool {
+    p[8..12] == PROBE_TYPE_FAILURE_DETECTION.to_be_bytes() && p[12..16] == nonce.to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Mac = [2, 0, 0, 0, 0, 1];
+    const B: Mac = [2, 0, 0, 0, 0, 2];
+
+    /// Turns our request into the reply a kernel would send.
+    fn reflect(req: &[u8]) -> Vec<u8> {
+        let mut r = req.to_vec();
+        r.copy_within(6..12, 0);
+        r[6..12].copy_from_slice(&B);
+        let ip = ETH_HLEN;
+        let (s, d) = (r[ip + 12..ip + 16].to_vec(), r[ip + 16..ip + 20].to_vec());
+        r[ip + 12..ip + 16].copy_from_slice(&d);
+        r[ip + 16..ip + 20].copy_from_slice(&s);
+        let icmp = ip + 20;
+        r[icmp] = ICMP_ECHO_REPLY;
+        r[icmp + 2..icmp + 4].copy_from_slice(&[0, 0]);
+        let c = inet_checksum(&r[icmp..icmp + 24]);
+        r[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
+        r
+    }
+
+    #[test]
+    fn echo_round_trip_and_validation() {
+        let src = Ipv4Addr::new(192, 0, 2, 201);
+        let dst = Ipv4Addr::new(192, 0, 2, 1);
+        let n = probe_nonce(99, 1, 7);
+        let req = echo_request(A, B, src, dst, 0x1234, 7, &probe_payload(5, n));
+        let p = etherparse::SlicedPacket::from_ethernet(&req).unwrap();
+        assert!(matches!(p.net, Some(etherparse::NetSlice::Ipv4(_))));
+        let rep = reflect(&req);
+        let r = parse_echo_reply(&rep).expect("valid reply");
+        assert_eq!((r.src, r.dst, r.id, r.seq), (dst, src, 0x1234, 7));
+        assert!(payload_matches(&r.payload, n));
+        assert!(!payload_matches(&r.payload, n ^ 1));
+        assert_eq!(parse_echo_reply(&req), None, "a request is not a reply");
+        let mut bad = rep.clone();
+        bad[ETH_HLEN + 20 + 10] ^= 0xff;
+        assert_eq!(parse_echo_reply(&bad), None, "checksum");
+        for n in 0..rep.len() {
+            let _ = parse_echo_reply(&rep[..n]);
+        }
+        assert_eq!(parse_echo_reply(&rep[..ETH_HLEN + 40]), None, "truncated");
+    }
+
+    #[test]
+    fn arp_frames_parse_back() {
+        let a = arp_request(A, Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(192, 0, 2, 1));
+        let i = parse_arp_info(&a).unwrap();
+        assert_eq!(
+            (i.op, i.sha, i.spa, i.dst),
+            (ARP_OP_REQUEST, A, Ipv4Addr::UNSPECIFIED, BROADCAST_MAC)
+        );
+        let r = arp_reply(A, Ipv4Addr::new(192, 0, 2, 201), B, Ipv4Addr::new(192, 0, 2, 1));
+        let i = parse_arp_info(&r).unwrap();
+        assert_eq!(
+            (i.op, i.spa, i.dst, i.tpa),
+            (
+                ARP_OP_REPLY,
+                Ipv4Addr::new(192, 0, 2, 201),
+                B,
+                Ipv4Addr::new(192, 0, 2, 1)
+            )
+        );
+        assert_eq!(parse_arp_info(&r[..30]), None);
+    }
+}

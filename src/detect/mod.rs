@@ -1,0 +1,41 @@
+//! Failure detection: the sans-IO prober, the probe frames it needs, and
+//! link-state reading that netlink alone reports too late on real NICs.
+
+pub mod frames;
+pub mod probe;
+
+use std::time::Duration;
+
+/// FAILURE_DETECTION_TIME default (in.mpathd: 10000 ms).
+pub const FDT_DEFAULT: Duration = Duration::from_millis(10_000);
+/// Smallest FDT accepted; smaller values are clamped and logged.
+pub const FDT_MIN: Duration = Duration::from_millis(100);
+/// Consecutive lost probes that fail a member (NUM_PROBE_FAILS).
+pub const NUM_PROBE_FAILS: usize = 5;
+/// Consecutive acknowledged probes that repair a member (NUM_PROBE_REPAIRS).
+pub const NUM_PROBE_REPAIRS: usize = 10;
+/// Most targets probed at once (MAX_PROBE_TARGETS).
+pub const MAX_PROBE_TARGETS: usize = 5;
+/// Probe history per member: 10 * 5 + 2 probes.
+pub const PROBE_HISTORY: usize = NUM_PROBE_REPAIRS * NUM_PROBE_FAILS + 2;
+/// The probe interval is FDT / 7: five losses plus two in flight fit in one FDT.
+pub const PROBE_INTERVALS_PER_FDT: u32 = 7;
+/// Probes outstanding at once.
+pub const MAX_OUTSTANDING: usize = 2;
+/// Losses never fail a member for this long after probing starts (spanning
+/// tree allowance); ends early on the first acknowledgement.
+pub const QUIET_PERIOD: Duration = Duration::from_secs(40);
+/// A probe is never counted lost sooner than this after it was sent, so
+/// scheduling jitter on a loaded host does not fail healthy members.
+pub const MIN_LOSS_WAIT: Duration = Duration::from_millis(10);
+/// The window of link flap damping and of FDT improvement.
+pub const FLAP_WINDOW: Duration = Duration::from_secs(60);
+/// Link-ups within [`FLAP_WINDOW`] before a repair is held.
+pub const LINK_FLAP_LIMIT_DEFAULT: u32 = 2;
+/// A dead target is retried after this long.
+pub const TARGET_RETRY: Duration = Duration::from_secs(60);
+/// Gratuitous ARPs sent per re-binding by default, and their spacing.
+pub const GARP_COUNT_DEFAULT: u32 = 2;
+pub const GARP_INTERVAL: Duration = Duration::from_millis(50);
+/// Default interval of ETHTOOL_GLINK polling on physical NICs.
+pub const LINK_POLL_DEFAULT: Duration = Duration::from_millis(50);

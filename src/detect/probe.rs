@@ -1,0 +1,854 @@
+//! The prober of one member, sans-IO: it is told the time and what arrived,
+//! and answers with the probes to send, state changes and log lines.
+//!
+//! in.mpathd's rules: a probe every FDT/7 with jitter, 5 consecutive losses
+//! fail the member, 10 consecutive acknowledgements repair it, per-target
+//! RTT estimation decides when a probe is lost, late replies turn a loss back
+//! into an acknowledgement, and a target that alone stops answering is
+//! replaced instead of failing the member.
+
+use super::*;
+use crate::datapath::frame::Mac;
+use log::Level;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+/// The PROBE column: disabled (no probing), unknown (no targets or no
+/// verdict yet), ok, failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeState {
+    Disabled,
+    Unknown,
+    Ok,
+    Failed,
+}
+
+impl ProbeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeState::Disabled => "disabled",
+            ProbeState::Unknown => "unknown",
+            ProbeState::Ok => "ok",
+            ProbeState::Failed => "failed",
+        }
+    }
+}
+
+/// How a member probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// ICMP echo from the member's test address.
+    Icmp { test_addr: Ipv4Addr },
+    /// ARP requests to the targets; no test address.
+    Arp,
+}
+
+/// What the prober wants done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    /// Send an ICMP echo request.
+    Echo {
+        target: Ipv4Addr,
+        mac: Mac,
+        seq: u16,
+    },
+    /// Send an ARP request for `target` with sender address `sender`.
+    Arp {
+        sender: Ipv4Addr,
+        target: Ipv4Addr,
+    },
+    /// The probe verdict changed.
+    State(ProbeState),
+    Log(Level, String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Acked,
+    Lost,
+    /// Lost to a target declared dead: counts for nothing.
+    Discounted,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    seq: u16,
+    target: Ipv4Addr,
+    at: Instant,
+    arp: bool,
+    status: Status,
+}
+
+/// Jacobson/Karels round-trip estimate, in microseconds, as in.mpathd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rtt {
+    sa: i64,
+    sv: i64,
+    samples: u32,
+}
+
+impl Rtt {
+    pub fn sample(&mut self, m: Duration) {
+        let m = (m.as_micros() as i64).max(1);
+        if self.samples == 0 {
+            self.sa = m << 3;
+            self.sv = m << 1;
+        } else {
+            let err = m - (self.sa >> 3);
+            self.sa += err;
+            self.sv += err.abs() - (self.sv >> 2);
+        }
+        self.samples += 1;
+    }
+
+    /// The conservative RTT: smoothed average plus deviation.
+    pub fn crtt(&self) -> Option<Duration> {
+        (self.samples > 0).then(|| Duration::from_micros(((self.sa >> 3) + self.sv).max(0) as u64))
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Target {
+    addr: Ipv4Addr,
+    mac: Option<Mac>,
+    rtt: Rtt,
+    dead_until: Option<Instant>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Prober {
+    method: Method,
+    member: String,
+    group: String,
+    configured_fdt: Duration,
+    fdt: Duration,
+    arp_sender: Ipv4Addr,
+    targets: Vec<Target>,
+    rr: usize,
+    history: VecDeque<Sent>,
+    seq: u16,
+    running: bool,
+    next_send: Option<Instant>,
+    quiet_until: Option<Instant>,
+    state: ProbeState,
+    fast_repair: bool,
+    calm_since: Option<Instant>,
+    rng: u64,
+    no_targets_logged: bool,
+}
+
+impl Prober {
+    pub fn new(
+        method: Method,
+        member: &str,
+        group: &str,
+        fdt: Duration,
+        targets: &[Ipv4Addr],
+        seed: u64,
+    ) -> Prober {
+        let mut p = Prober {
+            method,
+            member: member.to_string(),
+            group: group.to_string(),
+            configured_fdt: fdt,
+            fdt,
+            arp_sender: Ipv4Addr::UNSPECIFIED,
+            targets: Vec::new(),
+            rr: 0,
+            history: VecDeque::with_capacity(PROBE_HISTORY),
+            seq: 0,
+            running: false,
+            next_send: None,
+            quiet_until: None,
+            state: ProbeState::Unknown,
+            fast_repair: false,
+            calm_since: None,
+            rng: seed | 1,
+            no_targets_logged: false,
+        };
+        p.set_targets(targets);
+        p
+    }
+
+    pub fn state(&self) -> ProbeState {
+        self.state
+    }
+    pub fn fdt(&self) -> Duration {
+        self.fdt
+    }
+    pub fn interval(&self) -> Duration {
+        self.fdt / PROBE_INTERVALS_PER_FDT
+    }
+    pub fn method(&self) -> Method {
+        self.method
+    }
+    /// Targets in firing order, dead ones left out.
+    pub fn targets(&self) -> Vec<Ipv4Addr> {
+        self.targets
+            .iter()
+            .filter(|t| t.dead_until.is_none())
+            .map(|t| t.addr)
+            .collect()
+    }
+
+    /// Replaces the target list (at most [`MAX_PROBE_TARGETS`]), keeping
+    /// what is known about targets that stay.
+    pub fn set_targets(&mut self, addrs: &[Ipv4Addr]) {
+        let old = std::mem::take(&mut self.targets);
+        for a in addrs.iter().take(MAX_PROBE_TARGETS) {
+            let t = old.iter().find(|t| t.addr == *a).cloned().unwrap_or(Target {
+                addr: *a,
+                mac: None,
+                rtt: Rtt::default(),
+                dead_until: None,
+            });
+            self.targets.push(t);
+        }
+        self.rr = 0;
+    }
+
+    /// ARP mode: the data address bound to this member (the target then
+    /// learns exactly the binding it should), or 0.0.0.0 when none is.
+    pub fn set_arp_sender(&mut self, a: Option<Ipv4Addr>) {
+        self.arp_sender = a.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    }
+
+    /// While the whole group has failed by probes with links up (typically
+    /// the targets died, not the paths), one acknowledgement repairs.
+    pub fn set_fast_repair(&mut self, on: bool) {
+        self.fast_repair = on;
+    }
+
+    /// The link came up: probing (re)starts with a fresh history; the first
+    /// probe goes out at a random point within one interval.
+    pub fn start(&mut self, now: Instant) {
+        self.running = true;
+        self.history.clear();
+        self.quiet_until = Some(now + QUIET_PERIOD);
+        let first = self.interval().mul_f64(self.random_unit());
+        self.next_send = Some(now + first);
+    }
+
+    /// The link went down: probing stops and the history is cleared; the
+    /// member needs a full repair by probes once the link is back.
+    pub fn stop(&mut self) {
+        self.running = false;
+        self.history.clear();
+        self.next_send = None;
+        self.quiet_until = None;
+        self.state = ProbeState::Failed;
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.running {
+            return None;
+        }
+        let losses = self
+            .history
+            .iter()
+            .filter(|s| s.status == Status::Pending)
+            .map(|s| self.loss_deadline(s));
+        let revive = self.targets.iter().filter_map(|t| t.dead_until);
+        losses.chain(revive).chain(self.next_send).min()
+    }
+
+    fn loss_deadline(&self, s: &Sent) -> Instant {
+        let t = self.targets.iter().find(|t| t.addr == s.target);
+        let wait = t.and_then(|t| t.rtt.crtt()).unwrap_or_else(|| self.interval());
+        s.at + wait.max(MIN_LOSS_WAIT)
+    }
+
+    /// Uniform in [0, 1): xorshift64*, seeded at construction (no clock, no I/O).
+    fn random_unit(&mut self) -> f64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Sends due probes, counts overdue ones lost, revives dead targets.
+    pub fn poll(&mut self, now: Instant) -> Vec<Out> {
+        let mut out = Vec::new();
+        if !self.running {
+            return out;
+        }
+        for i in 0..self.history.len() {
+            let s = self.history[i];
+            if s.status == Status::Pending && now >= self.loss_deadline(&s) {
+                self.history[i].status = Status::Lost;
+            }
+        }
+        for t in &mut self.targets {
+            if t.dead_until.is_some_and(|d| now >= d) {
+                t.dead_until = None;
+                out.push(Out::Log(
+                    Level::Info,
+                    format!("Retrying probe target {} on {}", t.addr, self.member),
+                ));
+            }
+        }
+        if self.next_send.is_some_and(|t| now >= t) {
+            self.send(now, &mut out);
+            let next = self.interval().mul_f64(0.5 + 0.5 * self.random_unit());
+            self.next_send = Some(now + next);
+        }
+        self.evaluate(now, &mut out);
+        out
+    }
+
+    fn send(&mut self, now: Instant, out: &mut Vec<Out>) {
+        let alive: Vec<usize> = (0..self.targets.len())
+            .filter(|&i| self.targets[i].dead_until.is_none())
+            .collect();
+        if alive.is_empty() {
+            if !self.no_targets_logged {
+                self.no_targets_logged = true;
+                out.push(Out::Log(
+                    Level::Warn,
+                    format!(
+                        "No probe targets for {} of group {}; probe-based failure detection is not working on it",
+                        self.member, self.group
+                    ),
+                ));
+            }
+            if self.state != ProbeState::Unknown && self.state != ProbeState::Failed {
+                self.state = ProbeState::Unknown;
+                out.push(Out::State(ProbeState::Unknown));
+            }
+            return;
+        }
+        self.no_targets_logged = false;
+        if self
+            .history
+            .iter()
+            .filter(|s| s.status == Status::Pending)
+            .count()
+            >= MAX_OUTSTANDING
+        {
+            return;
+        }
+        let i = alive[self.rr % alive.len()];
+        self.rr = self.rr.wrapping_add(1);
+        let t = &self.targets[i];
+        self.seq = self.seq.wrapping_add(1);
+        let (arp, o) = match (self.method, t.mac) {
+            (Method::Icmp { .. }, Some(mac)) => (
+                false,
+                Out::Echo {
+                    target: t.addr,
+                    mac,
+                    seq: self.seq,
+                },
+            ),
+            // The target's MAC on this member is not known yet: resolve it;
+            // the answer counts as this probe's acknowledgement.
+            (Method::Icmp { test_addr }, None) => (
+                true,
+                Out::Arp {
+                    sender: test_addr,
+                    target: t.addr,
+                },
+            ),
+            (Method::Arp, _) => (
+                true,
+                Out::Arp {
+                    sender: self.arp_sender,
+                    target: t.addr,
+                },
+            ),
+        };
+        if self.history.len() == PROBE_HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(Sent {
+            seq: self.seq,
+            target: t.addr,
+            at: now,
+            arp,
+            status: Status::Pending,
+        });
+        out.push(o);
+    }
+
+    /// An ICMP echo reply that passed the frame checks (id, nonce, code).
+    pub fn on_echo_reply(&mut self, from: Ipv4Addr, seq: u16, now: Instant) -> Vec<Out> {
+        let mut out = Vec::new();
+        let Some(i) = self.history.iter().position(|s| !s.arp && s.seq == seq) else {
+            return out; // outside the window: stale
+        };
+        if self.history[i].target != from {
+            out.push(Out::Log(
+                Level::Warn,
+                format!(
+                    "fake probe reply from {from} on {} (probe {seq} went to {})",
+                    self.member, self.history[i].target
+                ),
+            ));
+            return out;
+        }
+        self.ack(i, now, None, &mut out);
+        out
+    }
+
+    /// An ARP reply from `from` addressed to this member's MAC.
+    pub fn on_arp_reply(&mut self, from: Ipv4Addr, mac: Mac, now: Instant) -> Vec<Out> {
+        let mut out = Vec::new();
+        // The most recent unacknowledged ARP probe to that target (pending,
+        // or already counted lost: a late reply still counts).
+        if let Some(i) = self
+            .history
+            .iter()
+            .rposition(|s| s.arp && s.target == from && matches!(s.status, Status::Pending | Status::Lost))
+        {
+            self.ack(i, now, Some(mac), &mut out);
+        }
+        out
+    }
+
+    fn ack(&mut self, i: usize, now: Instant, mac: Option<Mac>, out: &mut Vec<Out>) {
+        if self.history[i].status == Status::Acked || !self.running {
+            return; // duplicate
+        }
+        self.history[i].status = Status::Acked;
+        let s = self.history[i];
+        let interval = self.interval();
+        if let Some(t) = self.targets.iter_mut().find(|t| t.addr == s.target) {
+            t.rtt.sample(now.saturating_duration_since(s.at));
+            if mac.is_some() {
+                t.mac = mac;
+            }
+            if let Some(crtt) = t.rtt.crtt() {
+                if crtt > interval {
+                    // Cannot probe this fast over this path: slow down.
+                    let fdt = crtt * 2 * PROBE_INTERVALS_PER_FDT;
+                    if fdt > self.fdt {
+                        self.fdt = fdt;
+                        out.push(Out::Log(
+                            Level::Warn,
+                            format!(
+                                "Cannot meet requested failure detection time of {} ms on (inet {}) new failure detection time for group \"{}\" is {} ms",
+                                self.configured_fdt.as_millis(),
+                                self.member,
+                                self.group,
+                                self.fdt.as_millis()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        self.quiet_until = None;
+        self.evaluate(now, out);
+    }
+
+    /// Trailing run of (lost, acknowledged) resolved probes, newest first.
+    fn trailing(&self) -> (usize, usize) {
+        let mut resolved = self
+            .history
+            .iter()
+            .rev()
+            .filter(|s| matches!(s.status, Status::Acked | Status::Lost));
+        let Some(first) = resolved.next() else {
+            return (0, 0);
+        };
+        let n = 1 + resolved.take_while(|s| s.status == first.status).count();
+        if first.status == Status::Lost {
+            (n, 0)
+        } else {
+            (0, n)
+        }
+    }
+
+    fn evaluate(&mut self, now: Instant, out: &mut Vec<Out>) {
+        self.retire_dead_target(now, out);
+        let (losses, acks) = self.trailing();
+        // In ICMP mode a target's MAC may have changed: after two losses in
+        // a row, resolve it again.
+        if matches!(self.method, Method::Icmp { .. }) && losses >= 2 {
+            let last = self
+                .history
+                .iter()
+                .rev()
+                .find(|s| s.status == Status::Lost)
+                .map(|s| s.target);
+            if let Some(t) = self.targets.iter_mut().find(|t| Some(t.addr) == last) {
+                t.mac = None;
+            }
+        }
+        let quiet = self.quiet_until.is_some_and(|q| now < q);
+        match self.state {
+            ProbeState::Unknown | ProbeState::Ok | ProbeState::Disabled
+                if losses >= NUM_PROBE_FAILS && !quiet =>
+            {
+                self.state = ProbeState::Failed;
+                out.push(Out::State(ProbeState::Failed));
+            }
+            ProbeState::Unknown if acks >= 1 => {
+                self.state = ProbeState::Ok;
+                out.push(Out::State(ProbeState::Ok));
+            }
+            ProbeState::Failed if acks >= if self.fast_repair { 1 } else { NUM_PROBE_REPAIRS } => {
+                self.state = ProbeState::Ok;
+                out.push(Out::State(ProbeState::Ok));
+            }
+            _ => {}
+        }
+        self.maybe_improve_fdt(now, out);
+    }
+
+    /// A target whose own last [`NUM_PROBE_FAILS`] probes were all lost
+    /// while another target answered more recently died, not the member:
+    /// it is retired for [`TARGET_RETRY`] and its losses no longer count.
+    fn retire_dead_target(&mut self, now: Instant, out: &mut Vec<Out>) -> bool {
+        let alive: Vec<Ipv4Addr> = self.targets().into_iter().collect();
+        if alive.len() < 2 {
+            return false;
+        }
+        let victim = alive.into_iter().find(|&t| {
+            let mine: Vec<(usize, Status)> = self
+                .history
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, s)| s.target == t && matches!(s.status, Status::Acked | Status::Lost))
+                .map(|(i, s)| (i, s.status))
+                .take(NUM_PROBE_FAILS)
+                .collect();
+            if mine.len() < NUM_PROBE_FAILS || mine.iter().any(|(_, st)| *st != Status::Lost) {
+                return false;
+            }
+            let oldest_loss = mine[NUM_PROBE_FAILS - 1].0;
+            self.history
+                .iter()
+                .skip(oldest_loss)
+                .any(|s| s.target != t && s.status == Status::Acked)
+        });
+        let Some(victim) = victim else { return false };
+        for s in self.history.iter_mut() {
+            if s.target == victim && s.status == Status::Lost {
+                s.status = Status::Discounted;
+            }
+        }
+        if let Some(t) = self.targets.iter_mut().find(|t| t.addr == victim) {
+            t.dead_until = Some(now + TARGET_RETRY);
+            t.mac = None;
+        }
+        out.push(Out::Log(
+            Level::Warn,
+            format!(
+                "Probe target {victim} is not responding on {}; probing the other targets",
+                self.member
+            ),
+        ));
+        true
+    }
+
+    /// Halves a raised FDT (never below the configured one) once every
+    /// target's RTT stayed well inside the interval for [`FLAP_WINDOW`].
+    fn maybe_improve_fdt(&mut self, now: Instant, out: &mut Vec<Out>) {
+        if self.fdt <= self.configured_fdt {
+            self.calm_since = None;
+            return;
+        }
+        let quarter = self.interval() / 4;
+        let calm = self
+            .targets
+            .iter()
+            .filter_map(|t| t.rtt.crtt())
+            .all(|c| c <= quarter);
+        if !calm {
+            self.calm_since = None;
+            return;
+        }
+        let since = *self.calm_since.get_or_insert(now);
+        if now.saturating_duration_since(since) > FLAP_WINDOW {
+            self.fdt = (self.fdt / 2).max(self.configured_fdt);
+            self.calm_since = Some(now);
+            out.push(Out::Log(
+                Level::Info,
+                format!(
+                    "Improved failure detection time {} ms on (inet {}) for group \"{}\"",
+                    self.fdt.as_millis(),
+                    self.member,
+                    self.group
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T1: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const T2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    const MAC: Mac = [2, 0, 0, 0, 0, 1];
+    const FDT: Duration = Duration::from_millis(700); // interval 100 ms
+
+    fn arp_prober(targets: &[Ipv4Addr]) -> (Prober, Instant) {
+        let mut p = Prober::new(Method::Arp, "e1000g0", "production0", FDT, targets, 42);
+        let t0 = Instant::now();
+        p.start(t0);
+        (p, t0)
+    }
+
+    /// Runs the prober until `until`, answering every probe after `rtt`
+    /// when `answer(target)` says so. Returns every output.
+    fn run(
+        p: &mut Prober,
+        from: Instant,
+        until: Instant,
+        rtt: Duration,
+        answer: impl Fn(Ipv4Addr) -> bool,
+    ) -> Vec<Out> {
+        let mut now = from;
+        let mut all = Vec::new();
+        let mut pending: Vec<(Instant, Ipv4Addr)> = Vec::new();
+        while now < until {
+            for o in p.poll(now) {
+                if let Out::Arp { target, .. } = o {
+                    if answer(target) {
+                        pending.push((now + rtt, target));
+                    }
+                }
+                all.push(o);
+            }
+            let due: Vec<_> = pending.iter().filter(|(t, _)| *t <= now).copied().collect();
+            pending.retain(|(t, _)| *t > now);
+            for (_, target) in due {
+                all.extend(p.on_arp_reply(target, MAC, now));
+            }
+            now += Duration::from_millis(1);
+        }
+        all
+    }
+
+    fn states(outs: &[Out]) -> Vec<ProbeState> {
+        outs.iter()
+            .filter_map(|o| if let Out::State(s) = o { Some(*s) } else { None })
+            .collect()
+    }
+
+    #[test]
+    fn rtt_estimator_follows_jacobson() {
+        let mut r = Rtt::default();
+        assert_eq!(r.crtt(), None);
+        r.sample(Duration::from_micros(1000));
+        assert_eq!(r.crtt(), Some(Duration::from_micros(3000)));
+        for _ in 0..50 {
+            r.sample(Duration::from_micros(1000));
+        }
+        let c = r.crtt().unwrap();
+        assert!(
+            c >= Duration::from_micros(1000) && c < Duration::from_micros(1100),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn probes_are_spaced_by_the_interval_with_jitter() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        let outs = run(
+            &mut p,
+            t0,
+            t0 + Duration::from_secs(10),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        let sent = outs.iter().filter(|o| matches!(o, Out::Arp { .. })).count();
+        // 10 s at one probe per 50..100 ms.
+        assert!((100..=200).contains(&sent), "{sent} probes");
+        assert_eq!(states(&outs), vec![ProbeState::Ok]);
+    }
+
+    #[test]
+    fn five_losses_fail_ten_acks_repair() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        let t1 = t0 + Duration::from_secs(1);
+        run(&mut p, t0, t1, Duration::from_millis(1), |_| true);
+        assert_eq!(p.state(), ProbeState::Ok);
+        let t2 = t1 + Duration::from_secs(1);
+        let outs = run(&mut p, t1, t2, Duration::from_millis(1), |_| false);
+        assert_eq!(states(&outs), vec![ProbeState::Failed]);
+        // Detected within one FDT of the last ack (plus one loss wait).
+        let outs = run(
+            &mut p,
+            t2,
+            t2 + Duration::from_millis(600),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert!(states(&outs).is_empty(), "ten acks need ~10 intervals");
+        let outs = run(
+            &mut p,
+            t2 + Duration::from_millis(600),
+            t2 + Duration::from_secs(2),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert_eq!(states(&outs), vec![ProbeState::Ok]);
+    }
+
+    #[test]
+    fn failure_is_detected_within_the_fdt() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        let t1 = t0 + Duration::from_secs(1);
+        run(&mut p, t0, t1, Duration::from_millis(1), |_| true);
+        let mut now = t1;
+        let mut failed_at = None;
+        while now < t1 + Duration::from_secs(2) && failed_at.is_none() {
+            if states(&p.poll(now)).contains(&ProbeState::Failed) {
+                failed_at = Some(now);
+            }
+            now += Duration::from_millis(1);
+        }
+        let took = failed_at.expect("failed") - t1;
+        assert!(took <= FDT + Duration::from_millis(100), "{took:?}");
+    }
+
+    #[test]
+    fn late_reply_turns_a_loss_back() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        let mut now = t0;
+        // Let one probe go out and be counted lost.
+        while !p.poll(now).iter().any(|o| matches!(o, Out::Arp { .. })) {
+            now += Duration::from_millis(1);
+        }
+        now += Duration::from_millis(150);
+        p.poll(now);
+        assert_eq!(p.trailing(), (1, 0));
+        p.on_arp_reply(T1, MAC, now);
+        assert_eq!(p.trailing(), (0, 1));
+        assert_eq!(p.state(), ProbeState::Ok);
+    }
+
+    #[test]
+    fn quiet_period_holds_failure_until_first_ack() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        let outs = run(
+            &mut p,
+            t0,
+            t0 + Duration::from_secs(5),
+            Duration::from_millis(1),
+            |_| false,
+        );
+        assert!(states(&outs).is_empty(), "no verdict inside the quiet period");
+        let outs = run(
+            &mut p,
+            t0 + Duration::from_secs(5),
+            t0 + QUIET_PERIOD + Duration::from_secs(1),
+            Duration::from_millis(1),
+            |_| false,
+        );
+        assert_eq!(states(&outs), vec![ProbeState::Failed]);
+    }
+
+    #[test]
+    fn a_dead_target_is_replaced_not_the_member_failed() {
+        let (mut p, t0) = arp_prober(&[T1, T2]);
+        let t1 = t0 + Duration::from_secs(1);
+        run(&mut p, t0, t1, Duration::from_millis(1), |_| true);
+        let outs = run(
+            &mut p,
+            t1,
+            t1 + Duration::from_secs(3),
+            Duration::from_millis(1),
+            |t| t != T2,
+        );
+        assert!(!states(&outs).contains(&ProbeState::Failed), "{outs:?}");
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Out::Log(_, m) if m.contains("192.0.2.2 is not responding"))));
+        assert_eq!(p.targets(), vec![T1]);
+    }
+
+    #[test]
+    fn fast_repair_needs_one_ack() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        let t1 = t0 + Duration::from_secs(1);
+        run(&mut p, t0, t1, Duration::from_millis(1), |_| true);
+        run(
+            &mut p,
+            t1,
+            t1 + Duration::from_secs(1),
+            Duration::from_millis(1),
+            |_| false,
+        );
+        assert_eq!(p.state(), ProbeState::Failed);
+        p.set_fast_repair(true);
+        let outs = run(
+            &mut p,
+            t1 + Duration::from_secs(1),
+            t1 + Duration::from_millis(1200),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert_eq!(states(&outs), vec![ProbeState::Ok]);
+    }
+
+    #[test]
+    fn echo_replies_are_validated() {
+        let mut p = Prober::new(Method::Icmp { test_addr: T2 }, "e1000g0", "g", FDT, &[T1], 7);
+        let t0 = Instant::now();
+        p.start(t0);
+        let mut now = t0;
+        // First probe resolves the target's MAC by ARP.
+        loop {
+            let o = p.poll(now);
+            if o.iter()
+                .any(|o| matches!(o, Out::Arp { sender, .. } if *sender == T2))
+            {
+                break;
+            }
+            now += Duration::from_millis(1);
+        }
+        p.on_arp_reply(T1, MAC, now);
+        let seq = loop {
+            now += Duration::from_millis(1);
+            if let Some(Out::Echo { seq, mac, .. }) =
+                p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
+            {
+                assert_eq!(mac, MAC);
+                break seq;
+            }
+        };
+        // Wrong source: counted for nothing (logged); unknown seq: ignored.
+        let o = p.on_echo_reply(T2, seq, now);
+        assert!(matches!(&o[..], [Out::Log(_, m)] if m.contains("fake probe reply")));
+        assert!(p.on_echo_reply(T1, seq.wrapping_add(100), now).is_empty());
+        assert_eq!(p.trailing(), (0, 1));
+        p.on_echo_reply(T1, seq, now);
+        assert_eq!(p.trailing(), (0, 2));
+        p.on_echo_reply(T1, seq, now); // duplicate
+        assert_eq!(p.trailing(), (0, 2));
+    }
+
+    #[test]
+    fn slow_target_raises_fdt_and_calm_lowers_it() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        let outs = run(
+            &mut p,
+            t0,
+            t0 + Duration::from_secs(3),
+            Duration::from_millis(150),
+            |_| true,
+        );
+        assert!(p.fdt() > FDT);
+        assert!(outs.iter().any(|o| matches!(o, Out::Log(_, m) if m.starts_with("Cannot meet requested failure detection time of 700 ms on (inet e1000g0) new failure detection time for group \"production0\""))));
+        let t1 = t0 + Duration::from_secs(3);
+        let outs = run(
+            &mut p,
+            t1,
+            t1 + Duration::from_secs(400),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Out::Log(_, m) if m.starts_with("Improved failure detection time"))));
+        assert_eq!(p.fdt(), FDT);
+    }
+}
