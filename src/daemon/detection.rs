@@ -11,7 +11,7 @@ use crate::datapath::shell::ProbeFrame;
 use crate::datapath::vnet::VNET_HDR_LEN;
 use crate::detect::frames;
 use crate::detect::probe::{Method, Out, Prober};
-use crate::detect::GARP_INTERVAL;
+use crate::detect::{GARP_INTERVAL, TARGET_REFRESH};
 use crate::group;
 use crate::netlink::RouteInfo;
 use std::net::{IpAddr, Ipv4Addr};
@@ -125,7 +125,46 @@ pub(super) fn build_probers(cfg: &GroupConfig, routes: &[RouteInfo], seed: u64) 
     probers
 }
 
+fn log_targets(member: &str, group: &str, targets: &[Ipv4Addr], source: &str) {
+    if targets.is_empty() {
+        log::warn!(
+            "No probe targets for {member} of group {group}: no routers in its subnets and none configured (--target)"
+        );
+    } else {
+        let list: Vec<String> = targets.iter().map(Ipv4Addr::to_string).collect();
+        log::info!(
+            "Probe targets for {member} of group {group} ({source}): {}",
+            list.join(" ")
+        );
+    }
+}
+
 impl Daemon {
+    /// Routers may come and go (a default route added after start-up):
+    /// re-read them and tell the probers, logging every change.
+    pub(super) fn refresh_targets(&mut self, now: Instant) {
+        if now < self.next_target_refresh || !self.cfg.detect.targets.is_empty() {
+            return;
+        }
+        self.next_target_refresh = now + TARGET_REFRESH;
+        if self.probers.iter().all(Option::is_none) {
+            return;
+        }
+        let routes = match self.nl.routes() {
+            Ok(r) => r,
+            Err(e) => return log::warn!("reading routes for probe targets: {e}"),
+        };
+        let (targets, source) = choose_targets(&self.cfg, &routes);
+        for (i, p) in self.probers.iter_mut().enumerate() {
+            if let Some(p) = p {
+                if p.all_targets() != targets {
+                    p.set_targets(&targets);
+                    log_targets(&self.cfg.members[i].name, &self.cfg.group, &targets, source);
+                }
+            }
+        }
+    }
+
     pub(super) fn test_addr(&self, slot: Slot) -> Option<Ipv4Addr> {
         match self.probers.get(usize::from(slot))?.as_ref()?.method() {
             Method::Icmp { test_addr } => Some(test_addr),
@@ -331,11 +370,14 @@ impl Daemon {
     pub(super) fn detection_deadline(&self) -> Option<Instant> {
         let probers = self.probers.iter().flatten().filter_map(Prober::next_deadline);
         let garps = self.garps.iter().map(|g| g.at);
+        let refresh = (self.cfg.detect.targets.is_empty() && self.probers.iter().any(Option::is_some))
+            .then_some(self.next_target_refresh);
         let polled = self.link_reader.is_some() && self.taken.iter().flatten().any(|t| t.polled);
         let poll = polled.then_some(self.next_link_poll);
         probers
             .chain(garps)
             .chain(poll)
+            .chain(refresh)
             .chain(self.group.next_deadline())
             .min()
     }

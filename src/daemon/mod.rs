@@ -185,6 +185,7 @@ struct Daemon {
     garps: Vec<detection::PendingGarp>,
     link_reader: Option<crate::sys::ethtool::LinkReader>,
     next_link_poll: Instant,
+    next_target_refresh: Instant,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
     shut_down: bool,
     _pid: PidFile,
@@ -328,6 +329,7 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
         garps: Vec::new(),
         link_reader: crate::sys::ethtool::LinkReader::new().ok(),
         next_link_poll: Instant::now(),
+        next_target_refresh: Instant::now() + crate::detect::TARGET_REFRESH,
         shut_down: false,
         _pid: pid,
     };
@@ -639,6 +641,7 @@ impl Daemon {
             }
             self.garp_tick(now);
             self.poll_links(now);
+            self.refresh_targets(now);
             if self.dataplane.as_ref().is_some_and(DataPlane::failed) {
                 return Err(Error::Failed("a data plane thread stopped; shutting down".into()));
             }

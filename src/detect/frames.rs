@@ -170,6 +170,51 @@ pub fn parse_echo_reply(f: &[u8]) -> Option<EchoReply> {
     })
 }
 
+/// The answer to an ICMP echo request for a test address (so an
+/// administrator can ping it, as on Solaris). None for anything else,
+/// including requests truncated on the way to us.
+pub fn echo_reply_to(req: &[u8], my_mac: Mac, test_addr: Ipv4Addr) -> Option<Vec<u8>> {
+    if req.len() < ETH_HLEN + 20 || ethertype(req) != ETH_P_IP {
+        return None;
+    }
+    let ip = &req[ETH_HLEN..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(be16(ip, 2));
+    if ip[0] >> 4 != 4
+        || ihl < 20
+        || ip[9] != IPPROTO_ICMP_PROBE
+        || total < ihl + ICMP_HLEN
+        || total > ip.len()
+    {
+        return None;
+    }
+    if ip[16..20] != test_addr.octets() || be16(ip, 6) & 0x3fff != 0 {
+        return None; // not ours, or a fragment
+    }
+    let icmp = &ip[ihl..total];
+    if icmp[0] != ICMP_ECHO_REQUEST || icmp[1] != 0 || inet_checksum(icmp) != 0 {
+        return None;
+    }
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let mut f = eth(src_mac(req), my_mac, ETH_P_IP, ETH_HLEN + 20 + icmp.len());
+    let out = &mut f[ETH_HLEN..ETH_HLEN + 20];
+    out[0] = 0x45;
+    out[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+    out[8] = 64;
+    out[9] = IPPROTO_ICMP_PROBE;
+    out[12..16].copy_from_slice(&test_addr.octets());
+    out[16..20].copy_from_slice(&src.octets());
+    let c = inet_checksum(out);
+    out[10..12].copy_from_slice(&c.to_be_bytes());
+    let body = &mut f[ETH_HLEN + 20..ETH_HLEN + 20 + icmp.len()];
+    body.copy_from_slice(icmp);
+    body[0] = ICMP_ECHO_REPLY;
+    body[2..4].copy_from_slice(&[0, 0]);
+    let c = inet_checksum(body);
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    Some(f)
+}
+
 /// Checks a reply's payload against what we sent: our probe type and the
 /// nonce of that sequence number.
 pub fn payload_matches(p: &[u8; PROBE_PAYLOAD_LEN], nonce: u32) -> bool {
@@ -221,6 +266,19 @@ mod tests {
             let _ = parse_echo_reply(&rep[..n]);
         }
         assert_eq!(parse_echo_reply(&rep[..ETH_HLEN + 40]), None, "truncated");
+    }
+
+    #[test]
+    fn echo_requests_to_a_test_address_are_answered() {
+        let ta = Ipv4Addr::new(192, 0, 2, 201);
+        let router = Ipv4Addr::new(192, 0, 2, 1);
+        let req = echo_request(B, A, router, ta, 9, 3, &probe_payload(1, 2));
+        let rep = echo_reply_to(&req, A, ta).expect("answered");
+        let r = parse_echo_reply(&rep).expect("a valid echo reply");
+        assert_eq!((r.src, r.dst, r.id, r.seq), (ta, router, 9, 3));
+        assert_eq!(dst_mac(&rep), B);
+        assert_eq!(echo_reply_to(&req, A, router), None, "not for this address");
+        assert_eq!(echo_reply_to(&rep, A, ta), None, "a reply is not answered");
     }
 
     #[test]

@@ -39,3 +39,6 @@ pub const GARP_COUNT_DEFAULT: u32 = 2;
 pub const GARP_INTERVAL: Duration = Duration::from_millis(50);
 /// Default interval of ETHTOOL_GLINK polling on physical NICs.
 pub const LINK_POLL_DEFAULT: Duration = Duration::from_millis(50);
+/// How often routers are looked up again when no target is configured, so
+/// a default route added after start-up gives the probers their targets.
+pub const TARGET_REFRESH: Duration = Duration::from_secs(5);

@@ -193,6 +193,11 @@ impl Prober {
             .collect()
     }
 
+    /// Every target, dead ones included (the configured or discovered list).
+    pub fn all_targets(&self) -> Vec<Ipv4Addr> {
+        self.targets.iter().map(|t| t.addr).collect()
+    }
+
     /// Replaces the target list (at most [`MAX_PROBE_TARGETS`]), keeping
     /// what is known about targets that stay.
     pub fn set_targets(&mut self, addrs: &[Ipv4Addr]) {

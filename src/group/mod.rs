@@ -551,6 +551,34 @@ impl Group {
             .filter(|s| !self.active.contains(s))
             .collect();
         let replacements: Vec<(Slot, Slot)> = left.iter().copied().zip(joined.iter().copied()).collect();
+        for &j in &joined {
+            log(
+                out,
+                Level::Info,
+                format!(
+                    "{} is now active in group {}",
+                    self.members[usize::from(j)].name,
+                    self.name
+                ),
+            );
+        }
+        for &l in &left {
+            let m = &self.members[usize::from(l)];
+            let why = if m.offline {
+                "offline"
+            } else if m.failed() {
+                "failed"
+            } else if m.standby {
+                "standby"
+            } else {
+                "inactive"
+            };
+            log(
+                out,
+                Level::Info,
+                format!("{} is no longer active in group {} ({why})", m.name, self.name),
+            );
+        }
         self.active = active;
         self.buckets.rebalance(&self.active, &replacements);
         out.push(Action::Publish);
