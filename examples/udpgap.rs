@@ -8,11 +8,13 @@
 //!
 //! `send` sends one flow (one fixed source port) at a steady rate, paced
 //! against a deadline schedule; each payload is an 8-byte sequence number and
-//! an 8-byte send timestamp (ns since the Unix epoch, little-endian). It
-//! prints one JSON line with what it sent.
+//! an 8-byte send timestamp (ns since the Unix epoch, little-endian). At the
+//! end it sends three end markers (sequence number u64::MAX, then the number
+//! of datagrams sent) and prints one JSON line with what it sent.
 //!
-//! `recv` stops after `--seconds`, or 2 s without a packet once one arrived,
-//! and prints one JSON line: received, lost (sequence gaps), max_gap_ms (the
+//! `recv` stops after `--seconds`, 2 s without a packet once one arrived, or
+//! at an end marker, and prints one JSON line: received, lost (sequence gaps,
+//! and the tail lost when an end marker told the count), max_gap_ms (the
 //! largest gap between the arrival times of consecutive received packets,
 //! kernel receive timestamps), max_gap_at_s (where that gap starts, seconds
 //! after the first packet), reordered (packets older than one already seen).
@@ -29,6 +31,8 @@ const PAYLOAD: usize = 16;
 const MAX_LAG: Duration = Duration::from_millis(20);
 /// Sequence numbers beyond this are not tracked for duplicates.
 const MAX_TRACKED_SEQ: u64 = 1 << 28;
+/// Sequence number of the end marker; the rest of its payload is the count.
+const END: u64 = u64::MAX;
 
 fn usage() -> ! {
     eprintln!(
@@ -160,6 +164,12 @@ fn send(args: &[String]) {
         due += interval;
     }
     let took = start.elapsed().as_secs_f64();
+    buf[..8].copy_from_slice(&END.to_le_bytes());
+    buf[8..].copy_from_slice(&seq.to_le_bytes());
+    for _ in 0..3 {
+        let _ = sock.send(&buf);
+        std::thread::sleep(Duration::from_millis(1));
+    }
     println!(
         "{{\"sent\":{seq},\"send_errors\":{errors},\"late_resets\":{resets},\"sport\":{sport},\
          \"seconds\":{took:.3},\"rate\":{:.0}}}",
@@ -231,6 +241,7 @@ fn recv(args: &[String]) {
     let mut seen: Vec<u64> = Vec::new(); // bitmap of sequence numbers
     let (mut received, mut dups, mut reordered) = (0u64, 0u64, 0u64);
     let mut max_seq: Option<u64> = None;
+    let mut total: Option<u64> = None; // from the end marker
     let (mut first_ns, mut last_ns) = (0u64, 0u64);
     let (mut max_gap_ns, mut max_gap_at_ns) = (0u64, 0u64);
     let mut last_arrival: Option<Instant> = None;
@@ -250,6 +261,10 @@ fn recv(args: &[String]) {
         }
         last_arrival = Some(Instant::now());
         let seq = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());
+        if seq == END && n >= PAYLOAD {
+            total = Some(u64::from_le_bytes(buf[8..16].try_into().unwrap_or_default()));
+            break;
+        }
         if seq < MAX_TRACKED_SEQ {
             let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
             if seen.len() <= word {
@@ -274,7 +289,7 @@ fn recv(args: &[String]) {
             _ => max_seq = Some(seq),
         }
     }
-    let expected = max_seq.map_or(0, |m| m + 1);
+    let expected = max_seq.map_or(0, |m| m + 1).max(total.unwrap_or(0));
     println!(
         "{{\"received\":{received},\"lost\":{},\"max_gap_ms\":{:.3},\"max_gap_at_s\":{:.3},\
          \"reordered\":{reordered},\"duplicates\":{dups},\"max_seq\":{}}}",

@@ -72,7 +72,7 @@ DATA=192.0.2.200
 RATE=20000
 UPORT=9000
 STREAM=2.5    # seconds per stream
-RECV_SECS=3.0 # the receiver starts just before the sender
+RECV_SECS=5.0 # upper bound: the receiver stops at the sender's end marker
 MEMBERS=(e1000g0 e1000g1 rge0)
 PLAIN=(--member e1000g0 --member e1000g1 --member rge0)
 NOTES=()
@@ -142,6 +142,9 @@ busiest() {
     echo "$best"
 }
 
+# Frames the kernel dropped at ipmp0 (TAP queue full: the daemon fell behind).
+tap_drops() { ip netns exec "$H" cat /sys/class/net/ipmp0/statistics/tx_dropped 2>/dev/null || echo 0; }
+
 jget() {
     local re="\"$1\": *(-?[0-9.]+)"
     if [[ $2 =~ $re ]]; then echo "${BASH_REMATCH[1]}"; else echo NA; fi
@@ -153,7 +156,8 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # the stream as its argument; if it declines (status 1) the stream is stopped
 # and run_trial returns 1. Sets T_BEFORE, T_AFTER, T_EVENT_AT, T_RECV, T_SEND.
 run_trial() {
-    local sport=$1 event=$2 c1 c2 rpid spid i t0
+    local sport=$1 event=$2 c1 c2 rpid spid i t0 d0
+    d0=$(tap_drops)
     : >"$RUN_DIR/recv.json"
     : >"$RUN_DIR/send.json"
     ip netns exec "$R" timeout 30 "$GAP" recv --bind "$ROUTER:$UPORT" --seconds "$RECV_SECS" \
@@ -195,22 +199,28 @@ run_trial() {
     wait "$rpid" || true
     BG_PIDS=()
     T_SEND=$(<"$RUN_DIR/send.json")
+    T_TAPDROP=$(($(tap_drops) - d0))
     T_RECV=$(<"$RUN_DIR/recv.json")
 }
 
 # record SCENARIO TRIAL SPORT NOTE: one result row from the last run_trial.
 record() {
     local r=$T_RECV
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" \
+    local extra="" st
+    st=$(jget late_resets "$T_SEND")
+    [[ $st =~ ^[0-9]+$ ]] && ((st > 0)) && extra+=" sender-stalls=$st"
+    ((T_TAPDROP > 0)) && extra+=" ipmp0-tx-dropped=$T_TAPDROP"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" \
         "$(jget max_gap_ms "$r")" "$(jget max_gap_at_s "$r")" "$T_EVENT_AT" \
         "$(jget received "$r")" "$(jget lost "$r")" "$(jget reordered "$r")" \
-        "$(jget sent "$T_SEND")" "$T_BEFORE" "$T_AFTER" "$4" >>"$RESULTS"
+        "$(jget sent "$T_SEND")" "$(jget late_resets "$T_SEND")" "$T_TAPDROP" \
+        "$T_BEFORE" "$T_AFTER" "$4$extra" >>"$RESULTS"
     printf '  %-16s #%-2s sport %-5s gap %8s ms at %5s s (event %4s s)  lost %6s  %s -> %s %s\n' \
         "$1" "$2" "$3" "$(jget max_gap_ms "$r")" "$(jget max_gap_at_s "$r")" "$T_EVENT_AT" \
-        "$(jget lost "$r")" "$T_BEFORE" "$T_AFTER" "$4"
+        "$(jget lost "$r")" "$T_BEFORE" "$T_AFTER" "$4$extra"
 }
 record_fail() {
-    printf '%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\t%s\tNA\t%s\n' "$1" "$2" "$3" "${T_BEFORE:-none}" "$4" >>"$RESULTS"
+    printf '%s\t%s\t%s\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\t%s\tNA\t%s\n' "$1" "$2" "$3" "${T_BEFORE:-none}" "$4" >>"$RESULTS"
     echo "  $1 #$2: $4"
 }
 
@@ -403,7 +413,7 @@ tcp_trial() {
 
 START=$(date +%s)
 echo "# ipmpd failover benchmark: kernel $(uname -r), $(nproc) CPUs, $TRIALS trials, $(date -u +%FT%TZ)"
-printf 'scenario\ttrial\tsport\tgap_ms\tgap_at_s\tevent_at_s\treceived\tlost\treordered\tsent\tbefore\tafter\tnote\n' >"$RESULTS"
+printf 'scenario\ttrial\tsport\tgap_ms\tgap_at_s\tevent_at_s\treceived\tlost\treordered\tsent\tsender_stalls\ttap_drops\tbefore\tafter\tnote\n' >"$RESULTS"
 
 # Link-based detection. Flap damping off when ipmpd has it, so that repeated
 # cuts of the same member measure failover and failback, not damping.
@@ -470,13 +480,14 @@ def num(v):
         return None
 rate = float(sys.argv[2])
 print("| scenario | trials ok | gap median (ms) | gap max (ms) | max gap at the event | lost median | lost max "
-      "| lost/rate max (ms) | reordered | flow moved | carrier before -> after |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+      "| lost/rate max (ms) | reordered | ipmp0 tx drops | flow moved | carrier before -> after |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for name, rs in by.items():
     ok = [r for r in rs if num(r["gap_ms"]) is not None]
     gaps = [num(r["gap_ms"]) for r in ok]
     lost = [num(r["lost"]) for r in ok]
     reord = sum(num(r["reordered"]) or 0 for r in ok)
+    drops = sum(num(r["tap_drops"]) or 0 for r in ok)
     moved = sum(1 for r in ok if r["before"] != r["after"])
     # The longest gap starts within 0.25 s of the event (sender and receiver
     # clocks both start with the stream, a few ms apart).
@@ -488,7 +499,7 @@ for name, rs in by.items():
     mx = lambda xs, f: f % max(xs) if xs else "-"
     print(f"| {name} | {len(ok)}/{len(rs)} | {med(gaps, '%.1f')} | {mx(gaps, '%.1f')} | {at_ev_s} "
           f"| {med(lost, '%.0f')} | {mx(lost, '%.0f')} | {mx([x / rate * 1000 for x in lost], '%.1f')} "
-          f"| {reord:.0f} | {moved}/{len(ok)} | "
+          f"| {reord:.0f} | {drops:.0f} | {moved}/{len(ok)} | "
           + ", ".join(f"{k} ×{v}" for k, v in paths.most_common()) + " |")
 EOF
 echo

@@ -62,7 +62,8 @@ struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
     fdt: std::time::Duration,
     /// Whether a repaired member becomes active again.
-    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = config::parse_yes_no)]
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = config::parse_yes_no,
+          action = clap::ArgAction::Set)]
     failback: bool,
     /// Gratuitous ARPs sent when an address moves to another member.
     #[arg(long, value_name = "N", default_value_t = ipmpd::detect::GARP_COUNT_DEFAULT,

@@ -278,6 +278,11 @@ impl Daemon {
             }
             return;
         }
+        if let Some(ta) = test_addr {
+            if let Some(reply) = frames::echo_reply_to(f, mac, ta) {
+                return self.send_on(slot, &reply);
+            }
+        }
         let Some(r) = frames::parse_echo_reply(f) else {
             return;
         };

@@ -303,3 +303,30 @@ mod tests {
         assert_eq!(parse_arp_info(&r[..30]), None);
     }
 }
+
+#[cfg(test)]
+mod capture_tests {
+    use super::*;
+
+    #[test]
+    fn a_captured_linux_ping_to_a_test_address_is_answered() {
+        let hex = "4500 0054 985e 4000 4001 1d80 c000 0201 c000 02c9 0800 2abf 0a43 0001 e21c 026b \
+                   0000 0000 1ea2 0100 0000 0000 1011 1213 1415 1617 1819 1a1b 1c1d 1e1f 2021 2223 \
+                   2425 2627 2829 2a2b 2c2d 2e2f 3031 3233 3435 3637";
+        let ip: Vec<u8> = hex
+            .split_whitespace()
+            .flat_map(|w| {
+                [
+                    u8::from_str_radix(&w[..2], 16).unwrap(),
+                    u8::from_str_radix(&w[2..], 16).unwrap(),
+                ]
+            })
+            .collect();
+        let mut f = vec![
+            0x76, 0x8f, 0xfe, 0x47, 0x4c, 0xcd, 0x0a, 0x8e, 0x45, 0xbd, 0x44, 0x2e, 0x08, 0x00,
+        ];
+        f.extend_from_slice(&ip);
+        let r = echo_reply_to(&f, [2, 0, 0, 0, 0, 1], Ipv4Addr::new(192, 0, 2, 201));
+        assert!(r.is_some());
+    }
+}
