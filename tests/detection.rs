@@ -452,3 +452,40 @@ fn link_flaps_hold_the_repair() {
         d.stderr_text()
     );
 }
+
+#[test]
+fn without_routers_icmp_probing_discovers_hosts_by_multicast() {
+    let lab = Lab::new("mcdisc");
+    // Linux ignores echo requests to multicast groups by default.
+    lab.exec_ok(
+        "router",
+        &["sysctl", "-qw", "net.ipv4.icmp_echo_ignore_broadcasts=0"],
+    );
+    let a = args(&[
+        "--test-address",
+        "e1000g0=192.0.2.201/24",
+        "--test-address",
+        "e1000g1=192.0.2.202/24",
+        "--test-address",
+        "rge0=192.0.2.203/24",
+        "--fdt",
+        FDT,
+    ]);
+    let d = start(&lab, &a, "ipmp0", DATA);
+    expect_log(
+        &d,
+        "Probe targets for e1000g0 of group production0 (multicast discovery): 192.0.2.1",
+    );
+    expect_log(
+        &d,
+        "Probe targets for rge0 of group production0 (multicast discovery): 192.0.2.1",
+    );
+    wait_probing();
+    lab.cut("cable4");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g1 of group production0",
+    );
+    lab.restore("cable4");
+    expect_log(&d, "IP interface repair detected on e1000g1 of group production0");
+}

@@ -58,6 +58,15 @@ pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ip
     (routers, "routers")
 }
 
+/// Addresses that are ours: never probe targets.
+fn own_addresses(cfg: &GroupConfig) -> Vec<Ipv4Addr> {
+    cfg.data
+        .iter()
+        .chain(cfg.members.iter().filter_map(|m| m.test_address.as_ref()))
+        .map(|d| d.addr)
+        .collect()
+}
+
 /// One prober per probed member, with in.mpathd's refusals logged.
 pub(super) fn build_probers(cfg: &GroupConfig, routes: &[RouteInfo], seed: u64) -> Vec<Option<Prober>> {
     let mode = cfg.probe_mode();
@@ -98,29 +107,18 @@ pub(super) fn build_probers(cfg: &GroupConfig, routes: &[RouteInfo], seed: u64) 
             }
             (ProbeMode::Off, _) => unreachable!("handled above"),
         };
-        let list: Vec<String> = targets.iter().map(Ipv4Addr::to_string).collect();
-        if targets.is_empty() {
-            log::warn!(
-                "No probe targets for {} of group {}: no routers in its subnets and none configured (--target); its probe state stays unknown",
+        let mut p = Prober::new(method, &m.name, &cfg.group, fdt, &targets, seed ^ (i as u64 + 1));
+        if targets.is_empty() && mode == ProbeMode::Icmp {
+            log::info!(
+                "No routers for {} of group {}; looking for probe targets with echo requests to 224.0.0.1",
                 m.name,
                 cfg.group
             );
+            p.set_discovery(Some(own_addresses(cfg)));
         } else {
-            log::info!(
-                "Probe targets for {} of group {} ({source}): {}",
-                m.name,
-                cfg.group,
-                list.join(" ")
-            );
+            log_targets(&m.name, &cfg.group, &targets, source);
         }
-        probers.push(Some(Prober::new(
-            method,
-            &m.name,
-            &cfg.group,
-            fdt,
-            &targets,
-            seed ^ (i as u64 + 1),
-        )));
+        probers.push(Some(p));
     }
     probers
 }
@@ -155,12 +153,20 @@ impl Daemon {
             Err(e) => return log::warn!("reading routes for probe targets: {e}"),
         };
         let (targets, source) = choose_targets(&self.cfg, &routes);
+        let own = own_addresses(&self.cfg);
         for (i, p) in self.probers.iter_mut().enumerate() {
-            if let Some(p) = p {
-                if p.all_targets() != targets {
-                    p.set_targets(&targets);
-                    log_targets(&self.cfg.members[i].name, &self.cfg.group, &targets, source);
+            let Some(p) = p else { continue };
+            if targets.is_empty() {
+                // No routers (any more): hosts found by discovery serve.
+                if !p.discovering() {
+                    p.set_targets(&[]);
+                    p.set_discovery(Some(own.clone()));
                 }
+            } else if p.discovering() || p.all_targets() != targets {
+                // Routers take precedence; a list never mixes them with hosts.
+                p.set_discovery(None);
+                p.set_targets(&targets);
+                log_targets(&self.cfg.members[i].name, &self.cfg.group, &targets, source);
             }
         }
     }

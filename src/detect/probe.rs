@@ -137,7 +137,16 @@ pub struct Prober {
     calm_since: Option<Instant>,
     rng: u64,
     no_targets_logged: bool,
+    /// No configured targets and no routers: find hosts with an echo to
+    /// the all-hosts group (ICMP only). Our own addresses never qualify.
+    discovery: Option<Vec<Ipv4Addr>>,
+    /// The outstanding discovery echo.
+    discovery_seq: Option<u16>,
 }
+
+/// The all-hosts group (RFC 1112) and its MAC, for target discovery.
+pub const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
+pub const ALL_HOSTS_MAC: Mac = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01];
 
 impl Prober {
     pub fn new(
@@ -167,6 +176,8 @@ impl Prober {
             calm_since: None,
             rng: seed | 1,
             no_targets_logged: false,
+            discovery: None,
+            discovery_seq: None,
         };
         p.set_targets(targets);
         p
@@ -212,6 +223,18 @@ impl Prober {
             self.targets.push(t);
         }
         self.rr = 0;
+    }
+
+    /// Turns multicast target discovery on (with the addresses that must
+    /// never become targets) or off. Only ICMP probing can discover.
+    pub fn set_discovery(&mut self, own: Option<Vec<Ipv4Addr>>) {
+        self.discovery = own.filter(|_| matches!(self.method, Method::Icmp { .. }));
+        self.discovery_seq = None;
+    }
+
+    /// Whether targets come from multicast discovery.
+    pub fn discovering(&self) -> bool {
+        self.discovery.is_some()
     }
 
     /// ARP mode: the data address bound to this member (the target then
@@ -307,6 +330,17 @@ impl Prober {
         let alive: Vec<usize> = (0..self.targets.len())
             .filter(|&i| self.targets[i].dead_until.is_none())
             .collect();
+        if alive.is_empty() && self.discovery.is_some() {
+            // Ask the all-hosts group; the first (fastest) to answer become
+            // host targets.
+            self.seq = self.seq.wrapping_add(1);
+            self.discovery_seq = Some(self.seq);
+            out.push(Out::Echo {
+                target: ALL_HOSTS,
+                mac: ALL_HOSTS_MAC,
+                seq: self.seq,
+            });
+        }
         if alive.is_empty() {
             if !self.no_targets_logged {
                 self.no_targets_logged = true;
@@ -380,6 +414,10 @@ impl Prober {
     /// An ICMP echo reply that passed the frame checks (id, nonce, code).
     pub fn on_echo_reply(&mut self, from: Ipv4Addr, seq: u16, now: Instant) -> Vec<Out> {
         let mut out = Vec::new();
+        if self.discovery_seq == Some(seq) {
+            self.discovered(from, &mut out);
+            return out;
+        }
         let Some(i) = self.history.iter().position(|s| !s.arp && s.seq == seq) else {
             return out; // outside the window: stale
         };
@@ -395,6 +433,34 @@ impl Prober {
         }
         self.ack(i, now, None, &mut out);
         out
+    }
+
+    fn discovered(&mut self, from: Ipv4Addr, out: &mut Vec<Out>) {
+        let Some(own) = &self.discovery else { return };
+        if own.contains(&from)
+            || from.is_multicast()
+            || from.is_unspecified()
+            || self.targets.iter().any(|t| t.addr == from)
+            || self.targets.len() >= MAX_PROBE_TARGETS
+        {
+            return;
+        }
+        self.targets.push(Target {
+            addr: from,
+            mac: None,
+            rtt: Rtt::default(),
+            dead_until: None,
+        });
+        let list: Vec<String> = self.targets.iter().map(|t| t.addr.to_string()).collect();
+        out.push(Out::Log(
+            Level::Info,
+            format!(
+                "Probe targets for {} of group {} (multicast discovery): {}",
+                self.member,
+                self.group,
+                list.join(" ")
+            ),
+        ));
     }
 
     /// An ARP reply from `from` addressed to this member's MAC.
@@ -536,7 +602,10 @@ impl Prober {
                 s.status = Status::Discounted;
             }
         }
-        if let Some(t) = self.targets.iter_mut().find(|t| t.addr == victim) {
+        if self.discovery.is_some() {
+            // A host target is dropped and rediscovered, not retried.
+            self.targets.retain(|t| t.addr != victim);
+        } else if let Some(t) = self.targets.iter_mut().find(|t| t.addr == victim) {
             t.dead_until = Some(now + TARGET_RETRY);
             t.mac = None;
         }
@@ -792,6 +861,33 @@ mod tests {
             |_| true,
         );
         assert_eq!(states(&outs), vec![ProbeState::Ok]);
+    }
+
+    #[test]
+    fn multicast_discovery_finds_hosts_and_skips_own_addresses() {
+        let own = Ipv4Addr::new(192, 0, 2, 200);
+        let mut p = Prober::new(Method::Icmp { test_addr: T2 }, "e1000g0", "g", FDT, &[], 3);
+        p.set_discovery(Some(vec![own, T2]));
+        let t0 = Instant::now();
+        p.start(t0);
+        let mut now = t0;
+        let seq = loop {
+            if let Some(Out::Echo { target, mac, seq }) =
+                p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
+            {
+                assert_eq!((target, mac), (ALL_HOSTS, ALL_HOSTS_MAC));
+                break seq;
+            }
+            now += Duration::from_millis(1);
+        };
+        assert!(p.on_echo_reply(own, seq, now).is_empty());
+        let o = p.on_echo_reply(T1, seq, now);
+        assert!(matches!(&o[..], [Out::Log(_, m)] if m.ends_with("(multicast discovery): 192.0.2.1")));
+        assert_eq!(p.targets(), vec![T1]);
+        // ARP mode cannot discover.
+        let mut a = Prober::new(Method::Arp, "e", "g", FDT, &[], 3);
+        a.set_discovery(Some(vec![]));
+        assert!(!a.discovering());
     }
 
     #[test]
