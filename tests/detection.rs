@@ -489,3 +489,43 @@ fn without_routers_icmp_probing_discovers_hosts_by_multicast() {
     lab.restore("cable4");
     expect_log(&d, "IP interface repair detected on e1000g1 of group production0");
 }
+
+#[test]
+fn a_deleted_member_fails_and_rejoins_when_it_comes_back() {
+    let lab = Lab::new("rejoin");
+    let d = start_tutorial(&lab);
+    // Deleting the switch end of the veth pair deletes the member too.
+    lab.exec_ok("swa", &["ip", "link", "del", "sw-e1000g1"]);
+    expect_log(
+        &d,
+        "e1000g1 was removed from the system; it rejoins group production0 when it comes back",
+    );
+    assert!(lab.ping("host", ROUTER_IP, 20).clean());
+    lab.exec_ok(
+        "host",
+        &[
+            "ip",
+            "link",
+            "add",
+            "e1000g1",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "sw-e1000g1",
+            "netns",
+            &lab.ns("swa"),
+        ],
+    );
+    lab.exec_ok("swa", &["ip", "link", "set", "sw-e1000g1", "master", "br0", "up"]);
+    assert!(
+        wait_until(SETTLE, || count(&d, "e1000g1 is now active in group production0")
+            >= 2),
+        "{}",
+        d.stderr_text()
+    );
+    // The new switch port forwards once the bridge has seen its carrier.
+    assert!(wait_until(SETTLE, || lab.ping("host", ROUTER_IP, 1).clean()));
+    assert!(lab.ping("host", ROUTER_IP, 20).clean());
+    assert_eq!(tcx_count(&lab, "host", "e1000g1"), 1);
+}

@@ -671,7 +671,7 @@ impl Daemon {
                     self.cfg.interface
                 )));
             }
-            netlink::Event::LinkGone { index, name } => {
+            netlink::Event::LinkGone { index, .. } => {
                 if let Some(slot) = self.slot_by_index(index) {
                     if let Some(mut t) = self.taken[usize::from(slot)].take() {
                         t.isolation.forget();
@@ -679,7 +679,6 @@ impl Daemon {
                     if let Some(p) = self.probers[usize::from(slot)].as_mut() {
                         p.stop();
                     }
-                    log::warn!("member {name} was removed; it rejoins when it comes back");
                     let acts = self.group.handle(group::Event::Gone { slot }, now);
                     self.perform(acts);
                     self.publish();
