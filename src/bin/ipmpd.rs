@@ -95,7 +95,9 @@ fn main() {
     let run_dir = std::env::var_os(config::RUN_DIR_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
-    let mut members: Vec<MemberConfig> = Vec::new();
+    // A repeated --member stays repeated so validation names it; --standby
+    // and --optional-member may name a --member or add one.
+    let mut members: Vec<MemberConfig> = cli.members.iter().map(|n| MemberConfig::new(n)).collect();
     let mut add = |name: &str, f: &dyn Fn(&mut MemberConfig)| {
         if !members.iter().any(|m| m.name == name) {
             members.push(MemberConfig::new(name));
@@ -103,9 +105,6 @@ fn main() {
         let m = members.iter_mut().find(|m| m.name == name).expect("just added");
         f(m);
     };
-    for n in &cli.members {
-        add(n, &|_| {});
-    }
     for n in &cli.standbys {
         add(n, &|m| m.standby = true);
     }
