@@ -529,3 +529,52 @@ fn a_deleted_member_fails_and_rejoins_when_it_comes_back() {
     assert!(lab.ping("host", ROUTER_IP, 20).clean());
     assert_eq!(tcx_count(&lab, "host", "e1000g1"), 1);
 }
+
+#[test]
+fn configuration_problems_are_logged_with_the_original_messages() {
+    let lab = Lab::new("cfglog");
+    let a: Vec<String> = [
+        "--group",
+        "production0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+        "--member",
+        "rge0",
+        "--test-address",
+        "e1000g0=192.0.2.201/24",
+        "--test-address",
+        "e1000g1=192.0.2.201/24",
+        "--target",
+        ROUTER_IP,
+        "--fdt",
+        "50ms",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let d = start(&lab, &a, "ipmp0", DATA);
+    expect_log(
+        &d,
+        "Too small failure detection time of 50 ms, assuming minimum of 100 ms",
+    );
+    expect_log(
+        &d,
+        "Test address 192.0.2.201 is not unique in group; disabling probe-based failure detection on e1000g1",
+    );
+    expect_log(
+        &d,
+        "No test address configured on interface rge0; disabling probe-based failure detection on it",
+    );
+    // Bad values on the command line are refused, naming the value.
+    for (flag, value) in [("--fdt", "ten"), ("--failback", "maybe"), ("--probe", "tcp")] {
+        let mut bad = tutorial_args();
+        bad.extend([flag.to_string(), value.to_string()]);
+        let (code, err) = run_once(&lab, &bad, Duration::from_secs(10));
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(value), "{flag} {value}: {err}");
+    }
+}
