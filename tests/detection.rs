@@ -42,6 +42,27 @@ fn arp_args(extra: &[&str]) -> Vec<String> {
     a
 }
 
+/// e1000g0 and e1000g1 active, rge0 standby.
+fn standby_args(extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--group",
+        "production0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+        "--standby",
+        "rge0",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
 fn logged(d: &Proc, line: &str) -> bool {
     d.stderr_text().contains(line)
 }
@@ -223,19 +244,7 @@ fn standby_scenario(lab: &Lab, d: &Proc, failback: bool) {
 #[test]
 fn standby_is_deployed_and_returns_link_based() {
     let lab = Lab::new("stby");
-    let a = vec![
-        "--group",
-        "production0",
-        "--data",
-        "192.0.2.200/24",
-        "--member",
-        "e1000g0",
-        "--member",
-        "e1000g1",
-        "--standby",
-        "rge0",
-    ];
-    let a: Vec<String> = a.into_iter().map(String::from).collect();
+    let a = standby_args(&[]);
     let d = start(&lab, &a, "ipmp0", DATA);
     standby_scenario(&lab, &d, true);
 }
@@ -243,23 +252,7 @@ fn standby_is_deployed_and_returns_link_based() {
 #[test]
 fn standby_with_failback_no_keeps_the_repaired_member_inactive() {
     let lab = Lab::new("stbyfbno");
-    let a: Vec<String> = [
-        "--group",
-        "production0",
-        "--data",
-        "192.0.2.200/24",
-        "--member",
-        "e1000g0",
-        "--member",
-        "e1000g1",
-        "--standby",
-        "rge0",
-        "--failback",
-        "no",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    let a = standby_args(&["--failback", "no"]);
     let d = start(&lab, &a, "ipmp0", DATA);
     standby_scenario(&lab, &d, false);
 }
@@ -267,27 +260,7 @@ fn standby_with_failback_no_keeps_the_repaired_member_inactive() {
 #[test]
 fn standby_in_arp_probe_mode() {
     let lab = Lab::new("stbyarp");
-    let a: Vec<String> = [
-        "--group",
-        "production0",
-        "--data",
-        "192.0.2.200/24",
-        "--member",
-        "e1000g0",
-        "--member",
-        "e1000g1",
-        "--standby",
-        "rge0",
-        "--probe",
-        "arp",
-        "--target",
-        ROUTER_IP,
-        "--fdt",
-        FDT,
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    let a = standby_args(&["--probe", "arp", "--target", ROUTER_IP, "--fdt", FDT]);
     let d = start(&lab, &a, "ipmp0", DATA);
     standby_scenario(&lab, &d, true);
     // And by probes alone: the silent cut fails both actives, rge0 carries all.

@@ -8,23 +8,43 @@ use std::net::Ipv4Addr;
 /// that does not pad (AF_PACKET does not) still sends a legal frame.
 const ETH_MIN_FRAME: usize = 60;
 
-/// A gratuitous ARP in the broadcast-request form: sender IP = target IP,
-/// target MAC zero. Linux accepts a changed MAC within its locktime only
-/// from such a frame, so neighbours switch to the new member at once.
-pub fn gratuitous_arp(sender_mac: Mac, addr: Ipv4Addr) -> Vec<u8> {
-    let mut f = vec![0u8; ETH_MIN_FRAME];
-    f[..6].copy_from_slice(&BROADCAST_MAC);
-    f[6..12].copy_from_slice(&sender_mac);
-    f[12..14].copy_from_slice(&ETH_P_ARP.to_be_bytes());
+/// An Ethernet frame of `len` bytes (padded to the minimum) with its header.
+pub fn eth_frame(dst: Mac, src: Mac, ethertype: u16, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(ETH_MIN_FRAME)];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+/// An Ethernet/IPv4 ARP frame.
+pub fn arp_frame(op: u16, src: Mac, dst: Mac, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = eth_frame(dst, src, ETH_P_ARP, ETH_HLEN + ARP_LEN);
     f[14..16].copy_from_slice(&ARP_HTYPE_ETHERNET.to_be_bytes());
     f[16..18].copy_from_slice(&ETH_P_IP.to_be_bytes());
     f[18] = 6;
     f[19] = 4;
-    f[20..22].copy_from_slice(&ARP_OP_REQUEST.to_be_bytes());
-    f[ARP_SHA..ARP_SHA + 6].copy_from_slice(&sender_mac);
-    f[ARP_SPA..ARP_SPA + 4].copy_from_slice(&addr.octets());
-    f[ARP_TPA..ARP_TPA + 4].copy_from_slice(&addr.octets());
+    f[20..22].copy_from_slice(&op.to_be_bytes());
+    f[ARP_SHA..ARP_SHA + 6].copy_from_slice(&sha);
+    f[ARP_SPA..ARP_SPA + 4].copy_from_slice(&spa.octets());
+    f[ARP_THA..ARP_THA + 6].copy_from_slice(&tha);
+    f[ARP_TPA..ARP_TPA + 4].copy_from_slice(&tpa.octets());
     f
+}
+
+/// A gratuitous ARP in the broadcast-request form: sender IP = target IP,
+/// target MAC zero. Linux accepts a changed MAC within its locktime only
+/// from such a frame, so neighbours switch to the new member at once.
+pub fn gratuitous_arp(sender_mac: Mac, addr: Ipv4Addr) -> Vec<u8> {
+    arp_frame(
+        ARP_OP_REQUEST,
+        sender_mac,
+        BROADCAST_MAC,
+        sender_mac,
+        addr,
+        [0; 6],
+        addr,
+    )
 }
 
 const IGMP_ALL_HOSTS: [u8; 4] = [224, 0, 0, 1];
@@ -58,10 +78,7 @@ pub fn inet_checksum(data: &[u8]) -> u16 {
 pub fn igmp_general_query(src_mac: Mac) -> Vec<u8> {
     let ihl = 24; // 20 + Router Alert option, as queries carry (RFC 2236/3376)
     let total = ihl + IGMPV3_QUERY_LEN;
-    let mut f = vec![0u8; ETH_HLEN + total];
-    f[..6].copy_from_slice(&IGMP_ALL_HOSTS_MAC);
-    f[6..12].copy_from_slice(&src_mac);
-    f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+    let mut f = eth_frame(IGMP_ALL_HOSTS_MAC, src_mac, ETH_P_IP, ETH_HLEN + total);
     let ip = &mut f[ETH_HLEN..ETH_HLEN + ihl];
     ip[0] = 0x46;
     ip[1] = 0xc0;
@@ -79,7 +96,6 @@ pub fn igmp_general_query(src_mac: Mac) -> Vec<u8> {
     q[9] = 10; // QQIC
     let c = inet_checksum(q);
     q[2..4].copy_from_slice(&c.to_be_bytes());
-    f.resize(f.len().max(ETH_MIN_FRAME), 0);
     f
 }
 

@@ -1,7 +1,7 @@
 //! Probe frames: ICMP echo from a test address, ARP requests and replies.
 //! Pure builders and validating parsers.
 
-use crate::datapath::arp::inet_checksum;
+use crate::datapath::arp::{arp_frame as arp, eth_frame as eth, inet_checksum};
 use crate::datapath::frame::*;
 use std::net::Ipv4Addr;
 
@@ -14,30 +14,6 @@ pub const PROBE_PAYLOAD_LEN: usize = 16;
 pub const PROBE_TYPE_FAILURE_DETECTION: u32 = 1;
 /// Probes are link-local: they must not be routed past the first hop.
 const PROBE_TTL: u8 = 1;
-const ETH_MIN_FRAME: usize = 60;
-
-fn eth(dst: Mac, src: Mac, ethertype: u16, len: usize) -> Vec<u8> {
-    let mut f = vec![0u8; len.max(ETH_MIN_FRAME)];
-    f[..6].copy_from_slice(&dst);
-    f[6..12].copy_from_slice(&src);
-    f[12..14].copy_from_slice(&ethertype.to_be_bytes());
-    f
-}
-
-fn arp(op: u16, src_mac: Mac, dst_mac: Mac, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
-    let mut f = eth(dst_mac, src_mac, ETH_P_ARP, ETH_HLEN + ARP_LEN);
-    f[14..16].copy_from_slice(&ARP_HTYPE_ETHERNET.to_be_bytes());
-    f[16..18].copy_from_slice(&ETH_P_IP.to_be_bytes());
-    f[18] = 6;
-    f[19] = 4;
-    f[20..22].copy_from_slice(&op.to_be_bytes());
-    f[ARP_SHA..ARP_SHA + 6].copy_from_slice(&sha);
-    f[ARP_SPA..ARP_SPA + 4].copy_from_slice(&spa.octets());
-    f[ARP_THA..ARP_THA + 6].copy_from_slice(&tha);
-    f[ARP_TPA..ARP_TPA + 4].copy_from_slice(&tpa.octets());
-    f
-}
-
 /// A broadcast ARP request for `target` (sender 0.0.0.0 makes it an RFC 5227 probe).
 pub fn arp_request(src_mac: Mac, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     arp(
