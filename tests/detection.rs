@@ -292,10 +292,10 @@ impl Drop for ExtraNs {
 fn spoofed_echo_replies_do_not_keep_a_dead_member_alive() {
     let lab = Lab::new("spoof");
     let d = start(&lab, &icmp_args(&[]), "ipmp0", DATA);
-    // An attacker on switch A: after the cut it still reaches e1000g0 and sees
-    // its probes (flooded once the switch forgot the router's port). It
-    // answers each with the right source, id and sequence number but not the
-    // nonce, and sends more with wrong ids.
+    // An attacker on switch A: after the cut it still reaches e1000g0. It
+    // answers e1000g0's ARP requests for the target with its own MAC, so the
+    // echo probes come to it, and answers each with the right source, id and
+    // sequence number but not the nonce; it sends more with wrong ids.
     let atk = ExtraNs(format!("{}-atk", lab.prefix));
     let sh = |c: &str| {
         assert!(
@@ -305,7 +305,7 @@ fn spoofed_echo_replies_do_not_keep_a_dead_member_alive() {
     };
     sh(&format!(
         "ip netns add {a} && ip -n {a} link add a0 type veth peer name sw-atk netns {swa} && \
-         ip -n {swa} link set sw-atk master br0 up && ip -n {a} link set a0 up",
+         ip -n {swa} link set sw-atk master br0 up && ip -n {a} link set a0 address 02:00:5e:00:66:66 up",
         a = atk.0,
         swa = lab.ns("swa")
     ));
@@ -317,9 +317,11 @@ fn spoofed_echo_replies_do_not_keep_a_dead_member_alive() {
          mac=lambda t: bytes(int(x,16) for x in t.split(':'))\n\
          s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3)); s.bind(('a0',0)); s.settimeout(0.005)\n\
          def reply(ident,seq):\n icmp=struct.pack('!BBHHH',0,0,0,ident,seq)+os.urandom(16)\n icmp=icmp[:2]+struct.pack('!H',csum(icmp))+icmp[4:]\n ip=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(icmp),0,0,64,1,0,socket.inet_aton('192.0.2.1'),socket.inet_aton('192.0.2.201'))\n ip=ip[:10]+struct.pack('!H',csum(ip))+ip[12:]\n s.send(mac('{e0}')+mac('{router_mac}')+b'\\x08\\x00'+ip+icmp)\n\
-         end=time.time()+8; sent=0\n\
-         while time.time()<end:\n try:\n  f=s.recv(2000)\n  if f[12:14]==b'\\x08\\x00' and f[23]==1 and f[26:30]==socket.inet_aton('192.0.2.201') and f[34]==8:\n   ident,seq=struct.unpack('!HH',f[38:42]); reply(ident,seq); sent+=1\n except socket.timeout: pass\n reply(int.from_bytes(os.urandom(2),'big'),sent%300); sent+=1\n\
-         print('spoofed',sent)\n"
+         end=time.time()+8; sent=0; matched=0\n\
+         me=mac('02:00:5e:00:66:66')\n\
+         def arp_reply(f):\n s.send(f[6:12]+me+b'\\x08\\x06'+bytes.fromhex('0001080006040002')+me+socket.inet_aton('192.0.2.1')+f[22:28]+f[28:32])\n\
+         while time.time()<end:\n try:\n  f=s.recv(2000)\n  if f[12:14]==b'\\x08\\x06' and f[20:22]==b'\\x00\\x01' and f[38:42]==socket.inet_aton('192.0.2.1') and f[6:12]==mac('{e0}'):\n   arp_reply(f)\n  if f[12:14]==b'\\x08\\x00' and f[23]==1 and f[26:30]==socket.inet_aton('192.0.2.201') and f[34]==8:\n   ident,seq=struct.unpack('!HH',f[38:42]); reply(ident,seq); sent+=1; matched+=1\n except socket.timeout: pass\n reply(int.from_bytes(os.urandom(2),'big'),sent%300); sent+=1\n\
+         print('spoofed',sent,matched)\n"
     );
     wait_probing();
     let spoofer = Command::new("ip")
@@ -334,12 +336,18 @@ fn spoofed_echo_replies_do_not_keep_a_dead_member_alive() {
     );
     let out = spoofer.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let sent: u32 = text
+    let counts: Vec<u32> = text
         .trim()
         .strip_prefix("spoofed ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+        .map(|n| n.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_default();
+    let (sent, matched) = (
+        counts.first().copied().unwrap_or(0),
+        counts.get(1).copied().unwrap_or(0),
+    );
     assert!(sent > 100, "the spoofer did send replies: {text}");
+    // Replies with the right id and sequence number reached the member.
+    assert!(matched >= 5, "the spoofer saw and answered real probes: {text}");
     assert!(
         !logged(&d, "IP interface repair detected on e1000g0"),
         "{}",
@@ -550,4 +558,45 @@ fn configuration_problems_are_logged_with_the_original_messages() {
         assert_eq!(code, Some(2), "{flag} {value}: {err}");
         assert!(err.contains(value), "{flag} {value}: {err}");
     }
+}
+
+#[test]
+fn standby_with_failback_no_in_arp_probe_mode_by_probes_alone() {
+    let lab = Lab::new("stbyarpno");
+    let a = standby_args(&[
+        "--probe",
+        "arp",
+        "--target",
+        ROUTER_IP,
+        "--fdt",
+        FDT,
+        "--failback",
+        "no",
+    ]);
+    let d = start(&lab, &a, "ipmp0", DATA);
+    wait_probing();
+    // The silent cut fails both actives by probes: the standby carries all.
+    lab.cut("cable4");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g1 of group production0",
+    );
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g0 of group production0",
+    );
+    expect_log(&d, "rge0 is now active in group production0");
+    lab.restore("cable4");
+    expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
+    expect_log(&d, "IP interface repair detected on e1000g1 of group production0");
+    // FAILBACK=no: the repaired members stay inactive, rge0 keeps carrying.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        count(&d, "e1000g0 is now active in group production0"),
+        1,
+        "{}",
+        d.stderr_text()
+    );
+    assert!(!logged(&d, "rge0 is no longer active"), "{}", d.stderr_text());
+    assert!(lab.ping("host", ROUTER_IP, 20).clean());
 }

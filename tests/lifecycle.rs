@@ -33,7 +33,7 @@ fn teardown_removes_ipmp0_and_restores_every_member() {
         .wait_timeout(Duration::from_secs(5))
         .expect("ipmpd exits within 5 s of SIGTERM");
     assert!(st.success(), "{st:?}\n{}", d.stderr_text());
-    let after = host_snapshot(&lab);
+    let after = settled_snapshot(&lab, &before);
     assert_eq!(before, after, "host namespace differs after teardown");
     assert!(!after.contains("ipmp0"));
     assert!(!pid_file.exists(), "pid file removed");
@@ -52,7 +52,7 @@ fn sigint_also_tears_down() {
     d.signal(libc::SIGINT);
     let st = d.wait_timeout(Duration::from_secs(5)).expect("exits");
     assert!(st.success());
-    assert_eq!(before, host_snapshot(&lab));
+    assert_eq!(before, settled_snapshot(&lab, &before));
 }
 
 /// Runs ipmpd expecting a refusal: exit status 2, a message containing every
@@ -186,7 +186,7 @@ fn refusals_exit_2_and_leave_the_system_as_it_was() {
     assert!(d
         .wait_timeout(Duration::from_secs(5))
         .is_some_and(|s| s.success()));
-    assert_eq!(before, host_snapshot(&lab));
+    assert_eq!(before, settled_snapshot(&lab, &before));
 }
 
 #[test]

@@ -13,6 +13,7 @@ use crate::datapath::frame::Mac;
 use crate::datapath::plan::{Plan, Port};
 use crate::datapath::shell::{DataPlane, MemberIo, Shared, Table};
 use crate::datapath::vnet::VNET_HDR_LEN;
+use crate::detect::probe::ProbeState;
 use crate::group::{self, Group};
 use crate::netlink::{self, EventSocket, Handle, LinkInfo};
 use crate::sys::packet::{RxSocket, TxSocket};
@@ -422,7 +423,17 @@ impl Daemon {
                 p.stop();
             }
         }
-        let acts = self.group.handle(group::Event::Joined { slot, link_up: up }, now);
+        let probe = self.probers[usize::from(slot)]
+            .as_ref()
+            .map_or(ProbeState::Disabled, |p| p.state());
+        let acts = self.group.handle(
+            group::Event::Joined {
+                slot,
+                link_up: up,
+                probe,
+            },
+            now,
+        );
         self.perform(acts);
         Ok(())
     }

@@ -296,6 +296,26 @@ impl Prober {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// In ICMP mode the target's MAC may have changed: after two echoes to
+    /// it lost in a row, resolve it again.
+    fn forget_mac_after_two_lost_echoes(&mut self, i: usize) {
+        let s = self.history[i];
+        if s.arp || !matches!(self.method, Method::Icmp { .. }) {
+            return;
+        }
+        let previous = self
+            .history
+            .iter()
+            .take(i)
+            .rev()
+            .find(|p| !p.arp && p.target == s.target && matches!(p.status, Status::Acked | Status::Lost));
+        if previous.is_some_and(|p| p.status == Status::Lost) {
+            if let Some(t) = self.targets.iter_mut().find(|t| t.addr == s.target) {
+                t.mac = None;
+            }
+        }
+    }
+
     /// Sends due probes, counts overdue ones lost, revives dead targets.
     pub fn poll(&mut self, now: Instant) -> Vec<Out> {
         let mut out = Vec::new();
@@ -306,6 +326,7 @@ impl Prober {
             let s = self.history[i];
             if s.status == Status::Pending && now >= self.loss_deadline(&s) {
                 self.history[i].status = Status::Lost;
+                self.forget_mac_after_two_lost_echoes(i);
             }
         }
         for t in &mut self.targets {
@@ -352,7 +373,8 @@ impl Prober {
                     ),
                 ));
             }
-            if self.state != ProbeState::Unknown && self.state != ProbeState::Failed {
+            // No targets: no verdict (treated as working, and logged).
+            if self.state != ProbeState::Unknown {
                 self.state = ProbeState::Unknown;
                 out.push(Out::State(ProbeState::Unknown));
             }
@@ -479,10 +501,17 @@ impl Prober {
     }
 
     fn ack(&mut self, i: usize, now: Instant, mac: Option<Mac>, out: &mut Vec<Out>) {
-        if self.history[i].status == Status::Acked || !self.running {
+        if matches!(self.history[i].status, Status::Acked | Status::Discounted) || !self.running {
             return; // duplicate
         }
-        self.history[i].status = Status::Acked;
+        // In ICMP mode an ARP answer only resolves the target's MAC: ARP
+        // replies carry no nonce, so they never count as acknowledgements.
+        let resolution = self.history[i].arp && matches!(self.method, Method::Icmp { .. });
+        self.history[i].status = if resolution {
+            Status::Discounted
+        } else {
+            Status::Acked
+        };
         let s = self.history[i];
         let interval = self.interval();
         if let Some(t) = self.targets.iter_mut().find(|t| t.addr == s.target) {
@@ -510,7 +539,9 @@ impl Prober {
                 }
             }
         }
-        self.quiet_until = None;
+        if !resolution {
+            self.quiet_until = None;
+        }
         self.evaluate(now, out);
     }
 
@@ -535,19 +566,6 @@ impl Prober {
     fn evaluate(&mut self, now: Instant, out: &mut Vec<Out>) {
         self.retire_dead_target(now, out);
         let (losses, acks) = self.trailing();
-        // In ICMP mode a target's MAC may have changed: after two losses in
-        // a row, resolve it again.
-        if matches!(self.method, Method::Icmp { .. }) && losses >= 2 {
-            let last = self
-                .history
-                .iter()
-                .rev()
-                .find(|s| s.status == Status::Lost)
-                .map(|s| s.target);
-            if let Some(t) = self.targets.iter_mut().find(|t| Some(t.addr) == last) {
-                t.mac = None;
-            }
-        }
         let quiet = self.quiet_until.is_some_and(|q| now < q);
         match self.state {
             ProbeState::Unknown | ProbeState::Ok | ProbeState::Disabled
@@ -920,11 +938,53 @@ mod tests {
         let o = p.on_echo_reply(T2, seq, now);
         assert!(matches!(&o[..], [Out::Log(_, m)] if m.contains("fake probe reply")));
         assert!(p.on_echo_reply(T1, seq.wrapping_add(100), now).is_empty());
-        assert_eq!(p.trailing(), (0, 1));
+        // The ARP answer only resolved the MAC: not an acknowledgement.
+        assert_eq!(p.trailing(), (0, 0));
+        assert_eq!(p.state(), ProbeState::Unknown);
         p.on_echo_reply(T1, seq, now);
-        assert_eq!(p.trailing(), (0, 2));
+        assert_eq!(p.trailing(), (0, 1));
+        assert_eq!(p.state(), ProbeState::Ok);
         p.on_echo_reply(T1, seq, now); // duplicate
-        assert_eq!(p.trailing(), (0, 2));
+        assert_eq!(p.trailing(), (0, 1));
+    }
+
+    #[test]
+    fn forged_arp_replies_do_not_keep_an_icmp_member_alive() {
+        let mut p = Prober::new(Method::Icmp { test_addr: T2 }, "e1000g0", "g", FDT, &[T1], 7);
+        let t0 = Instant::now();
+        p.start(t0);
+        // Echo requests are never answered; every ARP request is (forged).
+        let mut now = t0;
+        let mut failed = false;
+        while now < t0 + QUIET_PERIOD + Duration::from_secs(5) && !failed {
+            for o in p.poll(now) {
+                match o {
+                    Out::Arp { target, .. } => {
+                        p.on_arp_reply(target, MAC, now);
+                    }
+                    Out::State(ProbeState::Failed) => failed = true,
+                    _ => {}
+                }
+            }
+            now += Duration::from_millis(1);
+        }
+        assert!(failed, "ARP answers alone must not keep the member alive");
+    }
+
+    #[test]
+    fn no_targets_means_unknown_even_after_a_failure() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        p.stop();
+        assert_eq!(p.state(), ProbeState::Failed);
+        p.set_targets(&[]);
+        p.start(t0);
+        let mut now = t0;
+        let mut outs = Vec::new();
+        while now < t0 + Duration::from_millis(300) {
+            outs.extend(p.poll(now));
+            now += Duration::from_millis(1);
+        }
+        assert_eq!(states(&outs), vec![ProbeState::Unknown]);
     }
 
     #[test]

@@ -138,6 +138,9 @@ pub enum Event {
     Joined {
         slot: Slot,
         link_up: bool,
+        /// The prober's state (`Disabled` when not probed): a member that
+        /// comes back after failing must be repaired by probes again.
+        probe: ProbeState,
     },
     /// The member's interface disappeared.
     Gone {
@@ -269,13 +272,11 @@ impl Group {
         let group = self.name.clone();
         let limit = self.policy.flap_limit;
         match ev {
-            Event::Joined { slot, link_up } => {
+            Event::Joined { slot, link_up, probe } => {
                 let m = &mut self.members[usize::from(slot)];
                 m.present = true;
                 m.link_up = link_up;
-                if m.probe != ProbeState::Disabled {
-                    m.probe = ProbeState::Unknown;
-                }
+                m.probe = probe;
                 log(
                     &mut out,
                     Level::Info,
@@ -311,7 +312,7 @@ impl Group {
                     while m
                         .link_ups
                         .front()
-                        .is_some_and(|t| now.saturating_duration_since(*t) > FLAP_WINDOW)
+                        .is_some_and(|t| now.saturating_duration_since(*t) >= FLAP_WINDOW)
                     {
                         m.link_ups.pop_front();
                     }

@@ -23,7 +23,12 @@ fn a(n: u8) -> Ipv4Addr {
 }
 
 fn join(g: &mut Group, t: Instant, slot: Slot, link_up: bool) -> Vec<Action> {
-    g.handle(Event::Joined { slot, link_up }, t)
+    let probe = if g.members()[usize::from(slot)].probe == ProbeState::Disabled {
+        ProbeState::Disabled
+    } else {
+        ProbeState::Unknown
+    };
+    g.handle(Event::Joined { slot, link_up, probe }, t)
 }
 
 fn join_all(g: &mut Group, t: Instant) {
@@ -354,4 +359,29 @@ fn flap_limit_zero_disables_damping() {
     }
     assert_eq!(g.active(), &[1, 0]);
     assert_eq!(g.next_deadline(), None);
+}
+
+#[test]
+fn a_member_rejoining_after_failing_waits_for_its_probes() {
+    let (mut g, t) = group(true, false, true);
+    join_all(&mut g, t);
+    g.handle(Event::Gone { slot: 0 }, t);
+    g.handle(
+        Event::Joined {
+            slot: 0,
+            link_up: true,
+            probe: ProbeState::Failed,
+        },
+        t,
+    );
+    assert!(g.members()[0].failed());
+    assert_eq!(g.active(), &[1, 2]);
+    g.handle(
+        Event::Probe {
+            slot: 0,
+            state: ProbeState::Ok,
+        },
+        t,
+    );
+    assert_eq!(g.active(), &[1, 2, 0]);
 }

@@ -184,7 +184,12 @@ mod tests {
             let e = attach_drop_all(idx, "d0").err().expect("second attach refused");
             assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
             drop(link);
-            assert_eq!(tcx_ingress_count(idx).unwrap(), 0);
+            // The kernel may release the link from a workqueue: allow it a moment.
+            let gone = (0..200).any(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                tcx_ingress_count(idx).unwrap() == 0
+            });
+            assert!(gone, "program still attached after the link was dropped");
         });
     }
 }

@@ -133,3 +133,15 @@ pub fn snmp(lab: &Lab, which: &str, proto: &str, field: &str) -> u64 {
     let i = names.iter().position(|n| *n == field).expect("field");
     values[i].parse().expect("number")
 }
+
+/// The host snapshot once it equals `expected`, or after 5 s the last one:
+/// the kernel may release a closed bpf_link from a workqueue, a moment after
+/// the daemon exited.
+pub fn settled_snapshot(lab: &Lab, expected: &str) -> String {
+    let mut last = host_snapshot(lab);
+    wait_until(Duration::from_secs(5), || {
+        last = host_snapshot(lab);
+        last == expected
+    });
+    last
+}
