@@ -240,13 +240,6 @@ impl Daemon {
                     self.perform(acts);
                 }
                 Out::Log(level, msg) => log::log!(level, "{msg}"),
-                Out::Fdt(fdt) => {
-                    for (i, p) in self.probers.iter_mut().enumerate() {
-                        if let Some(p) = p.as_mut().filter(|_| i != usize::from(slot)) {
-                            p.adopt_fdt(fdt);
-                        }
-                    }
-                }
             }
         }
     }

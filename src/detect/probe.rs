@@ -60,8 +60,6 @@ pub enum Out {
     },
     /// The probe verdict changed.
     State(ProbeState),
-    /// This prober changed the FDT; it applies to the whole group.
-    Fdt(Duration),
     Log(Level, String),
 }
 
@@ -204,12 +202,6 @@ impl Prober {
             .filter(|t| t.dead_until.is_none())
             .map(|t| t.addr)
             .collect()
-    }
-
-    /// Takes over the FDT another member's prober set (FDT is per group).
-    pub fn adopt_fdt(&mut self, fdt: Duration) {
-        self.fdt = fdt.max(self.configured_fdt);
-        self.calm_since = None;
     }
 
     /// Every target, dead ones included (the configured or discovered list).
@@ -533,7 +525,6 @@ impl Prober {
                     let fdt = crtt * 2 * PROBE_INTERVALS_PER_FDT;
                     if fdt > self.fdt {
                         self.fdt = fdt;
-                        out.push(Out::Fdt(fdt));
                         out.push(Out::Log(
                             Level::Warn,
                             format!(
@@ -667,7 +658,6 @@ impl Prober {
         if now.saturating_duration_since(since) > FLAP_WINDOW {
             self.fdt = (self.fdt / 2).max(self.configured_fdt);
             self.calm_since = Some(now);
-            out.push(Out::Fdt(self.fdt));
             out.push(Out::Log(
                 Level::Info,
                 format!(
@@ -1008,13 +998,6 @@ mod tests {
             |_| true,
         );
         assert!(p.fdt() > FDT);
-        // The raise is for the whole group: the daemon hands it to the others.
-        assert!(outs.iter().any(|o| *o == Out::Fdt(p.fdt())));
-        let mut other = Prober::new(Method::Arp, "e1000g1", "production0", FDT, &[T1], 9);
-        other.adopt_fdt(p.fdt());
-        assert_eq!(other.fdt(), p.fdt());
-        other.adopt_fdt(Duration::from_millis(1));
-        assert_eq!(other.fdt(), FDT, "never below the configured FDT");
         assert!(outs.iter().any(|o| matches!(o, Out::Log(_, m) if m.starts_with("Cannot meet requested failure detection time of 700 ms on (inet e1000g0) new failure detection time for group \"production0\""))));
         let t1 = t0 + Duration::from_secs(3);
         let outs = run(
