@@ -44,7 +44,7 @@ fn arp_args(extra: &[&str]) -> Vec<String> {
 
 /// e1000g0 and e1000g1 active, rge0 standby.
 fn standby_args(extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
+    let mut a = strings(&[
         "--group",
         "production0",
         "--data",
@@ -55,11 +55,8 @@ fn standby_args(extra: &[&str]) -> Vec<String> {
         "e1000g1",
         "--standby",
         "rge0",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
-    a.extend(extra.iter().map(|s| s.to_string()));
+    ]);
+    a.extend(strings(extra));
     a
 }
 
@@ -514,17 +511,7 @@ fn a_deleted_member_fails_and_rejoins_when_it_comes_back() {
 #[test]
 fn configuration_problems_are_logged_with_the_original_messages() {
     let lab = Lab::new("cfglog");
-    let a: Vec<String> = [
-        "--group",
-        "production0",
-        "--data",
-        "192.0.2.200/24",
-        "--member",
-        "e1000g0",
-        "--member",
-        "e1000g1",
-        "--member",
-        "rge0",
+    let a = args(&[
         "--test-address",
         "e1000g0=192.0.2.201/24",
         "--test-address",
@@ -533,10 +520,7 @@ fn configuration_problems_are_logged_with_the_original_messages() {
         ROUTER_IP,
         "--fdt",
         "50ms",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    ]);
     let d = start(&lab, &a, "ipmp0", DATA);
     expect_log(
         &d,

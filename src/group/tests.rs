@@ -31,6 +31,10 @@ fn join(g: &mut Group, t: Instant, slot: Slot, link_up: bool) -> Vec<Action> {
     g.handle(Event::Joined { slot, link_up, probe }, t)
 }
 
+fn probe(g: &mut Group, t: Instant, slot: Slot, state: ProbeState) -> Vec<Action> {
+    g.handle(Event::Probe { slot, state }, t)
+}
+
 fn join_all(g: &mut Group, t: Instant) {
     for s in 0..3 {
         join(g, t, s, true);
@@ -229,33 +233,15 @@ fn probe_failure_and_repair_log_the_original_messages() {
     let (mut g, t) = group(true, false, true);
     join_all(&mut g, t);
     assert_eq!(g.members()[0].state(), MemberState::Unknown);
-    g.handle(
-        Event::Probe {
-            slot: 0,
-            state: ProbeState::Ok,
-        },
-        t,
-    );
+    probe(&mut g, t, 0, ProbeState::Ok);
     assert_eq!(g.members()[0].state(), MemberState::Ok);
-    let acts = g.handle(
-        Event::Probe {
-            slot: 0,
-            state: ProbeState::Failed,
-        },
-        t,
-    );
+    let acts = probe(&mut g, t, 0, ProbeState::Failed);
     assert_eq!(
         logs(&acts)[0],
         "IP interface failure detected on e1000g0 of group production0"
     );
     assert_eq!(g.active(), &[1, 2]);
-    let acts = g.handle(
-        Event::Probe {
-            slot: 0,
-            state: ProbeState::Ok,
-        },
-        t,
-    );
+    let acts = probe(&mut g, t, 0, ProbeState::Ok);
     assert_eq!(
         logs(&acts)[0],
         "IP interface repair detected on e1000g0 of group production0"
@@ -271,13 +257,7 @@ fn with_probing_link_up_alone_does_not_repair() {
     g.handle(Event::Link { slot: 0, up: true }, t);
     assert!(g.members()[0].failed(), "waits for the probes");
     assert_eq!(g.active(), &[1, 2]);
-    g.handle(
-        Event::Probe {
-            slot: 0,
-            state: ProbeState::Ok,
-        },
-        t,
-    );
+    probe(&mut g, t, 0, ProbeState::Ok);
     assert_eq!(g.active(), &[1, 2, 0]);
 }
 
@@ -288,13 +268,7 @@ fn all_failed_by_probe_with_links_up_keeps_forwarding() {
     g.handle(Event::AddressAdded(a(200)), t);
     let mut all = Vec::new();
     for s in 0..3 {
-        all.extend(g.handle(
-            Event::Probe {
-                slot: s,
-                state: ProbeState::Failed,
-            },
-            t,
-        ));
+        all.extend(probe(&mut g, t, s, ProbeState::Failed));
     }
     assert_eq!(g.state(), GroupState::Failed);
     assert!(g.blackhole());
@@ -302,13 +276,7 @@ fn all_failed_by_probe_with_links_up_keeps_forwarding() {
     assert!(!all.contains(&Action::Carrier(false)));
     assert!(logs(&all).contains(&"All IP interfaces in group production0 are now unusable".to_string()));
     assert!(g.bindings().slot_of(a(200)).is_some());
-    let acts = g.handle(
-        Event::Probe {
-            slot: 1,
-            state: ProbeState::Ok,
-        },
-        t,
-    );
+    let acts = probe(&mut g, t, 1, ProbeState::Ok);
     assert!(!g.blackhole());
     assert_eq!(g.active(), &[1]);
     assert!(logs(&acts)
@@ -376,12 +344,6 @@ fn a_member_rejoining_after_failing_waits_for_its_probes() {
     );
     assert!(g.members()[0].failed());
     assert_eq!(g.active(), &[1, 2]);
-    g.handle(
-        Event::Probe {
-            slot: 0,
-            state: ProbeState::Ok,
-        },
-        t,
-    );
+    probe(&mut g, t, 0, ProbeState::Ok);
     assert_eq!(g.active(), &[1, 2, 0]);
 }

@@ -13,7 +13,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The tutorial's group: three members, one data address.
 pub fn tutorial_args() -> Vec<String> {
-    [
+    strings(&[
         "--group",
         "production0",
         "--interface",
@@ -26,10 +26,12 @@ pub fn tutorial_args() -> Vec<String> {
         "e1000g1",
         "--member",
         "rge0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ])
+}
+
+/// Owned copies of command-line words.
+pub fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|s| s.to_string()).collect()
 }
 
 /// A per-lab run directory, so parallel tests never share pid files.
