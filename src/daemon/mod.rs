@@ -4,6 +4,7 @@
 mod detection;
 pub mod identity;
 pub mod member;
+mod status;
 
 use crate::config::{DataAddr, GroupConfig};
 use crate::datapath::arp::{gratuitous_arp, igmp_general_query};
@@ -44,6 +45,8 @@ const SIG_TERM: Token = Token(1);
 const SIG_HUP: Token = Token(2);
 /// The data plane handed over probe frames.
 const PROBE: Token = Token(3);
+/// A client on the control socket.
+const CONTROL: Token = Token(4);
 /// Probe frames queued between the inbound thread and the control side.
 const PROBE_QUEUE: usize = 1024;
 
@@ -187,6 +190,7 @@ struct Daemon {
     link_reader: Option<crate::sys::ethtool::LinkReader>,
     next_link_poll: Instant,
     next_target_refresh: Instant,
+    control: crate::control::socket::ControlSocket,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
     shut_down: bool,
     _pid: PidFile,
@@ -266,6 +270,7 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
         }
     }
     let pid = PidFile::create(&cfg)?;
+    let control = crate::control::socket::ControlSocket::bind(&cfg.run_dir, &cfg.group).map_err(refused)?;
 
     // From here on every step is undone by drops if a later one fails.
     let tap = Arc::new(Tap::create(&cfg.interface).map_err(refused)?);
@@ -331,6 +336,7 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
         link_reader: crate::sys::ethtool::LinkReader::new().ok(),
         next_link_poll: Instant::now(),
         next_target_refresh: Instant::now() + crate::detect::TARGET_REFRESH,
+        control,
         shut_down: false,
         _pid: pid,
     };
@@ -614,6 +620,12 @@ impl Daemon {
             Interest::READABLE,
         )
         .map_err(fail)?;
+        reg.register(
+            &mut SourceFd(&self.control.listener.as_raw_fd()),
+            CONTROL,
+            Interest::READABLE,
+        )
+        .map_err(fail)?;
         let mut mio_events = Events::with_capacity(16);
         let mut nl_events = Vec::new();
         let mut next_counters = Instant::now() + COUNTER_LOG_INTERVAL;
@@ -653,6 +665,7 @@ impl Daemon {
             self.garp_tick(now);
             self.poll_links(now);
             self.refresh_targets(now);
+            self.control.serve(|| self.status());
             if self.dataplane.as_ref().is_some_and(DataPlane::failed) {
                 return Err(Error::Failed("a data plane thread stopped; shutting down".into()));
             }

@@ -1,0 +1,75 @@
+//! The control side seen from outside: the status snapshot, its
+//! ipmpstat-style rendering, and the per-group Unix socket.
+
+pub mod format;
+pub mod socket;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the request/response protocol on the control socket.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// What ipmpstat prints when no daemon answers (exit status 1).
+pub const NOT_RUNNING: &str = "cannot contact ipmpd -- is IPMP in use?";
+
+/// One group's state, as ipmpstat shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    /// The group interface (GROUP column).
+    pub interface: String,
+    /// The group's name (GROUPNAME column).
+    pub group: String,
+    /// ok, degraded or failed.
+    pub state: String,
+    /// Failure detection time in ms; None when nothing probes.
+    pub fdt_ms: Option<u64>,
+    pub members: Vec<MemberStatus>,
+    pub addresses: Vec<AddressStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub name: String,
+    pub active: bool,
+    /// Seven characters "ismbMdh", '-' where unset.
+    pub flags: String,
+    /// up, down or unknown.
+    pub link: String,
+    /// ok, failed, unknown or disabled.
+    pub probe: String,
+    /// ok, failed, offline or unknown.
+    pub state: String,
+    /// The -t MODE column: routes, multicast or disabled.
+    pub probe_mode: String,
+    pub test_address: Option<String>,
+    /// In firing order.
+    pub targets: Vec<String>,
+    /// Usable (functioning and not offline) but not active.
+    pub inactive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressStatus {
+    pub address: String,
+    /// up, or down when no member can carry it.
+    pub state: String,
+    /// The member answering ARP for it.
+    pub inbound: Option<String>,
+    /// Every active member.
+    pub outbound: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub version: u32,
+    pub command: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub version: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<GroupStatus>,
+}

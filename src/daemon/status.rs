@@ -1,0 +1,103 @@
+//! The daemon's state as the control socket reports it.
+
+use super::Daemon;
+use crate::control::{AddressStatus, GroupStatus, MemberStatus};
+use crate::datapath::buckets::Slot;
+use crate::detect::probe::Method;
+use crate::group::{GroupState, MemberState};
+
+/// Positions of ipmpstat's FLAGS column: i s m b M d h.
+const FLAG_CHARS: [char; 7] = ['i', 's', 'm', 'b', 'M', 'd', 'h'];
+
+impl Daemon {
+    pub(super) fn status(&self) -> GroupStatus {
+        let g = &self.group;
+        let active_names: Vec<String> = g
+            .active()
+            .iter()
+            .map(|&s| g.members()[usize::from(s)].name.clone())
+            .collect();
+        let members = g
+            .members()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let slot = i as Slot;
+                let nominee = g.nominee() == Some(slot);
+                // IPv6 is off and duplicate hardware addresses are not
+                // handled yet: M and h stay unset.
+                let set = [m.inactive, m.standby, nominee, nominee, false, false, false];
+                let flags: String = FLAG_CHARS
+                    .iter()
+                    .zip(set)
+                    .map(|(&c, on)| if on { c } else { '-' })
+                    .collect();
+                let prober = self.probers[i].as_ref();
+                let probe_mode = match prober {
+                    None => "disabled",
+                    Some(p) if p.discovering() => "multicast",
+                    Some(_) => "routes",
+                };
+                let test_address = match prober.map(|p| p.method()) {
+                    Some(Method::Icmp { .. }) => self.cfg.members[i].test_address.map(|a| a.addr.to_string()),
+                    _ => None,
+                };
+                MemberStatus {
+                    name: m.name.clone(),
+                    active: g.active().contains(&slot),
+                    flags,
+                    link: if !m.present {
+                        "unknown"
+                    } else if m.link_up {
+                        "up"
+                    } else {
+                        "down"
+                    }
+                    .into(),
+                    probe: m.probe.as_str().into(),
+                    state: match m.state() {
+                        MemberState::Ok => "ok",
+                        MemberState::Failed => "failed",
+                        MemberState::Offline => "offline",
+                        MemberState::Unknown => "unknown",
+                    }
+                    .into(),
+                    probe_mode: probe_mode.into(),
+                    test_address,
+                    targets: prober
+                        .map(|p| p.targets().iter().map(|t| t.to_string()).collect())
+                        .unwrap_or_default(),
+                    inactive: m.inactive,
+                }
+            })
+            .collect();
+        let addresses = g
+            .bindings()
+            .iter()
+            .map(|(addr, slot)| AddressStatus {
+                address: addr.to_string(),
+                state: if slot.is_some() { "up" } else { "down" }.into(),
+                inbound: slot.map(|s| g.members()[usize::from(s)].name.clone()),
+                outbound: active_names.clone(),
+            })
+            .collect();
+        GroupStatus {
+            interface: self.cfg.interface.clone(),
+            group: self.cfg.group.clone(),
+            state: match g.state() {
+                GroupState::Ok => "ok",
+                GroupState::Degraded => "degraded",
+                GroupState::Failed => "failed",
+            }
+            .into(),
+            fdt_ms: self
+                .probers
+                .iter()
+                .flatten()
+                .map(|p| p.fdt().as_millis() as u64)
+                .max(),
+            members,
+            addresses,
+        }
+    }
+}

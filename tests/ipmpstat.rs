@@ -1,0 +1,144 @@
+//! ipmpstat against a running daemon: the tutorial's states, as tables and
+//! as JSON.
+
+mod common;
+
+use common::daemon::*;
+use common::{wait_until, Lab};
+use std::process::Command;
+use std::time::Duration;
+
+const IPMPSTAT: &str = env!("CARGO_BIN_EXE_ipmpstat");
+
+fn ipmpstat(lab: &Lab, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(IPMPSTAT)
+        .args(args)
+        .env("IPMPD_RUN_DIR", run_dir(lab))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The fields of the row for `name` in an ipmpstat table.
+fn row(table: &str, name: &str) -> Vec<String> {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no row {name} in:\n{table}"))
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn tutorial_states_as_ipmpstat_shows_them() {
+    let lab = Lab::new("ipmpstat");
+    let (code, _, err) = ipmpstat(&lab, &["-i"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot contact ipmpd -- is IPMP in use?"), "{err}");
+
+    let a = strings(&[
+        "--group",
+        "production0",
+        "--interface",
+        "production0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+        "--standby",
+        "rge0",
+    ]);
+    let _d = start(&lab, &a, "production0", DATA);
+    let (code, i, _) = ipmpstat(&lab, &["-i"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        i.lines().next().unwrap(),
+        "INTERFACE   ACTIVE  GROUP       FLAGS     LINK      PROBE     STATE"
+    );
+    assert_eq!(
+        row(&i, "e1000g0"),
+        ["e1000g0", "yes", "production0", "--mb---", "up", "disabled", "ok"]
+    );
+    assert_eq!(
+        row(&i, "e1000g1"),
+        ["e1000g1", "yes", "production0", "-------", "up", "disabled", "ok"]
+    );
+    assert_eq!(
+        row(&i, "rge0"),
+        ["rge0", "no", "production0", "is-----", "up", "disabled", "ok"]
+    );
+    let (_, g, _) = ipmpstat(&lab, &["-g"]);
+    assert_eq!(
+        row(&g, "production0"),
+        [
+            "production0",
+            "production0",
+            "ok",
+            "--",
+            "e1000g0",
+            "e1000g1",
+            "(rge0)"
+        ]
+    );
+
+    // One member failed, the standby deployed.
+    lab.cut("e1000g0");
+    assert!(wait_until(Duration::from_secs(10), || ipmpstat(&lab, &["-g"])
+        .1
+        .contains("[e1000g0]")));
+    let (_, i, _) = ipmpstat(&lab, &["-i"]);
+    assert_eq!(
+        row(&i, "e1000g0"),
+        [
+            "e1000g0",
+            "no",
+            "production0",
+            "-------",
+            "down",
+            "disabled",
+            "failed"
+        ]
+    );
+    assert_eq!(
+        row(&i, "e1000g1"),
+        ["e1000g1", "yes", "production0", "--mb---", "up", "disabled", "ok"]
+    );
+    assert_eq!(
+        row(&i, "rge0"),
+        ["rge0", "yes", "production0", "-s-----", "up", "disabled", "ok"]
+    );
+    let (_, g, _) = ipmpstat(&lab, &["-g"]);
+    assert_eq!(
+        row(&g, "production0"),
+        [
+            "production0",
+            "production0",
+            "degraded",
+            "--",
+            "e1000g1",
+            "rge0",
+            "[e1000g0]"
+        ]
+    );
+    let (_, a, _) = ipmpstat(&lab, &["-a"]);
+    let r = row(&a, "192.0.2.200");
+    assert_eq!(&r[..3], ["192.0.2.200", "up", "production0"]);
+    assert_eq!(&r[4..], ["e1000g1", "rge0"]);
+
+    // JSON parses back to the same data the table shows.
+    let (_, j, _) = ipmpstat(&lab, &["-i", "--json"]);
+    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+    let rge0 = groups[0].members.iter().find(|m| m.name == "rge0").unwrap();
+    assert_eq!(
+        (rge0.active, rge0.flags.as_str(), rge0.state.as_str()),
+        (true, "-s-----", "ok")
+    );
+    assert_eq!(groups[0].state, "degraded");
+}
