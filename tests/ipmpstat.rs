@@ -142,3 +142,98 @@ fn tutorial_states_as_ipmpstat_shows_them() {
     );
     assert_eq!(groups[0].state, "degraded");
 }
+
+const IPMPADM: &str = env!("CARGO_BIN_EXE_ipmpadm");
+
+fn ipmpadm(lab: &Lab, args: &[&str]) -> (i32, String) {
+    let out = Command::new(IPMPADM)
+        .args(args)
+        .env("IPMPD_RUN_DIR", run_dir(lab))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ipmpadm_offline_online_with_the_original_refusals() {
+    let lab = Lab::new("ipmpadm");
+    let a = strings(&[
+        "--group",
+        "production0",
+        "--interface",
+        "production0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+        "--standby",
+        "rge0",
+    ]);
+    let _d = start(&lab, &a, "production0", DATA);
+    assert_eq!(ipmpadm(&lab, &["offline", "e1000g1"]).0, 0);
+    let (_, i, _) = ipmpstat(&lab, &["-i"]);
+    assert_eq!(
+        row(&i, "e1000g1"),
+        [
+            "e1000g1",
+            "no",
+            "production0",
+            "-------",
+            "up",
+            "disabled",
+            "offline"
+        ]
+    );
+    assert_eq!(
+        row(&i, "rge0")[1],
+        "yes",
+        "standby deployed for the offline member:\n{i}"
+    );
+    let (code, err) = ipmpadm(&lab, &["offline", "e1000g1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("e1000g1 is already offline"), "{err}");
+    assert_eq!(ipmpadm(&lab, &["offline", "e1000g0"]).0, 0);
+    let (code, err) = ipmpadm(&lab, &["offline", "rge0"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no other functioning interfaces are in its IPMP group"),
+        "{err}"
+    );
+    let (code, err) = ipmpadm(&lab, &["offline", "nosuch0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nosuch0 is not in an IPMP group"), "{err}");
+    // Traffic still flows through the one member left.
+    assert!(lab.ping("host", common::ROUTER_IP, 10).clean());
+
+    // A user other than root cannot change the group.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            IPMPADM,
+            "online",
+            "e1000g1",
+        ])
+        .env("IPMPD_RUN_DIR", run_dir(&lab))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+    assert_eq!(row(&ipmpstat(&lab, &["-i"]).1, "e1000g1")[6], "offline");
+
+    assert_eq!(ipmpadm(&lab, &["online", "e1000g1"]).0, 0);
+    assert_eq!(ipmpadm(&lab, &["online", "e1000g0"]).0, 0);
+    let (code, err) = ipmpadm(&lab, &["online", "e1000g0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("e1000g0 is not offline"), "{err}");
+    let (_, g, _) = ipmpstat(&lab, &["-g"]);
+    assert_eq!(row(&g, "production0")[2], "ok", "{g}");
+    let (_, i, _) = ipmpstat(&lab, &["-i"]);
+    assert_eq!(row(&i, "rge0")[1], "no", "standby back to standby:\n{i}");
+}

@@ -43,7 +43,7 @@ fn collect(run_dir: &PathBuf) -> Vec<GroupStatus> {
     socks.sort();
     socks
         .iter()
-        .filter_map(|p| match socket::request(p, "status") {
+        .filter_map(|p| match socket::request(p, "status", &[]) {
             Ok(r) if r.ok => r.status,
             Ok(r) => {
                 eprintln!("ipmpstat: {}: {}", p.display(), r.error.unwrap_or_default());

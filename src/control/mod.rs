@@ -61,7 +61,11 @@ pub struct AddressStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub version: u32,
+    /// status, offline, online, standby.
     pub command: String,
+    /// The command's operands, e.g. ["e1000g0"] or ["rge0", "on"].
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //! JSON request line and one JSON response line per connection. The peer's
 //! credentials come from SO_PEERCRED, never from anything it sends.
 
-use super::{GroupStatus, Request, Response, PROTOCOL_VERSION};
+use super::{Request, Response, PROTOCOL_VERSION};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -37,12 +37,36 @@ impl ControlSocket {
         Ok(ControlSocket { listener, path })
     }
 
-    /// Answers every pending client.
-    pub fn serve(&self, status: impl Fn() -> GroupStatus) {
+    /// Every client waiting, with its request read (or why it could not be).
+    pub fn pending(&self) -> Vec<Client> {
+        let mut out = Vec::new();
         while let Ok((stream, _)) = self.listener.accept() {
-            if let Err(e) = answer(stream, &status) {
-                log::debug!("control client: {e}");
+            match read_request(&stream) {
+                Ok((uid, request)) => out.push(Client { stream, uid, request }),
+                Err(e) => log::debug!("control client: {e}"),
             }
+        }
+        out
+    }
+}
+
+/// A connected client and what it asked.
+pub struct Client {
+    stream: UnixStream,
+    /// From SO_PEERCRED.
+    pub uid: u32,
+    pub request: Result<Request, String>,
+}
+
+impl Client {
+    pub fn reply(self, resp: &Response) {
+        let mut out = match serde_json::to_string(resp) {
+            Ok(s) => s,
+            Err(e) => return log::warn!("control reply: {e}"),
+        };
+        out.push('\n');
+        if let Err(e) = (&self.stream).write_all(out.as_bytes()) {
+            log::debug!("control reply: {e}");
         }
     }
 }
@@ -76,33 +100,26 @@ pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
     Ok(cred.uid)
 }
 
-fn answer(stream: UnixStream, status: &impl Fn() -> GroupStatus) -> io::Result<()> {
+fn read_request(stream: &UnixStream) -> io::Result<(u32, Result<Request, String>)> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let uid = peer_uid(&stream)?;
+    let uid = peer_uid(stream)?;
     let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
-    let resp = match serde_json::from_str::<Request>(&line) {
-        Err(e) => error(format!("malformed request: {e}")),
-        Ok(r) if r.version != PROTOCOL_VERSION => error(format!(
+    BufReader::new(stream).read_line(&mut line)?;
+    let req = match serde_json::from_str::<Request>(&line) {
+        Err(e) => Err(format!("malformed request: {e}")),
+        Ok(r) if r.version != PROTOCOL_VERSION => Err(format!(
             "protocol version {} not supported (this ipmpd speaks {PROTOCOL_VERSION})",
             r.version
         )),
-        Ok(r) if r.command == "status" => Response {
-            version: PROTOCOL_VERSION,
-            ok: true,
-            error: None,
-            status: Some(status()),
-        },
-        Ok(r) => error(format!("unknown command {:?} (from uid {uid})", r.command)),
+        Ok(r) => Ok(r),
     };
-    let mut out = serde_json::to_string(&resp).map_err(io::Error::other)?;
-    out.push('\n');
-    (&stream).write_all(out.as_bytes())
+    Ok((uid, req))
 }
 
-fn error(msg: String) -> Response {
+/// A refusal or error response.
+pub fn error(msg: String) -> Response {
     Response {
         version: PROTOCOL_VERSION,
         ok: false,
@@ -112,12 +129,13 @@ fn error(msg: String) -> Response {
 }
 
 /// Client side: one request, one response.
-pub fn request(path: &Path, command: &str) -> io::Result<Response> {
+pub fn request(path: &Path, command: &str, args: &[&str]) -> io::Result<Response> {
     let stream = UnixStream::connect(path)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let req = serde_json::to_string(&Request {
         version: PROTOCOL_VERSION,
         command: command.to_string(),
+        args: args.iter().map(|a| a.to_string()).collect(),
     })
     .map_err(io::Error::other)?;
     (&stream).write_all(format!("{req}\n").as_bytes())?;

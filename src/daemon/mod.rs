@@ -665,7 +665,13 @@ impl Daemon {
             self.garp_tick(now);
             self.poll_links(now);
             self.refresh_targets(now);
-            self.control.serve(|| self.status());
+            for client in self.control.pending() {
+                let resp = match &client.request {
+                    Ok(r) => self.handle_request(r, client.uid),
+                    Err(e) => crate::control::socket::error(e.clone()),
+                };
+                client.reply(&resp);
+            }
             if self.dataplane.as_ref().is_some_and(DataPlane::failed) {
                 return Err(Error::Failed("a data plane thread stopped; shutting down".into()));
             }

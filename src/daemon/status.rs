@@ -1,15 +1,81 @@
 //! The daemon's state as the control socket reports it.
 
 use super::Daemon;
-use crate::control::{AddressStatus, GroupStatus, MemberStatus};
+use crate::control::socket::error;
+use crate::control::{AddressStatus, GroupStatus, MemberStatus, Request, Response, PROTOCOL_VERSION};
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::Method;
+use crate::group;
 use crate::group::{GroupState, MemberState};
+use std::time::Instant;
 
 /// Positions of ipmpstat's FLAGS column: i s m b M d h.
 const FLAG_CHARS: [char; 7] = ['i', 's', 'm', 'b', 'M', 'd', 'h'];
 
 impl Daemon {
+    /// Answers one control request. Changes need root (uid from SO_PEERCRED).
+    pub(super) fn handle_request(&mut self, req: &Request, uid: u32) -> Response {
+        let ok = |status: Option<GroupStatus>| Response {
+            version: PROTOCOL_VERSION,
+            ok: true,
+            error: None,
+            status,
+        };
+        if req.command == "status" {
+            return ok(Some(self.status()));
+        }
+        if uid != 0 {
+            return error(format!(
+                "{}: permission denied (only root may change group {})",
+                req.command, self.cfg.group
+            ));
+        }
+        let Some(ifname) = req.args.first() else {
+            return error(format!("{}: which interface?", req.command));
+        };
+        let Some(slot) = self.group.slot_of(ifname) else {
+            return error(format!("{ifname} is not in IPMP group {}", self.cfg.group));
+        };
+        let m = &self.group.members()[usize::from(slot)];
+        let event = match req.command.as_str() {
+            "offline" => {
+                if m.offline {
+                    return error(format!("{ifname} is already offline"));
+                }
+                let others = self
+                    .group
+                    .members()
+                    .iter()
+                    .enumerate()
+                    .any(|(i, o)| i != usize::from(slot) && o.usable());
+                if !others {
+                    return error(format!(
+                        "cannot offline {ifname}: no other functioning interfaces are in its IPMP group"
+                    ));
+                }
+                group::Event::Offline { slot, offline: true }
+            }
+            "online" => {
+                if !m.offline {
+                    return error(format!("{ifname} is not offline"));
+                }
+                group::Event::Offline { slot, offline: false }
+            }
+            "standby" => match req.args.get(1).map(String::as_str) {
+                Some("on") => group::Event::Standby { slot, standby: true },
+                Some("off") => group::Event::Standby { slot, standby: false },
+                _ => return error("standby: expected on or off".into()),
+            },
+            other => return error(format!("unknown command {other:?}")),
+        };
+        log::info!("{} {} requested by uid {uid}", req.command, ifname);
+        let acts = self.group.handle(event, Instant::now());
+        self.perform(acts);
+        // Offline changes what a member accepts: the data plane must know.
+        self.publish();
+        ok(None)
+    }
+
     pub(super) fn status(&self) -> GroupStatus {
         let g = &self.group;
         let active_names: Vec<String> = g

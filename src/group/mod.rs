@@ -115,7 +115,8 @@ impl Member {
         !self.present || !self.link_up || self.probe == ProbeState::Failed || self.held
     }
 
-    fn usable(&self) -> bool {
+    /// Functioning and not offline.
+    pub fn usable(&self) -> bool {
         !self.failed() && !self.offline
     }
 
@@ -421,8 +422,11 @@ impl Group {
         // Members that failed out of the active set may be replaced by
         // members FAILBACK=no keeps inactive.
         let mut replace_budget = prev.len() - active.len();
+        // Taken offline is not failing: an administrator's online makes it
+        // active again whatever FAILBACK says.
         for &s in prev.iter().filter(|&&s| !usable(s)) {
-            self.members[usize::from(s)].fell = true;
+            let m = &mut self.members[usize::from(s)];
+            m.fell = m.failed();
         }
         for s in slots() {
             let m = &mut self.members[usize::from(s)];

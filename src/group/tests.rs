@@ -347,3 +347,26 @@ fn a_member_rejoining_after_failing_waits_for_its_probes() {
     probe(&mut g, t, 0, ProbeState::Ok);
     assert_eq!(g.active(), &[1, 2, 0]);
 }
+
+#[test]
+fn online_after_offline_is_active_even_with_failback_no() {
+    let (mut g, t) = group(false, false, false);
+    join_all(&mut g, t);
+    g.handle(
+        Event::Offline {
+            slot: 0,
+            offline: true,
+        },
+        t,
+    );
+    assert_eq!(g.members()[0].state(), MemberState::Offline);
+    assert_eq!(g.active(), &[1, 2]);
+    g.handle(
+        Event::Offline {
+            slot: 0,
+            offline: false,
+        },
+        t,
+    );
+    assert_eq!(g.active(), &[1, 2, 0]);
+}

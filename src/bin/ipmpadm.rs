@@ -1,0 +1,86 @@
+//! ipmpadm: take members offline and back (Solaris if_mpadm -d / -r) and
+//! toggle standby, through the daemon's control socket.
+
+use clap::{Parser, Subcommand};
+use ipmpd::config;
+use ipmpd::control::{socket, NOT_RUNNING};
+use std::path::PathBuf;
+
+/// Administer the members of running IPMP groups.
+#[derive(Parser, Debug)]
+#[command(name = "ipmpadm", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Take a member out of service (another member takes over its traffic).
+    Offline { interface: String },
+    /// Put an offline member back into service.
+    Online { interface: String },
+    /// Make a member a standby (on) or a normal member (off).
+    Standby {
+        interface: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let run_dir = std::env::var_os(config::RUN_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
+    let (command, args): (&str, Vec<&str>) = match &cli.command {
+        Cmd::Offline { interface } => ("offline", vec![interface]),
+        Cmd::Online { interface } => ("online", vec![interface]),
+        Cmd::Standby { interface, state } => ("standby", vec![interface, state]),
+    };
+    let ifname = args[0];
+    let mut socks: Vec<PathBuf> = std::fs::read_dir(&run_dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    socks.sort();
+    let mut reached = false;
+    let mut denied = None;
+    for p in &socks {
+        let status = match socket::request(p, "status", &[]) {
+            Ok(r) => r.status,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                denied = Some(e);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        reached = true;
+        if !status.is_some_and(|s| s.members.iter().any(|m| m.name == ifname)) {
+            continue;
+        }
+        match socket::request(p, command, &args) {
+            Ok(r) if r.ok => return,
+            Ok(r) => {
+                eprintln!("ipmpadm: {}", r.error.unwrap_or_default());
+                std::process::exit(1);
+            }
+            Err(e) => {
+                eprintln!("ipmpadm: {}: {e}", p.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    if let Some(e) = denied.filter(|_| !reached) {
+        eprintln!("ipmpadm: permission denied talking to ipmpd ({e}): run as root");
+    } else if reached {
+        eprintln!("ipmpadm: {ifname} is not in an IPMP group");
+    } else {
+        eprintln!("ipmpadm: {NOT_RUNNING}");
+    }
+    std::process::exit(1);
+}
