@@ -135,6 +135,8 @@ pub struct GroupConfig {
     pub members: Vec<MemberConfig>,
     pub outbound: Outbound,
     pub detect: DetectConfig,
+    /// Static routes through the group interface: (destination, gateway).
+    pub routes: Vec<(DataAddr, Option<Ipv4Addr>)>,
     /// Take members that still carry addresses or routes.
     pub force: bool,
     pub run_dir: PathBuf,
@@ -277,6 +279,7 @@ mod tests {
             ],
             outbound: Outbound::Flow,
             detect: DetectConfig::default(),
+            routes: vec![],
             force: false,
             run_dir: DEFAULT_RUN_DIR.into(),
         }
@@ -374,6 +377,7 @@ mod detect_tests {
             members: vec![MemberConfig::new("m0")],
             outbound: Outbound::Flow,
             detect: DetectConfig::default(),
+            routes: vec![],
             force: false,
             run_dir: DEFAULT_RUN_DIR.into(),
         };

@@ -1,6 +1,7 @@
 //! ipmpd: Solaris-style IP multipathing for Linux, in userspace.
 
 pub mod config;
+pub mod config_file;
 pub mod control;
 pub mod daemon;
 pub mod datapath;

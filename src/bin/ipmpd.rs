@@ -2,8 +2,11 @@
 
 use clap::{Parser, ValueEnum};
 use ipmpd::config::{self, DetectConfig, GroupConfig, MemberConfig, ProbeMode};
+use ipmpd::config_file::{self, FileConfig, OutboundName, ProbeName};
 use ipmpd::datapath::plan::Outbound;
+use ipmpd::detect;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ProbeArg {
@@ -25,15 +28,25 @@ enum OutboundArg {
 
 /// Solaris-style IP multipathing for Linux: a group interface holds the data
 /// addresses and its traffic leaves and enters through several member NICs.
+/// Settings come from /etc/ipmpd/GROUP.toml when it exists; flags override it.
 #[derive(Parser, Debug)]
 #[command(name = "ipmpd", version, about, long_about = None)]
 struct Cli {
-    /// Name of the IPMP group.
-    #[arg(long, value_name = "NAME")]
-    group: String,
-    /// Name of the group interface (a TAP device created by ipmpd).
-    #[arg(long, value_name = "IF", default_value = config::DEFAULT_INTERFACE)]
-    interface: String,
+    /// Name of the IPMP group (with --check --config, defaults to the file's name).
+    #[arg(long, value_name = "NAME", required_unless_present = "check")]
+    group: Option<String>,
+    /// Configuration file [default: CONFIG_DIR/GROUP.toml, if it exists].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of group files [env: IPMPD_CONFIG_DIR] [default: /etc/ipmpd].
+    #[arg(long, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+    /// Validate the configuration and exit (0: valid; 2: not, with the reason).
+    #[arg(long)]
+    check: bool,
+    /// Name of the group interface (a TAP device created by ipmpd) [default: ipmp0].
+    #[arg(long, value_name = "IF")]
+    interface: Option<String>,
     /// Data address of the group (repeatable), e.g. 192.0.2.200/24.
     #[arg(long = "data", value_name = "ADDR/PREFIX", value_parser = config::parse_data_addr)]
     data: Vec<config::DataAddr>,
@@ -43,12 +56,12 @@ struct Cli {
     /// Member NIC that joins when it appears (repeatable).
     #[arg(long = "optional-member", value_name = "IF")]
     optional_members: Vec<String>,
-    /// How unicast IPv4 picks a member.
-    #[arg(long, value_enum, default_value = "flow")]
-    outbound: OutboundArg,
     /// Standby member (repeatable): used only when an active member fails.
     #[arg(long = "standby", value_name = "IF")]
     standbys: Vec<String>,
+    /// How unicast IPv4 picks a member [default: flow].
+    #[arg(long, value_enum)]
+    outbound: Option<OutboundArg>,
     /// Probe-based failure detection [default: icmp when a test address is given, else off].
     #[arg(long, value_enum)]
     probe: Option<ProbeArg>,
@@ -58,26 +71,151 @@ struct Cli {
     /// Probe target (repeatable); default: the routers of the group's subnets.
     #[arg(long = "target", value_name = "ADDR")]
     targets: Vec<std::net::Ipv4Addr>,
-    /// Failure detection time, e.g. 10s or 100ms (minimum 100ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = config::parse_duration)]
-    fdt: std::time::Duration,
-    /// Whether a repaired member becomes active again.
-    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = config::parse_yes_no,
-          action = clap::ArgAction::Set)]
-    failback: bool,
-    /// Gratuitous ARPs sent when an address moves to another member.
-    #[arg(long, value_name = "N", default_value_t = ipmpd::detect::GARP_COUNT_DEFAULT,
-          value_parser = clap::value_parser!(u32).range(1..=100))]
-    garp_count: u32,
-    /// Link-ups per 60 s before a repair is held (0 disables flap damping).
-    #[arg(long, value_name = "N", default_value_t = ipmpd::detect::LINK_FLAP_LIMIT_DEFAULT)]
-    link_flap_limit: u32,
-    /// How often physical NICs' carrier is read with ETHTOOL_GLINK.
-    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = config::parse_duration)]
-    link_poll: std::time::Duration,
+    /// Failure detection time, e.g. 10s or 100ms (minimum 100ms) [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    fdt: Option<Duration>,
+    /// Whether a repaired member becomes active again [default: yes].
+    #[arg(long, value_name = "yes|no", value_parser = config::parse_yes_no, action = clap::ArgAction::Set)]
+    failback: Option<bool>,
+    /// Gratuitous ARPs sent when an address moves to another member [default: 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    garp_count: Option<u32>,
+    /// Link-ups per 60 s before a repair is held; 0 disables flap damping [default: 2].
+    #[arg(long, value_name = "N")]
+    link_flap_limit: Option<u32>,
+    /// How often physical NICs' carrier is read with ETHTOOL_GLINK [default: 50ms].
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    link_poll: Option<Duration>,
     /// Take members that still carry addresses or non-kernel routes.
     #[arg(long)]
     force: bool,
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("ipmpd: {msg}");
+    std::process::exit(2);
+}
+
+/// The group file: --config, else CONFIG_DIR/GROUP.toml. Missing is fine
+/// unless it was named explicitly (the flags may be a complete group).
+fn file_config(cli: &Cli) -> (Option<PathBuf>, FileConfig) {
+    let path = match (&cli.config, &cli.group) {
+        (Some(p), _) => p.clone(),
+        (None, Some(g)) => cli
+            .config_dir
+            .clone()
+            .or_else(|| std::env::var_os(config_file::CONFIG_DIR_ENV).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(config_file::DEFAULT_CONFIG_DIR))
+            .join(format!("{g}.toml")),
+        (None, None) => fail("--check needs --config FILE or --group NAME"),
+    };
+    if cli.config.is_none() && !path.exists() {
+        return (None, FileConfig::default());
+    }
+    match config_file::load(&path) {
+        Ok(f) => (Some(path), f),
+        Err(e) => fail(&e),
+    }
+}
+
+/// Flags override the file; the file overrides the defaults.
+fn merge(cli: Cli, file: FileConfig, path: Option<&PathBuf>, run_dir: PathBuf) -> GroupConfig {
+    let group = cli.group.clone().unwrap_or_else(|| {
+        path.and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let flags_name_members =
+        !(cli.members.is_empty() && cli.standbys.is_empty() && cli.optional_members.is_empty());
+    // Members from the flags replace the file's list; a repeated --member
+    // stays repeated so validation names it.
+    let mut members: Vec<MemberConfig> = if flags_name_members {
+        cli.members.iter().map(|n| MemberConfig::new(n)).collect()
+    } else {
+        file.members
+            .iter()
+            .map(|m| MemberConfig {
+                name: m.name.clone(),
+                optional: m.optional,
+                standby: m.standby,
+                test_address: m.test_address,
+            })
+            .collect()
+    };
+    let mut add = |name: &str, f: &dyn Fn(&mut MemberConfig)| {
+        if !members.iter().any(|m| m.name == name) {
+            members.push(MemberConfig::new(name));
+        }
+        f(members.iter_mut().find(|m| m.name == name).expect("just added"));
+    };
+    for n in &cli.standbys {
+        add(n, &|m| m.standby = true);
+    }
+    for n in &cli.optional_members {
+        add(n, &|m| m.optional = true);
+    }
+    for (ifname, a) in &cli.test_addresses {
+        let Some(m) = members.iter_mut().find(|m| &m.name == ifname) else {
+            fail(&format!(
+                "--test-address {ifname}={a}: {ifname} is not a member (give --member {ifname})"
+            ));
+        };
+        m.test_address = Some(*a);
+    }
+    let probe = cli
+        .probe
+        .map(|p| match p {
+            ProbeArg::Off => ProbeMode::Off,
+            ProbeArg::Icmp => ProbeMode::Icmp,
+            ProbeArg::Arp => ProbeMode::Arp,
+        })
+        .or(file.probe.map(|p| match p {
+            ProbeName::Off => ProbeMode::Off,
+            ProbeName::Icmp => ProbeMode::Icmp,
+            ProbeName::Arp => ProbeMode::Arp,
+        }));
+    let outbound = match (cli.outbound, file.outbound) {
+        (Some(OutboundArg::Bound), _) | (None, Some(OutboundName::Bound)) => Outbound::Bound,
+        _ => Outbound::Flow,
+    };
+    GroupConfig {
+        group,
+        interface: cli
+            .interface
+            .or(file.interface)
+            .unwrap_or_else(|| config::DEFAULT_INTERFACE.to_string()),
+        data: if cli.data.is_empty() { file.data } else { cli.data },
+        members,
+        outbound,
+        detect: DetectConfig {
+            probe,
+            targets: if cli.targets.is_empty() {
+                file.targets
+            } else {
+                cli.targets
+            },
+            fdt: cli
+                .fdt
+                .or(file.failure_detection_time)
+                .unwrap_or(detect::FDT_DEFAULT),
+            failback: cli.failback.or(file.failback).unwrap_or(true),
+            garp_count: cli
+                .garp_count
+                .or(file.garp_count)
+                .unwrap_or(detect::GARP_COUNT_DEFAULT),
+            link_flap_limit: cli
+                .link_flap_limit
+                .or(file.link_flap_limit)
+                .unwrap_or(detect::LINK_FLAP_LIMIT_DEFAULT),
+            link_poll: cli
+                .link_poll
+                .or(file.link_poll)
+                .unwrap_or(detect::LINK_POLL_DEFAULT),
+        },
+        routes: file.routes.iter().map(|r| (r.destination, r.gateway)).collect(),
+        force: cli.force,
+        run_dir,
+    }
 }
 
 fn main() {
@@ -95,56 +233,17 @@ fn main() {
     let run_dir = std::env::var_os(config::RUN_DIR_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
-    // A repeated --member stays repeated so validation names it; --standby
-    // and --optional-member may name a --member or add one.
-    let mut members: Vec<MemberConfig> = cli.members.iter().map(|n| MemberConfig::new(n)).collect();
-    let mut add = |name: &str, f: &dyn Fn(&mut MemberConfig)| {
-        if !members.iter().any(|m| m.name == name) {
-            members.push(MemberConfig::new(name));
+    let (path, file) = file_config(&cli);
+    let check = cli.check;
+    let cfg = merge(cli, file, path.as_ref(), run_dir);
+    if check {
+        let what = path.map_or("the command line".to_string(), |p| p.display().to_string());
+        match cfg.validate() {
+            Ok(()) => println!("{what}: configuration of group {} is valid", cfg.group),
+            Err(e) => fail(&format!("{what}: {e}")),
         }
-        let m = members.iter_mut().find(|m| m.name == name).expect("just added");
-        f(m);
-    };
-    for n in &cli.standbys {
-        add(n, &|m| m.standby = true);
+        return;
     }
-    for n in &cli.optional_members {
-        add(n, &|m| m.optional = true);
-    }
-    for (ifname, a) in &cli.test_addresses {
-        let Some(m) = members.iter_mut().find(|m| &m.name == ifname) else {
-            eprintln!(
-                "error: --test-address {ifname}={a}: {ifname} is not a member (give --member {ifname})"
-            );
-            std::process::exit(2);
-        };
-        m.test_address = Some(*a);
-    }
-    let cfg = GroupConfig {
-        group: cli.group,
-        interface: cli.interface,
-        data: cli.data,
-        members,
-        outbound: match cli.outbound {
-            OutboundArg::Flow => Outbound::Flow,
-            OutboundArg::Bound => Outbound::Bound,
-        },
-        detect: DetectConfig {
-            probe: cli.probe.map(|p| match p {
-                ProbeArg::Off => ProbeMode::Off,
-                ProbeArg::Icmp => ProbeMode::Icmp,
-                ProbeArg::Arp => ProbeMode::Arp,
-            }),
-            targets: cli.targets,
-            fdt: cli.fdt,
-            failback: cli.failback,
-            garp_count: cli.garp_count,
-            link_flap_limit: cli.link_flap_limit,
-            link_poll: cli.link_poll,
-        },
-        force: cli.force,
-        run_dir,
-    };
     if let Err(e) = ipmpd::daemon::run(cfg) {
         log::error!("{e}");
         std::process::exit(e.exit_code());

@@ -369,6 +369,11 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
         d.nl.add_address(d.tap_index, a.addr, a.prefix_len)
             .map_err(refused)?;
     }
+    // Static routes through the group, now that its addresses are there.
+    for (dst, gw) in d.cfg.routes.clone() {
+        d.nl.add_route_v4(d.tap_index, dst.addr, dst.prefix_len, gw)
+            .map_err(|e| refused(format!("route {dst}: {e}")))?;
+    }
     log::info!(
         "group {} ready on {} ({} of {} members active, data {})",
         d.cfg.group,

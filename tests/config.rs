@@ -1,0 +1,79 @@
+//! Starting from a TOML group file, and checking files without starting.
+
+mod common;
+
+use common::daemon::*;
+use common::Lab;
+use std::process::Command;
+
+fn check(file: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(["--check", "--config"])
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_sample_file_checks_and_a_broken_one_names_file_line_and_field() {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/production0.toml");
+    let (code, out, err) = check(&sample);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("configuration of group production0 is valid"),
+        "{out}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("ipmpd-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("broken0.toml");
+    std::fs::write(
+        &bad,
+        "interface = \"ipmp0\"\nfailback = \"maybe\"\n[[member]]\nname = \"e0\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = check(&bad);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("broken0.toml") && err.contains("line 2") && err.contains("failback"),
+        "{err}"
+    );
+    std::fs::write(&bad, "[[member]]\nname = \"e0\"\n[[member]]\nname = \"e0\"\n").unwrap();
+    let (code, _, err) = check(&bad);
+    assert_eq!(code, 2);
+    assert!(err.contains("e0 is given twice"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_group_starts_from_its_file_and_flags_override_it() {
+    let lab = Lab::new("cfgfile");
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("production0.toml"),
+        "interface = \"production0\"\ndata = [\"192.0.2.200/24\"]\nfailback = \"no\"\n\
+         [[member]]\nname = \"e1000g0\"\n[[member]]\nname = \"e1000g1\"\n[[member]]\nname = \"rge0\"\nstandby = true\n\
+         [[route]]\ndestination = \"198.51.100.0/24\"\ngateway = \"192.0.2.1\"\n",
+    )
+    .unwrap();
+    let args = strings(&[
+        "--group",
+        "production0",
+        "--config-dir",
+        &dir.to_string_lossy(),
+        "--interface",
+        "ipmpx0",
+    ]);
+    // The flag overrides the file's interface name.
+    let d = start(&lab, &args, "ipmpx0", DATA);
+    let routes = lab.exec_ok("host", &["ip", "route", "show", "198.51.100.0/24"]);
+    assert!(routes.contains("via 192.0.2.1 dev ipmpx0"), "{routes}");
+    assert!(lab.ping("host", common::ROUTER_IP, 5).clean());
+    drop(d);
+}
