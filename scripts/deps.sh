@@ -6,7 +6,7 @@ set -euo pipefail
 declare -A pkg_of=(
     [ip]=iproute2 [bridge]=iproute2 [ethtool]=ethtool [tcpdump]=tcpdump [iperf3]=iperf3
     [ping]=iputils-ping [arping]=arping [python3]=python3 [setpriv]=util-linux
-    [flock]=util-linux [sysctl]=procps [ss]=iproute2
+    [flock]=util-linux [sysctl]=procps [ss]=iproute2 [systemd-analyze]=systemd
 )
 missing=()
 for tool in "${!pkg_of[@]}"; do

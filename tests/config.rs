@@ -77,3 +77,29 @@ fn a_group_starts_from_its_file_and_flags_override_it() {
     assert!(lab.ping("host", common::ROUTER_IP, 5).clean());
     drop(d);
 }
+
+#[test]
+fn the_systemd_unit_verifies() {
+    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+        panic!("systemd-analyze is missing: scripts/deps.sh installs systemd");
+    }
+    // The unit names the installed path; verify it against the built binary.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("systemd/ipmpd@.service")).unwrap();
+    let dir = std::env::temp_dir().join(format!("ipmpd-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ipmpd@production0.service");
+    std::fs::write(&path, unit.replace("/usr/sbin/ipmpd", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

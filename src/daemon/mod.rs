@@ -387,7 +387,11 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    if let Err(e) = crate::sys::notify::notify("READY=1") {
+        log::warn!("telling systemd we are ready: {e}");
+    }
     let r = d.event_loop(poll, &mut events, &mut signals);
+    let _ = crate::sys::notify::notify("STOPPING=1");
     let started = Instant::now();
     let name = d.cfg.interface.clone();
     drop(d);

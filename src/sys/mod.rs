@@ -3,6 +3,7 @@
 
 pub mod bpf;
 pub mod ethtool;
+pub mod notify;
 pub mod packet;
 pub mod sysctl;
 pub mod tap;
