@@ -132,6 +132,10 @@ fn tutorial_states_as_ipmpstat_shows_them() {
     assert_eq!(&r[..3], ["192.0.2.200", "up", "production0"]);
     assert_eq!(&r[4..], ["e1000g1", "rge0"]);
 
+    // -o selects fields, -P makes them parsable.
+    let (_, p, _) = ipmpstat(&lab, &["-P", "-o", "interface,active,state", "-i"]);
+    assert!(p.lines().any(|l| l == "e1000g0:no:failed"), "{p}");
+    assert!(p.lines().any(|l| l == "rge0:yes:ok"), "{p}");
     // JSON parses back to the same data the table shows.
     let (_, j, _) = ipmpstat(&lab, &["-i", "--json"]);
     let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");

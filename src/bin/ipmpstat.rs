@@ -25,6 +25,12 @@ struct Cli {
     /// Numeric output (addresses are always shown numerically).
     #[arg(short = 'n')]
     numeric: bool,
+    /// Output fields, comma-separated, case-insensitive ("all" for every one).
+    #[arg(short = 'o', value_name = "FIELD[,...]")]
+    fields: Option<String>,
+    /// Parsable output: no header, fields separated by ':' (needs -o).
+    #[arg(short = 'P', requires = "fields")]
+    parsable: bool,
     /// Machine-readable JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -72,14 +78,20 @@ fn main() {
         );
         return;
     }
-    let out = if cli.addresses {
-        format::addresses(&groups)
+    let table = if cli.addresses {
+        format::addresses_table(&groups)
     } else if cli.groups {
-        format::groups(&groups)
+        format::groups_table(&groups)
     } else if cli.interfaces {
-        format::interfaces(&groups)
+        format::interfaces_table(&groups)
     } else {
-        format::targets(&groups)
+        format::targets_table(&groups)
     };
-    print!("{out}");
+    match format::render(&table, cli.fields.as_deref(), cli.parsable) {
+        Ok(out) => print!("{out}"),
+        Err(e) => {
+            eprintln!("ipmpstat: {e}");
+            std::process::exit(2);
+        }
+    }
 }

@@ -13,33 +13,107 @@ const A_WIDTHS: [usize; 4] = [24, 8, 12, 12];
 const T_WIDTHS: [usize; 3] = [12, 10, 22];
 const EMPTY: &str = "--";
 
-fn row(widths: &[usize], fields: &[String]) -> String {
-    let mut s = String::new();
-    for (i, f) in fields.iter().enumerate() {
-        let f = if f.is_empty() { EMPTY } else { f.as_str() };
-        match widths.get(i) {
-            // At least one space between columns even when a field overflows.
-            Some(&w) => s.push_str(&format!("{f:<w$}", w = w.max(f.len() + 1))),
-            None => s.push_str(f),
-        }
+fn pad(f: &str, w: Option<usize>) -> String {
+    let f = if f.is_empty() { EMPTY } else { f };
+    match w {
+        // At least one space between columns even when a field overflows.
+        Some(w) => format!("{f:<w$}", w = w.max(f.len() + 1)),
+        None => f.to_string(),
     }
-    s.trim_end().to_string()
 }
 
 fn yes_no(b: bool) -> String {
     (if b { "yes" } else { "no" }).to_string()
 }
 
-pub fn interfaces(groups: &[GroupStatus]) -> String {
-    let mut out = vec![row(
-        &I_WIDTHS,
-        &["INTERFACE", "ACTIVE", "GROUP", "FLAGS", "LINK", "PROBE", "STATE"].map(String::from),
-    )];
-    for g in groups {
-        for m in &g.members {
-            out.push(row(
-                &I_WIDTHS,
-                &[
+/// One ipmpstat mode's output before rendering.
+pub struct Table {
+    pub headers: Vec<&'static str>,
+    /// Widths of all but the last column.
+    pub widths: Vec<usize>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Escapes a parsable field: ':' and '\' get a '\' when several fields are printed.
+fn escape(f: &str) -> String {
+    f.replace('\\', "\\\\").replace(':', "\\:")
+}
+
+/// Renders a table: all columns, or the `-o` selection (case-insensitive,
+/// "all" for every one); `-P` parsable: no header, ':'-separated, empty
+/// fields as nothing.
+pub fn render(t: &Table, fields: Option<&str>, parsable: bool) -> Result<String, String> {
+    let cols: Vec<usize> = match fields {
+        None => (0..t.headers.len()).collect(),
+        Some(list) => {
+            let mut v = Vec::new();
+            for f in list.split(',') {
+                if f.eq_ignore_ascii_case("all") {
+                    v.extend(0..t.headers.len());
+                    continue;
+                }
+                match t.headers.iter().position(|h| h.eq_ignore_ascii_case(f)) {
+                    Some(i) => v.push(i),
+                    None => {
+                        return Err(format!(
+                            "unknown output field \"{f}\" (fields: {})",
+                            t.headers.join(",")
+                        ))
+                    }
+                }
+            }
+            v
+        }
+    };
+    if parsable && fields.is_none() {
+        return Err("-P requires -o".into());
+    }
+    let mut out = String::new();
+    if parsable {
+        for r in &t.rows {
+            let vals: Vec<String> = cols
+                .iter()
+                .map(|&c| {
+                    if cols.len() > 1 {
+                        escape(&r[c])
+                    } else {
+                        r[c].clone()
+                    }
+                })
+                .collect();
+            out.push_str(&vals.join(":"));
+            out.push('\n');
+        }
+        return Ok(out);
+    }
+    let line = |vals: Vec<String>| -> String {
+        let n = cols.len();
+        let mut s = String::new();
+        for (k, (&c, v)) in cols.iter().zip(vals).enumerate() {
+            let w = if k + 1 == n {
+                None
+            } else {
+                Some(t.widths.get(c).copied().unwrap_or(12))
+            };
+            s.push_str(&pad(&v, w));
+        }
+        s.trim_end().to_string()
+    };
+    out.push_str(&line(cols.iter().map(|&c| t.headers[c].to_string()).collect()));
+    out.push('\n');
+    for r in &t.rows {
+        out.push_str(&line(cols.iter().map(|&c| r[c].clone()).collect()));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+pub fn interfaces_table(groups: &[GroupStatus]) -> Table {
+    let rows = groups
+        .iter()
+        .flat_map(|g| {
+            g.members.iter().map(move |m| {
+                vec![
                     m.name.clone(),
                     yes_no(m.active),
                     g.interface.clone(),
@@ -47,11 +121,15 @@ pub fn interfaces(groups: &[GroupStatus]) -> String {
                     m.link.clone(),
                     m.probe.clone(),
                     m.state.clone(),
-                ],
-            ));
-        }
+                ]
+            })
+        })
+        .collect();
+    Table {
+        headers: vec!["INTERFACE", "ACTIVE", "GROUP", "FLAGS", "LINK", "PROBE", "STATE"],
+        widths: I_WIDTHS.to_vec(),
+        rows,
     }
-    out.join("\n") + "\n"
 }
 
 /// Active members plain, then inactive ones in parentheses, then unusable
@@ -81,67 +159,83 @@ pub fn fdt(g: &GroupStatus) -> String {
         .unwrap_or_default()
 }
 
-pub fn groups(groups: &[GroupStatus]) -> String {
-    let mut out = vec![row(
-        &G_WIDTHS,
-        &["GROUP", "GROUPNAME", "STATE", "FDT", "INTERFACES"].map(String::from),
-    )];
-    for g in groups {
-        out.push(row(
-            &G_WIDTHS,
-            &[
-                g.interface.clone(),
-                g.group.clone(),
-                g.state.clone(),
-                fdt(g),
-                interface_list(g),
-            ],
-        ));
+pub fn groups_table(groups: &[GroupStatus]) -> Table {
+    Table {
+        headers: vec!["GROUP", "GROUPNAME", "STATE", "FDT", "INTERFACES"],
+        widths: G_WIDTHS.to_vec(),
+        rows: groups
+            .iter()
+            .map(|g| {
+                vec![
+                    g.interface.clone(),
+                    g.group.clone(),
+                    g.state.clone(),
+                    fdt(g),
+                    interface_list(g),
+                ]
+            })
+            .collect(),
     }
-    out.join("\n") + "\n"
 }
 
-pub fn addresses(groups: &[GroupStatus]) -> String {
-    let mut out = vec![row(
-        &A_WIDTHS,
-        &["ADDRESS", "STATE", "GROUP", "INBOUND", "OUTBOUND"].map(String::from),
-    )];
-    for g in groups {
-        for a in &g.addresses {
-            out.push(row(
-                &A_WIDTHS,
-                &[
+pub fn addresses_table(groups: &[GroupStatus]) -> Table {
+    let rows = groups
+        .iter()
+        .flat_map(|g| {
+            g.addresses.iter().map(move |a| {
+                vec![
                     a.address.clone(),
                     a.state.clone(),
                     g.interface.clone(),
                     a.inbound.clone().unwrap_or_default(),
                     a.outbound.join(" "),
-                ],
-            ));
-        }
+                ]
+            })
+        })
+        .collect();
+    Table {
+        headers: vec!["ADDRESS", "STATE", "GROUP", "INBOUND", "OUTBOUND"],
+        widths: A_WIDTHS.to_vec(),
+        rows,
     }
-    out.join("\n") + "\n"
 }
 
-pub fn targets(groups: &[GroupStatus]) -> String {
-    let mut out = vec![row(
-        &T_WIDTHS,
-        &["INTERFACE", "MODE", "TESTADDR", "TARGETS"].map(String::from),
-    )];
-    for g in groups {
-        for m in &g.members {
-            out.push(row(
-                &T_WIDTHS,
-                &[
+pub fn targets_table(groups: &[GroupStatus]) -> Table {
+    let rows = groups
+        .iter()
+        .flat_map(|g| {
+            g.members.iter().map(|m| {
+                vec![
                     m.name.clone(),
                     m.probe_mode.clone(),
                     m.test_address.clone().unwrap_or_default(),
                     m.targets.join(" "),
-                ],
-            ));
-        }
+                ]
+            })
+        })
+        .collect();
+    Table {
+        headers: vec!["INTERFACE", "MODE", "TESTADDR", "TARGETS"],
+        widths: T_WIDTHS.to_vec(),
+        rows,
     }
-    out.join("\n") + "\n"
+}
+
+fn all(t: Table) -> String {
+    render(&t, None, false).expect("every column exists")
+}
+
+pub fn interfaces(groups: &[GroupStatus]) -> String {
+    all(interfaces_table(groups))
+}
+pub fn groups(groups: &[GroupStatus]) -> String {
+    all(groups_table(groups))
+}
+pub fn addresses(groups: &[GroupStatus]) -> String {
+    all(addresses_table(groups))
+}
+pub fn targets(groups: &[GroupStatus]) -> String {
+    all(targets_table(groups))
 }
 
 #[cfg(test)]
@@ -218,6 +312,24 @@ mod tests {
         let mut g = tutorial();
         g.fdt_ms = Some(10_000);
         assert!(groups(&[g]).contains(" 10.00s "));
+    }
+
+    #[test]
+    fn field_selection_and_parsable_output() {
+        let t = interfaces_table(&[tutorial()]);
+        let o = render(&t, Some("interface,STATE"), false).unwrap();
+        assert_eq!(o.lines().next().unwrap(), "INTERFACE   STATE");
+        assert_eq!(o.lines().nth(1).unwrap(), "e1000g0     failed");
+        let p = render(&t, Some("interface,flags,state"), true).unwrap();
+        assert_eq!(p.lines().next().unwrap(), "e1000g0:-------:failed");
+        let mut g = tutorial();
+        g.addresses[0].outbound = vec![];
+        let a = render(&addresses_table(&[g]), Some("address,outbound"), true).unwrap();
+        assert_eq!(a, "192.0.2.200:\n", "empty fields print as nothing");
+        assert!(render(&t, None, true).unwrap_err().contains("-P requires -o"));
+        assert!(render(&t, Some("bogus"), false).unwrap_err().contains("bogus"));
+        assert_eq!(render(&t, Some("all"), false).unwrap(), interfaces(&[tutorial()]));
+        assert_eq!(escape("a:b\\c"), "a\\:b\\\\c");
     }
 
     #[test]
