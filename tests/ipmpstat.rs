@@ -132,6 +132,20 @@ fn tutorial_states_as_ipmpstat_shows_them() {
     assert_eq!(&r[..3], ["192.0.2.200", "up", "production0"]);
     assert_eq!(&r[4..], ["e1000g1", "rge0"]);
 
+    let (_, m, _) = ipmpstat(&lab, &["--metrics"]);
+    assert!(
+        m.contains("ipmpd_group_failovers_total{group=\"production0\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("ipmpd_member_active{group=\"production0\",interface=\"rge0\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.lines()
+            .any(|l| l
+                .starts_with("ipmpd_member_tx_frames_total{group=\"production0\",interface=\"e1000g1\"} "))
+    );
     // -o selects fields, -P makes them parsable.
     let (_, p, _) = ipmpstat(&lab, &["-P", "-o", "interface,active,state", "-i"]);
     assert!(p.lines().any(|l| l == "e1000g0:no:failed"), "{p}");

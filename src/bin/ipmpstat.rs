@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Display IPMP groups, interfaces, addresses and probe targets.
 #[derive(Parser, Debug)]
 #[command(name = "ipmpstat", version, about, long_about = None)]
-#[command(group(ArgGroup::new("mode").required(true).args(["addresses", "groups", "interfaces", "targets"])))]
+#[command(group(ArgGroup::new("mode").required(true).args(["addresses", "groups", "interfaces", "targets", "metrics"])))]
 struct Cli {
     /// Data addresses: where each is bound (INBOUND) and which members carry it out.
     #[arg(short = 'a')]
@@ -31,6 +31,9 @@ struct Cli {
     /// Parsable output: no header, fields separated by ':' (needs -o).
     #[arg(short = 'P', requires = "fields")]
     parsable: bool,
+    /// Counters and states in Prometheus text format.
+    #[arg(long)]
+    metrics: bool,
     /// Machine-readable JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -70,6 +73,10 @@ fn main() {
     if groups.is_empty() {
         eprintln!("ipmpstat: {NOT_RUNNING}");
         std::process::exit(1);
+    }
+    if cli.metrics {
+        print!("{}", ipmpd::control::metrics::render(&groups));
+        return;
     }
     if cli.json {
         println!(

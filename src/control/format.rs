@@ -255,6 +255,8 @@ mod tests {
             test_address: None,
             targets: vec![],
             inactive,
+            counters: Default::default(),
+            rtt_us: None,
         }
     }
 
@@ -275,6 +277,7 @@ mod tests {
                 inbound: Some("e1000g1".into()),
                 outbound: vec!["e1000g1".into()],
             }],
+            failovers: 1,
         }
     }
 
@@ -330,6 +333,26 @@ mod tests {
         assert!(render(&t, Some("bogus"), false).unwrap_err().contains("bogus"));
         assert_eq!(render(&t, Some("all"), false).unwrap(), interfaces(&[tutorial()]));
         assert_eq!(escape("a:b\\c"), "a\\:b\\\\c");
+    }
+
+    #[test]
+    fn metrics_in_prometheus_text() {
+        let mut g = tutorial();
+        g.members[1].counters.tx_frames = 42;
+        g.members[1].counters.rx_drops.insert("other_mac".into(), 3);
+        g.members[1].rtt_us = Some(250);
+        let m = crate::control::metrics::render(&[g]);
+        assert!(m.contains("# TYPE ipmpd_member_tx_frames_total counter"));
+        assert!(m.contains("ipmpd_member_tx_frames_total{group=\"production0\",interface=\"e1000g1\"} 42"));
+        assert!(m.contains("ipmpd_member_drops_total{group=\"production0\",interface=\"e1000g1\",direction=\"rx\",reason=\"other_mac\"} 3"));
+        assert!(
+            m.contains("ipmpd_member_state{group=\"production0\",interface=\"e1000g0\",state=\"failed\"} 1")
+        );
+        assert!(m.contains("ipmpd_group_state{group=\"production0\",state=\"degraded\"} 1"));
+        assert!(m.contains("ipmpd_group_failovers_total{group=\"production0\"} 1"));
+        assert!(
+            m.contains("ipmpd_member_probe_rtt_seconds{group=\"production0\",interface=\"e1000g1\"} 0.00025")
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 pub mod format;
 pub mod socket;
 
+pub mod metrics;
+
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Version of the request/response protocol on the control socket.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -24,6 +27,21 @@ pub struct GroupStatus {
     pub fdt_ms: Option<u64>,
     pub members: Vec<MemberStatus>,
     pub addresses: Vec<AddressStatus>,
+    /// Members that left the active set by failing, since start.
+    #[serde(default)]
+    pub failovers: u64,
+}
+
+/// A member's traffic counters (frames from the wire are `rx`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    /// Drops by reason, only reasons that occurred.
+    pub rx_drops: BTreeMap<String, u64>,
+    pub tx_drops: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +63,11 @@ pub struct MemberStatus {
     pub targets: Vec<String>,
     /// Usable (functioning and not offline) but not active.
     pub inactive: bool,
+    #[serde(default)]
+    pub counters: Counters,
+    /// Smoothed probe RTT over the member's targets, in microseconds.
+    #[serde(default)]
+    pub rtt_us: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,9 @@
 
 use super::Daemon;
 use crate::control::socket::error;
-use crate::control::{AddressStatus, GroupStatus, MemberStatus, Request, Response, PROTOCOL_VERSION};
+use crate::control::{
+    AddressStatus, Counters, GroupStatus, MemberStatus, Request, Response, PROTOCOL_VERSION,
+};
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::Method;
 use crate::group;
@@ -134,6 +136,21 @@ impl Daemon {
                         .map(|p| p.targets().iter().map(|t| t.to_string()).collect())
                         .unwrap_or_default(),
                     inactive: m.inactive,
+                    counters: self.taken[i]
+                        .as_ref()
+                        .map(|t| {
+                            let c = &t.io.counters;
+                            Counters {
+                                rx_frames: c.rx.frames.get(),
+                                rx_bytes: c.rx.bytes.get(),
+                                tx_frames: c.tx.frames.get(),
+                                tx_bytes: c.tx.bytes.get(),
+                                rx_drops: c.rx.drop_counts(),
+                                tx_drops: c.tx.drop_counts(),
+                            }
+                        })
+                        .unwrap_or_default(),
+                    rtt_us: prober.and_then(|p| p.rtt()).map(|d| d.as_micros() as u64),
                 }
             })
             .collect();
@@ -164,6 +181,7 @@ impl Daemon {
                 .max(),
             members,
             addresses,
+            failovers: g.failovers(),
         }
     }
 }

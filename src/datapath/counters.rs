@@ -89,6 +89,15 @@ impl Direction {
     pub fn drop(&self, why: Drop) {
         self.drops[why as usize].add(1);
     }
+    /// (reason, count) of every reason that occurred.
+    pub fn drop_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        Drop::ALL
+            .iter()
+            .map(|&d| (d.name().to_string(), self.drops[d as usize].get()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     pub fn summary(&self) -> String {
         let mut s = format!("{} frames {} bytes", self.frames.get(), self.bytes.get());
         for d in Drop::ALL {

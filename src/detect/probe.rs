@@ -103,6 +103,11 @@ impl Rtt {
         self.samples += 1;
     }
 
+    /// The smoothed average.
+    pub fn srtt(&self) -> Option<Duration> {
+        (self.samples > 0).then(|| Duration::from_micros((self.sa >> 3).max(0) as u64))
+    }
+
     /// The conservative RTT: smoothed average plus deviation.
     pub fn crtt(&self) -> Option<Duration> {
         (self.samples > 0).then(|| Duration::from_micros(((self.sa >> 3) + self.sv).max(0) as u64))
@@ -202,6 +207,12 @@ impl Prober {
             .filter(|t| t.dead_until.is_none())
             .map(|t| t.addr)
             .collect()
+    }
+
+    /// Mean smoothed RTT over the targets that have answered.
+    pub fn rtt(&self) -> Option<Duration> {
+        let s: Vec<Duration> = self.targets.iter().filter_map(|t| t.rtt.srtt()).collect();
+        (!s.is_empty()).then(|| s.iter().sum::<Duration>() / s.len() as u32)
     }
 
     /// Every target, dead ones included (the configured or discovered list).

@@ -204,6 +204,8 @@ pub struct Group {
     /// Every member failed by probes while links are up: forwarding goes on
     /// over the last active set (the targets, not the paths, likely died).
     blackhole: bool,
+    /// Members that left the active set by failing.
+    failovers: u64,
 }
 
 impl Group {
@@ -219,6 +221,7 @@ impl Group {
             nominee: None,
             state: GroupState::Failed,
             blackhole: false,
+            failovers: 0,
         }
     }
 
@@ -250,6 +253,9 @@ impl Group {
     /// probes with its link up (probers then repair on one answer).
     pub fn blackhole(&self) -> bool {
         self.blackhole
+    }
+    pub fn failovers(&self) -> u64 {
+        self.failovers
     }
     pub fn slot_of(&self, name: &str) -> Option<Slot> {
         self.members
@@ -569,6 +575,9 @@ impl Group {
         }
         for &l in &left {
             let m = &self.members[usize::from(l)];
+            if m.failed() {
+                self.failovers += 1;
+            }
             let why = if m.offline {
                 "offline"
             } else if m.failed() {
