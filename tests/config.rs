@@ -103,3 +103,76 @@ fn the_systemd_unit_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sighup_adds_and_removes_members_under_a_running_tcp_transfer() {
+    let lab = Lab::new("reload");
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("production0.toml");
+    let with = |members: &[&str]| {
+        let mut t = String::from("data = [\"192.0.2.200/24\"]\n");
+        for m in members {
+            t.push_str(&format!("[[member]]\nname = \"{m}\"\n"));
+        }
+        std::fs::write(&file, t).unwrap();
+    };
+    with(&["e1000g0", "e1000g1"]);
+    let d = start(
+        &lab,
+        &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
+        "ipmp0",
+        DATA,
+    );
+    let mut server = lab.spawn("router", "iperf3", &["-s", "-1", "-B", common::ROUTER_IP]);
+    assert!(common::wait_until(std::time::Duration::from_secs(5), || lab
+        .sh("router", "ss -ltn | grep -q ':5201'")
+        .status
+        .success()));
+    let mut client = lab.spawn(
+        "host",
+        "iperf3",
+        &["-c", common::ROUTER_IP, "-t", "6", "-P", "4", "-b", "200M"],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+
+    with(&["e1000g0", "rge0"]);
+    d.signal(libc::SIGHUP);
+    let logged =
+        |s: &str| common::wait_until(std::time::Duration::from_secs(10), || d.stderr_text().contains(s));
+    assert!(
+        logged("e1000g1 was removed from group production0"),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(logged("rge0 joined group production0"), "{}", d.stderr_text());
+    assert!(logged("configuration of group production0 reloaded"));
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(5),
+        || tcx_count(&lab, "host", "e1000g1") == 0
+    ));
+    assert_eq!(tcx_count(&lab, "host", "rge0"), 1);
+
+    // A broken file is refused; the running configuration stays.
+    std::fs::write(&file, "data = [\"192.0.2.300/24\"]\n").unwrap();
+    d.signal(libc::SIGHUP);
+    assert!(
+        logged("configuration not reloaded, the running one stays in force"),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(logged("192.0.2.300/24"));
+    assert_eq!(tcx_count(&lab, "host", "rge0"), 1);
+
+    let st = client
+        .wait_timeout(std::time::Duration::from_secs(20))
+        .expect("iperf3 finished");
+    assert!(
+        st.success(),
+        "the transfer broke:\n{}\n{}",
+        client.stdout_text(),
+        client.stderr_text()
+    );
+    server.wait_timeout(std::time::Duration::from_secs(5));
+    assert!(lab.ping("host", common::ROUTER_IP, 10).clean());
+}

@@ -29,7 +29,7 @@ enum OutboundArg {
 /// Solaris-style IP multipathing for Linux: a group interface holds the data
 /// addresses and its traffic leaves and enters through several member NICs.
 /// Settings come from /etc/ipmpd/GROUP.toml when it exists; flags override it.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(name = "ipmpd", version, about, long_about = None)]
 struct Cli {
     /// Name of the IPMP group (with --check --config, defaults to the file's name).
@@ -98,7 +98,7 @@ fn fail(msg: &str) -> ! {
 
 /// The group file: --config, else CONFIG_DIR/GROUP.toml. Missing is fine
 /// unless it was named explicitly (the flags may be a complete group).
-fn file_config(cli: &Cli) -> (Option<PathBuf>, FileConfig) {
+fn file_config(cli: &Cli) -> Result<(Option<PathBuf>, FileConfig), String> {
     let path = match (&cli.config, &cli.group) {
         (Some(p), _) => p.clone(),
         (None, Some(g)) => cli
@@ -107,19 +107,21 @@ fn file_config(cli: &Cli) -> (Option<PathBuf>, FileConfig) {
             .or_else(|| std::env::var_os(config_file::CONFIG_DIR_ENV).map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(config_file::DEFAULT_CONFIG_DIR))
             .join(format!("{g}.toml")),
-        (None, None) => fail("--check needs --config FILE or --group NAME"),
+        (None, None) => return Err("--check needs --config FILE or --group NAME".into()),
     };
     if cli.config.is_none() && !path.exists() {
-        return (None, FileConfig::default());
+        return Ok((None, FileConfig::default()));
     }
-    match config_file::load(&path) {
-        Ok(f) => (Some(path), f),
-        Err(e) => fail(&e),
-    }
+    config_file::load(&path).map(|f| (Some(path), f))
 }
 
 /// Flags override the file; the file overrides the defaults.
-fn merge(cli: Cli, file: FileConfig, path: Option<&PathBuf>, run_dir: PathBuf) -> GroupConfig {
+fn merge(
+    cli: Cli,
+    file: FileConfig,
+    path: Option<&PathBuf>,
+    run_dir: PathBuf,
+) -> Result<GroupConfig, String> {
     let group = cli.group.clone().unwrap_or_else(|| {
         path.and_then(|p| p.file_stem())
             .map(|s| s.to_string_lossy().into_owned())
@@ -156,7 +158,7 @@ fn merge(cli: Cli, file: FileConfig, path: Option<&PathBuf>, run_dir: PathBuf) -
     }
     for (ifname, a) in &cli.test_addresses {
         let Some(m) = members.iter_mut().find(|m| &m.name == ifname) else {
-            fail(&format!(
+            return Err(format!(
                 "--test-address {ifname}={a}: {ifname} is not a member (give --member {ifname})"
             ));
         };
@@ -178,7 +180,7 @@ fn merge(cli: Cli, file: FileConfig, path: Option<&PathBuf>, run_dir: PathBuf) -
         (Some(OutboundArg::Bound), _) | (None, Some(OutboundName::Bound)) => Outbound::Bound,
         _ => Outbound::Flow,
     };
-    GroupConfig {
+    Ok(GroupConfig {
         group,
         interface: cli
             .interface
@@ -215,7 +217,14 @@ fn merge(cli: Cli, file: FileConfig, path: Option<&PathBuf>, run_dir: PathBuf) -
         routes: file.routes.iter().map(|r| (r.destination, r.gateway)).collect(),
         force: cli.force,
         run_dir,
-    }
+    })
+}
+
+/// The whole configuration: file (if any) merged with the flags.
+fn load(cli: &Cli, run_dir: &std::path::Path) -> Result<(Option<PathBuf>, GroupConfig), String> {
+    let (path, file) = file_config(cli)?;
+    let cfg = merge(cli.clone(), file, path.as_ref(), run_dir.to_path_buf())?;
+    Ok((path, cfg))
 }
 
 fn main() {
@@ -233,10 +242,8 @@ fn main() {
     let run_dir = std::env::var_os(config::RUN_DIR_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
-    let (path, file) = file_config(&cli);
-    let check = cli.check;
-    let cfg = merge(cli, file, path.as_ref(), run_dir);
-    if check {
+    let (path, cfg) = load(&cli, &run_dir).unwrap_or_else(|e| fail(&e));
+    if cli.check {
         let what = path.map_or("the command line".to_string(), |p| p.display().to_string());
         match cfg.validate() {
             Ok(()) => println!("{what}: configuration of group {} is valid", cfg.group),
@@ -244,7 +251,13 @@ fn main() {
         }
         return;
     }
-    if let Err(e) = ipmpd::daemon::run(cfg) {
+    // SIGHUP re-reads the file and merges the same flags again.
+    let reloader: ipmpd::daemon::Reloader = Box::new(move || {
+        let (_, cfg) = load(&cli, &run_dir)?;
+        cfg.validate()?;
+        Ok(cfg)
+    });
+    if let Err(e) = ipmpd::daemon::run(cfg, Some(reloader)) {
         log::error!("{e}");
         std::process::exit(e.exit_code());
     }

@@ -4,7 +4,10 @@
 mod detection;
 pub mod identity;
 pub mod member;
+mod reload;
 mod status;
+
+pub use reload::Reloader;
 
 use crate::config::{DataAddr, GroupConfig};
 use crate::datapath::arp::{gratuitous_arp, igmp_general_query};
@@ -205,7 +208,7 @@ impl Drop for Daemon {
 }
 
 /// Runs the daemon until SIGINT/SIGTERM.
-pub fn run(cfg: GroupConfig) -> Result<(), Error> {
+pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     cfg.validate().map_err(Error::Refused)?;
     for (cap, name) in [
         (sys::CAP_NET_ADMIN, "CAP_NET_ADMIN"),
@@ -390,7 +393,7 @@ pub fn run(cfg: GroupConfig) -> Result<(), Error> {
     if let Err(e) = crate::sys::notify::notify("READY=1") {
         log::warn!("telling systemd we are ready: {e}");
     }
-    let r = d.event_loop(poll, &mut events, &mut signals);
+    let r = d.event_loop(poll, &mut events, &mut signals, reloader);
     let _ = crate::sys::notify::notify("STOPPING=1");
     let started = Instant::now();
     let name = d.cfg.interface.clone();
@@ -612,6 +615,7 @@ impl Daemon {
         mut poll: Poll,
         events: &mut EventSocket,
         signals: &mut Signals,
+        reloader: Option<Reloader>,
     ) -> Result<(), Error> {
         let reg = poll.registry();
         let fail = |e: io::Error| Error::Failed(e.to_string());
@@ -653,7 +657,13 @@ impl Daemon {
                 return Ok(());
             }
             if Signals::pending(&mut signals.hup) {
-                log::info!("SIGHUP: nothing to reload (configured from the command line)");
+                match reloader.as_ref().map(|r| r()) {
+                    None => log::info!("SIGHUP: nothing to reload"),
+                    Some(Ok(new)) => self.reload(new),
+                    Some(Err(e)) => {
+                        log::error!("configuration not reloaded, the running one stays in force: {e}")
+                    }
+                }
             }
             nl_events.clear();
             if let Err(e) = events.drain(&mut nl_events) {

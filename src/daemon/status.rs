@@ -89,6 +89,7 @@ impl Daemon {
             .members()
             .iter()
             .enumerate()
+            .filter(|(_, m)| !m.removed)
             .map(|(i, m)| {
                 let slot = i as Slot;
                 let nominee = g.nominee() == Some(slot);

@@ -215,6 +215,13 @@ impl Prober {
         (!s.is_empty()).then(|| s.iter().sum::<Duration>() / s.len() as u32)
     }
 
+    /// A new configured FDT (SIGHUP): history and verdict are kept.
+    pub fn set_configured_fdt(&mut self, fdt: Duration) {
+        self.configured_fdt = fdt;
+        self.fdt = fdt;
+        self.calm_since = None;
+    }
+
     /// Every target, dead ones included (the configured or discovered list).
     pub fn all_targets(&self) -> Vec<Ipv4Addr> {
         self.targets.iter().map(|t| t.addr).collect()

@@ -77,6 +77,8 @@ pub struct Member {
     fell: bool,
     /// Kept inactive by FAILBACK=no until a member must be replaced.
     kept_inactive: bool,
+    /// Removed from the configuration (SIGHUP); the slot stays unused.
+    pub removed: bool,
 }
 
 impl Member {
@@ -93,6 +95,7 @@ impl Member {
             link_ups: VecDeque::new(),
             fell: false,
             kept_inactive: false,
+            removed: false,
         }
     }
 
@@ -163,6 +166,10 @@ pub enum Event {
     Standby {
         slot: Slot,
         standby: bool,
+    },
+    /// The member was removed from the configuration.
+    Removed {
+        slot: Slot,
     },
     AddressAdded(Ipv4Addr),
     AddressRemoved(Ipv4Addr),
@@ -260,8 +267,19 @@ impl Group {
     pub fn slot_of(&self, name: &str) -> Option<Slot> {
         self.members
             .iter()
-            .position(|m| m.name == name)
+            .position(|m| m.name == name && !m.removed)
             .map(|i| i as Slot)
+    }
+
+    /// A member added to the configuration (SIGHUP); it joins when taken over.
+    pub fn add_member(&mut self, m: Member) -> Slot {
+        assert!(self.members.len() + 1 < usize::from(crate::datapath::buckets::NO_SLOT));
+        self.members.push(m);
+        (self.members.len() - 1) as Slot
+    }
+
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
     }
 
     /// When a held repair may be released (flap damping).
@@ -367,6 +385,17 @@ impl Group {
             }
             Event::Offline { slot, offline } => self.members[usize::from(slot)].offline = offline,
             Event::Standby { slot, standby } => self.members[usize::from(slot)].standby = standby,
+            Event::Removed { slot } => {
+                let m = &mut self.members[usize::from(slot)];
+                m.removed = true;
+                m.present = false;
+                m.link_up = false;
+                log(
+                    &mut out,
+                    Level::Info,
+                    format!("{} was removed from group {group}", m.name),
+                );
+            }
             Event::AddressAdded(a) => {
                 if let Some(slot) = self.bindings.add(a, &self.active) {
                     out.push(Action::Publish);
@@ -417,7 +446,12 @@ impl Group {
         let n = self.members.len();
         let slots = || (0..n).map(|i| i as Slot);
         // As many active members as there are non-standby members.
-        let target = self.members.iter().filter(|m| !m.standby).count().max(1);
+        let target = self
+            .members
+            .iter()
+            .filter(|m| !m.standby && !m.removed)
+            .count()
+            .max(1);
         let was_failed = self.state == GroupState::Failed;
         let prev: Vec<Slot> = if self.blackhole {
             Vec::new()
@@ -491,9 +525,10 @@ impl Group {
         }
 
         let usable_count = slots().filter(|&s| usable(s)).count();
+        let configured = self.members.iter().filter(|m| !m.removed).count();
         let state = match usable_count {
             0 => GroupState::Failed,
-            u if u == n => GroupState::Ok,
+            u if u == configured => GroupState::Ok,
             _ => GroupState::Degraded,
         };
         // No member passes its probes but some still have their link: keep

@@ -370,3 +370,28 @@ fn online_after_offline_is_active_even_with_failback_no() {
     );
     assert_eq!(g.active(), &[1, 2, 0]);
 }
+
+#[test]
+fn members_can_be_added_and_removed_at_run_time() {
+    let (mut g, t) = group3();
+    join_all(&mut g, t);
+    let before = g.buckets().clone();
+    g.handle(Event::Removed { slot: 1 }, t);
+    assert_eq!(g.active(), &[0, 2]);
+    assert_eq!(g.slot_of("e1000g1"), None);
+    assert_eq!(
+        g.state(),
+        GroupState::Ok,
+        "a removed member does not degrade the group"
+    );
+    for (x, y) in before.owners().iter().zip(g.buckets().owners()) {
+        if *x != 1 {
+            assert_eq!(x, y, "only the removed member's buckets move");
+        }
+    }
+    let s = g.add_member(Member::new("e1000g2"));
+    assert_eq!(s, 3);
+    join(&mut g, t, s, true);
+    assert_eq!(g.active(), &[0, 2, 3]);
+    assert_eq!(g.slot_of("e1000g2"), Some(3));
+}
