@@ -135,6 +135,8 @@ pub struct GroupConfig {
     pub members: Vec<MemberConfig>,
     pub outbound: Outbound,
     pub detect: DetectConfig,
+    /// Any local user may read the status (changes stay root-only).
+    pub status_world_readable: bool,
     /// Static routes through the group interface: (destination, gateway).
     pub routes: Vec<(DataAddr, Option<Ipv4Addr>)>,
     /// Take members that still carry addresses or routes.
@@ -280,6 +282,7 @@ mod tests {
             outbound: Outbound::Flow,
             detect: DetectConfig::default(),
             routes: vec![],
+            status_world_readable: false,
             force: false,
             run_dir: DEFAULT_RUN_DIR.into(),
         }
@@ -378,6 +381,7 @@ mod detect_tests {
             outbound: Outbound::Flow,
             detect: DetectConfig::default(),
             routes: vec![],
+            status_world_readable: false,
             force: false,
             run_dir: DEFAULT_RUN_DIR.into(),
         };

@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub outbound: Option<OutboundName>,
     #[serde(default, rename = "route")]
     pub routes: Vec<FileRoute>,
+    /// Let any local user read the status (ipmpstat); changes stay root-only.
+    pub status_readable_by_all: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -255,3 +255,36 @@ fn ipmpadm_offline_online_with_the_original_refusals() {
     let (_, i, _) = ipmpstat(&lab, &["-i"]);
     assert_eq!(row(&i, "rge0")[1], "no", "standby back to standby:\n{i}");
 }
+
+fn as_nobody(lab: &Lab, program: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
+        .args(args)
+        .env("IPMPD_RUN_DIR", run_dir(lab))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn status_is_root_only_unless_the_admin_opens_it() {
+    let lab = Lab::new("statusperm");
+    let d = start_tutorial(&lab);
+    let (code, _, err) = as_nobody(&lab, IPMPSTAT, &["-i"]);
+    assert_eq!(code, 1, "{err}");
+    drop(d);
+    let mut a = tutorial_args();
+    a.push("--status-readable-by-all".into());
+    let _d = start(&lab, &a, "ipmp0", DATA);
+    let (code, out, err) = as_nobody(&lab, IPMPSTAT, &["-i"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("e1000g0"), "{out}");
+    // Reading is open; changing is not.
+    let (code, _, err) = as_nobody(&lab, IPMPADM, &["offline", "e1000g0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("permission denied"), "{err}");
+}

@@ -86,6 +86,9 @@ struct Cli {
     /// How often physical NICs' carrier is read with ETHTOOL_GLINK [default: 50ms].
     #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
     link_poll: Option<Duration>,
+    /// Let any local user read the status with ipmpstat (changes stay root-only).
+    #[arg(long)]
+    status_readable_by_all: bool,
     /// Take members that still carry addresses or non-kernel routes.
     #[arg(long)]
     force: bool,
@@ -215,6 +218,7 @@ fn merge(
                 .unwrap_or(detect::LINK_POLL_DEFAULT),
         },
         routes: file.routes.iter().map(|r| (r.destination, r.gateway)).collect(),
+        status_world_readable: cli.status_readable_by_all || file.status_readable_by_all.unwrap_or(false),
         force: cli.force,
         run_dir,
     })

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 /// Socket file mode: root and its group may talk to the daemon.
 const SOCKET_MODE: u32 = 0o660;
+/// With status readable by everyone: anyone may connect, only root may change.
+const SOCKET_MODE_WORLD: u32 = 0o666;
 /// A client must send its request at once; the control loop never waits longer.
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -25,14 +27,19 @@ pub struct ControlSocket {
 }
 
 impl ControlSocket {
-    pub fn bind(run_dir: &Path, group: &str) -> io::Result<ControlSocket> {
+    pub fn bind(run_dir: &Path, group: &str, world_readable: bool) -> io::Result<ControlSocket> {
         let path = socket_path(run_dir, group);
         // A leftover from a daemon that died: the pid file check already
         // made sure no live daemon owns this group.
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", path.display())))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(SOCKET_MODE))?;
+        let mode = if world_readable {
+            SOCKET_MODE_WORLD
+        } else {
+            SOCKET_MODE
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
         listener.set_nonblocking(true)?;
         Ok(ControlSocket { listener, path })
     }

@@ -273,7 +273,9 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         }
     }
     let pid = PidFile::create(&cfg)?;
-    let control = crate::control::socket::ControlSocket::bind(&cfg.run_dir, &cfg.group).map_err(refused)?;
+    let control =
+        crate::control::socket::ControlSocket::bind(&cfg.run_dir, &cfg.group, cfg.status_world_readable)
+            .map_err(refused)?;
 
     // From here on every step is undone by drops if a later one fails.
     let tap = Arc::new(Tap::create(&cfg.interface).map_err(refused)?);
