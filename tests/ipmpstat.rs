@@ -288,3 +288,70 @@ fn status_is_root_only_unless_the_admin_opens_it() {
     assert_eq!(code, 1);
     assert!(err.contains("permission denied"), "{err}");
 }
+
+#[test]
+fn ipmpstat_p_streams_probe_results() {
+    let lab = Lab::new("ipmpstatp");
+    let a = {
+        let mut a = tutorial_args();
+        a.extend(strings(&[
+            "--probe",
+            "arp",
+            "--target",
+            common::ROUTER_IP,
+            "--fdt",
+            "700ms",
+        ]));
+        a
+    };
+    let _d = start(&lab, &a, "ipmp0", DATA);
+    let out_path = lab.dir.join("ipmpstat-p.out");
+    let mut child = Command::new(IPMPSTAT)
+        .arg("-p")
+        .env("IPMPD_RUN_DIR", run_dir(&lab))
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(10), || text().lines().count() > 10),
+        "{}",
+        text()
+    );
+    lab.cut("cable4");
+    // Lost probes show with empty RTT fields.
+    let lost = |t: &str| {
+        t.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 7 && (f[1] == "e1000g0" || f[1] == "e1000g1") && f[3] == "--" && f[6] == "192.0.2.1"
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || lost(&text())),
+        "{}",
+        text()
+    );
+    lab.restore("cable4");
+    let _ = child.kill();
+    let _ = child.wait();
+    let t = text();
+    assert!(
+        t.starts_with("TIME      INTERFACE   PROBE  NETRTT    RTT       RTTAVG    TARGET"),
+        "{t}"
+    );
+    assert!(
+        t.lines()
+            .skip(1)
+            .any(|l| l.contains("rge0") && l.contains("ms") && l.ends_with("192.0.2.1")),
+        "{t}"
+    );
+}
+
+#[test]
+fn ipmpstat_p_without_probing_says_so() {
+    let lab = Lab::new("ipmpstatp0");
+    let _d = start_tutorial(&lab);
+    let (code, _, err) = ipmpstat(&lab, &["-p"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("probe-based failure detection is disabled"), "{err}");
+}

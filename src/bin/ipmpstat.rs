@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Display IPMP groups, interfaces, addresses and probe targets.
 #[derive(Parser, Debug)]
 #[command(name = "ipmpstat", version, about, long_about = None)]
-#[command(group(ArgGroup::new("mode").required(true).args(["addresses", "groups", "interfaces", "targets", "metrics"])))]
+#[command(group(ArgGroup::new("mode").required(true).args(["addresses", "groups", "interfaces", "probes", "targets", "metrics"])))]
 struct Cli {
     /// Data addresses: where each is bound (INBOUND) and which members carry it out.
     #[arg(short = 'a')]
@@ -19,6 +19,9 @@ struct Cli {
     /// Member interfaces: active, flags, link, probe and state.
     #[arg(short = 'i')]
     interfaces: bool,
+    /// Live probe results, until interrupted.
+    #[arg(short = 'p')]
+    probes: bool,
     /// Probe targets of each member.
     #[arg(short = 't')]
     targets: bool,
@@ -69,6 +72,9 @@ fn main() {
     let run_dir = std::env::var_os(config::RUN_DIR_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
+    if cli.probes {
+        watch_probes(&run_dir, cli.fields.as_deref(), cli.parsable);
+    }
     let groups = collect(&run_dir);
     if groups.is_empty() {
         eprintln!("ipmpstat: {NOT_RUNNING}");
@@ -101,4 +107,104 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// `-p`: subscribes to every daemon's probe stream and prints one row per
+/// probe outcome (lost probes with empty RTT fields) until interrupted.
+fn watch_probes(run_dir: &PathBuf, fields: Option<&str>, parsable: bool) -> ! {
+    use std::io::{BufRead, BufReader, Write};
+    let socks: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (tx, rx) = std::sync::mpsc::channel::<ipmpd::control::ProbeEvent>();
+    let mut reached = false;
+    let mut disabled = false;
+    for p in socks {
+        match socket::open_stream(&p, "probes") {
+            Ok(Ok(stream)) => {
+                reached = true;
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream).lines() {
+                        let Ok(line) = line else { break };
+                        if let Ok(ev) = serde_json::from_str(&line) {
+                            if tx.send(ev).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+            Ok(Err(_)) => {
+                reached = true;
+                disabled = true;
+            }
+            Err(_) => {}
+        }
+    }
+    drop(tx);
+    if !reached {
+        eprintln!("ipmpstat: {NOT_RUNNING}");
+        std::process::exit(1);
+    }
+    let start = std::time::Instant::now();
+    let mut first = true;
+    let mut any = false;
+    for ev in rx {
+        any = true;
+        let ms = |v: Option<u64>| {
+            v.map(|us| format!("{:.2}ms", us as f64 / 1000.0))
+                .unwrap_or_default()
+        };
+        let t = format::Table {
+            headers: vec![
+                "TIME",
+                "INTERFACE",
+                "PROBE",
+                "NETRTT",
+                "RTT",
+                "RTTAVG",
+                "TARGET",
+                "RTTDEV",
+            ],
+            widths: vec![10, 12, 7, 10, 10, 10, 16],
+            rows: vec![vec![
+                format!("{:.2}s", start.elapsed().as_secs_f64()),
+                ev.interface,
+                ev.seq.to_string(),
+                ms(ev.rtt_us),
+                ms(ev.rtt_us),
+                ms(ev.rtt_avg_us),
+                ev.target,
+                ms(ev.rtt_dev_us),
+            ]],
+        };
+        let sel = fields.unwrap_or("time,interface,probe,netrtt,rtt,rttavg,target");
+        match format::render(&t, Some(sel), parsable) {
+            Ok(out) => {
+                // The header once, then rows only.
+                let text = if first || parsable {
+                    out
+                } else {
+                    out.lines().skip(1).map(|l| format!("{l}\n")).collect()
+                };
+                first = false;
+                print!("{text}");
+                let _ = std::io::stdout().flush();
+            }
+            Err(e) => {
+                eprintln!("ipmpstat: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    if disabled && !any {
+        eprintln!("ipmpstat: probe-based failure detection is disabled");
+    }
+    std::process::exit(1);
 }

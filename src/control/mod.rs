@@ -81,6 +81,20 @@ pub struct AddressStatus {
     pub outbound: Vec<String>,
 }
 
+/// One probe outcome, streamed to `ipmpstat -p` (one JSON object a line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeEvent {
+    /// Milliseconds since the daemon started.
+    pub time_ms: u64,
+    pub interface: String,
+    pub seq: u16,
+    pub target: String,
+    /// None: the probe was lost.
+    pub rtt_us: Option<u64>,
+    pub rtt_avg_us: Option<u64>,
+    pub rtt_dev_us: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub version: u32,

@@ -66,6 +66,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// Replies and keeps the connection for a stream of further lines.
+    pub fn reply_and_keep(self, resp: &Response) -> Option<UnixStream> {
+        let stream = self.stream.try_clone().ok()?;
+        self.reply(resp);
+        stream.set_nonblocking(true).ok()?;
+        Some(stream)
+    }
+
     pub fn reply(self, resp: &Response) {
         let mut out = match serde_json::to_string(resp) {
             Ok(s) => s,
@@ -133,6 +141,32 @@ pub fn error(msg: String) -> Response {
         error: Some(msg),
         status: None,
     }
+}
+
+/// Client side of a streaming command: the response, then the stream of
+/// lines that follows it (Ok(Err) carries the daemon's refusal).
+pub fn open_stream(path: &Path, command: &str) -> io::Result<Result<UnixStream, String>> {
+    let stream = UnixStream::connect(path)?;
+    let req = serde_json::to_string(&Request {
+        version: PROTOCOL_VERSION,
+        command: command.to_string(),
+        args: Vec::new(),
+    })
+    .map_err(io::Error::other)?;
+    (&stream).write_all(format!("{req}\n").as_bytes())?;
+    // Read the response line byte by byte so nothing after it is consumed.
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while std::io::Read::read(&mut &stream, &mut b)? == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    let resp: Response =
+        serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(if resp.ok {
+        Ok(stream)
+    } else {
+        Err(resp.error.unwrap_or_default())
+    })
 }
 
 /// Client side: one request, one response.

@@ -240,6 +240,34 @@ impl Daemon {
                     self.perform(acts);
                 }
                 Out::Log(level, msg) => log::log!(level, "{msg}"),
+                Out::Result {
+                    seq,
+                    target,
+                    rtt,
+                    rtt_avg,
+                    rtt_dev,
+                } => {
+                    if self.probe_watchers.is_empty() {
+                        continue;
+                    }
+                    let us = |d: Option<std::time::Duration>| d.map(|d| d.as_micros() as u64);
+                    let ev = crate::control::ProbeEvent {
+                        time_ms: now.saturating_duration_since(self.epoch).as_millis() as u64,
+                        interface: self.group.members()[usize::from(slot)].name.clone(),
+                        seq,
+                        target: target.to_string(),
+                        rtt_us: us(rtt),
+                        rtt_avg_us: us(rtt_avg),
+                        rtt_dev_us: us(rtt_dev),
+                    };
+                    let Ok(mut line) = serde_json::to_string(&ev) else {
+                        continue;
+                    };
+                    line.push('\n');
+                    // A watcher that is gone or does not keep up is dropped.
+                    self.probe_watchers
+                        .retain_mut(|w| std::io::Write::write_all(w, line.as_bytes()).is_ok());
+                }
             }
         }
     }

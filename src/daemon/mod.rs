@@ -194,6 +194,8 @@ struct Daemon {
     next_link_poll: Instant,
     next_target_refresh: Instant,
     control: crate::control::socket::ControlSocket,
+    /// `ipmpstat -p` clients receiving probe outcomes.
+    probe_watchers: Vec<UnixStream>,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
     shut_down: bool,
     _pid: PidFile,
@@ -342,6 +344,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         next_link_poll: Instant::now(),
         next_target_refresh: Instant::now() + crate::detect::TARGET_REFRESH,
         control,
+        probe_watchers: Vec::new(),
         shut_down: false,
         _pid: pid,
     };
@@ -687,11 +690,18 @@ impl Daemon {
             self.poll_links(now);
             self.refresh_targets(now);
             for client in self.control.pending() {
+                let watch = matches!(&client.request, Ok(r) if r.command == "probes");
                 let resp = match &client.request {
                     Ok(r) => self.handle_request(r, client.uid),
                     Err(e) => crate::control::socket::error(e.clone()),
                 };
-                client.reply(&resp);
+                if watch && resp.ok {
+                    if let Some(s) = client.reply_and_keep(&resp) {
+                        self.probe_watchers.push(s);
+                    }
+                } else {
+                    client.reply(&resp);
+                }
             }
             if self.dataplane.as_ref().is_some_and(DataPlane::failed) {
                 return Err(Error::Failed("a data plane thread stopped; shutting down".into()));

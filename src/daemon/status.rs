@@ -26,6 +26,13 @@ impl Daemon {
         if req.command == "status" {
             return ok(Some(self.status()));
         }
+        if req.command == "probes" {
+            return if self.probers.iter().any(Option::is_some) {
+                ok(None)
+            } else {
+                error("probe-based failure detection is disabled".into())
+            };
+        }
         if uid != 0 {
             return error(format!(
                 "{}: permission denied (only root may change group {})",

@@ -61,6 +61,14 @@ pub enum Out {
     /// The probe verdict changed.
     State(ProbeState),
     Log(Level, String),
+    /// A probe was answered (`rtt` Some) or counted lost (None), for `ipmpstat -p`.
+    Result {
+        seq: u16,
+        target: Ipv4Addr,
+        rtt: Option<Duration>,
+        rtt_avg: Option<Duration>,
+        rtt_dev: Option<Duration>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +109,11 @@ impl Rtt {
             self.sv += err.abs() - (self.sv >> 2);
         }
         self.samples += 1;
+    }
+
+    /// The smoothed mean deviation.
+    pub fn dev(&self) -> Option<Duration> {
+        (self.samples > 0).then(|| Duration::from_micros(((self.sv >> 2).max(0)) as u64))
     }
 
     /// The smoothed average.
@@ -344,6 +357,13 @@ impl Prober {
             let s = self.history[i];
             if s.status == Status::Pending && now >= self.loss_deadline(&s) {
                 self.history[i].status = Status::Lost;
+                out.push(Out::Result {
+                    seq: s.seq,
+                    target: s.target,
+                    rtt: None,
+                    rtt_avg: None,
+                    rtt_dev: None,
+                });
                 self.forget_mac_after_two_lost_echoes(i);
             }
         }
@@ -534,6 +554,15 @@ impl Prober {
         let interval = self.interval();
         if let Some(t) = self.targets.iter_mut().find(|t| t.addr == s.target) {
             t.rtt.sample(now.saturating_duration_since(s.at));
+            if !resolution {
+                out.push(Out::Result {
+                    seq: s.seq,
+                    target: s.target,
+                    rtt: Some(now.saturating_duration_since(s.at)),
+                    rtt_avg: t.rtt.srtt(),
+                    rtt_dev: t.rtt.dev(),
+                });
+            }
             if mac.is_some() {
                 t.mac = mac;
             }
