@@ -153,9 +153,15 @@ fn sighup_adds_and_removes_members_under_a_running_tcp_transfer() {
     ));
     assert_eq!(tcx_count(&lab, "host", "rge0"), 1);
 
-    // A broken file is refused; the running configuration stays.
+    // A broken file is refused (here through ipmpadm reload); the running
+    // configuration stays.
     std::fs::write(&file, "data = [\"192.0.2.300/24\"]\n").unwrap();
-    d.signal(libc::SIGHUP);
+    let st = Command::new(env!("CARGO_BIN_EXE_ipmpadm"))
+        .arg("reload")
+        .env("IPMPD_RUN_DIR", run_dir(&lab))
+        .status()
+        .unwrap();
+    assert!(st.success());
     assert!(
         logged("configuration not reloaded, the running one stays in force"),
         "{}",

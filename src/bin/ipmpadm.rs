@@ -20,6 +20,8 @@ enum Cmd {
     Offline { interface: String },
     /// Put an offline member back into service.
     Online { interface: String },
+    /// Re-read every group's configuration (as SIGHUP does).
+    Reload,
     /// Make a member a standby (on) or a normal member (off).
     Standby {
         interface: String,
@@ -33,7 +35,11 @@ fn main() {
     let run_dir = std::env::var_os(config::RUN_DIR_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
+    if matches!(cli.command, Cmd::Reload) {
+        reload_all(&run_dir);
+    }
     let (command, args): (&str, Vec<&str>) = match &cli.command {
+        Cmd::Reload => unreachable!("handled above"),
         Cmd::Offline { interface } => ("offline", vec![interface]),
         Cmd::Online { interface } => ("online", vec![interface]),
         Cmd::Standby { interface, state } => ("standby", vec![interface, state]),
@@ -83,4 +89,36 @@ fn main() {
         eprintln!("ipmpadm: {NOT_RUNNING}");
     }
     std::process::exit(1);
+}
+
+/// Asks every daemon to re-read its configuration.
+fn reload_all(run_dir: &std::path::Path) -> ! {
+    let socks: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut reached = 0;
+    let mut failed = false;
+    for p in socks {
+        match socket::request(&p, "reload", &[]) {
+            Ok(r) if r.ok => reached += 1,
+            Ok(r) => {
+                eprintln!("ipmpadm: {}", r.error.unwrap_or_default());
+                failed = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                eprintln!("ipmpadm: permission denied talking to ipmpd ({e}): run as root");
+                failed = true;
+            }
+            Err(_) => {}
+        }
+    }
+    if reached == 0 && !failed {
+        eprintln!("ipmpadm: {NOT_RUNNING}");
+    }
+    std::process::exit(i32::from(failed || reached == 0));
 }

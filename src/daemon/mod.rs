@@ -196,6 +196,8 @@ struct Daemon {
     control: crate::control::socket::ControlSocket,
     /// `ipmpstat -p` clients receiving probe outcomes.
     probe_watchers: Vec<UnixStream>,
+    /// `ipmpadm reload` asked for what SIGHUP does.
+    reload_requested: bool,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
     shut_down: bool,
     _pid: PidFile,
@@ -345,6 +347,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         next_target_refresh: Instant::now() + crate::detect::TARGET_REFRESH,
         control,
         probe_watchers: Vec::new(),
+        reload_requested: false,
         shut_down: false,
         _pid: pid,
     };
@@ -661,7 +664,7 @@ impl Daemon {
                 log::info!("shutting down group {}", self.cfg.group);
                 return Ok(());
             }
-            if Signals::pending(&mut signals.hup) {
+            if Signals::pending(&mut signals.hup) || std::mem::take(&mut self.reload_requested) {
                 match reloader.as_ref().map(|r| r()) {
                     None => log::info!("SIGHUP: nothing to reload"),
                     Some(Ok(new)) => self.reload(new),

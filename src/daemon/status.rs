@@ -39,6 +39,11 @@ impl Daemon {
                 req.command, self.cfg.group
             ));
         }
+        if req.command == "reload" {
+            log::info!("reload requested by uid {uid}");
+            self.reload_requested = true;
+            return ok(None);
+        }
         let Some(ifname) = req.args.first() else {
             return error(format!("{}: which interface?", req.command));
         };
