@@ -9,7 +9,8 @@ if [[ $EUID -ne 0 ]]; then
     exec sudo -E "$0" "$@"
 fi
 scripts/deps.sh
-cargo build --release --bin ipmpd
+cargo build --release --bins
+export PATH="$PWD/target/release:$PATH"
 export LAB_PREFIX="${LAB_PREFIX:-ipmplab}"
 trap 'scripts/lab.sh down >/dev/null 2>&1 || true' EXIT
 scripts/lab.sh up >/dev/null
@@ -17,6 +18,8 @@ H="${LAB_PREFIX}-host"
 cat <<EOT
 
 Lab "${LAB_PREFIX}" is up. In another shell, try:
+  export PATH=$PWD/target/release:\$PATH
+  ip netns exec $H ipmpstat -i
   ip netns exec $H ip addr show ipmp0
   ip netns exec $H ping 192.0.2.1
   ip netns exec $H tcpdump -ni ipmp0
