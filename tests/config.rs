@@ -182,3 +182,27 @@ fn sighup_adds_and_removes_members_under_a_running_tcp_transfer() {
     server.wait_timeout(std::time::Duration::from_secs(5));
     assert!(lab.ping("host", common::ROUTER_IP, 10).clean());
 }
+
+#[test]
+fn a_broken_group_file_refuses_the_start_and_changes_nothing() {
+    let lab = Lab::new("cfgbad");
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("production0.toml"),
+        "data = [\"192.0.2.200/24\"]\ngarp_count = \"two\"\n[[member]]\nname = \"e1000g0\"\n",
+    )
+    .unwrap();
+    let before = host_snapshot(&lab);
+    let (code, err) = run_once(
+        &lab,
+        &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("production0.toml") && err.contains("line 2") && err.contains("garp_count"),
+        "{err}"
+    );
+    assert_eq!(before, host_snapshot(&lab));
+}

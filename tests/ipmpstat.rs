@@ -355,3 +355,61 @@ fn ipmpstat_p_without_probing_says_so() {
     assert_eq!(code, 1);
     assert!(err.contains("probe-based failure detection is disabled"), "{err}");
 }
+
+#[test]
+fn failback_no_and_targets_as_ipmpstat_shows_them() {
+    let lab = Lab::new("ipmpstatfb");
+    let a = strings(&[
+        "--group",
+        "production0",
+        "--interface",
+        "production0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+        "--member",
+        "rge0",
+        "--failback",
+        "no",
+        "--probe",
+        "arp",
+        "--target",
+        common::ROUTER_IP,
+        "--fdt",
+        "700ms",
+    ]);
+    let _d = start(&lab, &a, "production0", DATA);
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert_eq!(
+        t.lines().next().unwrap(),
+        "INTERFACE   MODE      TESTADDR              TARGETS"
+    );
+    assert_eq!(row(&t, "e1000g0"), ["e1000g0", "routes", "--", "192.0.2.1"]);
+    let (_, g, _) = ipmpstat(&lab, &["-g"]);
+    assert_eq!(row(&g, "production0")[3], "0.70s");
+    // Fail and repair e1000g0: with FAILBACK=no it comes back inactive.
+    lab.cut("e1000g0");
+    assert!(wait_until(Duration::from_secs(10), || row(
+        &ipmpstat(&lab, &["-i"]).1,
+        "e1000g0"
+    )[6] == "failed"));
+    lab.restore("e1000g0");
+    assert!(
+        wait_until(Duration::from_secs(10), || row(
+            &ipmpstat(&lab, &["-i"]).1,
+            "e1000g0"
+        )[6] == "ok"),
+        "{}",
+        ipmpstat(&lab, &["-i"]).1
+    );
+    let (_, i, _) = ipmpstat(&lab, &["-i"]);
+    assert_eq!(
+        row(&i, "e1000g0"),
+        ["e1000g0", "no", "production0", "i------", "up", "ok", "ok"]
+    );
+    let (_, g, _) = ipmpstat(&lab, &["-g"]);
+    assert!(row(&g, "production0").contains(&"(e1000g0)".to_string()), "{g}");
+}

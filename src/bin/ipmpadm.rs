@@ -1,6 +1,7 @@
 //! ipmpadm: take members offline and back (Solaris if_mpadm -d / -r) and
 //! toggle standby, through the daemon's control socket.
 
+use clap::CommandFactory;
 use clap::{Parser, Subcommand};
 use ipmpd::config;
 use ipmpd::control::{socket, NOT_RUNNING};
@@ -31,6 +32,17 @@ enum Cmd {
 }
 
 fn main() {
+    // `ipmpadm --completions bash|zsh|fish|elvish|powershell` prints a shell
+    // completion script (handled first: no other argument is required then).
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--completions") {
+        let shell: clap_complete::Shell = argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            eprintln!("ipmpadm: --completions needs one of bash, zsh, fish, elvish, powershell");
+            std::process::exit(2);
+        });
+        clap_complete::generate(shell, &mut Cli::command(), "ipmpadm", &mut std::io::stdout());
+        return;
+    }
     let cli = Cli::parse();
     let run_dir = std::env::var_os(config::RUN_DIR_ENV)
         .map(PathBuf::from)

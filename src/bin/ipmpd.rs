@@ -1,5 +1,6 @@
 //! ipmpd: the IP multipathing daemon for one group.
 
+use clap::CommandFactory;
 use clap::{Parser, ValueEnum};
 use ipmpd::config::{self, DetectConfig, GroupConfig, MemberConfig, ProbeMode};
 use ipmpd::config_file::{self, FileConfig, OutboundName, ProbeName};
@@ -232,6 +233,17 @@ fn load(cli: &Cli, run_dir: &std::path::Path) -> Result<(Option<PathBuf>, GroupC
 }
 
 fn main() {
+    // `ipmpd --completions bash|zsh|fish|elvish|powershell` prints a shell
+    // completion script (handled first: no other argument is required then).
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--completions") {
+        let shell: clap_complete::Shell = argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            eprintln!("ipmpd: --completions needs one of bash, zsh, fish, elvish, powershell");
+            std::process::exit(2);
+        });
+        clap_complete::generate(shell, &mut Cli::command(), "ipmpd", &mut std::io::stdout());
+        return;
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)
         .init();

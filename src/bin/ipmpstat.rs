@@ -1,5 +1,6 @@
 //! ipmpstat: show every IPMP group's state, as Solaris ipmpstat does.
 
+use clap::CommandFactory;
 use clap::{ArgGroup, Parser};
 use ipmpd::config;
 use ipmpd::control::{format, socket, GroupStatus, NOT_RUNNING};
@@ -67,6 +68,17 @@ fn collect(run_dir: &PathBuf) -> Vec<GroupStatus> {
 }
 
 fn main() {
+    // `ipmpstat --completions bash|zsh|fish|elvish|powershell` prints a shell
+    // completion script (handled first: no other argument is required then).
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--completions") {
+        let shell: clap_complete::Shell = argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            eprintln!("ipmpstat: --completions needs one of bash, zsh, fish, elvish, powershell");
+            std::process::exit(2);
+        });
+        clap_complete::generate(shell, &mut Cli::command(), "ipmpstat", &mut std::io::stdout());
+        return;
+    }
     let cli = Cli::parse();
     let _ = cli.numeric;
     let run_dir = std::env::var_os(config::RUN_DIR_ENV)
