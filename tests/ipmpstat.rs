@@ -201,7 +201,7 @@ fn ipmpadm_offline_online_with_the_original_refusals() {
             "e1000g1",
             "no",
             "production0",
-            "-------",
+            "-----d-",
             "up",
             "disabled",
             "offline"

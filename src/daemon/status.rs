@@ -105,9 +105,10 @@ impl Daemon {
             .map(|(i, m)| {
                 let slot = i as Slot;
                 let nominee = g.nominee() == Some(slot);
-                // IPv6 is off and duplicate hardware addresses are not
-                // handled yet: M and h stay unset.
-                let set = [m.inactive, m.standby, nominee, nominee, false, false, false];
+                // d: taken down for IP by the administrator (offline), as
+                // Solaris shows offline members. IPv6 is off and duplicate
+                // hardware addresses are not handled yet: M and h stay unset.
+                let set = [m.inactive, m.standby, nominee, nominee, false, m.offline, false];
                 let flags: String = FLAG_CHARS
                     .iter()
                     .zip(set)
