@@ -46,7 +46,10 @@ fn the_sample_file_checks_and_a_broken_one_names_file_line_and_field() {
     std::fs::write(&bad, "[[member]]\nname = \"e0\"\n[[member]]\nname = \"e0\"\n").unwrap();
     let (code, _, err) = check(&bad);
     assert_eq!(code, 2);
-    assert!(err.contains("e0 is given twice"), "{err}");
+    assert!(
+        err.contains("broken0.toml: line 4: member e0 is given twice"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -225,6 +225,34 @@ fn merge(
     })
 }
 
+/// Points a validation error at the file line it is about: the last line
+/// holding a quoted word of the message (a repeated member's second entry,
+/// a test address that is also a data address, ...).
+fn locate(path: Option<&PathBuf>, msg: &str) -> String {
+    let Some(p) = path else { return msg.to_string() };
+    let Ok(text) = std::fs::read_to_string(p) else {
+        return msg.to_string();
+    };
+    let words: Vec<&str> = msg
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ':')
+        .filter(|w| w.len() > 1)
+        .collect();
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            words
+                .iter()
+                .any(|w| l.contains(&format!("\"{w}")) || l.contains(&format!("{w}\"")))
+        })
+        .map(|(i, _)| i + 1)
+        .last();
+    match line {
+        Some(n) => format!("{}: line {n}: {msg}", p.display()),
+        None => format!("{}: {msg}", p.display()),
+    }
+}
+
 /// The whole configuration: file (if any) merged with the flags.
 fn load(cli: &Cli, run_dir: &std::path::Path) -> Result<(Option<PathBuf>, GroupConfig), String> {
     let (path, file) = file_config(cli)?;
@@ -260,17 +288,22 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
     let (path, cfg) = load(&cli, &run_dir).unwrap_or_else(|e| fail(&e));
     if cli.check {
-        let what = path.map_or("the command line".to_string(), |p| p.display().to_string());
+        let what = path
+            .as_ref()
+            .map_or("the command line".to_string(), |p| p.display().to_string());
         match cfg.validate() {
             Ok(()) => println!("{what}: configuration of group {} is valid", cfg.group),
-            Err(e) => fail(&format!("{what}: {e}")),
+            Err(e) => fail(&locate(path.as_ref(), &e)),
         }
         return;
     }
+    if let Err(e) = cfg.validate() {
+        fail(&locate(path.as_ref(), &e));
+    }
     // SIGHUP re-reads the file and merges the same flags again.
     let reloader: ipmpd::daemon::Reloader = Box::new(move || {
-        let (_, cfg) = load(&cli, &run_dir)?;
-        cfg.validate()?;
+        let (path, cfg) = load(&cli, &run_dir)?;
+        cfg.validate().map_err(|e| locate(path.as_ref(), &e))?;
         Ok(cfg)
     });
     if let Err(e) = ipmpd::daemon::run(cfg, Some(reloader)) {
