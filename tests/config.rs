@@ -159,12 +159,13 @@ fn sighup_adds_and_removes_members_under_a_running_tcp_transfer() {
     // A broken file is refused (here through ipmpadm reload); the running
     // configuration stays.
     std::fs::write(&file, "data = [\"192.0.2.300/24\"]\n").unwrap();
-    let st = Command::new(env!("CARGO_BIN_EXE_ipmpadm"))
+    let out = Command::new(env!("CARGO_BIN_EXE_ipmpadm"))
         .arg("reload")
         .env("IPMPD_RUN_DIR", run_dir(&lab))
-        .status()
+        .output()
         .unwrap();
-    assert!(st.success());
+    assert_eq!(out.status.code(), Some(1), "ipmpadm reload reports the refusal");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("192.0.2.300/24"));
     assert!(
         logged("configuration not reloaded, the running one stays in force"),
         "{}",
@@ -172,6 +173,25 @@ fn sighup_adds_and_removes_members_under_a_running_tcp_transfer() {
     );
     assert!(logged("192.0.2.300/24"));
     assert_eq!(tcx_count(&lab, "host", "rge0"), 1);
+
+    // A member removed earlier comes back, and a route appears.
+    with(&["e1000g0", "rge0", "e1000g1"]);
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file).unwrap()
+            + "[[route]]\ndestination = \"198.51.100.0/24\"\ngateway = \"192.0.2.1\"\n",
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    assert!(common::wait_until(std::time::Duration::from_secs(10), || d
+        .stderr_text()
+        .matches("e1000g1 joined group production0")
+        .count()
+        == 2));
+    assert_eq!(tcx_count(&lab, "host", "e1000g1"), 1);
+    assert!(common::wait_until(std::time::Duration::from_secs(5), || lab
+        .exec_ok("host", &["ip", "route", "show", "198.51.100.0/24"])
+        .contains("via 192.0.2.1 dev ipmp0")));
 
     let st = client
         .wait_timeout(std::time::Duration::from_secs(20))

@@ -62,6 +62,13 @@ fn collect(run_dir: &PathBuf) -> Vec<GroupStatus> {
                 eprintln!("ipmpstat: {}: {}", p.display(), r.error.unwrap_or_default());
                 None
             }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                eprintln!(
+                    "ipmpstat: {}: permission denied (status is root-only unless the administrator opens it)",
+                    p.display()
+                );
+                None
+            }
             Err(_) => None, // a stale socket of a daemon that is gone
         })
         .collect()

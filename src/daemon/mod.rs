@@ -196,8 +196,8 @@ struct Daemon {
     control: crate::control::socket::ControlSocket,
     /// `ipmpstat -p` clients receiving probe outcomes.
     probe_watchers: Vec<UnixStream>,
-    /// `ipmpadm reload` asked for what SIGHUP does.
-    reload_requested: bool,
+    /// Re-reads the configuration (SIGHUP, `ipmpadm reload`).
+    reloader: Option<Reloader>,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
     shut_down: bool,
     _pid: PidFile,
@@ -347,7 +347,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         next_target_refresh: Instant::now() + crate::detect::TARGET_REFRESH,
         control,
         probe_watchers: Vec::new(),
-        reload_requested: false,
+        reloader,
         shut_down: false,
         _pid: pid,
     };
@@ -401,7 +401,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     if let Err(e) = crate::sys::notify::notify("READY=1") {
         log::warn!("telling systemd we are ready: {e}");
     }
-    let r = d.event_loop(poll, &mut events, &mut signals, reloader);
+    let r = d.event_loop(poll, &mut events, &mut signals);
     let _ = crate::sys::notify::notify("STOPPING=1");
     let started = Instant::now();
     let name = d.cfg.interface.clone();
@@ -623,7 +623,6 @@ impl Daemon {
         mut poll: Poll,
         events: &mut EventSocket,
         signals: &mut Signals,
-        reloader: Option<Reloader>,
     ) -> Result<(), Error> {
         let reg = poll.registry();
         let fail = |e: io::Error| Error::Failed(e.to_string());
@@ -664,13 +663,9 @@ impl Daemon {
                 log::info!("shutting down group {}", self.cfg.group);
                 return Ok(());
             }
-            if Signals::pending(&mut signals.hup) || std::mem::take(&mut self.reload_requested) {
-                match reloader.as_ref().map(|r| r()) {
-                    None => log::info!("SIGHUP: nothing to reload"),
-                    Some(Ok(new)) => self.reload(new),
-                    Some(Err(e)) => {
-                        log::error!("configuration not reloaded, the running one stays in force: {e}")
-                    }
+            if Signals::pending(&mut signals.hup) {
+                if let Err(e) = self.try_reload() {
+                    log::error!("{e}");
                 }
             }
             nl_events.clear();

@@ -13,6 +13,18 @@ use std::time::Instant;
 pub type Reloader = Box<dyn Fn() -> Result<GroupConfig, String>>;
 
 impl Daemon {
+    /// Re-reads the configuration and applies it, or says why not (the
+    /// running configuration then stays in force).
+    pub(super) fn try_reload(&mut self) -> Result<(), String> {
+        let Some(reloader) = self.reloader.as_ref() else {
+            return Err("nothing to reload: no configuration source".into());
+        };
+        let new = reloader()
+            .map_err(|e| format!("configuration not reloaded, the running one stays in force: {e}"))?;
+        self.reload(new);
+        Ok(())
+    }
+
     pub(super) fn reload(&mut self, new: GroupConfig) {
         let now = Instant::now();
         let old = self.cfg.clone();
@@ -55,8 +67,10 @@ impl Daemon {
         let mut cfg = new.clone();
         cfg.interface = old.interface.clone();
         cfg.detect.probe = old.detect.probe;
-        // Keep member settings in slot order: existing slots first.
+        // Keep member settings in slot order: existing slots first; members
+        // removed above leave the list (they get a new slot if they return).
         let mut members = old.members.clone();
+        members.retain(|o| new.members.iter().any(|n| n.name == o.name));
         for m in &new.members {
             match members.iter_mut().find(|o| o.name == m.name) {
                 Some(o) => {
@@ -71,6 +85,9 @@ impl Daemon {
                             );
                             self.perform(acts);
                         }
+                    }
+                    if o.test_address != m.test_address {
+                        self.rebuild_prober(&m.name, m.clone(), now);
                     }
                     *o = m.clone();
                 }
@@ -105,11 +122,29 @@ impl Daemon {
                 _ => log::warn!("reload: {} does not exist yet; it joins when it appears", m.name),
             }
         }
-        // Targets follow the new configuration (or the routers).
+        // Targets follow the new configuration; none configured: the
+        // routers (the refresh, due now, finds them).
         self.next_target_refresh = now;
-        if !self.cfg.detect.targets.is_empty() {
+        if self.cfg.detect.targets != old.detect.targets {
             for p in self.probers.iter_mut().flatten() {
                 p.set_targets(&self.cfg.detect.targets);
+            }
+        }
+        // Static routes through the group interface.
+        for (dst, gw) in old.routes.iter().filter(|r| !new.routes.contains(r)) {
+            if let Err(e) = self
+                .nl
+                .del_route_v4(self.tap_index, dst.addr, dst.prefix_len, *gw)
+            {
+                log::warn!("reload: removing route {dst}: {e}");
+            }
+        }
+        for (dst, gw) in new.routes.iter().filter(|r| !old.routes.contains(r)) {
+            if let Err(e) = self
+                .nl
+                .add_route_v4(self.tap_index, dst.addr, dst.prefix_len, *gw)
+            {
+                log::warn!("reload: adding route {dst}: {e}");
             }
         }
         // Data addresses: netlink events bind and unbind them as usual.
@@ -133,6 +168,33 @@ impl Daemon {
         }
         self.publish();
         log::info!("configuration of group {} reloaded", self.cfg.group);
+    }
+
+    /// A member's probe settings changed: a new prober, started if its link is up.
+    fn rebuild_prober(&mut self, name: &str, m: crate::config::MemberConfig, now: Instant) {
+        let Some(slot) = self.group.slot_of(name) else {
+            return;
+        };
+        let routes = self.nl.routes().unwrap_or_default();
+        let single = GroupConfig {
+            members: vec![m],
+            ..self.cfg.clone()
+        };
+        let mut p = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot))
+            .pop()
+            .flatten();
+        if let Some(p) = p.as_mut() {
+            if self.group.members()[usize::from(slot)].link_up {
+                p.start(now);
+            }
+        }
+        let state = p
+            .as_ref()
+            .map_or(crate::detect::probe::ProbeState::Disabled, |p| p.state());
+        self.probers[usize::from(slot)] = p;
+        let acts = self.group.handle(group::Event::Probe { slot, state }, now);
+        self.perform(acts);
+        log::info!("reload: probing of {name} reconfigured");
     }
 
     /// Gives a member back (sockets closed, settings restored).

@@ -41,8 +41,13 @@ impl Daemon {
         }
         if req.command == "reload" {
             log::info!("reload requested by uid {uid}");
-            self.reload_requested = true;
-            return ok(None);
+            return match self.try_reload() {
+                Ok(()) => ok(None),
+                Err(e) => {
+                    log::error!("{e}");
+                    error(e)
+                }
+            };
         }
         let Some(ifname) = req.args.first() else {
             return error(format!("{}: which interface?", req.command));

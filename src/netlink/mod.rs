@@ -781,16 +781,9 @@ impl Handle {
         })
     }
 
-    /// Adds a unicast route in the main table with RTPROT_STATIC; link
-    /// scope when there is no gateway (directly connected).
-    pub fn add_route_v4(
-        &mut self,
-        index: u32,
-        dst: Ipv4Addr,
-        dst_len: u8,
-        gateway: Option<Ipv4Addr>,
-    ) -> io::Result<()> {
-        Self::check_prefix(dst_len, 32, &format!("adding route {dst}/{dst_len}"))?;
+    /// A unicast route in the main table with RTPROT_STATIC; link scope when
+    /// there is no gateway (directly connected).
+    fn route_v4(index: u32, dst: Ipv4Addr, dst_len: u8, gateway: Option<Ipv4Addr>) -> RouteMessage {
         let mut msg = RouteMessage::default();
         msg.header.address_family = AddressFamily::Inet;
         msg.header.destination_prefix_length = dst_len;
@@ -811,12 +804,40 @@ impl Handle {
                 .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
         }
         msg.attributes.push(RouteAttribute::Oif(index));
+        msg
+    }
+
+    pub fn add_route_v4(
+        &mut self,
+        index: u32,
+        dst: Ipv4Addr,
+        dst_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> io::Result<()> {
+        Self::check_prefix(dst_len, 32, &format!("adding route {dst}/{dst_len}"))?;
         let via = gateway.map(|gw| format!(" via {gw}")).unwrap_or_default();
         self.change(
-            RouteNetlinkMessage::NewRoute(msg),
+            RouteNetlinkMessage::NewRoute(Self::route_v4(index, dst, dst_len, gateway)),
             NLM_F_CREATE | NLM_F_EXCL,
             index,
             |link| format!("adding route {dst}/{dst_len}{via} dev {link}"),
+        )
+    }
+
+    pub fn del_route_v4(
+        &mut self,
+        index: u32,
+        dst: Ipv4Addr,
+        dst_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> io::Result<()> {
+        Self::check_prefix(dst_len, 32, &format!("removing route {dst}/{dst_len}"))?;
+        let via = gateway.map(|gw| format!(" via {gw}")).unwrap_or_default();
+        self.change(
+            RouteNetlinkMessage::DelRoute(Self::route_v4(index, dst, dst_len, gateway)),
+            0,
+            index,
+            |link| format!("removing route {dst}/{dst_len}{via} dev {link}"),
         )
     }
 }
