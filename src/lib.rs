@@ -1,5 +1,6 @@
 //! ipmpd: Solaris-style IP multipathing for Linux, in userspace.
 
+pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod control;

@@ -1,11 +1,8 @@
 //! ipmpadm: take members offline and back (Solaris if_mpadm -d / -r) and
 //! toggle standby, through the daemon's control socket.
 
-use clap::CommandFactory;
 use clap::{Parser, Subcommand};
-use ipmpd::config;
 use ipmpd::control::{socket, NOT_RUNNING};
-use std::path::PathBuf;
 
 /// Administer the members of running IPMP groups.
 #[derive(Parser, Debug)]
@@ -32,21 +29,9 @@ enum Cmd {
 }
 
 fn main() {
-    // `ipmpadm --completions bash|zsh|fish|elvish|powershell` prints a shell
-    // completion script (handled first: no other argument is required then).
-    let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("--completions") {
-        let shell: clap_complete::Shell = argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            eprintln!("ipmpadm: --completions needs one of bash, zsh, fish, elvish, powershell");
-            std::process::exit(2);
-        });
-        clap_complete::generate(shell, &mut Cli::command(), "ipmpadm", &mut std::io::stdout());
-        return;
-    }
+    ipmpd::cli::completions::<Cli>("ipmpadm");
     let cli = Cli::parse();
-    let run_dir = std::env::var_os(config::RUN_DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
+    let run_dir = ipmpd::cli::run_dir();
     if matches!(cli.command, Cmd::Reload) {
         reload_all(&run_dir);
     }
@@ -57,15 +42,7 @@ fn main() {
         Cmd::Standby { interface, state } => ("standby", vec![interface, state]),
     };
     let ifname = args[0];
-    let mut socks: Vec<PathBuf> = std::fs::read_dir(&run_dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                .collect()
-        })
-        .unwrap_or_default();
-    socks.sort();
+    let socks = ipmpd::cli::group_sockets(&run_dir);
     let mut reached = false;
     let mut denied = None;
     for p in &socks {
@@ -105,14 +82,7 @@ fn main() {
 
 /// Asks every daemon to re-read its configuration.
 fn reload_all(run_dir: &std::path::Path) -> ! {
-    let socks: Vec<PathBuf> = std::fs::read_dir(run_dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let socks = ipmpd::cli::group_sockets(run_dir);
     let mut reached = 0;
     let mut failed = false;
     for p in socks {

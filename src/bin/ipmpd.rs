@@ -1,6 +1,5 @@
 //! ipmpd: the IP multipathing daemon for one group.
 
-use clap::CommandFactory;
 use clap::{Parser, ValueEnum};
 use ipmpd::config::{self, DetectConfig, GroupConfig, MemberConfig, ProbeMode};
 use ipmpd::config_file::{self, FileConfig, OutboundName, ProbeName};
@@ -261,17 +260,7 @@ fn load(cli: &Cli, run_dir: &std::path::Path) -> Result<(Option<PathBuf>, GroupC
 }
 
 fn main() {
-    // `ipmpd --completions bash|zsh|fish|elvish|powershell` prints a shell
-    // completion script (handled first: no other argument is required then).
-    let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("--completions") {
-        let shell: clap_complete::Shell = argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            eprintln!("ipmpd: --completions needs one of bash, zsh, fish, elvish, powershell");
-            std::process::exit(2);
-        });
-        clap_complete::generate(shell, &mut Cli::command(), "ipmpd", &mut std::io::stdout());
-        return;
-    }
+    ipmpd::cli::completions::<Cli>("ipmpd");
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)
         .init();
@@ -283,9 +272,7 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let run_dir = std::env::var_os(config::RUN_DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
+    let run_dir = ipmpd::cli::run_dir();
     let (path, cfg) = load(&cli, &run_dir).unwrap_or_else(|e| fail(&e));
     if cli.check {
         let what = path

@@ -1,10 +1,7 @@
 //! ipmpstat: show every IPMP group's state, as Solaris ipmpstat does.
 
-use clap::CommandFactory;
 use clap::{ArgGroup, Parser};
-use ipmpd::config;
 use ipmpd::control::{format, socket, GroupStatus, NOT_RUNNING};
-use std::path::PathBuf;
 
 /// Display IPMP groups, interfaces, addresses and probe targets.
 #[derive(Parser, Debug)]
@@ -44,17 +41,8 @@ struct Cli {
 }
 
 /// Every group whose daemon answers on its socket in the run directory.
-fn collect(run_dir: &PathBuf) -> Vec<GroupStatus> {
-    let Ok(dir) = std::fs::read_dir(run_dir) else {
-        return Vec::new();
-    };
-    let mut socks: Vec<PathBuf> = dir
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-        .collect();
-    socks.sort();
-    socks
+fn collect(run_dir: &std::path::Path) -> Vec<GroupStatus> {
+    ipmpd::cli::group_sockets(run_dir)
         .iter()
         .filter_map(|p| match socket::request(p, "status", &[]) {
             Ok(r) if r.ok => r.status,
@@ -75,22 +63,10 @@ fn collect(run_dir: &PathBuf) -> Vec<GroupStatus> {
 }
 
 fn main() {
-    // `ipmpstat --completions bash|zsh|fish|elvish|powershell` prints a shell
-    // completion script (handled first: no other argument is required then).
-    let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("--completions") {
-        let shell: clap_complete::Shell = argv.get(2).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            eprintln!("ipmpstat: --completions needs one of bash, zsh, fish, elvish, powershell");
-            std::process::exit(2);
-        });
-        clap_complete::generate(shell, &mut Cli::command(), "ipmpstat", &mut std::io::stdout());
-        return;
-    }
+    ipmpd::cli::completions::<Cli>("ipmpstat");
     let cli = Cli::parse();
     let _ = cli.numeric;
-    let run_dir = std::env::var_os(config::RUN_DIR_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_RUN_DIR));
+    let run_dir = ipmpd::cli::run_dir();
     if cli.probes {
         watch_probes(&run_dir, cli.fields.as_deref(), cli.parsable);
     }
@@ -130,16 +106,9 @@ fn main() {
 
 /// `-p`: subscribes to every daemon's probe stream and prints one row per
 /// probe outcome (lost probes with empty RTT fields) until interrupted.
-fn watch_probes(run_dir: &PathBuf, fields: Option<&str>, parsable: bool) -> ! {
+fn watch_probes(run_dir: &std::path::Path, fields: Option<&str>, parsable: bool) -> ! {
     use std::io::{BufRead, BufReader, Write};
-    let socks: Vec<PathBuf> = std::fs::read_dir(run_dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let socks = ipmpd::cli::group_sockets(run_dir);
     let (tx, rx) = std::sync::mpsc::channel::<ipmpd::control::ProbeEvent>();
     let mut reached = false;
     let mut disabled = false;
