@@ -2,6 +2,7 @@
 //! ipmpstat-style rendering, and the per-group Unix socket.
 
 pub mod format;
+pub mod server;
 pub mod socket;
 
 pub mod metrics;
@@ -113,4 +114,20 @@ pub struct Response {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<GroupStatus>,
+}
+
+/// Parses one request line (without its newline), as the daemon receives
+/// it: bounded, JSON, and in the protocol version this daemon speaks.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    if line.len() > server::MAX_REQUEST_LINE {
+        return Err(format!("request longer than {} bytes", server::MAX_REQUEST_LINE));
+    }
+    match serde_json::from_slice::<Request>(line) {
+        Err(e) => Err(format!("malformed request: {e}")),
+        Ok(r) if r.version != PROTOCOL_VERSION => Err(format!(
+            "protocol version {} not supported (this ipmpd speaks {PROTOCOL_VERSION})",
+            r.version
+        )),
+        Ok(r) => Ok(r),
+    }
 }

@@ -1,100 +1,21 @@
-//! The per-group control socket: `<run dir>/<group>.sock`, mode 0660, one
-//! JSON request line and one JSON response line per connection. The peer's
-//! credentials come from SO_PEERCRED, never from anything it sends.
+//! The per-group control socket, `<run dir>/<group>.sock`: one JSON request
+//! line and one JSON response line per connection (`probes` then streams).
+//! This is the client side and what both sides share; the daemon's side is
+//! [`super::server`]. The peer's credentials come from SO_PEERCRED, never
+//! from anything it sends.
 
 use super::{Request, Response, PROTOCOL_VERSION};
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Socket file mode: root and its group may talk to the daemon.
-const SOCKET_MODE: u32 = 0o660;
-/// With status readable by everyone: anyone may connect, only root may change.
-const SOCKET_MODE_WORLD: u32 = 0o666;
-/// A client must send its request at once; the control loop never waits longer.
-const CLIENT_TIMEOUT: Duration = Duration::from_millis(200);
 
 pub fn socket_path(run_dir: &Path, group: &str) -> PathBuf {
     run_dir.join(format!("{group}.sock"))
 }
 
-/// The listening socket; removes its file on drop.
-pub struct ControlSocket {
-    pub listener: UnixListener,
-    path: PathBuf,
-}
-
-impl ControlSocket {
-    pub fn bind(run_dir: &Path, group: &str, world_readable: bool) -> io::Result<ControlSocket> {
-        let path = socket_path(run_dir, group);
-        // A leftover from a daemon that died: the pid file check already
-        // made sure no live daemon owns this group.
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", path.display())))?;
-        let mode = if world_readable {
-            SOCKET_MODE_WORLD
-        } else {
-            SOCKET_MODE
-        };
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
-        listener.set_nonblocking(true)?;
-        Ok(ControlSocket { listener, path })
-    }
-
-    /// Every client waiting, with its request read (or why it could not be).
-    pub fn pending(&self) -> Vec<Client> {
-        let mut out = Vec::new();
-        while let Ok((stream, _)) = self.listener.accept() {
-            match read_request(&stream) {
-                Ok((uid, request)) => out.push(Client { stream, uid, request }),
-                Err(e) => log::debug!("control client: {e}"),
-            }
-        }
-        out
-    }
-}
-
-/// A connected client and what it asked.
-pub struct Client {
-    stream: UnixStream,
-    /// From SO_PEERCRED.
-    pub uid: u32,
-    pub request: Result<Request, String>,
-}
-
-impl Client {
-    /// Replies and keeps the connection for a stream of further lines.
-    pub fn reply_and_keep(self, resp: &Response) -> Option<UnixStream> {
-        let stream = self.stream.try_clone().ok()?;
-        self.reply(resp);
-        stream.set_nonblocking(true).ok()?;
-        Some(stream)
-    }
-
-    pub fn reply(self, resp: &Response) {
-        let mut out = match serde_json::to_string(resp) {
-            Ok(s) => s,
-            Err(e) => return log::warn!("control reply: {e}"),
-        };
-        out.push('\n');
-        if let Err(e) = (&self.stream).write_all(out.as_bytes()) {
-            log::debug!("control reply: {e}");
-        }
-    }
-}
-
-impl Drop for ControlSocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 /// The peer's uid (SO_PEERCRED).
-pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
-    use std::os::fd::AsRawFd;
+pub fn peer_uid(fd: std::os::fd::RawFd) -> io::Result<u32> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: u32::MAX,
@@ -104,7 +25,7 @@ pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
     // SAFETY: cred and len are valid for writes of the sizes given.
     let r = unsafe {
         libc::getsockopt(
-            stream.as_raw_fd(),
+            fd,
             libc::SOL_SOCKET,
             libc::SO_PEERCRED,
             (&mut cred as *mut libc::ucred).cast(),
@@ -113,24 +34,6 @@ pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
     };
     crate::sys::cvt(r)?;
     Ok(cred.uid)
-}
-
-fn read_request(stream: &UnixStream) -> io::Result<(u32, Result<Request, String>)> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let uid = peer_uid(stream)?;
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line)?;
-    let req = match serde_json::from_str::<Request>(&line) {
-        Err(e) => Err(format!("malformed request: {e}")),
-        Ok(r) if r.version != PROTOCOL_VERSION => Err(format!(
-            "protocol version {} not supported (this ipmpd speaks {PROTOCOL_VERSION})",
-            r.version
-        )),
-        Ok(r) => Ok(r),
-    };
-    Ok((uid, req))
 }
 
 /// A refusal or error response.

@@ -247,7 +247,7 @@ impl Daemon {
                     rtt_avg,
                     rtt_dev,
                 } => {
-                    if self.probe_watchers.is_empty() {
+                    if !self.control.has_watchers() {
                         continue;
                     }
                     let us = |d: Option<std::time::Duration>| d.map(|d| d.as_micros() as u64);
@@ -265,8 +265,7 @@ impl Daemon {
                     };
                     line.push('\n');
                     // A watcher that is gone or does not keep up is dropped.
-                    self.probe_watchers
-                        .retain_mut(|w| std::io::Write::write_all(w, line.as_bytes()).is_ok());
+                    self.control.broadcast(line.as_bytes());
                 }
             }
         }

@@ -10,6 +10,7 @@ mod status;
 pub use reload::Reloader;
 
 use crate::config::{DataAddr, GroupConfig};
+use crate::control::server::Server;
 use crate::datapath::arp::{gratuitous_arp, igmp_general_query};
 use crate::datapath::buckets::Slot;
 use crate::datapath::counters::MemberCounters;
@@ -48,8 +49,12 @@ const SIG_TERM: Token = Token(1);
 const SIG_HUP: Token = Token(2);
 /// The data plane handed over probe frames.
 const PROBE: Token = Token(3);
-/// A client on the control socket.
+/// The control socket's listener.
 const CONTROL: Token = Token(4);
+/// Its connections: this token and the next `server::MAX_CLIENTS`.
+const CONTROL_CLIENTS: usize = 64;
+/// Poll events taken per wake-up.
+const EVENTS_CAPACITY: usize = 128;
 /// Probe frames queued between the inbound thread and the control side.
 const PROBE_QUEUE: usize = 1024;
 
@@ -193,9 +198,8 @@ struct Daemon {
     link_reader: Option<crate::sys::ethtool::LinkReader>,
     next_link_poll: Instant,
     next_target_refresh: Instant,
-    control: crate::control::socket::ControlSocket,
-    /// `ipmpstat -p` clients receiving probe outcomes.
-    probe_watchers: Vec<UnixStream>,
+    /// The control socket and its clients (`ipmpstat -p` watchers among them).
+    control: Server,
     /// Re-reads the configuration (SIGHUP, `ipmpadm reload`).
     reloader: Option<Reloader>,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
@@ -277,9 +281,16 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         }
     }
     let pid = PidFile::create(&cfg)?;
-    let control =
-        crate::control::socket::ControlSocket::bind(&cfg.run_dir, &cfg.group, cfg.status_world_readable)
-            .map_err(refused)?;
+    let poll = Poll::new().map_err(|e| refused(format!("epoll: {e}")))?;
+    let control = Server::bind(
+        &cfg.run_dir,
+        &cfg.group,
+        cfg.status_world_readable,
+        poll.registry(),
+        CONTROL,
+        CONTROL_CLIENTS,
+    )
+    .map_err(refused)?;
 
     // From here on every step is undone by drops if a later one fails.
     let tap = Arc::new(Tap::create(&cfg.interface).map_err(refused)?);
@@ -313,7 +324,6 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     };
     let group = Group::new(&cfg.group, policy, members);
     let (probe_tx, probe_rx) = crossbeam_channel::bounded(PROBE_QUEUE);
-    let poll = Poll::new().map_err(|e| refused(format!("epoll: {e}")))?;
     let waker =
         Arc::new(mio::Waker::new(poll.registry(), PROBE).map_err(|e| refused(format!("eventfd: {e}")))?);
     let shared = Shared::new(
@@ -346,7 +356,6 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         next_link_poll: Instant::now(),
         next_target_refresh: Instant::now() + crate::detect::TARGET_REFRESH,
         control,
-        probe_watchers: Vec::new(),
         reloader,
         shut_down: false,
         _pid: pid,
@@ -640,13 +649,7 @@ impl Daemon {
             Interest::READABLE,
         )
         .map_err(fail)?;
-        reg.register(
-            &mut SourceFd(&self.control.listener.as_raw_fd()),
-            CONTROL,
-            Interest::READABLE,
-        )
-        .map_err(fail)?;
-        let mut mio_events = Events::with_capacity(16);
+        let mut mio_events = Events::with_capacity(EVENTS_CAPACITY);
         let mut nl_events = Vec::new();
         let mut next_counters = Instant::now() + COUNTER_LOG_INTERVAL;
         loop {
@@ -655,9 +658,21 @@ impl Daemon {
             if let Some(d) = self.detection_deadline() {
                 deadline = deadline.min(d);
             }
+            if let Some(d) = self.control.next_deadline() {
+                deadline = deadline.min(d);
+            }
             match poll.poll(&mut mio_events, Some(deadline.saturating_duration_since(now))) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => r.map_err(fail)?,
+            }
+            // Control clients are read now, answered after the group's
+            // own work below: no client delays a failover.
+            let mut requests = Vec::new();
+            let now = Instant::now();
+            for ev in mio_events.iter() {
+                if self.control.owns(ev.token()) {
+                    requests.extend(self.control.on_event(ev.token(), now));
+                }
             }
             if Signals::pending(&mut signals.term) {
                 log::info!("shutting down group {}", self.cfg.group);
@@ -687,20 +702,15 @@ impl Daemon {
             self.garp_tick(now);
             self.poll_links(now);
             self.refresh_targets(now);
-            for client in self.control.pending() {
+            for client in requests {
                 let watch = matches!(&client.request, Ok(r) if r.command == "probes");
                 let resp = match &client.request {
                     Ok(r) => self.handle_request(r, client.uid),
                     Err(e) => crate::control::socket::error(e.clone()),
                 };
-                if watch && resp.ok {
-                    if let Some(s) = client.reply_and_keep(&resp) {
-                        self.probe_watchers.push(s);
-                    }
-                } else {
-                    client.reply(&resp);
-                }
+                self.control.reply(client.id, &resp, watch, Instant::now());
             }
+            self.control.expire(Instant::now());
             if self.dataplane.as_ref().is_some_and(DataPlane::failed) {
                 return Err(Error::Failed("a data plane thread stopped; shutting down".into()));
             }

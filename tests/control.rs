@@ -1,0 +1,254 @@
+//! The control socket against hostile local clients: idle, dribbling,
+//! endless-line and never-reading clients, and more of them than the caps
+//! allow. Failover must happen while they are connected, and a well-behaved
+//! ipmpstat must still be answered.
+
+mod common;
+
+use common::daemon::*;
+use common::{wait_until, Lab};
+use ipmpd::control::server::{MAX_CLIENTS, MAX_REQUEST_LINE, MAX_WATCHERS};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+const IPMPSTAT: &str = env!("CARGO_BIN_EXE_ipmpstat");
+
+fn ipmpstat(lab: &Lab, args: &[&str]) -> (i32, String) {
+    let out = Command::new(IPMPSTAT)
+        .args(args)
+        .env("IPMPD_RUN_DIR", run_dir(lab))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn sock(lab: &Lab) -> PathBuf {
+    run_dir(lab).join("production0.sock")
+}
+
+/// The member the data address is bound to, from `ipmpstat -a`.
+fn inbound(lab: &Lab) -> Option<String> {
+    let (code, out) = ipmpstat(lab, &["-P", "-o", "address,inbound", "-a"]);
+    if code != 0 {
+        return None;
+    }
+    out.lines()
+        .find(|l| l.starts_with(DATA))
+        .and_then(|l| l.split(':').nth(1))
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
+/// Hostile clients that reconnect whenever the daemon closes them, until
+/// `stop`. Counts how often the daemon closed one.
+struct Hostile {
+    stop: Arc<AtomicBool>,
+    /// Closes by the daemon, per kind (idle, dribble, endless).
+    closed: Arc<[AtomicU32; 3]>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy)]
+#[repr(usize)]
+enum Kind {
+    /// Connects and says nothing.
+    Idle,
+    /// One byte every 150 ms, never a newline.
+    Dribble,
+    /// An endless line, as fast as the socket takes it.
+    Endless,
+}
+
+impl Hostile {
+    fn start(path: PathBuf, kinds: &[(Kind, usize)]) -> Hostile {
+        let stop = Arc::new(AtomicBool::new(false));
+        let closed = Arc::new([AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0)]);
+        let mut threads = Vec::new();
+        for &(kind, n) in kinds {
+            for _ in 0..n {
+                let (stop, closed, path) = (stop.clone(), closed.clone(), path.clone());
+                threads.push(thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(mut s) = UnixStream::connect(&path) else {
+                            thread::sleep(Duration::from_millis(50));
+                            continue;
+                        };
+                        s.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+                        s.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+                        let chunk = [b'a'; 512];
+                        let mut buf = [0u8; 256];
+                        loop {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            let alive = match kind {
+                                Kind::Idle => !matches!(s.read(&mut buf), Ok(0)),
+                                Kind::Dribble => {
+                                    thread::sleep(Duration::from_millis(150));
+                                    s.write_all(b"{").is_ok()
+                                }
+                                Kind::Endless => match s.write(&chunk) {
+                                    Ok(_) => true,
+                                    Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                                },
+                            };
+                            if !alive {
+                                closed[kind as usize].fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                    }
+                }));
+            }
+        }
+        Hostile {
+            stop,
+            closed,
+            threads,
+        }
+    }
+
+    fn closed(&self, kind: Kind) -> u32 {
+        self.closed[kind as usize].load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn failover_happens_while_hostile_clients_hold_the_control_socket() {
+    let lab = Lab::new("ctlhost");
+    let mut d = start_tutorial(&lab);
+    let bound = inbound(&lab).expect("data address bound");
+    // Fewer than the connection cap, so the test's own ipmpstat gets in.
+    let hostile = Hostile::start(
+        sock(&lab),
+        &[(Kind::Idle, 8), (Kind::Dribble, 8), (Kind::Endless, 4)],
+    );
+    thread::sleep(Duration::from_millis(500));
+    // ipmpstat is answered while they are connected.
+    let (code, i) = ipmpstat(&lab, &["-i"]);
+    assert_eq!(code, 0, "ipmpstat -i with hostile clients connected");
+    assert!(i.contains(&bound), "{i}");
+
+    // Cut the carrier of the member carrying the data address: the daemon
+    // must act on it while the dribblers keep dribbling.
+    lab.cut(&bound);
+    let moved = wait_until(Duration::from_secs(10), || {
+        d.stderr_text()
+            .contains(&format!("The link has gone down on {bound}"))
+            && inbound(&lab).is_some_and(|m| m != bound)
+    });
+    assert!(
+        moved,
+        "no failover while hostile clients were connected:\n{}",
+        d.stderr_text()
+    );
+    // The router still reaches the data address, through another member.
+    assert!(lab.ping("router", DATA, 3).received > 0);
+    // Idle and dribbling clients were closed by the request deadline and
+    // endless lines by the line cap (each reconnects and counts a close).
+    let all_closed = wait_until(Duration::from_secs(10), || {
+        hostile.closed(Kind::Idle) >= 8
+            && hostile.closed(Kind::Dribble) >= 8
+            && hostile.closed(Kind::Endless) >= 4
+    });
+    assert!(
+        all_closed,
+        "the daemon did not close slow clients (idle {}, dribbling {}, endless {})",
+        hostile.closed(Kind::Idle),
+        hostile.closed(Kind::Dribble),
+        hostile.closed(Kind::Endless)
+    );
+    drop(hostile);
+    assert!(d.running(), "{}", d.stderr_text());
+    lab.restore(&bound);
+}
+
+#[test]
+fn caps_on_connections_lines_and_watchers() {
+    let lab = Lab::new("ctlcaps");
+    let mut a = tutorial_args();
+    a.extend(strings(&[
+        "--probe",
+        "arp",
+        "--target",
+        common::ROUTER_IP,
+        "--fdt",
+        "1s",
+    ]));
+    let mut d = start(&lab, &a, "ipmp0", DATA);
+    let path = sock(&lab);
+
+    // An oversized line is answered with an error naming the cap, then closed.
+    let mut s = UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let big = vec![b'x'; MAX_REQUEST_LINE * 4];
+    let _ = s.write_all(&big);
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    assert!(
+        reply.contains(&format!("request longer than {MAX_REQUEST_LINE} bytes")),
+        "{reply:?}"
+    );
+
+    // More connections than the cap: the extra ones are refused at once.
+    let held: Vec<UnixStream> = (0..MAX_CLIENTS)
+        .map(|_| UnixStream::connect(&path).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let mut extra = UnixStream::connect(&path).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reply = String::new();
+    let _ = extra.read_to_string(&mut reply);
+    assert!(reply.contains("too many control clients"), "{reply:?}");
+    drop(held);
+
+    // Watchers that never read: at most MAX_WATCHERS; one more is refused.
+    thread::sleep(Duration::from_millis(200));
+    let req = b"{\"version\":1,\"command\":\"probes\"}\n";
+    let mut watchers = Vec::new();
+    for _ in 0..MAX_WATCHERS {
+        let mut w = UnixStream::connect(&path).unwrap();
+        w.write_all(req).unwrap();
+        watchers.push(w);
+    }
+    thread::sleep(Duration::from_millis(200));
+    let mut w = UnixStream::connect(&path).unwrap();
+    w.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    w.write_all(req).unwrap();
+    let mut reply = String::new();
+    let _ = w.read_to_string(&mut reply);
+    assert!(reply.contains("too many probe watchers"), "{reply:?}");
+
+    // Probing and failover go on with unread watchers attached.
+    lab.cut("cable4");
+    assert!(
+        wait_until(Duration::from_secs(15), || d
+            .stderr_text()
+            .contains("IP interface failure detected")),
+        "{}",
+        d.stderr_text()
+    );
+    lab.restore("cable4");
+    let (code, _) = ipmpstat(&lab, &["-g"]);
+    assert_eq!(code, 0);
+    drop(watchers);
+    assert!(d.running());
+}
