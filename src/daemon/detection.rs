@@ -145,7 +145,7 @@ impl Daemon {
             return;
         }
         self.next_target_refresh = now + TARGET_REFRESH;
-        if self.probers.iter().all(Option::is_none) {
+        if self.slots.probers().next().is_none() {
             return;
         }
         let routes = match self.nl.routes() {
@@ -154,8 +154,8 @@ impl Daemon {
         };
         let (targets, source) = choose_targets(&self.cfg, &routes);
         let own = own_addresses(&self.cfg);
-        for (i, p) in self.probers.iter_mut().enumerate() {
-            let Some(p) = p else { continue };
+        for (_, st) in self.slots.iter_mut() {
+            let Some(p) = st.prober.as_mut() else { continue };
             if targets.is_empty() {
                 // No routers (any more): hosts found by discovery serve.
                 if !p.discovering() {
@@ -166,13 +166,13 @@ impl Daemon {
                 // Routers take precedence; a list never mixes them with hosts.
                 p.set_discovery(None);
                 p.set_targets(&targets);
-                log_targets(&self.cfg.members[i].name, &self.cfg.group, &targets, source);
+                log_targets(&st.cfg.name, &self.cfg.group, &targets, source);
             }
         }
     }
 
     pub(super) fn test_addr(&self, slot: Slot) -> Option<Ipv4Addr> {
-        match self.probers.get(usize::from(slot))?.as_ref()?.method() {
+        match self.slots.prober(slot)?.method() {
             Method::Icmp { test_addr } => Some(test_addr),
             Method::Arp => None,
         }
@@ -184,7 +184,7 @@ impl Daemon {
         if self.group.members()[usize::from(slot)].link_up == up {
             return;
         }
-        if let Some(p) = self.probers[usize::from(slot)].as_mut() {
+        if let Some(p) = self.slots.prober_mut(slot) {
             if up {
                 p.start(now);
             } else {
@@ -199,10 +199,10 @@ impl Daemon {
     /// whole group is down by probes; ARP probes speak for the bound address.
     pub(super) fn sync_probers(&mut self) {
         let fast = self.group.blackhole();
-        for (i, p) in self.probers.iter_mut().enumerate() {
-            if let Some(p) = p {
+        for (slot, st) in self.slots.iter_mut() {
+            if let Some(p) = st.prober.as_mut() {
                 p.set_fast_repair(fast);
-                p.set_arp_sender(self.group.bindings().on(i as Slot).next());
+                p.set_arp_sender(self.group.bindings().on(slot).next());
             }
         }
     }
@@ -211,8 +211,7 @@ impl Daemon {
         for o in outs {
             match o {
                 Out::Echo { target, mac, seq } => {
-                    let (Some(t), Some(src)) = (self.taken[usize::from(slot)].as_ref(), self.test_addr(slot))
-                    else {
+                    let (Some(t), Some(src)) = (self.slots.taken(slot), self.test_addr(slot)) else {
                         continue;
                     };
                     let sent_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
@@ -229,7 +228,7 @@ impl Daemon {
                     self.send_on(slot, &f);
                 }
                 Out::Arp { sender, target } => {
-                    let Some(t) = self.taken[usize::from(slot)].as_ref() else {
+                    let Some(t) = self.slots.taken(slot) else {
                         continue;
                     };
                     let f = frames::arp_request(t.mac, sender, target);
@@ -273,7 +272,7 @@ impl Daemon {
 
     /// Sends a frame the daemon built on a member (no offloads).
     pub(super) fn send_on(&self, slot: Slot, frame: &[u8]) {
-        let Some(t) = self.taken[usize::from(slot)].as_ref() else {
+        let Some(t) = self.slots.taken(slot) else {
             return;
         };
         let mut f = Vec::with_capacity(VNET_HDR_LEN + frame.len());
@@ -288,12 +287,7 @@ impl Daemon {
     /// reply to a member, or an ICMP echo reply to a test address.
     pub(super) fn on_probe_frame(&mut self, pf: ProbeFrame) {
         let slot = pf.slot;
-        let Some(mac) = self
-            .taken
-            .get(usize::from(slot))
-            .and_then(|t| t.as_ref())
-            .map(|t| t.mac)
-        else {
+        let Some(mac) = self.slots.taken(slot).map(|t| t.mac) else {
             return;
         };
         let test_addr = self.test_addr(slot);
@@ -304,7 +298,7 @@ impl Daemon {
                 let reply = frames::arp_reply(mac, a.tpa, a.sha, a.spa);
                 self.send_on(slot, &reply);
             } else if a.op == ARP_OP_REPLY && a.dst == mac {
-                if let Some(p) = self.probers[usize::from(slot)].as_mut() {
+                if let Some(p) = self.slots.prober_mut(slot) {
                     let outs = p.on_arp_reply(a.spa, a.sha, pf.at);
                     self.prober_outs(slot, outs, Instant::now());
                 }
@@ -329,7 +323,7 @@ impl Daemon {
             );
             return;
         }
-        if let Some(p) = self.probers[usize::from(slot)].as_mut() {
+        if let Some(p) = self.slots.prober_mut(slot) {
             let outs = p.on_echo_reply(r.src, r.seq, pf.at);
             self.prober_outs(slot, outs, Instant::now());
         }
@@ -337,15 +331,24 @@ impl Daemon {
 
     /// Runs the probers' timers.
     pub(super) fn poll_probers(&mut self, now: Instant) {
-        for slot in 0..self.probers.len() {
-            if self.taken[slot].is_none() {
+        let due: Vec<Slot> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.taken.is_some())
+            .filter(|(_, s)| {
+                s.prober
+                    .as_ref()
+                    .and_then(|p| p.next_deadline())
+                    .is_some_and(|d| d <= now)
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in due {
+            let Some(p) = self.slots.prober_mut(slot) else {
                 continue;
-            }
-            let outs = match self.probers[slot].as_mut() {
-                Some(p) if p.next_deadline().is_some_and(|d| d <= now) => p.poll(now),
-                _ => continue,
             };
-            self.prober_outs(slot as Slot, outs, now);
+            let outs = p.poll(now);
+            self.prober_outs(slot, outs, now);
         }
     }
 
@@ -359,13 +362,15 @@ impl Daemon {
             return;
         };
         let mut changes = Vec::new();
-        for (slot, t) in self.taken.iter().enumerate() {
-            let Some(t) = t.as_ref().filter(|t| t.polled) else {
-                continue;
-            };
+        for (slot, t) in self.slots.taken_all().filter(|(_, t)| t.polled) {
             if let Ok(up) = reader.link_up(&t.io.name) {
-                if up != self.group.members()[slot].link_up {
-                    changes.push((slot as Slot, up));
+                if self
+                    .group
+                    .members()
+                    .get(usize::from(slot))
+                    .is_some_and(|m| m.link_up != up)
+                {
+                    changes.push((slot, up));
                 }
             }
         }
@@ -406,11 +411,11 @@ impl Daemon {
     }
 
     pub(super) fn detection_deadline(&self) -> Option<Instant> {
-        let probers = self.probers.iter().flatten().filter_map(Prober::next_deadline);
+        let probers = self.slots.probers().filter_map(Prober::next_deadline);
         let garps = self.garps.iter().map(|g| g.at);
-        let refresh = (self.cfg.detect.targets.is_empty() && self.probers.iter().any(Option::is_some))
+        let refresh = (self.cfg.detect.targets.is_empty() && self.slots.probers().next().is_some())
             .then_some(self.next_target_refresh);
-        let polled = self.link_reader.is_some() && self.taken.iter().flatten().any(|t| t.polled);
+        let polled = self.link_reader.is_some() && self.slots.taken_all().map(|(_, t)| t).any(|t| t.polled);
         let poll = polled.then_some(self.next_link_poll);
         probers
             .chain(garps)

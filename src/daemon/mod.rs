@@ -5,6 +5,7 @@ mod detection;
 pub mod identity;
 pub mod member;
 mod reload;
+mod slots;
 mod status;
 
 pub use reload::Reloader;
@@ -27,6 +28,7 @@ use crate::sys::{self, sysctl};
 use member::Isolation;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use slots::{SlotState, Slots, Taken};
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
@@ -84,18 +86,6 @@ impl std::fmt::Display for Error {
 
 fn refused(e: impl std::fmt::Display) -> Error {
     Error::Refused(e.to_string())
-}
-
-/// A member the daemon has taken over.
-struct Taken {
-    ifindex: u32,
-    mac: Mac,
-    mtu: u32,
-    /// A physical NIC: its carrier is also read with ETHTOOL_GLINK.
-    polled: bool,
-    io: Arc<MemberIo>,
-    /// Dropped after the sockets are closed (field order).
-    isolation: Isolation,
 }
 
 /// The pid file: one daemon per group.
@@ -178,7 +168,8 @@ impl Drop for Signals {
 struct Daemon {
     dataplane: Option<DataPlane>,
     shared: Arc<Shared>,
-    taken: Vec<Option<Taken>>,
+    /// Per-member configuration, prober and I/O, by slot.
+    slots: Slots,
     tap: Arc<Tap>,
     tap_index: u32,
     nl: Handle,
@@ -188,7 +179,6 @@ struct Daemon {
     seed: u64,
     generation: u64,
     mtu: u32,
-    probers: Vec<Option<crate::detect::probe::Prober>>,
     probe_rx: crossbeam_channel::Receiver<crate::datapath::shell::ProbeFrame>,
     /// Keys probe nonces; ICMP id of our probes; zero of probe timestamps.
     secret: u64,
@@ -323,6 +313,17 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         flap_limit: cfg.detect.link_flap_limit,
     };
     let group = Group::new(&cfg.group, policy, members);
+    let mut slots = Slots::default();
+    for (i, (m, prober)) in cfg.members.iter().zip(probers).enumerate() {
+        slots.insert(
+            i as Slot,
+            SlotState {
+                cfg: m.clone(),
+                prober,
+                taken: None,
+            },
+        );
+    }
     let (probe_tx, probe_rx) = crossbeam_channel::bounded(PROBE_QUEUE);
     let waker =
         Arc::new(mio::Waker::new(poll.registry(), PROBE).map_err(|e| refused(format!("eventfd: {e}")))?);
@@ -336,7 +337,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     let mut d = Daemon {
         dataplane: None,
         shared,
-        taken: (0..cfg.members.len()).map(|_| None).collect(),
+        slots,
         tap,
         tap_index: tap_link.index,
         nl,
@@ -346,7 +347,6 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         seed,
         generation: 0,
         mtu: tap_link.mtu,
-        probers,
         probe_rx,
         secret: sys::random_u64(),
         icmp_id: (std::process::id() as u16) ^ (tap_link.index as u16).rotate_left(8),
@@ -421,10 +421,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
 
 impl Daemon {
     fn slot_by_index(&self, ifindex: u32) -> Option<Slot> {
-        self.taken
-            .iter()
-            .position(|t| t.as_ref().is_some_and(|t| t.ifindex == ifindex))
-            .map(|i| i as Slot)
+        self.slots.by_ifindex(ifindex)
     }
 
     /// Takes a member over: isolate, open sockets, read link state, join.
@@ -442,7 +439,10 @@ impl Daemon {
             .nl
             .link_by_index(link.index)?
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} vanished", link.name)))?;
-        self.taken[usize::from(slot)] = Some(Taken {
+        let Some(state) = self.slots.get_mut(slot) else {
+            return Err(io::Error::other(format!("{} has no slot", link.name)));
+        };
+        state.taken = Some(Taken {
             ifindex: link.index,
             mac: now_link.mac.unwrap_or([0; 6]),
             mtu: now_link.mtu,
@@ -451,15 +451,16 @@ impl Daemon {
             isolation,
         });
         let up = now_link.up && now_link.lower_up;
-        if let Some(p) = self.probers[usize::from(slot)].as_mut() {
+        if let Some(p) = self.slots.prober_mut(slot) {
             if up {
                 p.start(now);
             } else {
                 p.stop();
             }
         }
-        let probe = self.probers[usize::from(slot)]
-            .as_ref()
+        let probe = self
+            .slots
+            .prober(slot)
             .map_or(ProbeState::Disabled, |p| p.state());
         let acts = self.group.handle(
             group::Event::Joined {
@@ -475,7 +476,7 @@ impl Daemon {
 
     /// The group MTU is the smallest member MTU.
     fn update_mtu(&mut self) {
-        let Some(mtu) = self.taken.iter().flatten().map(|t| t.mtu).min() else {
+        let Some(mtu) = self.slots.taken_all().map(|(_, t)| t).map(|t| t.mtu).min() else {
             return;
         };
         if mtu != self.mtu {
@@ -495,14 +496,11 @@ impl Daemon {
         let plan = Plan {
             generation: self.generation,
             group_mac: self.group_mac,
-            ports: self
-                .taken
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    t.as_ref().map(|t| Port {
+            ports: (0..self.slots.len())
+                .map(|i| {
+                    self.slots.taken(i as Slot).map(|t| Port {
                         mac: t.mac,
-                        accept: !offline[i],
+                        accept: !offline.get(i).copied().unwrap_or(true),
                         test_addr: self.test_addr(i as Slot),
                     })
                 })
@@ -517,19 +515,17 @@ impl Daemon {
                 .collect(),
             outbound: self.cfg.outbound,
             seed: self.seed,
-            probing: self.probers.iter().any(Option::is_some),
+            probing: self.slots.probers().next().is_some(),
         };
-        let members = self
-            .taken
-            .iter()
-            .map(|t| t.as_ref().map(|t| t.io.clone()))
+        let members = (0..self.slots.len())
+            .map(|i| self.slots.taken(i as Slot).map(|t| t.io.clone()))
             .collect();
         self.shared.publish(Table { plan, members });
         self.generation
     }
 
     fn set_multicast(&self, slot: Slot, join: bool) {
-        let Some(t) = &self.taken[usize::from(slot)] else {
+        let Some(t) = self.slots.taken(slot) else {
             return;
         };
         let r = if join {
@@ -600,7 +596,7 @@ impl Daemon {
     }
 
     fn send_garp(&self, addr: Ipv4Addr, slot: Slot) -> bool {
-        let Some(t) = &self.taken[usize::from(slot)] else {
+        let Some(t) = self.slots.taken(slot) else {
             return false;
         };
         let mut f = vec![0u8; VNET_HDR_LEN];
@@ -617,7 +613,7 @@ impl Daemon {
     /// Makes the kernel re-send its IGMP reports (they leave through the new
     /// nominee) by injecting a general query into the group interface.
     fn requery_igmp(&self, slot: Slot) {
-        let Some(t) = &self.taken[usize::from(slot)] else {
+        let Some(t) = self.slots.taken(slot) else {
             return;
         };
         let mut f = vec![0u8; VNET_HDR_LEN];
@@ -729,7 +725,7 @@ impl Daemon {
                 if let Some(slot) = self.slot_by_index(l.index) {
                     self.member_changed(slot, &l, now);
                 } else if let Some(slot) = self.group.slot_of(&l.name) {
-                    if self.taken[usize::from(slot)].is_none() {
+                    if self.slots.taken(slot).is_none() {
                         self.member_appeared(slot, &l, now);
                     }
                 }
@@ -742,10 +738,10 @@ impl Daemon {
             }
             netlink::Event::LinkGone { index, .. } => {
                 if let Some(slot) = self.slot_by_index(index) {
-                    if let Some(mut t) = self.taken[usize::from(slot)].take() {
+                    if let Some(mut t) = self.slots.get_mut(slot).and_then(|s| s.taken.take()) {
                         t.isolation.forget();
                     }
-                    if let Some(p) = self.probers[usize::from(slot)].as_mut() {
+                    if let Some(p) = self.slots.prober_mut(slot) {
                         p.stop();
                     }
                     let acts = self.group.handle(group::Event::Gone { slot }, now);
@@ -772,7 +768,7 @@ impl Daemon {
     }
 
     fn member_changed(&mut self, slot: Slot, l: &LinkInfo, now: Instant) {
-        let Some(t) = self.taken[usize::from(slot)].as_mut() else {
+        let Some(t) = self.slots.taken_mut(slot) else {
             return;
         };
         let mut republish = false;
@@ -840,9 +836,10 @@ impl Daemon {
                 self.cfg.interface
             )));
         }
-        for slot in 0..self.taken.len() {
-            let s = slot as Slot;
-            let idx = self.taken[slot].as_ref().map(|t| t.ifindex);
+        let slots: Vec<Slot> = self.slots.iter().map(|(s, _)| s).collect();
+        for s in slots {
+            let slot = usize::from(s);
+            let idx = self.slots.taken(s).map(|t| t.ifindex);
             match (idx, idx.and_then(|i| links.iter().find(|l| l.index == i))) {
                 (Some(_), Some(l)) => self.on_netlink(netlink::Event::Link(l.clone()))?,
                 (Some(i), None) => self.on_netlink(netlink::Event::LinkGone {
@@ -885,7 +882,7 @@ impl Daemon {
         let c = &self.shared.counters;
         log::debug!("{} from stack: {}", self.cfg.interface, c.from_tap.summary());
         log::debug!("{} to stack: {}", self.cfg.interface, c.to_tap.summary());
-        for t in self.taken.iter().flatten() {
+        for t in self.slots.taken_all().map(|(_, t)| t) {
             log::debug!("{} in: {}", t.io.name, t.io.counters.rx.summary());
             log::debug!("{} out: {}", t.io.name, t.io.counters.tx.summary());
         }
@@ -915,8 +912,8 @@ impl Daemon {
             plan: Plan::empty(self.group_mac, self.seed),
             members: Vec::new(),
         });
-        for t in self.taken.iter_mut() {
-            drop(t.take());
+        for (_, s) in self.slots.iter_mut() {
+            drop(s.taken.take());
         }
     }
 }

@@ -2,9 +2,10 @@
 //! state (the original re-execs and forgets everything). Members that did
 //! not change keep their sockets, probers, bindings and flows.
 
-use super::{detection, Daemon};
-use crate::config::GroupConfig;
+use super::{detection, Daemon, SlotState};
+use crate::config::{GroupConfig, MemberConfig};
 use crate::datapath::buckets::Slot;
+use crate::detect::probe::{ProbeState, Prober};
 use crate::group;
 use std::time::Instant;
 
@@ -42,18 +43,17 @@ impl Daemon {
                 old.probe_mode()
             );
         }
-        // Members that left the configuration are given back.
-        for m in old
-            .members
-            .iter()
-            .filter(|m| !new.members.iter().any(|n| n.name == m.name))
-        {
-            let Some(slot) = self.group.slot_of(&m.name) else {
+        let diff = diff_members(&old.members, &new.members);
+        // Members that left the configuration are given back; their slots
+        // are free for the members added below.
+        for name in &diff.removed {
+            let Some(slot) = self.group.slot_of(name) else {
                 continue;
             };
             self.release(slot);
             let acts = self.group.handle(group::Event::Removed { slot }, now);
             self.perform(acts);
+            self.slots.remove(slot);
         }
         self.group.set_policy(group::Policy {
             failback: new.detect.failback,
@@ -61,61 +61,59 @@ impl Daemon {
         });
         // Detection settings of the members that stay.
         let (fdt, _) = new.effective_fdt();
-        for p in self.probers.iter_mut().flatten() {
+        for p in self.slots.probers_mut() {
             p.set_configured_fdt(fdt);
         }
         let mut cfg = new.clone();
         cfg.interface = old.interface.clone();
         cfg.detect.probe = old.detect.probe;
-        // Keep member settings in slot order: existing slots first; members
-        // removed above leave the list (they get a new slot if they return).
-        let mut members = old.members.clone();
-        members.retain(|o| new.members.iter().any(|n| n.name == o.name));
-        for m in &new.members {
-            match members.iter_mut().find(|o| o.name == m.name) {
-                Some(o) => {
-                    if o.standby != m.standby {
-                        if let Some(slot) = self.group.slot_of(&m.name) {
-                            let acts = self.group.handle(
-                                group::Event::Standby {
-                                    slot,
-                                    standby: m.standby,
-                                },
-                                now,
-                            );
-                            self.perform(acts);
-                        }
-                    }
-                    if o.test_address != m.test_address {
-                        self.rebuild_prober(&m.name, m.clone(), now);
-                    }
-                    *o = m.clone();
-                }
-                None => members.push(m.clone()),
+        self.cfg = cfg;
+        for m in &diff.changed {
+            let Some(slot) = self.group.slot_of(&m.name) else {
+                continue;
+            };
+            let Some(st) = self.slots.get_mut(slot) else {
+                continue;
+            };
+            let before = std::mem::replace(&mut st.cfg, m.clone());
+            if before.standby != m.standby {
+                let acts = self.group.handle(
+                    group::Event::Standby {
+                        slot,
+                        standby: m.standby,
+                    },
+                    now,
+                );
+                self.perform(acts);
+            }
+            if before.test_address != m.test_address {
+                self.rebuild_prober(slot, now);
             }
         }
-        cfg.members = members;
-        self.cfg = cfg;
-        // New members: a slot each, taken over now if they exist.
-        for m in new
-            .members
-            .iter()
-            .filter(|m| !old.members.iter().any(|o| o.name == m.name))
-        {
+        // New members: a slot each (a freed one first), taken over now if
+        // they exist.
+        for m in &diff.added {
             let probing = self.cfg.probe_mode() != crate::config::ProbeMode::Off;
-            let slot = self
+            let Some(slot) = self
                 .group
-                .add_member(group::Member::new(&m.name).standby(m.standby).probing(probing));
-            self.taken.push(None);
-            let routes = self.nl.routes().unwrap_or_default();
-            let single = GroupConfig {
-                members: vec![m.clone()],
-                ..self.cfg.clone()
+                .add_member(group::Member::new(&m.name).standby(m.standby).probing(probing))
+            else {
+                log::error!(
+                    "reload: group {} has no free slot for {}; not added",
+                    self.cfg.group,
+                    m.name
+                );
+                continue;
             };
-            let prober = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot))
-                .pop()
-                .flatten();
-            self.probers.push(prober);
+            let prober = self.build_prober(m, slot);
+            self.slots.insert(
+                slot,
+                SlotState {
+                    cfg: m.clone(),
+                    prober,
+                    taken: None,
+                },
+            );
             log::info!("reload: {} added to group {}", m.name, self.cfg.group);
             match self.nl.link_by_name(&m.name) {
                 Ok(Some(l)) => self.member_appeared(slot, &l, now),
@@ -126,7 +124,7 @@ impl Daemon {
         // routers (the refresh, due now, finds them).
         self.next_target_refresh = now;
         if self.cfg.detect.targets != old.detect.targets {
-            for p in self.probers.iter_mut().flatten() {
+            for p in self.slots.probers_mut() {
                 p.set_targets(&self.cfg.detect.targets);
             }
         }
@@ -170,44 +168,104 @@ impl Daemon {
         log::info!("configuration of group {} reloaded", self.cfg.group);
     }
 
-    /// A member's probe settings changed: a new prober, started if its link is up.
-    fn rebuild_prober(&mut self, name: &str, m: crate::config::MemberConfig, now: Instant) {
-        let Some(slot) = self.group.slot_of(name) else {
-            return;
-        };
+    /// A prober for one member, built by the same rules as at start-up.
+    fn build_prober(&mut self, m: &MemberConfig, slot: Slot) -> Option<Prober> {
         let routes = self.nl.routes().unwrap_or_default();
         let single = GroupConfig {
-            members: vec![m],
+            members: vec![m.clone()],
             ..self.cfg.clone()
         };
-        let mut p = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot))
+        detection::build_probers(&single, &routes, self.secret ^ u64::from(slot))
             .pop()
-            .flatten();
+            .flatten()
+    }
+
+    /// A member's probe settings changed: a new prober, started if its link is up.
+    fn rebuild_prober(&mut self, slot: Slot, now: Instant) {
+        let Some(m) = self.slots.get(slot).map(|s| s.cfg.clone()) else {
+            return;
+        };
+        let mut p = self.build_prober(&m, slot);
         if let Some(p) = p.as_mut() {
             if self.group.members()[usize::from(slot)].link_up {
                 p.start(now);
             }
         }
-        let state = p
-            .as_ref()
-            .map_or(crate::detect::probe::ProbeState::Disabled, |p| p.state());
-        self.probers[usize::from(slot)] = p;
+        let state = p.as_ref().map_or(ProbeState::Disabled, |p| p.state());
+        if let Some(st) = self.slots.get_mut(slot) {
+            st.prober = p;
+        }
         let acts = self.group.handle(group::Event::Probe { slot, state }, now);
         self.perform(acts);
-        log::info!("reload: probing of {name} reconfigured");
+        log::info!("reload: probing of {} reconfigured", m.name);
     }
 
     /// Gives a member back (sockets closed, settings restored).
     fn release(&mut self, slot: Slot) {
-        if let Some(p) = self.probers[usize::from(slot)].as_mut() {
+        let Some(st) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if let Some(p) = st.prober.as_mut() {
             p.stop();
         }
-        self.probers[usize::from(slot)] = None;
-        if let Some(t) = self.taken[usize::from(slot)].take() {
+        st.prober = None;
+        if let Some(t) = st.taken.take() {
             // The data plane lets go of the sockets before the member is restored.
             let g = self.publish();
             self.shared.wait_taken(g, super::TAKE_UP_TIMEOUT);
             drop(t);
         }
+    }
+}
+
+/// What a reload changes about the members, from the two configurations
+/// alone.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct MemberDiff {
+    /// Members no longer configured, by name.
+    pub removed: Vec<String>,
+    /// Members configured now and not before.
+    pub added: Vec<MemberConfig>,
+    /// Members in both whose settings changed, with the new settings.
+    pub changed: Vec<MemberConfig>,
+}
+
+pub(crate) fn diff_members(old: &[MemberConfig], new: &[MemberConfig]) -> MemberDiff {
+    let mut d = MemberDiff::default();
+    for o in old {
+        match new.iter().find(|n| n.name == o.name) {
+            None => d.removed.push(o.name.clone()),
+            Some(n) if n != o => d.changed.push(n.clone()),
+            Some(_) => {}
+        }
+    }
+    d.added = new
+        .iter()
+        .filter(|n| !old.iter().any(|o| o.name == n.name))
+        .cloned()
+        .collect();
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, standby: bool) -> MemberConfig {
+        MemberConfig {
+            standby,
+            ..MemberConfig::new(name)
+        }
+    }
+
+    #[test]
+    fn diff_names_removed_added_and_changed_members() {
+        let old = [m("a", false), m("b", false), m("c", false)];
+        let new = [m("c", true), m("d", false), m("a", false)];
+        let d = diff_members(&old, &new);
+        assert_eq!(d.removed, vec!["b".to_string()]);
+        assert_eq!(d.added, vec![m("d", false)]);
+        assert_eq!(d.changed, vec![m("c", true)]);
+        assert_eq!(diff_members(&old, &old), MemberDiff::default());
     }
 }

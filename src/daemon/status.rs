@@ -1,5 +1,6 @@
 //! The daemon's state as the control socket reports it.
 
+use super::slots::Slots;
 use super::Daemon;
 use crate::control::socket::error;
 use crate::control::{
@@ -7,8 +8,7 @@ use crate::control::{
 };
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::Method;
-use crate::group;
-use crate::group::{GroupState, MemberState};
+use crate::group::{self, Group, GroupState, MemberState};
 use std::time::Instant;
 
 /// Positions of ipmpstat's FLAGS column: i s m b M d h.
@@ -27,7 +27,7 @@ impl Daemon {
             return ok(Some(self.status()));
         }
         if req.command == "probes" {
-            return if self.probers.iter().any(Option::is_some) {
+            return if self.slots.probers().next().is_some() {
                 ok(None)
             } else {
                 error("probe-based failure detection is disabled".into())
@@ -96,111 +96,115 @@ impl Daemon {
     }
 
     pub(super) fn status(&self) -> GroupStatus {
-        let g = &self.group;
-        let active_names: Vec<String> = g
-            .active()
-            .iter()
-            .map(|&s| g.members()[usize::from(s)].name.clone())
-            .collect();
-        let members = g
-            .members()
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| !m.removed)
-            .map(|(i, m)| {
-                let slot = i as Slot;
-                let nominee = g.nominee() == Some(slot);
-                // d: taken down for IP by the administrator (offline), as
-                // Solaris shows offline members. IPv6 is off and duplicate
-                // hardware addresses are not handled yet: M and h stay unset.
-                let set = [m.inactive, m.standby, nominee, nominee, false, m.offline, false];
-                let flags: String = FLAG_CHARS
-                    .iter()
-                    .zip(set)
-                    .map(|(&c, on)| if on { c } else { '-' })
-                    .collect();
-                let prober = self.probers[i].as_ref();
-                let probe_mode = match prober {
-                    None => "disabled",
-                    Some(p) if p.discovering() => "multicast",
-                    Some(_) => "routes",
-                };
-                let test_address = match prober.map(|p| p.method()) {
-                    Some(Method::Icmp { .. }) => self.cfg.members[i].test_address.map(|a| a.addr.to_string()),
-                    _ => None,
-                };
-                MemberStatus {
-                    name: m.name.clone(),
-                    active: g.active().contains(&slot),
-                    flags,
-                    link: if !m.present {
-                        "unknown"
-                    } else if m.link_up {
-                        "up"
-                    } else {
-                        "down"
-                    }
-                    .into(),
-                    probe: m.probe.as_str().into(),
-                    state: match m.state() {
-                        MemberState::Ok => "ok",
-                        MemberState::Failed => "failed",
-                        MemberState::Offline => "offline",
-                        MemberState::Unknown => "unknown",
-                    }
-                    .into(),
-                    probe_mode: probe_mode.into(),
-                    test_address,
-                    targets: prober
-                        .map(|p| p.targets().iter().map(|t| t.to_string()).collect())
-                        .unwrap_or_default(),
-                    inactive: m.inactive,
-                    counters: self.taken[i]
-                        .as_ref()
-                        .map(|t| {
-                            let c = &t.io.counters;
-                            Counters {
-                                rx_frames: c.rx.frames.get(),
-                                rx_bytes: c.rx.bytes.get(),
-                                tx_frames: c.tx.frames.get(),
-                                tx_bytes: c.tx.bytes.get(),
-                                rx_drops: c.rx.drop_counts(),
-                                tx_drops: c.tx.drop_counts(),
-                            }
-                        })
-                        .unwrap_or_default(),
-                    rtt_us: prober.and_then(|p| p.rtt()).map(|d| d.as_micros() as u64),
-                }
-            })
-            .collect();
-        let addresses = g
-            .bindings()
-            .iter()
-            .map(|(addr, slot)| AddressStatus {
-                address: addr.to_string(),
-                state: if slot.is_some() { "up" } else { "down" }.into(),
-                inbound: slot.map(|s| g.members()[usize::from(s)].name.clone()),
-                outbound: active_names.clone(),
-            })
-            .collect();
-        GroupStatus {
-            interface: self.cfg.interface.clone(),
-            group: self.cfg.group.clone(),
-            state: match g.state() {
-                GroupState::Ok => "ok",
-                GroupState::Degraded => "degraded",
-                GroupState::Failed => "failed",
-            }
-            .into(),
-            fdt_ms: self
-                .probers
+        render(&self.group, &self.cfg.interface, &self.slots)
+    }
+}
+
+/// The status of a group from its core and its per-slot state. Pure: the
+/// model test renders it after every step of random event sequences.
+pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
+    let active_names: Vec<String> = g
+        .active()
+        .iter()
+        .filter_map(|&s| g.members().get(usize::from(s)))
+        .map(|m| m.name.clone())
+        .collect();
+    let members = g
+        .members()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.removed)
+        .map(|(i, m)| {
+            let slot = i as Slot;
+            let nominee = g.nominee() == Some(slot);
+            // d: taken down for IP by the administrator (offline), as
+            // Solaris shows offline members. IPv6 is off and duplicate
+            // hardware addresses are not handled yet: M and h stay unset.
+            let set = [m.inactive, m.standby, nominee, nominee, false, m.offline, false];
+            let flags: String = FLAG_CHARS
                 .iter()
-                .flatten()
-                .map(|p| p.fdt().as_millis() as u64)
-                .max(),
-            members,
-            addresses,
-            failovers: g.failovers(),
+                .zip(set)
+                .map(|(&c, on)| if on { c } else { '-' })
+                .collect();
+            let st = slots.get(slot);
+            let prober = slots.prober(slot);
+            let probe_mode = match prober {
+                None => "disabled",
+                Some(p) if p.discovering() => "multicast",
+                Some(_) => "routes",
+            };
+            let test_address = match prober.map(|p| p.method()) {
+                Some(Method::Icmp { test_addr }) => Some(test_addr.to_string()),
+                _ => None,
+            };
+            MemberStatus {
+                name: m.name.clone(),
+                active: g.active().contains(&slot),
+                flags,
+                link: if !m.present {
+                    "unknown"
+                } else if m.link_up {
+                    "up"
+                } else {
+                    "down"
+                }
+                .into(),
+                probe: m.probe.as_str().into(),
+                state: match m.state() {
+                    MemberState::Ok => "ok",
+                    MemberState::Failed => "failed",
+                    MemberState::Offline => "offline",
+                    MemberState::Unknown => "unknown",
+                }
+                .into(),
+                probe_mode: probe_mode.into(),
+                test_address,
+                targets: prober
+                    .map(|p| p.targets().iter().map(|t| t.to_string()).collect())
+                    .unwrap_or_default(),
+                inactive: m.inactive,
+                counters: st
+                    .and_then(|s| s.taken.as_ref())
+                    .map(|t| {
+                        let c = &t.io.counters;
+                        Counters {
+                            rx_frames: c.rx.frames.get(),
+                            rx_bytes: c.rx.bytes.get(),
+                            tx_frames: c.tx.frames.get(),
+                            tx_bytes: c.tx.bytes.get(),
+                            rx_drops: c.rx.drop_counts(),
+                            tx_drops: c.tx.drop_counts(),
+                        }
+                    })
+                    .unwrap_or_default(),
+                rtt_us: prober.and_then(|p| p.rtt()).map(|d| d.as_micros() as u64),
+            }
+        })
+        .collect();
+    let addresses = g
+        .bindings()
+        .iter()
+        .map(|(addr, slot)| AddressStatus {
+            address: addr.to_string(),
+            state: if slot.is_some() { "up" } else { "down" }.into(),
+            inbound: slot
+                .and_then(|s| g.members().get(usize::from(s)))
+                .map(|m| m.name.clone()),
+            outbound: active_names.clone(),
+        })
+        .collect();
+    GroupStatus {
+        interface: interface.to_string(),
+        group: g.name().to_string(),
+        state: match g.state() {
+            GroupState::Ok => "ok",
+            GroupState::Degraded => "degraded",
+            GroupState::Failed => "failed",
         }
+        .into(),
+        fdt_ms: slots.probers().map(|p| p.fdt().as_millis() as u64).max(),
+        members,
+        addresses,
+        failovers: g.failovers(),
     }
 }

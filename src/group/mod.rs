@@ -19,6 +19,9 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
+/// Slots a group can have: every slot number but the buckets' "none".
+pub const MAX_MEMBERS: usize = crate::datapath::buckets::NO_SLOT as usize;
+
 /// Group-wide policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -77,7 +80,8 @@ pub struct Member {
     fell: bool,
     /// Kept inactive by FAILBACK=no until a member must be replaced.
     kept_inactive: bool,
-    /// Removed from the configuration (SIGHUP); the slot stays unused.
+    /// Removed from the configuration (SIGHUP); the slot is free for the
+    /// next member added.
     pub removed: bool,
 }
 
@@ -216,8 +220,10 @@ pub struct Group {
 }
 
 impl Group {
-    pub fn new(name: &str, policy: Policy, members: Vec<Member>) -> Group {
-        assert!(members.len() < usize::from(crate::datapath::buckets::NO_SLOT));
+    /// A group of `members` in slots 0, 1, ...; at most [`MAX_MEMBERS`]
+    /// (configuration validation refuses more; any beyond are left out).
+    pub fn new(name: &str, policy: Policy, mut members: Vec<Member>) -> Group {
+        members.truncate(MAX_MEMBERS);
         Group {
             name: name.to_string(),
             policy,
@@ -271,11 +277,21 @@ impl Group {
             .map(|i| i as Slot)
     }
 
-    /// A member added to the configuration (SIGHUP); it joins when taken over.
-    pub fn add_member(&mut self, m: Member) -> Slot {
-        assert!(self.members.len() + 1 < usize::from(crate::datapath::buckets::NO_SLOT));
+    /// A member added to the configuration (SIGHUP); it joins when taken
+    /// over. It takes the slot of a removed member when there is one (no
+    /// bucket, binding or nominee refers to a removed member), else a new
+    /// slot; `None` when the group already has [`MAX_MEMBERS`] slots.
+    pub fn add_member(&mut self, m: Member) -> Option<Slot> {
+        if let Some(i) = self.members.iter().position(|o| o.removed) {
+            debug_assert!(!self.active.contains(&(i as Slot)));
+            self.members[i] = m;
+            return Some(i as Slot);
+        }
+        if self.members.len() >= MAX_MEMBERS {
+            return None;
+        }
         self.members.push(m);
-        (self.members.len() - 1) as Slot
+        Some((self.members.len() - 1) as Slot)
     }
 
     pub fn set_policy(&mut self, policy: Policy) {
