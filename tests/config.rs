@@ -229,3 +229,93 @@ fn a_broken_group_file_refuses_the_start_and_changes_nothing() {
     );
     assert_eq!(before, host_snapshot(&lab));
 }
+
+/// Regression: with ICMP probing and test addresses, a reload that removed
+/// a member other than the last misaligned the per-member tables and
+/// `ipmpstat -t` panicked the daemon; and every member added by a reload
+/// took a new slot until the group's slot table ran out.
+#[test]
+fn reloads_keep_status_rows_right_and_reuse_slots() {
+    let lab = Lab::new("reloadslot");
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("production0.toml");
+    let all = [
+        ("e1000g0", "192.0.2.201"),
+        ("e1000g1", "192.0.2.202"),
+        ("rge0", "192.0.2.203"),
+    ];
+    let with = |members: &[(&str, &str)]| {
+        let mut t = String::from(
+            "data = [\"192.0.2.200/24\"]\nprobe = \"icmp\"\ntargets = [\"192.0.2.1\"]\nfailure_detection_time = \"2s\"\n",
+        );
+        for (m, ta) in members {
+            t.push_str(&format!(
+                "[[member]]\nname = \"{m}\"\ntest_address = \"{ta}/24\"\n"
+            ));
+        }
+        std::fs::write(&file, t).unwrap();
+    };
+    let reload = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ipmpadm"))
+            .arg("reload")
+            .env("IPMPD_RUN_DIR", run_dir(&lab))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ipmpadm reload: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ipmpstat = |mode: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ipmpstat"))
+            .args(["-P", "-o", "interface,testaddr", mode])
+            .env("IPMPD_RUN_DIR", run_dir(&lab))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ipmpstat {mode} failed");
+        let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        rows.sort();
+        rows
+    };
+    let rows = |members: &[(&str, &str)]| {
+        let mut v: Vec<String> = members.iter().map(|(m, ta)| format!("{m}:{ta}")).collect();
+        v.sort();
+        v
+    };
+    with(&all);
+    let mut d = start(
+        &lab,
+        &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
+        "ipmp0",
+        DATA,
+    );
+    assert_eq!(ipmpstat("-t"), rows(&all));
+
+    // Remove the first member: every row still names its own test address.
+    with(&all[1..]);
+    reload();
+    assert_eq!(ipmpstat("-t"), rows(&all[1..]));
+    assert!(d.running(), "{}", d.stderr_text());
+
+    // More additions than the group has slots: freed slots are reused.
+    for _ in 0..130 {
+        with(&all[..1]);
+        reload();
+        with(&all);
+        reload();
+    }
+    assert_eq!(ipmpstat("-t"), rows(&all));
+    assert!(d.running(), "{}", d.stderr_text());
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(10), || lab
+            .ping("router", DATA, 1)
+            .received
+            == 1),
+        "the data address is reachable after the reloads"
+    );
+}
