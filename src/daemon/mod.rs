@@ -4,6 +4,8 @@
 mod detection;
 pub mod identity;
 pub mod member;
+#[cfg(test)]
+mod model_tests;
 mod reload;
 mod slots;
 mod status;

@@ -2,11 +2,14 @@
 //! state (the original re-execs and forgets everything). Members that did
 //! not change keep their sockets, probers, bindings and flows.
 
+use super::slots::Slots;
 use super::{detection, Daemon, SlotState};
-use crate::config::{GroupConfig, MemberConfig};
+use crate::config::{GroupConfig, MemberConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::{ProbeState, Prober};
 use crate::group;
+use crate::group::Group;
+use crate::netlink::RouteInfo;
 use std::time::Instant;
 
 /// Re-reads the configuration: the file merged with the original flags,
@@ -43,18 +46,6 @@ impl Daemon {
                 old.probe_mode()
             );
         }
-        let diff = diff_members(&old.members, &new.members);
-        // Members that left the configuration are given back; their slots
-        // are free for the members added below.
-        for name in &diff.removed {
-            let Some(slot) = self.group.slot_of(name) else {
-                continue;
-            };
-            self.release(slot);
-            let acts = self.group.handle(group::Event::Removed { slot }, now);
-            self.perform(acts);
-            self.slots.remove(slot);
-        }
         self.group.set_policy(group::Policy {
             failback: new.detect.failback,
             flap_limit: new.detect.link_flap_limit,
@@ -68,56 +59,36 @@ impl Daemon {
         cfg.interface = old.interface.clone();
         cfg.detect.probe = old.detect.probe;
         self.cfg = cfg;
-        for m in &diff.changed {
-            let Some(slot) = self.group.slot_of(&m.name) else {
-                continue;
-            };
-            let Some(st) = self.slots.get_mut(slot) else {
-                continue;
-            };
-            let before = std::mem::replace(&mut st.cfg, m.clone());
-            if before.standby != m.standby {
-                let acts = self.group.handle(
-                    group::Event::Standby {
-                        slot,
-                        standby: m.standby,
-                    },
-                    now,
-                );
-                self.perform(acts);
-            }
-            if before.test_address != m.test_address {
-                self.rebuild_prober(slot, now);
-            }
+        let diff = diff_members(&old.members, &new.members);
+        let routes = if diff.added.is_empty() && diff.changed.is_empty() {
+            Vec::new()
+        } else {
+            self.nl.routes().unwrap_or_default()
+        };
+        let (cfg, secret) = (self.cfg.clone(), self.secret);
+        let changes = apply_members(
+            &mut self.group,
+            &mut self.slots,
+            &diff,
+            cfg.probe_mode() != ProbeMode::Off,
+            now,
+            &mut |m, slot| prober_for(&cfg, &routes, secret, m, slot),
+        );
+        self.perform(changes.actions);
+        if !changes.released.is_empty() {
+            // The data plane lets go of the removed members' sockets before
+            // they are restored (when `released` drops).
+            let g = self.publish();
+            self.shared.wait_taken(g, super::TAKE_UP_TIMEOUT);
+            drop(changes.released);
         }
-        // New members: a slot each (a freed one first), taken over now if
-        // they exist.
-        for m in &diff.added {
-            let probing = self.cfg.probe_mode() != crate::config::ProbeMode::Off;
-            let Some(slot) = self
-                .group
-                .add_member(group::Member::new(&m.name).standby(m.standby).probing(probing))
-            else {
-                log::error!(
-                    "reload: group {} has no free slot for {}; not added",
-                    self.cfg.group,
-                    m.name
-                );
+        for slot in changes.added {
+            let Some(name) = self.slots.get(slot).map(|s| s.cfg.name.clone()) else {
                 continue;
             };
-            let prober = self.build_prober(m, slot);
-            self.slots.insert(
-                slot,
-                SlotState {
-                    cfg: m.clone(),
-                    prober,
-                    taken: None,
-                },
-            );
-            log::info!("reload: {} added to group {}", m.name, self.cfg.group);
-            match self.nl.link_by_name(&m.name) {
+            match self.nl.link_by_name(&name) {
                 Ok(Some(l)) => self.member_appeared(slot, &l, now),
-                _ => log::warn!("reload: {} does not exist yet; it joins when it appears", m.name),
+                _ => log::warn!("reload: {name} does not exist yet; it joins when it appears"),
             }
         }
         // Targets follow the new configuration; none configured: the
@@ -167,55 +138,125 @@ impl Daemon {
         self.publish();
         log::info!("configuration of group {} reloaded", self.cfg.group);
     }
+}
 
-    /// A prober for one member, built by the same rules as at start-up.
-    fn build_prober(&mut self, m: &MemberConfig, slot: Slot) -> Option<Prober> {
-        let routes = self.nl.routes().unwrap_or_default();
-        let single = GroupConfig {
-            members: vec![m.clone()],
-            ..self.cfg.clone()
+/// A prober for one member, built by the same rules as at start-up.
+fn prober_for(
+    cfg: &GroupConfig,
+    routes: &[RouteInfo],
+    secret: u64,
+    m: &MemberConfig,
+    slot: Slot,
+) -> Option<Prober> {
+    let single = GroupConfig {
+        members: vec![m.clone()],
+        ..cfg.clone()
+    };
+    detection::build_probers(&single, routes, secret ^ u64::from(slot))
+        .pop()
+        .flatten()
+}
+
+/// The member part of a reload, applied to the group core and the slot
+/// table. Pure, so the model test drives it with the rest of the core.
+pub(super) struct MemberChanges {
+    /// The group's actions, to perform in order.
+    pub actions: Vec<group::Action>,
+    /// Removed members' state; restored when dropped, which the shell does
+    /// once the data plane no longer uses their sockets.
+    pub released: Vec<SlotState>,
+    /// Slots of added members, to take over if their interface exists.
+    pub added: Vec<Slot>,
+}
+
+pub(super) fn apply_members(
+    group: &mut Group,
+    slots: &mut Slots,
+    diff: &MemberDiff,
+    probing: bool,
+    now: Instant,
+    make_prober: &mut dyn FnMut(&MemberConfig, Slot) -> Option<Prober>,
+) -> MemberChanges {
+    let mut out = MemberChanges {
+        actions: Vec::new(),
+        released: Vec::new(),
+        added: Vec::new(),
+    };
+    // Removals, standby changes and new probers are decided together, so
+    // no member's flows move for a state that exists only half-way through.
+    let mut batch = Vec::new();
+    for name in &diff.removed {
+        let Some(slot) = group.slot_of(name) else {
+            continue;
         };
-        detection::build_probers(&single, &routes, self.secret ^ u64::from(slot))
-            .pop()
-            .flatten()
+        batch.push(group::Event::Removed { slot });
+        if let Some(st) = slots.remove(slot) {
+            out.released.push(st);
+        }
     }
-
-    /// A member's probe settings changed: a new prober, started if its link is up.
-    fn rebuild_prober(&mut self, slot: Slot, now: Instant) {
-        let Some(m) = self.slots.get(slot).map(|s| s.cfg.clone()) else {
-            return;
+    for m in &diff.changed {
+        let Some(slot) = group.slot_of(&m.name) else {
+            continue;
         };
-        let mut p = self.build_prober(&m, slot);
-        if let Some(p) = p.as_mut() {
-            if self.group.members()[usize::from(slot)].link_up {
+        let Some(st) = slots.get_mut(slot) else {
+            continue;
+        };
+        let before = std::mem::replace(&mut st.cfg, m.clone());
+        if before.standby != m.standby {
+            batch.push(group::Event::Standby {
+                slot,
+                standby: m.standby,
+            });
+        }
+        if before.test_address != m.test_address {
+            // A new prober, started if the link is up; the group hears its state.
+            let mut p = make_prober(m, slot);
+            let link_up = group.members().get(usize::from(slot)).is_some_and(|g| g.link_up);
+            if let Some(p) = p.as_mut().filter(|_| link_up) {
                 p.start(now);
             }
-        }
-        let state = p.as_ref().map_or(ProbeState::Disabled, |p| p.state());
-        if let Some(st) = self.slots.get_mut(slot) {
+            let state = p.as_ref().map_or(ProbeState::Disabled, Prober::state);
             st.prober = p;
+            out.actions.push(group::Action::Log(
+                log::Level::Info,
+                format!("reload: probing of {} reconfigured", m.name),
+            ));
+            batch.push(group::Event::Probe { slot, state });
         }
-        let acts = self.group.handle(group::Event::Probe { slot, state }, now);
-        self.perform(acts);
-        log::info!("reload: probing of {} reconfigured", m.name);
     }
-
-    /// Gives a member back (sockets closed, settings restored).
-    fn release(&mut self, slot: Slot) {
-        let Some(st) = self.slots.get_mut(slot) else {
-            return;
+    if !batch.is_empty() {
+        out.actions.extend(group.handle(group::Event::Batch(batch), now));
+    }
+    // Slots freed above are free for the members added now.
+    for m in &diff.added {
+        let member = group::Member::new(&m.name).standby(m.standby).probing(probing);
+        let Some(slot) = group.add_member(member) else {
+            out.actions.push(group::Action::Log(
+                log::Level::Error,
+                format!(
+                    "reload: group {} has no free slot for {}; not added",
+                    group.name(),
+                    m.name
+                ),
+            ));
+            continue;
         };
-        if let Some(p) = st.prober.as_mut() {
-            p.stop();
-        }
-        st.prober = None;
-        if let Some(t) = st.taken.take() {
-            // The data plane lets go of the sockets before the member is restored.
-            let g = self.publish();
-            self.shared.wait_taken(g, super::TAKE_UP_TIMEOUT);
-            drop(t);
-        }
+        let prober = make_prober(m, slot);
+        slots.insert(
+            slot,
+            SlotState {
+                cfg: m.clone(),
+                prober,
+                taken: None,
+            },
+        );
+        out.actions.push(group::Action::Log(
+            log::Level::Info,
+            format!("reload: {} added to group {}", m.name, group.name()),
+        ));
+        out.added.push(slot);
     }
+    out
 }
 
 /// What a reload changes about the members, from the two configurations

@@ -179,6 +179,25 @@ pub enum Event {
     AddressRemoved(Ipv4Addr),
     /// The deadline from [`Group::next_deadline`] passed.
     Tick,
+    /// Several changes decided together (a reload): the active set is
+    /// chosen once, after all of them.
+    Batch(Vec<Event>),
+}
+
+impl Event {
+    /// The member an event is about, if it is about one.
+    pub fn slot(&self) -> Option<Slot> {
+        match *self {
+            Event::Joined { slot, .. }
+            | Event::Gone { slot }
+            | Event::Link { slot, .. }
+            | Event::Probe { slot, .. }
+            | Event::Offline { slot, .. }
+            | Event::Standby { slot, .. }
+            | Event::Removed { slot } => Some(slot),
+            Event::AddressAdded(_) | Event::AddressRemoved(_) | Event::Tick | Event::Batch(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +329,19 @@ impl Group {
 
     pub fn handle(&mut self, ev: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
+        if self.apply(ev, now, &mut out) {
+            self.reconcile(&mut out);
+        }
+        out
+    }
+
+    /// Applies one event's state change; true when the active set must be
+    /// chosen again. An event naming a slot the group does not have is
+    /// ignored (the shell never sends one; a bug there must not panic).
+    fn apply(&mut self, ev: Event, now: Instant, out: &mut Vec<Action>) -> bool {
+        if ev.slot().is_some_and(|s| usize::from(s) >= self.members.len()) {
+            return false;
+        }
         let group = self.name.clone();
         let limit = self.policy.flap_limit;
         match ev {
@@ -319,7 +351,7 @@ impl Group {
                 m.link_up = link_up;
                 m.probe = probe;
                 log(
-                    &mut out,
+                    out,
                     Level::Info,
                     format!("{} joined group {group} (link {})", m.name, updown(link_up)),
                 );
@@ -329,7 +361,7 @@ impl Group {
                 m.present = false;
                 m.link_up = false;
                 log(
-                    &mut out,
+                    out,
                     Level::Warn,
                     format!(
                         "{} was removed from the system; it rejoins group {group} when it comes back",
@@ -340,15 +372,11 @@ impl Group {
             Event::Link { slot, up } => {
                 let m = &mut self.members[usize::from(slot)];
                 if m.link_up == up {
-                    return out;
+                    return false;
                 }
                 m.link_up = up;
                 if up {
-                    log(
-                        &mut out,
-                        Level::Info,
-                        format!("The link has come up on {}", m.name),
-                    );
+                    log(out, Level::Info, format!("The link has come up on {}", m.name));
                     m.link_ups.push_back(now);
                     while m
                         .link_ups
@@ -360,7 +388,7 @@ impl Group {
                     if limit > 0 && m.link_ups.len() > limit as usize && !m.held {
                         m.held = true;
                         log(
-                            &mut out,
+                            out,
                             Level::Warn,
                             format!(
                                 "The link has come up on {} more than {limit} times in the last minute; disabling repair until it stabilizes",
@@ -369,11 +397,7 @@ impl Group {
                         );
                     }
                 } else {
-                    log(
-                        &mut out,
-                        Level::Warn,
-                        format!("The link has gone down on {}", m.name),
-                    );
+                    log(out, Level::Warn, format!("The link has gone down on {}", m.name));
                     // With probing, a member is repaired only when the link
                     // is up and the probes agree again.
                     if m.probe != ProbeState::Disabled {
@@ -386,14 +410,14 @@ impl Group {
                 let old = std::mem::replace(&mut m.probe, state);
                 if m.link_up && old != ProbeState::Failed && state == ProbeState::Failed {
                     log(
-                        &mut out,
+                        out,
                         Level::Error,
                         format!("IP interface failure detected on {} of group {group}", m.name),
                     );
                 }
                 if m.link_up && old == ProbeState::Failed && state == ProbeState::Ok {
                     log(
-                        &mut out,
+                        out,
                         Level::Info,
                         format!("IP interface repair detected on {} of group {group}", m.name),
                     );
@@ -407,7 +431,7 @@ impl Group {
                 m.present = false;
                 m.link_up = false;
                 log(
-                    &mut out,
+                    out,
                     Level::Info,
                     format!("{} was removed from group {group}", m.name),
                 );
@@ -419,13 +443,22 @@ impl Group {
                 } else if self.bindings.contains(a) {
                     out.push(Action::Publish);
                 }
-                return out;
+                return false;
             }
             Event::AddressRemoved(a) => {
                 if self.bindings.remove(a) {
                     out.push(Action::Publish);
                 }
-                return out;
+                return false;
+            }
+            Event::Batch(events) => {
+                // One decision for the lot: nobody's flows move for a state
+                // that only existed half-way through (a reload).
+                let mut any = false;
+                for e in events {
+                    any |= self.apply(e, now, out);
+                }
+                return any;
             }
             Event::Tick => {
                 for m in &mut self.members {
@@ -440,7 +473,7 @@ impl Group {
                         m.held = false;
                         if m.link_up {
                             log(
-                                &mut out,
+                                out,
                                 Level::Info,
                                 format!("The link on {} has stabilized; repair enabled", m.name),
                             );
@@ -449,8 +482,7 @@ impl Group {
                 }
             }
         }
-        self.reconcile(&mut out);
-        out
+        true
     }
 
     /// Chooses the active set by in.mpathd's policy, then brings buckets,
