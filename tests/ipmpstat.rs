@@ -413,3 +413,48 @@ fn failback_no_and_targets_as_ipmpstat_shows_them() {
     let (_, g, _) = ipmpstat(&lab, &["-g"]);
     assert!(row(&g, "production0").contains(&"(e1000g0)".to_string()), "{g}");
 }
+
+#[test]
+fn a_duplicate_hardware_address_takes_the_later_member_out_with_flag_h() {
+    let lab = Lab::new("duphw");
+    let d = start_tutorial(&lab);
+    let fmt = common::fmt_mac;
+    let own = lab.mac("host", "e1000g1");
+    let first = lab.mac("host", "e1000g0");
+    lab.exec_ok(
+        "host",
+        &["ip", "link", "set", "dev", "e1000g1", "address", &fmt(&first)],
+    );
+    let flags = |name: &str| row(&ipmpstat(&lab, &["-i"]).1, name);
+    assert!(
+        wait_until(Duration::from_secs(10), || flags("e1000g1")[3] == "------h"),
+        "{:?}\n{}",
+        flags("e1000g1"),
+        d.stderr_text()
+    );
+    let r = flags("e1000g1");
+    assert_eq!((r[1].as_str(), r[6].as_str()), ("no", "offline"), "{r:?}");
+    assert_eq!(flags("e1000g0")[3].chars().nth(6), Some('-'));
+    assert!(d
+        .stderr_text()
+        .contains("e1000g1 has the same hardware address as e1000g0 in group production0"));
+    assert!(lab.ping("router", DATA, 3).received > 0);
+
+    // A unique address again: back in service.
+    lab.exec_ok(
+        "host",
+        &["ip", "link", "set", "dev", "e1000g1", "address", &fmt(&own)],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let r = flags("e1000g1");
+            r[3] == "-------" && r[1] == "yes" && r[6] == "ok"
+        }),
+        "{:?}\n{}",
+        flags("e1000g1"),
+        d.stderr_text()
+    );
+    assert!(d
+        .stderr_text()
+        .contains("e1000g1 of group production0 no longer has a duplicate hardware address"));
+}

@@ -469,6 +469,7 @@ impl Daemon {
                 slot,
                 link_up: up,
                 probe,
+                mac: now_link.mac,
             },
             now,
         );
@@ -494,7 +495,12 @@ impl Daemon {
 
     fn publish(&mut self) -> u64 {
         self.generation += 1;
-        let offline: Vec<bool> = self.group.members().iter().map(|m| m.offline).collect();
+        let offline: Vec<bool> = self
+            .group
+            .members()
+            .iter()
+            .map(group::Member::out_of_service)
+            .collect();
         let plan = Plan {
             generation: self.generation,
             group_mac: self.group_mac,
@@ -784,6 +790,11 @@ impl Daemon {
         if l.mtu != t.mtu {
             t.mtu = l.mtu;
             self.update_mtu();
+        }
+        if republish {
+            // Two members with one address would both take the same frames.
+            let acts = self.group.handle(group::Event::HwAddr { slot, mac: l.mac }, now);
+            self.perform(acts);
         }
         self.link_changed(slot, l.up && l.lower_up, now);
         if republish {

@@ -42,6 +42,11 @@ impl Rng {
     }
 }
 
+/// From a small pool, so duplicates are common.
+fn mac(rng: &mut Rng) -> Option<[u8; 6]> {
+    Some([2, 0, 0, 0, 0, rng.below(4) as u8])
+}
+
 fn name(i: usize) -> String {
     format!("m{i}")
 }
@@ -144,6 +149,7 @@ impl Model {
                         slot,
                         link_up: rng.coin(),
                         probe: ProbeState::Unknown,
+                        mac: mac(rng),
                     }
                 }
             }
@@ -172,6 +178,10 @@ impl Model {
                     slot,
                     standby: rng.coin(),
                 },
+                None => return "none".into(),
+            },
+            8 if rng.coin() => match self.some_slot(rng) {
+                Some(slot) => group::Event::HwAddr { slot, mac: mac(rng) },
                 None => return "none".into(),
             },
             8 => {
@@ -215,6 +225,20 @@ impl Model {
         let live = g.members().iter().filter(|m| !m.removed).count();
         if live != self.config.len() {
             return Err(format!("{live} live slots for {} members", self.config.len()));
+        }
+        // No two members in service share a hardware address (flag h).
+        let in_service: Vec<&Member> = g
+            .members()
+            .iter()
+            .filter(|m| m.present && !m.removed && !m.out_of_service())
+            .collect();
+        for (i, a) in in_service.iter().enumerate() {
+            if let Some(b) = in_service[..i].iter().find(|b| b.mac.is_some() && b.mac == a.mac) {
+                return Err(format!(
+                    "{} and {} in service with one hardware address",
+                    a.name, b.name
+                ));
+            }
         }
         // Each data address bound to an active member (or none while none is).
         for (a, s) in g.bindings().iter() {

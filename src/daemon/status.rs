@@ -118,9 +118,17 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
             let slot = i as Slot;
             let nominee = g.nominee() == Some(slot);
             // d: taken down for IP by the administrator (offline), as
-            // Solaris shows offline members. IPv6 is off and duplicate
-            // hardware addresses are not handled yet: M and h stay unset.
-            let set = [m.inactive, m.standby, nominee, nominee, false, m.offline, false];
+            // Solaris shows offline members; h: out of service for a
+            // duplicate hardware address. IPv6 is off: M stays unset.
+            let set = [
+                m.inactive,
+                m.standby,
+                nominee,
+                nominee,
+                false,
+                m.offline,
+                m.dup_hwaddr,
+            ];
             let flags: String = FLAG_CHARS
                 .iter()
                 .zip(set)

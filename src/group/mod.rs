@@ -12,6 +12,7 @@ mod bindings;
 pub use bindings::Bindings;
 
 use crate::datapath::buckets::{Buckets, Slot};
+use crate::datapath::frame::Mac;
 use crate::detect::probe::ProbeState;
 use crate::detect::FLAP_WINDOW;
 use log::Level;
@@ -83,6 +84,14 @@ pub struct Member {
     /// Removed from the configuration (SIGHUP); the slot is free for the
     /// next member added.
     pub removed: bool,
+    /// The member's hardware address, once taken over.
+    pub mac: Option<Mac>,
+    /// Flag h: out of service because another member in service already has
+    /// its hardware address (both would receive the same frames).
+    pub dup_hwaddr: bool,
+    /// When the member last became eligible to claim its hardware address
+    /// (joined, or brought back online): the later of two duplicates goes.
+    claim_seq: u64,
 }
 
 impl Member {
@@ -100,6 +109,9 @@ impl Member {
             fell: false,
             kept_inactive: false,
             removed: false,
+            mac: None,
+            dup_hwaddr: false,
+            claim_seq: 0,
         }
     }
 
@@ -122,13 +134,20 @@ impl Member {
         !self.present || !self.link_up || self.probe == ProbeState::Failed || self.held
     }
 
-    /// Functioning and not offline.
+    /// Functioning and not offline (by the administrator or for a
+    /// duplicate hardware address).
     pub fn usable(&self) -> bool {
-        !self.failed() && !self.offline
+        !self.failed() && !self.offline && !self.dup_hwaddr
+    }
+
+    /// Out of service by the administrator or for a duplicate hardware
+    /// address: its frames are not accepted either.
+    pub fn out_of_service(&self) -> bool {
+        self.offline || self.dup_hwaddr
     }
 
     pub fn state(&self) -> MemberState {
-        if self.offline {
+        if self.offline || self.dup_hwaddr {
             MemberState::Offline
         } else if self.failed() {
             MemberState::Failed
@@ -149,6 +168,13 @@ pub enum Event {
         /// The prober's state (`Disabled` when not probed): a member that
         /// comes back after failing must be repaired by probes again.
         probe: ProbeState,
+        /// Its hardware address (None: unknown, never a duplicate).
+        mac: Option<Mac>,
+    },
+    /// The member's hardware address changed.
+    HwAddr {
+        slot: Slot,
+        mac: Option<Mac>,
     },
     /// The member's interface disappeared.
     Gone {
@@ -194,7 +220,8 @@ impl Event {
             | Event::Probe { slot, .. }
             | Event::Offline { slot, .. }
             | Event::Standby { slot, .. }
-            | Event::Removed { slot } => Some(slot),
+            | Event::Removed { slot }
+            | Event::HwAddr { slot, .. } => Some(slot),
             Event::AddressAdded(_) | Event::AddressRemoved(_) | Event::Tick | Event::Batch(_) => None,
         }
     }
@@ -236,6 +263,8 @@ pub struct Group {
     blackhole: bool,
     /// Members that left the active set by failing.
     failovers: u64,
+    /// Orders members' claims to their hardware addresses.
+    claims: u64,
 }
 
 impl Group {
@@ -254,6 +283,7 @@ impl Group {
             state: GroupState::Failed,
             blackhole: false,
             failovers: 0,
+            claims: 0,
         }
     }
 
@@ -345,11 +375,19 @@ impl Group {
         let group = self.name.clone();
         let limit = self.policy.flap_limit;
         match ev {
-            Event::Joined { slot, link_up, probe } => {
+            Event::Joined {
+                slot,
+                link_up,
+                probe,
+                mac,
+            } => {
+                self.claims += 1;
                 let m = &mut self.members[usize::from(slot)];
                 m.present = true;
                 m.link_up = link_up;
                 m.probe = probe;
+                m.mac = mac;
+                m.claim_seq = self.claims;
                 log(
                     out,
                     Level::Info,
@@ -423,7 +461,24 @@ impl Group {
                     );
                 }
             }
-            Event::Offline { slot, offline } => self.members[usize::from(slot)].offline = offline,
+            Event::Offline { slot, offline } => {
+                self.claims += 1;
+                let m = &mut self.members[usize::from(slot)];
+                if m.offline && !offline {
+                    // Back online: it claims its address after those in service.
+                    m.claim_seq = self.claims;
+                }
+                m.offline = offline;
+            }
+            Event::HwAddr { slot, mac } => {
+                self.claims += 1;
+                let m = &mut self.members[usize::from(slot)];
+                if m.mac != mac {
+                    // A new address is claimed after those already in use.
+                    m.mac = mac;
+                    m.claim_seq = self.claims;
+                }
+            }
             Event::Standby { slot, standby } => self.members[usize::from(slot)].standby = standby,
             Event::Removed { slot } => {
                 let m = &mut self.members[usize::from(slot)];
@@ -488,6 +543,7 @@ impl Group {
     /// Chooses the active set by in.mpathd's policy, then brings buckets,
     /// bindings, nominee and carrier in line with it.
     fn reconcile(&mut self, out: &mut Vec<Action>) {
+        self.check_hwaddrs(out);
         // Usability does not change while the active set is chosen.
         let ok: Vec<bool> = self.members.iter().map(Member::usable).collect();
         let usable = |s: Slot| ok[usize::from(s)];
@@ -585,7 +641,7 @@ impl Group {
         if active.is_empty() {
             let alive = |s: Slot| {
                 let m = &self.members[usize::from(s)];
-                m.present && m.link_up && !m.offline && !m.held
+                m.present && m.link_up && !m.out_of_service() && !m.held
             };
             active = self.active.iter().copied().filter(|&s| alive(s)).collect();
             if active.is_empty() {
@@ -661,7 +717,7 @@ impl Group {
             if m.failed() {
                 self.failovers += 1;
             }
-            let why = if m.offline {
+            let why = if m.out_of_service() {
                 "offline"
             } else if m.failed() {
                 "failed"
@@ -695,6 +751,48 @@ impl Group {
         }
         if was_empty != self.active.is_empty() {
             out.push(Action::Carrier(!self.active.is_empty()));
+        }
+    }
+}
+
+impl Group {
+    /// Flag h: of members in service with the same hardware address, the
+    /// one that claimed it first keeps it; the others are taken out of
+    /// service until their address changes or the first one leaves.
+    fn check_hwaddrs(&mut self, out: &mut Vec<Action>) {
+        let mut order: Vec<usize> = (0..self.members.len()).collect();
+        // Members already in service keep their claim over newcomers.
+        order.sort_by_key(|&i| (self.members[i].dup_hwaddr, self.members[i].claim_seq));
+        let mut claimed: Vec<(Mac, usize)> = Vec::new();
+        for i in order {
+            let m = &self.members[i];
+            let eligible = m.present && !m.offline && !m.removed;
+            let holder = match (eligible, m.mac) {
+                (true, Some(mac)) => match claimed.iter().find(|(c, _)| *c == mac) {
+                    Some(&(_, h)) => Some(h),
+                    None => {
+                        claimed.push((mac, i));
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let dup = holder.is_some();
+            if dup == m.dup_hwaddr {
+                continue;
+            }
+            let msg = match holder {
+                Some(h) => format!(
+                    "{} has the same hardware address as {} in group {}; {} is offline until its hardware address changes",
+                    m.name, self.members[h].name, self.name, m.name
+                ),
+                None => format!(
+                    "{} of group {} no longer has a duplicate hardware address; it is back in service",
+                    m.name, self.name
+                ),
+            };
+            log(out, if dup { Level::Error } else { Level::Info }, msg);
+            self.members[i].dup_hwaddr = dup;
         }
     }
 }

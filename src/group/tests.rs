@@ -28,7 +28,15 @@ fn join(g: &mut Group, t: Instant, slot: Slot, link_up: bool) -> Vec<Action> {
     } else {
         ProbeState::Unknown
     };
-    g.handle(Event::Joined { slot, link_up, probe }, t)
+    g.handle(
+        Event::Joined {
+            slot,
+            link_up,
+            probe,
+            mac: None,
+        },
+        t,
+    )
 }
 
 fn probe(g: &mut Group, t: Instant, slot: Slot, state: ProbeState) -> Vec<Action> {
@@ -339,6 +347,7 @@ fn a_member_rejoining_after_failing_waits_for_its_probes() {
             slot: 0,
             link_up: true,
             probe: ProbeState::Failed,
+            mac: None,
         },
         t,
     );
@@ -396,4 +405,57 @@ fn members_can_be_added_and_removed_at_run_time() {
     assert_eq!(g.active(), &[0, 2, 1]);
     assert_eq!(g.slot_of("e1000g2"), Some(1));
     assert_eq!(g.members().len(), 3);
+}
+
+#[test]
+fn a_member_with_a_duplicate_hardware_address_is_taken_out_of_service() {
+    let (mut g, t) = group(false, false, false);
+    let mac = |slot: Slot, b: u8| Event::Joined {
+        slot,
+        link_up: true,
+        probe: ProbeState::Disabled,
+        mac: Some([2, 0, 0, 0, 0, b]),
+    };
+    g.handle(mac(0, 1), t);
+    g.handle(mac(1, 2), t);
+    // The later member with the same address goes, with flag h and a log line.
+    let acts = g.handle(mac(2, 1), t);
+    assert!(g.members()[2].dup_hwaddr);
+    assert!(!g.members()[0].dup_hwaddr);
+    assert_eq!(g.members()[2].state(), MemberState::Offline);
+    assert_eq!(g.active(), &[0, 1]);
+    assert!(
+        logs(&acts)
+            .iter()
+            .any(|l| l.contains("rge0 has the same hardware address as e1000g0")),
+        "{:?}",
+        logs(&acts)
+    );
+    // Its address changes: back in service.
+    let acts = g.handle(
+        Event::HwAddr {
+            slot: 2,
+            mac: Some([2, 0, 0, 0, 0, 3]),
+        },
+        t,
+    );
+    assert!(!g.members()[2].dup_hwaddr);
+    assert_eq!(g.active(), &[0, 1, 2]);
+    assert!(logs(&acts)
+        .iter()
+        .any(|l| l.contains("no longer has a duplicate")));
+    // The first member changes to the third's address: the first is the
+    // newcomer to that address now, and goes.
+    g.handle(
+        Event::HwAddr {
+            slot: 0,
+            mac: Some([2, 0, 0, 0, 0, 3]),
+        },
+        t,
+    );
+    assert!(g.members()[0].dup_hwaddr && !g.members()[2].dup_hwaddr);
+    // The holder leaves the system: the other one is back in service.
+    g.handle(Event::Gone { slot: 2 }, t);
+    assert!(!g.members()[0].dup_hwaddr);
+    assert!(g.active().contains(&0));
 }
