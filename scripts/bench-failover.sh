@@ -6,6 +6,8 @@
 #   baseline     the stream with no event
 #   (a) carrier  `lab.sh cut M` of the member M seen carrying the stream
 #   (c) failback the stream across `lab.sh restore M` (M repaired)
+#   (a), (c) again with hostile clients held on the control socket all along
+#                (examples/ctlhostile.rs: idle, dribbling, endless-line)
 #   (b) cable4   silent cut between the switches, probe-based detection
 #                (--probe arp, then --probe icmp with test addresses;
 #                --fdt 100ms); the flow's source port is chosen so that the
@@ -40,9 +42,10 @@ for t in python3 ip ss ethtool timeout; do command -v "$t" >/dev/null || need+=(
 if ((${#need[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 iproute2 ethtool coreutils >/dev/null
 fi
-cargo build --release --quiet --bin ipmpd --example udpgap
+cargo build --release --quiet --bin ipmpd --example udpgap --example ctlhostile
 BIN="$PWD/target/release/ipmpd"
 GAP="$PWD/target/release/examples/udpgap"
+HOSTILE="$PWD/target/release/examples/ctlhostile"
 LAB="$PWD/scripts/lab.sh"
 
 export LAB_PREFIX="ipmpfo$$"
@@ -224,8 +227,10 @@ ev_restore_member() { lab restore "$CUT_MEMBER"; }
 ev_cut_cable4() { [[ $1 == e1000g0 || $1 == e1000g1 ]] || return 1; lab cut cable4; }
 ev_restore_cable4() { lab restore cable4; }
 
-# Carrier loss (a) and failback (c), link-based detection.
+# Carrier loss (a) and failback (c), link-based detection; optional
+# scenario names (the hostile-client run records under its own).
 link_trials() {
+    local cut_name=${1:-a-carrier-cut} back_name=${2:-c-failback-link}
     local t sport tries ok
     for ((t = 1; t <= TRIALS; t++)); do
         sport=$((41000 + t * 10))
@@ -234,12 +239,12 @@ link_trials() {
             if run_trial "$sport" ev_cut_carrier; then ok=1; break; fi
             sport=$((sport + 1)) # stream not seen on any port: another flow
         done
-        if ((!ok)); then record_fail a-carrier-cut "$t" "$sport" "stream not seen on any member"; continue; fi
-        record a-carrier-cut "$t" "$sport" "cut $CUT_MEMBER"
+        if ((!ok)); then record_fail "$cut_name" "$t" "$sport" "stream not seen on any member"; continue; fi
+        record "$cut_name" "$t" "$sport" "cut $CUT_MEMBER"
         run_trial "$sport" ev_restore_member || true
         local back=no
         [[ $T_AFTER == "$CUT_MEMBER" ]] && back=yes
-        record c-failback-link "$t" "$sport" "restore $CUT_MEMBER (flow back: $back)"
+        record "$back_name" "$t" "$sport" "restore $CUT_MEMBER (flow back: $back)"
         sleep 1
     done
 }
@@ -423,6 +428,21 @@ echo "## link-based: baseline, (a) carrier cut, (c) failback"
 start_ipmpd link "${LINK_ARGS[@]}"
 baseline_trials baseline
 link_trials
+stop_ipmpd
+
+# The same with hostile local clients on the control socket all along:
+# idle, dribbling and endless-line clients that reconnect when closed.
+echo "## link-based with hostile control-socket clients: (a) carrier cut, (c) failback"
+start_ipmpd hostile "${LINK_ARGS[@]}"
+HOSTILE_SECS=$((TRIALS * 10 + 30))
+((HOSTILE_SECS <= 600)) || HOSTILE_SECS=600
+"$HOSTILE" "$RUN_DIR/bench0.sock" "$HOSTILE_SECS" >"$RUN_DIR/hostile.out" &
+HOSTILE_PID=$!
+BG_PIDS+=("$HOSTILE_PID")
+sleep 1
+link_trials a-carrier-cut-hostile c-failback-hostile
+kill "$HOSTILE_PID" 2>/dev/null || true
+wait "$HOSTILE_PID" 2>/dev/null || true
 stop_ipmpd
 
 PROBE_COMMON=(--target "$ROUTER" --fdt 100ms)

@@ -2,6 +2,8 @@
 //! ipmpstat-style rendering, and the per-group Unix socket.
 
 pub mod format;
+#[doc(hidden)]
+pub mod hostile;
 pub mod server;
 pub mod socket;
 
