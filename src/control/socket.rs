@@ -4,7 +4,7 @@
 
 use super::{Request, Response, PROTOCOL_VERSION};
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,9 +29,34 @@ pub struct ControlSocket {
 impl ControlSocket {
     pub fn bind(run_dir: &Path, group: &str, world_readable: bool) -> io::Result<ControlSocket> {
         let path = socket_path(run_dir, group);
-        // A leftover from a daemon that died: the pid file check already
-        // made sure no live daemon owns this group.
-        let _ = std::fs::remove_file(&path);
+        // A leftover from a daemon that died (the pid lock already made sure
+        // no live daemon owns this group) is removed; only a socket of our
+        // own, never a symlink or someone else's file.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_socket() && m.uid() == crate::sys::euid() => {
+                std::fs::remove_file(&path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("removing stale socket {}: {e}", path.display()))
+                })?;
+            }
+            Ok(m) => {
+                let what = if m.file_type().is_symlink() {
+                    "a symbolic link".to_string()
+                } else if !m.file_type().is_socket() {
+                    "not a socket".to_string()
+                } else {
+                    format!("a socket owned by uid {}", m.uid())
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} is {what}; ipmpd removes only a stale socket of its own",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
         let listener = UnixListener::bind(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("binding {}: {e}", path.display())))?;
         let mode = if world_readable {

@@ -76,6 +76,40 @@ pub struct RouteInfo {
 
 pub const RTPROT_KERNEL: u8 = 2;
 
+/// An IPv6 address with what it takes to add it again as it was: the
+/// flags an administrator can set, its preferred lifetime (0: deprecated),
+/// the IFA_PROTO origin and the prefix route metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addr6Detail {
+    pub index: u32,
+    pub addr: std::net::Ipv6Addr,
+    pub prefix_len: u8,
+    /// IFA_F_* bits (IFA_FLAGS when present, else the header byte).
+    pub flags: u32,
+    /// Seconds; u32::MAX is forever.
+    pub valid_lft: u32,
+    pub preferred_lft: u32,
+    /// IFA_PROTO, 0 when absent.
+    pub proto: u8,
+    /// IFA_RT_PRIORITY, when set.
+    pub metric: Option<u32>,
+}
+
+pub const IFA_F_NODAD: u32 = 0x02;
+pub const IFA_F_OPTIMISTIC: u32 = 0x04;
+pub const IFA_F_HOMEADDRESS: u32 = 0x10;
+pub const IFA_F_TEMPORARY: u32 = 0x01;
+pub const IFA_F_PERMANENT: u32 = 0x80;
+pub const IFA_F_MANAGETEMPADDR: u32 = 0x100;
+pub const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+pub const IFA_F_MCAUTOJOIN: u32 = 0x400;
+/// IFA_PROTO values the kernel sets on addresses it generates itself.
+pub const IFAPROT_KERNEL_LO: u8 = 1;
+pub const IFAPROT_KERNEL_RA: u8 = 2;
+pub const IFAPROT_KERNEL_LL: u8 = 3;
+/// Lifetime meaning "forever".
+pub const INFINITY_LIFE_TIME: u32 = u32::MAX;
+
 /// Change notification from [`EventSocket::drain`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -386,6 +420,44 @@ fn parse_addr(payload: &[u8]) -> Result<Option<AddrInfo>, String> {
     }))
 }
 
+/// Decodes an RTM_NEWADDR payload into an [`Addr6Detail`]; `Ok(None)`
+/// for other families.
+fn parse_addr6(payload: &[u8]) -> Result<Option<Addr6Detail>, String> {
+    let header = AddressHeader::parse(payload).map_err(|e| e.to_string())?;
+    if header.family != AddressFamily::Inet6 {
+        return Ok(None);
+    }
+    let mut d = Addr6Detail {
+        index: header.index,
+        addr: std::net::Ipv6Addr::UNSPECIFIED,
+        prefix_len: header.prefix_len,
+        flags: u32::from(header.flags.bits()),
+        valid_lft: INFINITY_LIFE_TIME,
+        preferred_lft: INFINITY_LIFE_TIME,
+        proto: 0,
+        metric: None,
+    };
+    let mut found = None;
+    for nla in NlasIterator::new(&payload[IFADDRMSG_LEN..]) {
+        let nla = nla.map_err(|e| e.to_string())?;
+        match AddressAttribute::parse(&nla) {
+            Ok(AddressAttribute::Local(IpAddr::V6(a))) => found = Some(a),
+            Ok(AddressAttribute::Address(IpAddr::V6(a))) => found = found.or(Some(a)),
+            Ok(AddressAttribute::Flags(f)) => d.flags = f.bits(),
+            Ok(AddressAttribute::CacheInfo(c)) => {
+                d.valid_lft = c.ifa_valid;
+                d.preferred_lft = c.ifa_preferred;
+            }
+            Ok(AddressAttribute::Protocol(p)) => d.proto = u8::from(p),
+            Ok(AddressAttribute::RoutePriority(m)) => d.metric = Some(m),
+            Ok(_) => {}
+            Err(e) => debug!("address on {}: skipping attribute: {e}", header.index),
+        }
+    }
+    d.addr = found.ok_or_else(|| format!("IPv6 address on {} without IFA_ADDRESS", header.index))?;
+    Ok(Some(d))
+}
+
 fn route_addr(a: RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(v4)),
@@ -691,6 +763,57 @@ impl Handle {
     pub fn addresses(&mut self) -> io::Result<Vec<AddrInfo>> {
         let msg = RouteNetlinkMessage::GetAddress(AddressMessage::default());
         self.dump("addresses", msg, RTM_NEWADDR, parse_addr)
+    }
+
+    /// IPv6 addresses of all links, with flags and lifetimes.
+    pub fn ipv6_address_details(&mut self) -> io::Result<Vec<Addr6Detail>> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        self.dump(
+            "IPv6 addresses",
+            RouteNetlinkMessage::GetAddress(msg),
+            RTM_NEWADDR,
+            parse_addr6,
+        )
+    }
+
+    /// Adds an IPv6 address with its flags, preferred lifetime, origin and
+    /// metric (as [`Handle::ipv6_address_details`] read them); an address
+    /// already there is left alone (`Ok`).
+    pub fn add_address_v6(&mut self, index: u32, a: &Addr6Detail) -> io::Result<()> {
+        use netlink_packet_route::address::{AddressFlags, AddressProtocol, CacheInfo};
+        Self::check_prefix(a.prefix_len, 128, &format!("adding {}/{}", a.addr, a.prefix_len))?;
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = a.prefix_len;
+        msg.header.index = index;
+        msg.attributes.push(AddressAttribute::Local(a.addr.into()));
+        msg.attributes.push(AddressAttribute::Address(a.addr.into()));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::from_bits_retain(a.flags)));
+        if a.valid_lft != INFINITY_LIFE_TIME || a.preferred_lft != INFINITY_LIFE_TIME {
+            let mut ci = CacheInfo::default();
+            ci.ifa_preferred = a.preferred_lft;
+            ci.ifa_valid = a.valid_lft;
+            msg.attributes.push(AddressAttribute::CacheInfo(ci));
+        }
+        if a.proto != 0 {
+            msg.attributes
+                .push(AddressAttribute::Protocol(AddressProtocol::from(a.proto)));
+        }
+        if let Some(m) = a.metric {
+            msg.attributes.push(AddressAttribute::RoutePriority(m));
+        }
+        let (addr, len) = (a.addr, a.prefix_len);
+        match self.change(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            index,
+            |link| format!("adding {addr}/{len} to {link}"),
+        ) {
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            r => r,
+        }
     }
 
     /// IPv4 and IPv6 routes of all tables.
