@@ -88,12 +88,6 @@ fn kill_9_then_start_restores_first_and_stop_gives_every_member_back() {
 
     // The next start restores from the state file before recording afresh...
     let mut second = start(&lab, &crash_args(), "ipmp0", DATA);
-    let log = second.stderr_text();
-    assert!(log.contains("did not shut down cleanly"), "{log}");
-    assert!(
-        log.contains("rge0 restored") && log.contains("2001:db8:2::12/64 added back"),
-        "{log}"
-    );
     // ...so a clean stop gives every member back as it was before the first start.
     second.signal(libc::SIGTERM);
     let st = second.wait_timeout(EXIT_TIMEOUT).expect("exits on SIGTERM");
@@ -102,6 +96,12 @@ fn kill_9_then_start_restores_first_and_stop_gives_every_member_back() {
         before,
         settled_snapshot(&lab, &before),
         "host differs after kill -9, start, stop"
+    );
+    let log = second.stderr_text();
+    assert!(log.contains("did not shut down cleanly"), "{log}");
+    assert!(
+        log.contains("rge0 restored") && log.contains("2001:db8:2::12/64 added back"),
+        "{log}"
     );
     assert!(!state.exists(), "a clean stop removes the state file");
     assert!(!pid_file.exists());
