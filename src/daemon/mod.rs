@@ -4,6 +4,7 @@
 mod detection;
 pub mod identity;
 pub mod member;
+pub mod panics;
 mod reload;
 pub mod rundir;
 pub mod state;

@@ -617,7 +617,8 @@ mod tests {
 
     #[test]
     fn refuses_records_ipmpd_could_not_have_written() {
-        let cases: Vec<(Box<dyn Fn(&mut MemberRecord)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut MemberRecord)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|r| r.name = "../../etc".into()), "member name"),
             (Box::new(|r| r.name = String::new()), "member name"),
             (Box::new(|r| r.ifindex = 0), "ifindex"),
