@@ -256,3 +256,60 @@ fn unsafe_run_directories_and_paths_are_refused_by_name() {
     p.signal(libc::SIGTERM);
     assert!(p.wait_timeout(EXIT_TIMEOUT).is_some_and(|s| s.success()));
 }
+
+#[test]
+fn a_member_that_joins_later_is_recorded_before_it_is_touched() {
+    let lab = Lab::new("latejoin");
+    // spare0 is made as tmpx0 (configured while no daemon can see it under
+    // the member's name), then renamed: a member appearing while ipmpd runs.
+    // It has been up once: the first up attaches the default qdisc, which
+    // no later down undoes.
+    let swa = lab.ns("swa");
+    lab.sh_ok(
+        "host",
+        &format!(
+            "ip link add tmpx0 type veth peer name spare1 netns {swa} \
+             && ip link set tmpx0 mtu 1450 \
+             && ip link set tmpx0 up && ip link set tmpx0 down \
+             && sysctl -qw net.ipv6.conf.tmpx0.disable_ipv6=0 \
+             && ip addr add 2001:db8:3::13/64 dev tmpx0 nodad"
+        ),
+    );
+    lab.sh_ok("host", "ip link set tmpx0 name spare0");
+    let before = host_snapshot(&lab);
+    lab.sh_ok("host", "ip link set spare0 name tmpx0");
+    let args = strings(&[
+        "--group",
+        "production0",
+        "--interface",
+        "ipmp0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--optional-member",
+        "spare0",
+        "--force",
+    ]);
+    let state = run_dir(&lab).join("production0.state");
+    let mut first = start(&lab, &args, "ipmp0", DATA);
+    lab.sh_ok("host", "ip link set tmpx0 name spare0");
+    assert!(
+        wait_until(READY_TIMEOUT, || tcx_count(&lab, "host", "spare0") == 1),
+        "spare0 not taken:\n{}",
+        first.stderr_text()
+    );
+    let recorded = std::fs::read_to_string(&state).unwrap_or_default();
+    first.signal(libc::SIGKILL);
+    assert!(first.wait_timeout(EXIT_TIMEOUT).is_some());
+    assert_eq!(sysctl(&lab, "net.ipv6.conf.spare0.disable_ipv6"), "1");
+
+    let mut second = start(&lab, &args, "ipmp0", DATA);
+    second.signal(libc::SIGTERM);
+    assert!(second.wait_timeout(EXIT_TIMEOUT).is_some_and(|s| s.success()));
+    assert_eq!(before, settled_snapshot(&lab, &before), "spare0 not given back");
+    assert!(
+        recorded.contains("spare0") && recorded.contains("2001:db8:3::13"),
+        "{recorded}"
+    );
+}
