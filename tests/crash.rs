@@ -43,12 +43,14 @@ fn sysctl(lab: &Lab, key: &str) -> String {
 fn kill_9_then_start_restores_first_and_stop_gives_every_member_back() {
     let lab = Lab::new("kill9");
     // Members as an administrator may have left them: IPv6 on with static
-    // global addresses (which disable_ipv6=1 deletes), a non-default MTU,
+    // global addresses and routes (which disable_ipv6=1 deletes), a non-default MTU,
     // an optional member that is administratively down.
     lab.sh_ok(
         "host",
         "sysctl -qw net.ipv6.conf.e1000g0.disable_ipv6=0 \
          && ip addr add 2001:db8::10/64 dev e1000g0 nodad \
+         && ip -6 route add 2001:db8:99::/64 via 2001:db8::1 dev e1000g0 \
+         && ip -6 route add 2001:db8:98::/64 dev e1000g0 table 100 metric 7 pref high \
          && ip link set e1000g1 mtu 1400 \
          && sysctl -qw net.ipv6.conf.e1000g1.disable_ipv6=0 \
          && ip addr add 2001:db8:1::11/64 dev e1000g1 nodad noprefixroute \
@@ -100,7 +102,9 @@ fn kill_9_then_start_restores_first_and_stop_gives_every_member_back() {
     let log = second.stderr_text();
     assert!(log.contains("did not shut down cleanly"), "{log}");
     assert!(
-        log.contains("rge0 restored") && log.contains("2001:db8:2::12/64 added back"),
+        log.contains("rge0 restored")
+            && log.contains("2001:db8:2::12/64 added back")
+            && log.contains("route 2001:db8:98::/64 (table 100) added back"),
         "{log}"
     );
     assert!(!state.exists(), "a clean stop removes the state file");
@@ -110,7 +114,14 @@ fn kill_9_then_start_restores_first_and_stop_gives_every_member_back() {
     let m = state_meta.expect("state file exists while members are taken");
     assert_eq!(m.mode() & 0o777, 0o600);
     assert_eq!(m.uid(), 0);
-    for name in ["e1000g0", "e1000g1", "rge0", "2001:db8::10", "disable_ipv6"] {
+    for name in [
+        "e1000g0",
+        "e1000g1",
+        "rge0",
+        "2001:db8::10",
+        "2001:db8:98::",
+        "disable_ipv6",
+    ] {
         assert!(
             state_text.contains(name),
             "state file lacks {name}:\n{state_text}"

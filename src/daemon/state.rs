@@ -20,7 +20,7 @@
 //! another MAC, while ipmpd ran still be restored. A device deleted and
 //! created again is a new device, with settings of its own: not touched.
 
-use crate::netlink::{self, Addr6Detail, Handle, LinkInfo};
+use crate::netlink::{self, Addr6Detail, Handle, LinkInfo, Route6Detail};
 use crate::sys::{self, sysctl};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -40,6 +40,12 @@ pub const MAX_STATE_BYTES: u64 = 1024 * 1024;
 pub const MAX_STATE_MEMBERS: usize = 256;
 /// Most IPv6 addresses recorded per member.
 pub const MAX_ADDRS_PER_MEMBER: usize = 256;
+/// Most IPv6 routes recorded per member.
+pub const MAX_ROUTES_PER_MEMBER: usize = 256;
+/// RA route preferences (ICMPV6_ROUTER_PREF_MEDIUM, _HIGH, _LOW).
+const ROUTE_PREFS: [u8; 3] = [0, 1, 3];
+/// The local table: only the kernel's own routes live there.
+const RT_TABLE_LOCAL: u32 = 255;
 /// Longest sysctl value recorded.
 const MAX_SYSCTL_VALUE_LEN: usize = 32;
 /// Smallest and largest MTU a record may hold (ETH_MIN_MTU, IP_MAX_MTU).
@@ -90,6 +96,62 @@ pub struct MemberRecord {
     /// and the kernel does not bring them back. (Addresses the kernel made
     /// itself, link-local and SLAAC, come back on their own.)
     pub ipv6: Vec<AddrRecord>,
+    /// IPv6 routes through the member that were not made by the kernel
+    /// (they go with its addresses; only taken with --force).
+    pub routes6: Vec<RouteRecord>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRecord {
+    pub table: u32,
+    pub protocol: u8,
+    pub dst: Ipv6Addr,
+    pub dst_len: u8,
+    pub gateway: Option<Ipv6Addr>,
+    pub metric: Option<u32>,
+    pub onlink: bool,
+    pub pref: Option<u8>,
+}
+
+impl RouteRecord {
+    fn wanted(r: &Route6Detail, ifindex: u32) -> bool {
+        r.oif == ifindex
+            && r.table != RT_TABLE_LOCAL
+            && !matches!(r.protocol, netlink::RTPROT_KERNEL | netlink::RTPROT_RA)
+    }
+
+    fn from_detail(r: &Route6Detail) -> RouteRecord {
+        RouteRecord {
+            table: r.table,
+            protocol: r.protocol,
+            dst: r.dst,
+            dst_len: r.dst_len,
+            gateway: r.gateway,
+            metric: r.metric,
+            onlink: r.onlink,
+            pref: r.pref,
+        }
+    }
+
+    fn to_detail(&self, oif: u32) -> Route6Detail {
+        Route6Detail {
+            table: self.table,
+            protocol: self.protocol,
+            dst: self.dst,
+            dst_len: self.dst_len,
+            gateway: self.gateway,
+            oif,
+            metric: self.metric,
+            onlink: self.onlink,
+            pref: self.pref,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let via = self.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+        format!("route {}/{}{via} (table {})", self.dst, self.dst_len, self.table)
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -177,6 +239,13 @@ impl MemberRecord {
             .map(AddrRecord::from_detail)
             .take(MAX_ADDRS_PER_MEMBER)
             .collect();
+        let routes6: Vec<RouteRecord> = nl
+            .ipv6_route_details()?
+            .iter()
+            .filter(|r| RouteRecord::wanted(r, now.index))
+            .map(RouteRecord::from_detail)
+            .take(MAX_ROUTES_PER_MEMBER)
+            .collect();
         Ok(MemberRecord {
             name: now.name.clone(),
             ifindex: now.index,
@@ -185,6 +254,7 @@ impl MemberRecord {
             up: now.up,
             sysctls,
             ipv6,
+            routes6,
         })
     }
 
@@ -246,6 +316,27 @@ impl MemberRecord {
             }
             if a.preferred_lft != 0 && a.preferred_lft != netlink::INFINITY_LIFE_TIME {
                 return Err(format!("{who}: {}: invalid preferred lifetime", a.addr));
+            }
+        }
+        if self.routes6.len() > MAX_ROUTES_PER_MEMBER {
+            return Err(format!("{who}: {} IPv6 routes recorded", self.routes6.len()));
+        }
+        for r in &self.routes6 {
+            let what = r.describe();
+            if r.dst_len > 128 {
+                return Err(format!("{who}: {what}: invalid prefix length"));
+            }
+            if r.table == RT_TABLE_LOCAL || matches!(r.protocol, netlink::RTPROT_KERNEL | netlink::RTPROT_RA)
+            {
+                return Err(format!("{who}: {what}: a route of the kernel's own"));
+            }
+            if r.gateway
+                .is_some_and(|g| g.is_unspecified() || g.is_multicast() || g.is_loopback())
+            {
+                return Err(format!("{who}: {what}: invalid gateway"));
+            }
+            if r.pref.is_some_and(|p| !ROUTE_PREFS.contains(&p)) {
+                return Err(format!("{who}: {what}: invalid preference"));
             }
         }
         Ok(())
@@ -432,7 +523,8 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Puts `link` (the device `rec` was taken from) back as `rec` says:
 /// up/down, MTU, the sysctls, then the IPv6 addresses (they can only be
-/// added once IPv6 is on again). Returns what it changed, for the log.
+/// added once IPv6 is on again), then the IPv6 routes (which may need the
+/// addresses). Returns what it changed, for the log.
 /// Every step is idempotent, so a restore interrupted by another crash is
 /// simply done again.
 pub fn restore_member(nl: &mut Handle, rec: &MemberRecord, link: &LinkInfo) -> io::Result<Vec<String>> {
@@ -474,6 +566,23 @@ pub fn restore_member(nl: &mut Handle, rec: &MemberRecord, link: &LinkInfo) -> i
         {
             nl.add_address_v6(link.index, &a.to_detail(link.index))?;
             done.push(format!("{}/{} added back", a.addr, a.prefix_len));
+        }
+    }
+    if !rec.routes6.is_empty() && sysctl::read("ipv6", &link.name, "disable_ipv6")? == "0" {
+        let present: Vec<RouteRecord> = nl
+            .ipv6_route_details()?
+            .iter()
+            .filter(|r| r.oif == link.index)
+            .map(RouteRecord::from_detail)
+            .collect();
+        for r in rec.routes6.iter().filter(|r| !present.contains(r)) {
+            // A route can depend on more than this member (a gateway reached
+            // through an address that is not back yet): a warning, not a
+            // reason to keep the whole member unrestored.
+            match nl.add_route_v6(&r.to_detail(link.index)) {
+                Ok(()) => done.push(format!("{} added back", r.describe())),
+                Err(e) => log::warn!("{}: {} not added back: {e}", link.name, r.describe()),
+            }
         }
     }
     Ok(done)
@@ -524,6 +633,15 @@ pub fn restore_stale(run_dir: &Path, group: &str, nl: &mut Handle) -> Result<(),
             );
             continue;
         }
+        // The dead daemon's tcx programs went with it: one there now belongs
+        // to a live daemon (another group) or tool, which owns the member.
+        if crate::sys::bpf::tcx_ingress_count(link.index).unwrap_or(0) > 0 {
+            log::warn!(
+                "{} is held by another ipmpd group or tool now (tcx program attached): not restored",
+                link.name
+            );
+            continue;
+        }
         match restore_member(nl, rec, link) {
             Ok(done) if done.is_empty() => log::info!("{} was already as found", link.name),
             Ok(done) => log::info!("{} restored: {}", link.name, done.join(", ")),
@@ -564,6 +682,16 @@ mod tests {
                 preferred_lft: netlink::INFINITY_LIFE_TIME,
                 proto: 0,
                 metric: None,
+            }],
+            routes6: vec![RouteRecord {
+                table: 254,
+                protocol: 3,
+                dst: "2001:db8:99::".parse().unwrap(),
+                dst_len: 64,
+                gateway: Some("2001:db8::1".parse().unwrap()),
+                metric: Some(1024),
+                onlink: false,
+                pref: Some(0),
             }],
         }
     }
@@ -652,6 +780,18 @@ mod tests {
             (
                 Box::new(|r| r.ipv6 = vec![r.ipv6[0].clone(); MAX_ADDRS_PER_MEMBER + 1]),
                 "IPv6 addresses recorded",
+            ),
+            (Box::new(|r| r.routes6[0].dst_len = 129), "prefix length"),
+            (Box::new(|r| r.routes6[0].table = 255), "kernel's own"),
+            (Box::new(|r| r.routes6[0].protocol = 2), "kernel's own"),
+            (
+                Box::new(|r| r.routes6[0].gateway = Some("ff02::1".parse().unwrap())),
+                "gateway",
+            ),
+            (Box::new(|r| r.routes6[0].pref = Some(2)), "preference"),
+            (
+                Box::new(|r| r.routes6 = vec![r.routes6[0].clone(); MAX_ROUTES_PER_MEMBER + 1]),
+                "routes recorded",
             ),
         ];
         for (mutate, expect) in cases {

@@ -95,6 +95,32 @@ pub struct Addr6Detail {
     pub metric: Option<u32>,
 }
 
+/// A single-path IPv6 route through one link, with what it takes to add
+/// it again as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route6Detail {
+    pub table: u32,
+    /// RTPROT_*.
+    pub protocol: u8,
+    pub dst: std::net::Ipv6Addr,
+    pub dst_len: u8,
+    pub gateway: Option<std::net::Ipv6Addr>,
+    pub oif: u32,
+    /// RTA_PRIORITY.
+    pub metric: Option<u32>,
+    /// RTNH_F_ONLINK.
+    pub onlink: bool,
+    /// RTA_PREF (ICMPV6_ROUTER_PREF_*), when present.
+    pub pref: Option<u8>,
+}
+
+/// RTPROT_RA: routes the kernel learnt from router advertisements.
+pub const RTPROT_RA: u8 = 9;
+const RTN_UNICAST: u8 = 1;
+const RTA_PRIORITY: u16 = 6;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_PREF: u16 = 20;
+
 pub const IFA_F_NODAD: u32 = 0x02;
 pub const IFA_F_OPTIMISTIC: u32 = 0x04;
 pub const IFA_F_HOMEADDRESS: u32 = 0x10;
@@ -503,6 +529,54 @@ fn parse_route(payload: &[u8]) -> Result<Option<RouteInfo>, String> {
     Ok(Some(info))
 }
 
+/// Decodes an RTM_NEWROUTE payload into a [`Route6Detail`]; `Ok(None)`
+/// for other families, non-unicast, multipath or device-less routes.
+fn parse_route6(payload: &[u8]) -> Result<Option<Route6Detail>, String> {
+    use netlink_packet_route::route::RouteFlags;
+    let header = RouteHeader::parse(payload).map_err(|e| e.to_string())?;
+    let family = header.address_family;
+    if family != AddressFamily::Inet6
+        || u8::from(header.kind) != RTN_UNICAST
+        || header.source_prefix_length != 0
+    {
+        return Ok(None);
+    }
+    let mut r = Route6Detail {
+        table: u32::from(header.table),
+        protocol: header.protocol.into(),
+        dst: std::net::Ipv6Addr::UNSPECIFIED,
+        dst_len: header.destination_prefix_length,
+        gateway: None,
+        oif: 0,
+        metric: None,
+        onlink: header.flags.contains(RouteFlags::Onlink),
+        pref: None,
+    };
+    for nla in NlasIterator::new(&payload[RTMSG_LEN..]) {
+        let nla = nla.map_err(|e| e.to_string())?;
+        if nla.kind() == RTA_MULTIPATH {
+            return Ok(None);
+        }
+        if !matches!(
+            nla.kind(),
+            RTA_DST | RTA_OIF | RTA_GATEWAY | RTA_TABLE | RTA_PRIORITY | RTA_PREF
+        ) {
+            continue;
+        }
+        match RouteAttribute::parse_with_param(&nla, (family, header.kind, RouteLwEnCapType::None)) {
+            Ok(RouteAttribute::Destination(RouteAddress::Inet6(a))) => r.dst = a,
+            Ok(RouteAttribute::Gateway(RouteAddress::Inet6(a))) => r.gateway = Some(a),
+            Ok(RouteAttribute::Oif(i)) => r.oif = i,
+            Ok(RouteAttribute::Table(t)) => r.table = t,
+            Ok(RouteAttribute::Priority(m)) => r.metric = Some(m),
+            Ok(RouteAttribute::Preference(p)) => r.pref = Some(p.into()),
+            Ok(_) => {}
+            Err(e) => debug!("route: skipping attribute {}: {e}", nla.kind()),
+        }
+    }
+    Ok((r.oif != 0).then_some(r))
+}
+
 fn broadcast_v4(addr: Ipv4Addr, prefix_len: u8) -> Option<Ipv4Addr> {
     // /31 (RFC 3021) and /32 have no broadcast address.
     if prefix_len >= 31 {
@@ -810,6 +884,64 @@ impl Handle {
             NLM_F_CREATE | NLM_F_EXCL,
             index,
             |link| format!("adding {addr}/{len} to {link}"),
+        ) {
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Single-path unicast IPv6 routes of all tables.
+    pub fn ipv6_route_details(&mut self) -> io::Result<Vec<Route6Detail>> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_UNSPEC;
+        self.dump(
+            "IPv6 routes",
+            RouteNetlinkMessage::GetRoute(msg),
+            RTM_NEWROUTE,
+            parse_route6,
+        )
+    }
+
+    /// Adds an IPv6 route as [`Handle::ipv6_route_details`] read it; one
+    /// already there is left alone (`Ok`).
+    pub fn add_route_v6(&mut self, r: &Route6Detail) -> io::Result<()> {
+        use netlink_packet_route::route::{RouteFlags, RoutePreference};
+        Self::check_prefix(r.dst_len, 128, &format!("adding route {}/{}", r.dst, r.dst_len))?;
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.destination_prefix_length = r.dst_len;
+        // Tables above 255 travel in RTA_TABLE only.
+        msg.header.table = u8::try_from(r.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+        msg.header.protocol = RouteProtocol::from(r.protocol);
+        msg.header.kind = RouteType::Unicast;
+        msg.header.scope = RouteScope::Universe;
+        if r.onlink {
+            msg.header.flags = RouteFlags::Onlink;
+        }
+        if r.dst_len > 0 {
+            msg.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet6(r.dst)));
+        }
+        if let Some(gw) = r.gateway {
+            msg.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet6(gw)));
+        }
+        msg.attributes.push(RouteAttribute::Oif(r.oif));
+        msg.attributes.push(RouteAttribute::Table(r.table));
+        if let Some(m) = r.metric {
+            msg.attributes.push(RouteAttribute::Priority(m));
+        }
+        if let Some(p) = r.pref {
+            msg.attributes
+                .push(RouteAttribute::Preference(RoutePreference::from(p)));
+        }
+        let (dst, len, oif) = (r.dst, r.dst_len, r.oif);
+        match self.change(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            oif,
+            |link| format!("adding route {dst}/{len} dev {link}"),
         ) {
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
             r => r,
