@@ -315,7 +315,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
             members: Vec::new(),
         },
     );
-    let (cfg_run_dir, cfg_group) = (cfg.run_dir.clone(), cfg.group.clone());
+    let state = state::StateFile::new(&cfg.run_dir, &cfg.group);
     let mut d = Daemon {
         dataplane: None,
         shared,
@@ -342,7 +342,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         probe_watchers: Vec::new(),
         reloader,
         shut_down: false,
-        state: state::StateFile::new(&cfg_run_dir, &cfg_group),
+        state,
         _pid: pid,
     };
     let now = Instant::now();
