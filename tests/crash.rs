@@ -145,7 +145,9 @@ fn a_second_daemon_is_refused_by_the_lock_and_a_stale_pid_file_does_not_block() 
     let a = start(&lab, &other, "ipmpa0", "192.0.2.210");
     // A stale pid file naming a live process (an ipmpd, even) blocks nothing:
     // only the lock counts.
-    std::fs::write(run_dir(&lab).join("production0.pid"), format!("{}\n", a.pid())).unwrap();
+    let stale = run_dir(&lab).join("production0.pid");
+    std::fs::write(&stale, format!("{}\n", a.pid())).unwrap();
+    std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o644)).unwrap();
     let prod = strings(&[
         "--group",
         "production0",

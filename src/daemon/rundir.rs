@@ -100,8 +100,16 @@ pub fn check_entry(path: &Path, kind: Kind) -> Result<(), String> {
         Some("is not a regular file".to_string())
     } else if kind == Kind::Socket && !t.is_socket() {
         Some("is not a socket".to_string())
+    } else if let Some(p) = owner_problem(&m) {
+        Some(p)
+    } else if kind == Kind::File && m.mode() & WRITABLE_BY_OTHERS != 0 {
+        // (The socket is meant to be group- or world-writable: connecting needs it.)
+        Some(format!(
+            "is writable by group or others (mode {:o})",
+            m.mode() & 0o7777
+        ))
     } else {
-        owner_problem(&m)
+        None
     };
     match problem {
         Some(p) => Err(format!(
@@ -217,6 +225,9 @@ mod tests {
         let file = d.join("file");
         std::fs::write(&file, "").unwrap();
         assert!(prepare(&file).unwrap_err().contains("not a directory"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = check_entry(&file, Kind::File).unwrap_err();
+        assert!(e.contains("file") && e.contains("writable"), "{e}");
 
         let sock = run.join("g.sock");
         std::os::unix::fs::symlink("/etc/passwd", &sock).unwrap();
@@ -238,6 +249,7 @@ mod tests {
         let path = d.join("g.pid");
         // A stale file, naming a live process, does not block.
         std::fs::write(&path, "1\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let held = PidFile::lock(&path, "g").unwrap();
         let written = std::fs::read_to_string(&path).unwrap();
         assert_eq!(written.trim(), std::process::id().to_string());
