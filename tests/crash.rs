@@ -326,3 +326,29 @@ fn a_member_that_joins_later_is_recorded_before_it_is_touched() {
         "{recorded}"
     );
 }
+
+#[test]
+fn a_clean_stop_gives_back_the_ipv6_addresses_and_routes_disable_ipv6_deleted() {
+    let lab = Lab::new("v6back");
+    lab.sh_ok(
+        "host",
+        "sysctl -qw net.ipv6.conf.e1000g0.disable_ipv6=0 \
+         && ip addr add 2001:db8::10/64 dev e1000g0 nodad \
+         && ip addr add 2001:db8:5::10/64 dev e1000g0 nodad preferred_lft 0 \
+         && ip -6 route add 2001:db8:99::/64 via 2001:db8::1 dev e1000g0 metric 50",
+    );
+    assert!(wait_until(DAD_TIMEOUT, || {
+        !lab.sh_ok("host", "ip -6 addr show dev e1000g0")
+            .contains("tentative")
+    }));
+    let before = host_snapshot(&lab);
+    let mut args = tutorial_args();
+    args.push("--force".into());
+    let mut d = start(&lab, &args, "ipmp0", DATA);
+    assert!(!lab
+        .exec_ok("host", &["ip", "-o", "addr", "show", "dev", "e1000g0"])
+        .contains("2001:db8::10"));
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_timeout(EXIT_TIMEOUT).is_some_and(|s| s.success()));
+    assert_eq!(before, settled_snapshot(&lab, &before));
+}

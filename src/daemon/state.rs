@@ -559,9 +559,12 @@ pub fn restore_member(nl: &mut Handle, rec: &MemberRecord, link: &LinkInfo) -> i
             .filter(|d| d.index == link.index)
             .map(|d| (d.addr, d.prefix_len))
             .collect();
+        // The kernel lists a link's addresses newest first (within a scope),
+        // as they were recorded: adding them oldest first restores the order.
         for a in rec
             .ipv6
             .iter()
+            .rev()
             .filter(|a| !present.contains(&(a.addr, a.prefix_len)))
         {
             nl.add_address_v6(link.index, &a.to_detail(link.index))?;
