@@ -264,6 +264,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)
         .init();
+    ipmpd::daemon::panics::install_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -1,8 +1,9 @@
 //! Taking a member over and giving it back exactly as it was found.
 
+use super::state::{self, MemberRecord, StateHandle, ISOLATION_SYSCTLS};
 use crate::netlink::{AddrInfo, Handle, LinkInfo, RouteInfo, RTPROT_KERNEL};
 use crate::sys::bpf::{self, TcxLink};
-use crate::sys::sysctl::Saved;
+use crate::sys::sysctl;
 use std::io;
 use std::net::IpAddr;
 
@@ -81,59 +82,82 @@ pub fn check_member(
     Ok(())
 }
 
-/// What the daemon changed on a member; restored on drop, in reverse.
+/// A member the daemon has changed. Its original settings are on disk
+/// (the state file) before anything is changed, and put back on drop.
 pub struct Isolation {
-    name: String,
-    ifindex: u32,
-    /// Set when the member was administratively down and we brought it up.
-    brought_up: bool,
-    sysctls: Vec<Saved>,
-    /// Dropped last: the kernel resumes handling the member's traffic only
-    /// once everything else is as it was.
-    _tcx: TcxLink,
+    record: MemberRecord,
+    state: StateHandle,
+    /// Cleared when the interface is gone: nothing left to restore.
+    armed: bool,
+    /// Dropped last (after `drop` restored the rest): the kernel resumes
+    /// handling the member's traffic only once everything else is as it was.
+    tcx: Option<TcxLink>,
 }
 
 impl Isolation {
-    /// Attaches the drop-all program first (from then on the kernel does not
-    /// see the member's traffic), then turns IPv6 off and brings it up.
-    pub fn take(nl: &mut Handle, link: &LinkInfo) -> io::Result<Isolation> {
-        let tcx = bpf::attach_drop_all(link.index, &link.name)?;
+    /// Records the member in the state file, then attaches the drop-all
+    /// program (from then on the kernel does not see the member's traffic),
+    /// turns IPv6 off and brings it up. A failing step gives back what the
+    /// earlier ones changed.
+    pub fn take(nl: &mut Handle, link: &LinkInfo, state: &StateHandle) -> io::Result<Isolation> {
+        let record = MemberRecord::capture(nl, link)?;
+        state.borrow_mut().add(record.clone())?;
         let mut iso = Isolation {
-            name: link.name.clone(),
-            ifindex: link.index,
-            brought_up: false,
-            sysctls: Vec::new(),
-            _tcx: tcx,
+            record,
+            state: state.clone(),
+            armed: true,
+            tcx: None,
         };
-        // The kernel would otherwise autoconfigure and send DAD/RS on it.
-        iso.sysctls
-            .push(Saved::set("ipv6", &link.name, "disable_ipv6", "1")?);
+        iso.tcx = Some(bpf::attach_drop_all(link.index, &link.name)?);
+        for (family, key, value) in ISOLATION_SYSCTLS {
+            sysctl::write(family, &link.name, key, value)?;
+        }
         if !link.up {
             nl.set_up(link.index, true)?;
-            iso.brought_up = true;
         }
         Ok(iso)
     }
 
     /// The interface is gone: there is nothing left to restore.
     pub fn forget(&mut self) {
-        self.brought_up = false;
-        self.sysctls.iter_mut().for_each(Saved::disarm);
+        self.armed = false;
+    }
+
+    /// Puts the member back as recorded; Err keeps its record on disk.
+    fn restore(&self) -> io::Result<()> {
+        let mut nl = Handle::new()?;
+        let Some(link) = nl.link_by_index(self.record.ifindex)? else {
+            // Deleted meanwhile: nothing to restore.
+            return Ok(());
+        };
+        if !self.record.same_device(&link) {
+            return Ok(());
+        }
+        let done = state::restore_member(&mut nl, &self.record, &link)?;
+        log::debug!("{} restored ({})", link.name, done.join(", "));
+        Ok(())
     }
 }
 
 impl Drop for Isolation {
     fn drop(&mut self) {
-        if self.brought_up {
-            if let Err(e) = Handle::new().and_then(|mut nl| nl.set_up(self.ifindex, false)) {
-                log::warn!("setting {} down again: {e}", self.name);
+        let name = &self.record.name;
+        if self.armed {
+            if let Err(e) = self.restore() {
+                // The record stays in the state file: the next start retries.
+                log::error!("restoring {name}: {e}; its original settings stay in the state file");
+                return;
             }
         }
-        // Restore sysctls in reverse order of setting.
-        while let Some(s) = self.sysctls.pop() {
-            drop(s);
+        // A panic elsewhere may have left the state borrowed; never panic in drop.
+        match self.state.try_borrow_mut() {
+            Ok(mut st) => {
+                if let Err(e) = st.remove(self.record.ifindex) {
+                    log::warn!("state file: {e}");
+                }
+            }
+            Err(_) => log::warn!("state file busy; {name}'s record stays (restored already)"),
         }
-        log::debug!("{} restored", self.name);
     }
 }
 

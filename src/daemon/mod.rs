@@ -6,8 +6,11 @@ pub mod identity;
 pub mod member;
 #[cfg(test)]
 mod model_tests;
+pub mod panics;
 mod reload;
+pub mod rundir;
 mod slots;
+pub mod state;
 mod status;
 
 pub use reload::Reloader;
@@ -30,12 +33,12 @@ use crate::sys::{self, sysctl};
 use member::Isolation;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use rundir::PidFile;
 use slots::{SlotState, Slots, Taken};
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,38 +91,6 @@ impl std::fmt::Display for Error {
 
 fn refused(e: impl std::fmt::Display) -> Error {
     Error::Refused(e.to_string())
-}
-
-/// The pid file: one daemon per group.
-struct PidFile(PathBuf);
-
-impl PidFile {
-    fn create(cfg: &GroupConfig) -> Result<PidFile, Error> {
-        std::fs::create_dir_all(&cfg.run_dir)
-            .map_err(|e| refused(format!("creating run directory {}: {e}", cfg.run_dir.display())))?;
-        let path = cfg.pid_file();
-        if let Ok(s) = std::fs::read_to_string(&path) {
-            if let Ok(pid) = s.trim().parse::<i32>() {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                if pid != std::process::id() as i32 && comm.trim() == "ipmpd" {
-                    return Err(refused(format!(
-                        "group {} is already managed by ipmpd (pid {pid}, {})",
-                        cfg.group,
-                        path.display()
-                    )));
-                }
-            }
-        }
-        std::fs::write(&path, format!("{}\n", std::process::id()))
-            .map_err(|e| refused(format!("writing {}: {e}", path.display())))?;
-        Ok(PidFile(path))
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// Signal pipes: SIGINT/SIGTERM end the daemon, SIGHUP is reported.
@@ -196,6 +167,8 @@ struct Daemon {
     reloader: Option<Reloader>,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
     shut_down: bool,
+    /// The members' original settings on disk, for a start after a crash.
+    state: state::StateHandle,
     _pid: PidFile,
 }
 
@@ -205,6 +178,25 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The run directory checked, the group's pid lock taken, and whatever a
+/// daemon of this group that died left changed on its members given back.
+/// Nothing about the members is read before this.
+fn lock_group(cfg: &GroupConfig, nl: &mut Handle) -> Result<PidFile, Error> {
+    rundir::prepare(&cfg.run_dir).map_err(Error::Refused)?;
+    let sock = crate::control::socket::socket_path(&cfg.run_dir, &cfg.group);
+    let state_path = state::state_path(&cfg.run_dir, &cfg.group);
+    for (p, kind) in [
+        (cfg.pid_file(), rundir::Kind::File),
+        (state_path, rundir::Kind::File),
+        (sock, rundir::Kind::Socket),
+    ] {
+        rundir::check_entry(&p, kind).map_err(Error::Refused)?;
+    }
+    let pid = PidFile::lock(&cfg.pid_file(), &cfg.group).map_err(Error::Refused)?;
+    state::restore_stale(&cfg.run_dir, &cfg.group, nl)?;
+    Ok(pid)
 }
 
 /// Runs the daemon until SIGINT/SIGTERM.
@@ -226,6 +218,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     // Subscribed before state is read, so no change between the two is lost.
     let mut events = EventSocket::new().map_err(|e| refused(format!("netlink: {e}")))?;
     let mut nl = Handle::new().map_err(|e| refused(format!("netlink: {e}")))?;
+    let pid = lock_group(&cfg, &mut nl)?;
     let links = nl.links().map_err(refused)?;
     let addrs = nl.addresses().map_err(refused)?;
     let routes = nl.routes().map_err(refused)?;
@@ -272,7 +265,6 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
             }
         }
     }
-    let pid = PidFile::create(&cfg)?;
     let poll = Poll::new().map_err(|e| refused(format!("epoll: {e}")))?;
     let control = Server::bind(
         &cfg.run_dir,
@@ -336,6 +328,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
             members: Vec::new(),
         },
     );
+    let state = state::StateFile::new(&cfg.run_dir, &cfg.group);
     let mut d = Daemon {
         dataplane: None,
         shared,
@@ -360,6 +353,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         control,
         reloader,
         shut_down: false,
+        state,
         _pid: pid,
     };
     let now = Instant::now();
@@ -428,7 +422,7 @@ impl Daemon {
 
     /// Takes a member over: isolate, open sockets, read link state, join.
     fn take(&mut self, slot: Slot, link: &LinkInfo, now: Instant) -> io::Result<()> {
-        let isolation = Isolation::take(&mut self.nl, link)?;
+        let isolation = Isolation::take(&mut self.nl, link, &self.state)?;
         let io = Arc::new(MemberIo {
             slot,
             ifindex: link.index,

@@ -76,6 +76,66 @@ pub struct RouteInfo {
 
 pub const RTPROT_KERNEL: u8 = 2;
 
+/// An IPv6 address with what it takes to add it again as it was: the
+/// flags an administrator can set, its preferred lifetime (0: deprecated),
+/// the IFA_PROTO origin and the prefix route metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addr6Detail {
+    pub index: u32,
+    pub addr: std::net::Ipv6Addr,
+    pub prefix_len: u8,
+    /// IFA_F_* bits (IFA_FLAGS when present, else the header byte).
+    pub flags: u32,
+    /// Seconds; u32::MAX is forever.
+    pub valid_lft: u32,
+    pub preferred_lft: u32,
+    /// IFA_PROTO, 0 when absent.
+    pub proto: u8,
+    /// IFA_RT_PRIORITY, when set.
+    pub metric: Option<u32>,
+}
+
+/// A single-path IPv6 route through one link, with what it takes to add
+/// it again as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route6Detail {
+    pub table: u32,
+    /// RTPROT_*.
+    pub protocol: u8,
+    pub dst: std::net::Ipv6Addr,
+    pub dst_len: u8,
+    pub gateway: Option<std::net::Ipv6Addr>,
+    pub oif: u32,
+    /// RTA_PRIORITY.
+    pub metric: Option<u32>,
+    /// RTNH_F_ONLINK.
+    pub onlink: bool,
+    /// RTA_PREF (ICMPV6_ROUTER_PREF_*), when present.
+    pub pref: Option<u8>,
+}
+
+/// RTPROT_RA: routes the kernel learnt from router advertisements.
+pub const RTPROT_RA: u8 = 9;
+const RTN_UNICAST: u8 = 1;
+const RTA_PRIORITY: u16 = 6;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_PREF: u16 = 20;
+
+pub const IFA_F_NODAD: u32 = 0x02;
+pub const IFA_F_OPTIMISTIC: u32 = 0x04;
+pub const IFA_F_HOMEADDRESS: u32 = 0x10;
+pub const IFA_F_TEMPORARY: u32 = 0x01;
+pub const IFA_F_PERMANENT: u32 = 0x80;
+pub const IFA_F_MANAGETEMPADDR: u32 = 0x100;
+pub const IFA_F_NOPREFIXROUTE: u32 = 0x200;
+pub const IFA_F_MCAUTOJOIN: u32 = 0x400;
+/// IFA_PROTO values the kernel sets on addresses it generates itself.
+pub const IFAPROT_KERNEL_LO: u8 = 1;
+pub const IFAPROT_KERNEL_RA: u8 = 2;
+pub const IFAPROT_KERNEL_LL: u8 = 3;
+/// Lifetime meaning "forever".
+pub const INFINITY_LIFE_TIME: u32 = u32::MAX;
+
 /// Change notification from [`EventSocket::drain`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -386,6 +446,44 @@ fn parse_addr(payload: &[u8]) -> Result<Option<AddrInfo>, String> {
     }))
 }
 
+/// Decodes an RTM_NEWADDR payload into an [`Addr6Detail`]; `Ok(None)`
+/// for other families.
+fn parse_addr6(payload: &[u8]) -> Result<Option<Addr6Detail>, String> {
+    let header = AddressHeader::parse(payload).map_err(|e| e.to_string())?;
+    if header.family != AddressFamily::Inet6 {
+        return Ok(None);
+    }
+    let mut d = Addr6Detail {
+        index: header.index,
+        addr: std::net::Ipv6Addr::UNSPECIFIED,
+        prefix_len: header.prefix_len,
+        flags: u32::from(header.flags.bits()),
+        valid_lft: INFINITY_LIFE_TIME,
+        preferred_lft: INFINITY_LIFE_TIME,
+        proto: 0,
+        metric: None,
+    };
+    let mut found = None;
+    for nla in NlasIterator::new(&payload[IFADDRMSG_LEN..]) {
+        let nla = nla.map_err(|e| e.to_string())?;
+        match AddressAttribute::parse(&nla) {
+            Ok(AddressAttribute::Local(IpAddr::V6(a))) => found = Some(a),
+            Ok(AddressAttribute::Address(IpAddr::V6(a))) => found = found.or(Some(a)),
+            Ok(AddressAttribute::Flags(f)) => d.flags = f.bits(),
+            Ok(AddressAttribute::CacheInfo(c)) => {
+                d.valid_lft = c.ifa_valid;
+                d.preferred_lft = c.ifa_preferred;
+            }
+            Ok(AddressAttribute::Protocol(p)) => d.proto = u8::from(p),
+            Ok(AddressAttribute::RoutePriority(m)) => d.metric = Some(m),
+            Ok(_) => {}
+            Err(e) => debug!("address on {}: skipping attribute: {e}", header.index),
+        }
+    }
+    d.addr = found.ok_or_else(|| format!("IPv6 address on {} without IFA_ADDRESS", header.index))?;
+    Ok(Some(d))
+}
+
 fn route_addr(a: RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(v4)),
@@ -429,6 +527,54 @@ fn parse_route(payload: &[u8]) -> Result<Option<RouteInfo>, String> {
         }
     }
     Ok(Some(info))
+}
+
+/// Decodes an RTM_NEWROUTE payload into a [`Route6Detail`]; `Ok(None)`
+/// for other families, non-unicast, multipath or device-less routes.
+fn parse_route6(payload: &[u8]) -> Result<Option<Route6Detail>, String> {
+    use netlink_packet_route::route::RouteFlags;
+    let header = RouteHeader::parse(payload).map_err(|e| e.to_string())?;
+    let family = header.address_family;
+    if family != AddressFamily::Inet6
+        || u8::from(header.kind) != RTN_UNICAST
+        || header.source_prefix_length != 0
+    {
+        return Ok(None);
+    }
+    let mut r = Route6Detail {
+        table: u32::from(header.table),
+        protocol: header.protocol.into(),
+        dst: std::net::Ipv6Addr::UNSPECIFIED,
+        dst_len: header.destination_prefix_length,
+        gateway: None,
+        oif: 0,
+        metric: None,
+        onlink: header.flags.contains(RouteFlags::Onlink),
+        pref: None,
+    };
+    for nla in NlasIterator::new(&payload[RTMSG_LEN..]) {
+        let nla = nla.map_err(|e| e.to_string())?;
+        if nla.kind() == RTA_MULTIPATH {
+            return Ok(None);
+        }
+        if !matches!(
+            nla.kind(),
+            RTA_DST | RTA_OIF | RTA_GATEWAY | RTA_TABLE | RTA_PRIORITY | RTA_PREF
+        ) {
+            continue;
+        }
+        match RouteAttribute::parse_with_param(&nla, (family, header.kind, RouteLwEnCapType::None)) {
+            Ok(RouteAttribute::Destination(RouteAddress::Inet6(a))) => r.dst = a,
+            Ok(RouteAttribute::Gateway(RouteAddress::Inet6(a))) => r.gateway = Some(a),
+            Ok(RouteAttribute::Oif(i)) => r.oif = i,
+            Ok(RouteAttribute::Table(t)) => r.table = t,
+            Ok(RouteAttribute::Priority(m)) => r.metric = Some(m),
+            Ok(RouteAttribute::Preference(p)) => r.pref = Some(p.into()),
+            Ok(_) => {}
+            Err(e) => debug!("route: skipping attribute {}: {e}", nla.kind()),
+        }
+    }
+    Ok((r.oif != 0).then_some(r))
 }
 
 fn broadcast_v4(addr: Ipv4Addr, prefix_len: u8) -> Option<Ipv4Addr> {
@@ -691,6 +837,115 @@ impl Handle {
     pub fn addresses(&mut self) -> io::Result<Vec<AddrInfo>> {
         let msg = RouteNetlinkMessage::GetAddress(AddressMessage::default());
         self.dump("addresses", msg, RTM_NEWADDR, parse_addr)
+    }
+
+    /// IPv6 addresses of all links, with flags and lifetimes.
+    pub fn ipv6_address_details(&mut self) -> io::Result<Vec<Addr6Detail>> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        self.dump(
+            "IPv6 addresses",
+            RouteNetlinkMessage::GetAddress(msg),
+            RTM_NEWADDR,
+            parse_addr6,
+        )
+    }
+
+    /// Adds an IPv6 address with its flags, preferred lifetime, origin and
+    /// metric (as [`Handle::ipv6_address_details`] read them); an address
+    /// already there is left alone (`Ok`).
+    pub fn add_address_v6(&mut self, index: u32, a: &Addr6Detail) -> io::Result<()> {
+        use netlink_packet_route::address::{AddressFlags, AddressProtocol, CacheInfo};
+        Self::check_prefix(a.prefix_len, 128, &format!("adding {}/{}", a.addr, a.prefix_len))?;
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = a.prefix_len;
+        msg.header.index = index;
+        msg.attributes.push(AddressAttribute::Local(a.addr.into()));
+        msg.attributes.push(AddressAttribute::Address(a.addr.into()));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::from_bits_retain(a.flags)));
+        if a.valid_lft != INFINITY_LIFE_TIME || a.preferred_lft != INFINITY_LIFE_TIME {
+            let mut ci = CacheInfo::default();
+            ci.ifa_preferred = a.preferred_lft;
+            ci.ifa_valid = a.valid_lft;
+            msg.attributes.push(AddressAttribute::CacheInfo(ci));
+        }
+        if a.proto != 0 {
+            msg.attributes
+                .push(AddressAttribute::Protocol(AddressProtocol::from(a.proto)));
+        }
+        if let Some(m) = a.metric {
+            msg.attributes.push(AddressAttribute::RoutePriority(m));
+        }
+        let (addr, len) = (a.addr, a.prefix_len);
+        match self.change(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            index,
+            |link| format!("adding {addr}/{len} to {link}"),
+        ) {
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Single-path unicast IPv6 routes of all tables.
+    pub fn ipv6_route_details(&mut self) -> io::Result<Vec<Route6Detail>> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_UNSPEC;
+        self.dump(
+            "IPv6 routes",
+            RouteNetlinkMessage::GetRoute(msg),
+            RTM_NEWROUTE,
+            parse_route6,
+        )
+    }
+
+    /// Adds an IPv6 route as [`Handle::ipv6_route_details`] read it; one
+    /// already there is left alone (`Ok`).
+    pub fn add_route_v6(&mut self, r: &Route6Detail) -> io::Result<()> {
+        use netlink_packet_route::route::{RouteFlags, RoutePreference};
+        Self::check_prefix(r.dst_len, 128, &format!("adding route {}/{}", r.dst, r.dst_len))?;
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.destination_prefix_length = r.dst_len;
+        // Tables above 255 travel in RTA_TABLE only.
+        msg.header.table = u8::try_from(r.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+        msg.header.protocol = RouteProtocol::from(r.protocol);
+        msg.header.kind = RouteType::Unicast;
+        msg.header.scope = RouteScope::Universe;
+        if r.onlink {
+            msg.header.flags = RouteFlags::Onlink;
+        }
+        if r.dst_len > 0 {
+            msg.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet6(r.dst)));
+        }
+        if let Some(gw) = r.gateway {
+            msg.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet6(gw)));
+        }
+        msg.attributes.push(RouteAttribute::Oif(r.oif));
+        msg.attributes.push(RouteAttribute::Table(r.table));
+        if let Some(m) = r.metric {
+            msg.attributes.push(RouteAttribute::Priority(m));
+        }
+        if let Some(p) = r.pref {
+            msg.attributes
+                .push(RouteAttribute::Preference(RoutePreference::from(p)));
+        }
+        let (dst, len, oif) = (r.dst, r.dst_len, r.oif);
+        match self.change(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            oif,
+            |link| format!("adding route {dst}/{len} dev {link}"),
+        ) {
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            r => r,
+        }
     }
 
     /// IPv4 and IPv6 routes of all tables.

@@ -40,6 +40,29 @@ pub fn has_capability(cap: u32) -> bool {
         .is_some_and(|bits| bits & (1u64 << cap) != 0)
 }
 
+/// The effective uid (owner required of the run directory and its files).
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Takes an exclusive flock on `fd` without waiting: `Ok(false)` when
+/// another open file description holds it. Released when the fd closes.
+pub fn try_lock_exclusive(fd: &impl std::os::fd::AsRawFd) -> io::Result<bool> {
+    // SAFETY: flock only reads the descriptor number; it is open for the
+    // lifetime of the borrow.
+    let r = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
 pub const CAP_BPF: u32 = 39;
