@@ -162,10 +162,10 @@ impl Daemon {
                             Counters {
                                 rx_frames: c.rx.frames.get(),
                                 rx_bytes: c.rx.bytes.get(),
-                                tx_frames: c.tx.frames.get(),
-                                tx_bytes: c.tx.bytes.get(),
+                                tx_frames: c.tx_frames(),
+                                tx_bytes: c.tx_bytes(),
                                 rx_drops: c.rx.drop_counts(),
-                                tx_drops: c.tx.drop_counts(),
+                                tx_drops: c.tx_drop_counts(),
                             }
                         })
                         .unwrap_or_default(),
