@@ -155,3 +155,34 @@ pub struct GroupCounters {
     pub from_tap: Direction,
     pub to_tap: Direction,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_tx_sums_both_senders() {
+        let c = MemberCounters::default();
+        c.tx.pass(100);
+        c.tx.drop(Drop::TxQueueFull);
+        c.tx.drop(Drop::TxQueueFull);
+        c.control_tx.pass(42);
+        c.control_tx.drop(Drop::TxQueueFull);
+        c.control_tx.drop(Drop::IoError);
+        assert_eq!((c.tx_frames(), c.tx_bytes()), (2, 142));
+        let d = c.tx_drop_counts();
+        assert_eq!(d.get("tx_queue_full"), Some(&3));
+        assert_eq!(d.get("io_error"), Some(&1));
+        assert_eq!(d.len(), 2, "only reasons that occurred: {d:?}");
+        assert_eq!(c.tx.drop_counts().get("tx_queue_full"), Some(&2));
+    }
+
+    #[test]
+    fn every_reason_has_a_distinct_name() {
+        let names: std::collections::BTreeSet<&str> = Drop::ALL.iter().map(|d| d.name()).collect();
+        assert_eq!(names.len(), Drop::COUNT);
+        for (i, d) in Drop::ALL.iter().enumerate() {
+            assert_eq!(*d as usize, i, "ALL is in discriminant order");
+        }
+    }
+}
