@@ -11,6 +11,12 @@ scripts/deps.sh
 if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; fi
 if cargo clippy --version >/dev/null 2>&1; then cargo clippy --all-targets --quiet -- -D warnings; fi
 # Benches run once each in test mode first, so they cannot rot; then the
-# unit and integration tests, whose summary closes the output.
+# unit and integration tests.
 cargo test --bench datapath --quiet
 cargo test --lib --bins --tests "$@"
+# A one-minute soak (12 failovers and failbacks under load, 100 TCP
+# connections) with the debug build the tests just made; skipped when the
+# arguments select tests. The full 600 s run is in docs/BENCHMARKS.md.
+if (($# == 0)); then
+    IPMPD_BIN=target/debug/ipmpd scripts/soak.sh 60
+fi

@@ -278,7 +278,7 @@ impl Daemon {
         let mut f = Vec::with_capacity(VNET_HDR_LEN + frame.len());
         f.resize(VNET_HDR_LEN, 0);
         f.extend_from_slice(frame);
-        if let Err(e) = t.io.tx.send(&f) {
+        if let Err(e) = t.io.send_control(&f) {
             log::debug!("sending on {}: {e}", t.io.name);
         }
     }

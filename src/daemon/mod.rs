@@ -603,7 +603,7 @@ impl Daemon {
         };
         let mut f = vec![0u8; VNET_HDR_LEN];
         f.extend_from_slice(&gratuitous_arp(t.mac, addr));
-        match t.io.tx.send(&f) {
+        match t.io.send_control(&f) {
             Ok(()) => true,
             Err(e) => {
                 log::warn!("gratuitous ARP for {addr} on {}: {e}", t.io.name);
@@ -892,6 +892,11 @@ impl Daemon {
         for t in self.slots.taken_all().map(|(_, t)| t) {
             log::debug!("{} in: {}", t.io.name, t.io.counters.rx.summary());
             log::debug!("{} out: {}", t.io.name, t.io.counters.tx.summary());
+            log::debug!(
+                "{} out (control): {}",
+                t.io.name,
+                t.io.counters.control_tx.summary()
+            );
         }
     }
 

@@ -178,10 +178,10 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
                         Counters {
                             rx_frames: c.rx.frames.get(),
                             rx_bytes: c.rx.bytes.get(),
-                            tx_frames: c.tx.frames.get(),
-                            tx_bytes: c.tx.bytes.get(),
+                            tx_frames: c.tx_frames(),
+                            tx_bytes: c.tx_bytes(),
                             rx_drops: c.rx.drop_counts(),
-                            tx_drops: c.tx.drop_counts(),
+                            tx_drops: c.tx_drop_counts(),
                         }
                     })
                     .unwrap_or_default(),

@@ -26,10 +26,13 @@ pub enum Drop {
     Vlan,
     /// The kernel refused the frame on send/write.
     IoError,
+    /// The member could not take the frame at once (socket send buffer full,
+    /// or its qdisc dropped it): a wedged or saturated member.
+    TxQueueFull,
 }
 
 impl Drop {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [Drop; Drop::COUNT] = [
         Drop::Malformed,
         Drop::BadVnetHeader,
@@ -40,6 +43,7 @@ impl Drop {
         Drop::Offline,
         Drop::Vlan,
         Drop::IoError,
+        Drop::TxQueueFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +57,7 @@ impl Drop {
             Drop::Offline => "offline",
             Drop::Vlan => "vlan",
             Drop::IoError => "io_error",
+            Drop::TxQueueFull => "tx_queue_full",
         }
     }
 }
@@ -91,9 +96,17 @@ impl Direction {
     }
     /// (reason, count) of every reason that occurred.
     pub fn drop_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        Self::sum_drop_counts(&[self])
+    }
+
+    /// (reason, count) of every reason that occurred in any of `dirs`, summed.
+    pub fn sum_drop_counts(dirs: &[&Direction]) -> std::collections::BTreeMap<String, u64> {
         Drop::ALL
             .iter()
-            .map(|&d| (d.name().to_string(), self.drops[d as usize].get()))
+            .map(|&d| {
+                let n = dirs.iter().map(|x| x.drops[d as usize].get()).sum::<u64>();
+                (d.name().to_string(), n)
+            })
             .filter(|(_, n)| *n > 0)
             .collect()
     }
@@ -111,11 +124,28 @@ impl Direction {
 }
 
 /// A member's counters: `rx` is written by the inbound thread (frames from
-/// the wire), `tx` by the outbound thread (frames sent on the member).
+/// the wire), `tx` by the outbound thread (frames sent on the member),
+/// `control_tx` by the control thread (gratuitous ARPs and probes it sends
+/// on the member). One writer each, so none needs a locked instruction.
 #[derive(Default, Debug)]
 pub struct MemberCounters {
     pub rx: Direction,
     pub tx: Direction,
+    pub control_tx: Direction,
+}
+
+impl MemberCounters {
+    /// Frames sent on the member by both senders.
+    pub fn tx_frames(&self) -> u64 {
+        self.tx.frames.get() + self.control_tx.frames.get()
+    }
+    pub fn tx_bytes(&self) -> u64 {
+        self.tx.bytes.get() + self.control_tx.bytes.get()
+    }
+    /// Send-side drops of both senders, by reason.
+    pub fn tx_drop_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        Direction::sum_drop_counts(&[&self.tx, &self.control_tx])
+    }
 }
 
 /// Counters of the group interface side: frames read from the TAP that never
@@ -124,4 +154,35 @@ pub struct MemberCounters {
 pub struct GroupCounters {
     pub from_tap: Direction,
     pub to_tap: Direction,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_tx_sums_both_senders() {
+        let c = MemberCounters::default();
+        c.tx.pass(100);
+        c.tx.drop(Drop::TxQueueFull);
+        c.tx.drop(Drop::TxQueueFull);
+        c.control_tx.pass(42);
+        c.control_tx.drop(Drop::TxQueueFull);
+        c.control_tx.drop(Drop::IoError);
+        assert_eq!((c.tx_frames(), c.tx_bytes()), (2, 142));
+        let d = c.tx_drop_counts();
+        assert_eq!(d.get("tx_queue_full"), Some(&3));
+        assert_eq!(d.get("io_error"), Some(&1));
+        assert_eq!(d.len(), 2, "only reasons that occurred: {d:?}");
+        assert_eq!(c.tx.drop_counts().get("tx_queue_full"), Some(&2));
+    }
+
+    #[test]
+    fn every_reason_has_a_distinct_name() {
+        let names: std::collections::BTreeSet<&str> = Drop::ALL.iter().map(|d| d.name()).collect();
+        assert_eq!(names.len(), Drop::COUNT);
+        for (i, d) in Drop::ALL.iter().enumerate() {
+            assert_eq!(*d as usize, i, "ALL is in discriminant order");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use super::buckets::Slot;
 use super::counters::{Drop, GroupCounters, MemberCounters};
 use super::plan::{self, Divert, Plan};
 use super::vnet::{VnetHdr, MAX_FRAME, VNET_HDR_LEN};
-use crate::sys::packet::{RecvBatch, RxSocket, TxSocket, HEADROOM};
+use crate::sys::packet::{RecvBatch, RxSocket, SendError, TxSocket, HEADROOM};
 use crate::sys::tap::Tap;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -28,6 +28,22 @@ pub struct MemberIo {
     pub rx: RxSocket,
     pub tx: TxSocket,
     pub counters: Arc<MemberCounters>,
+}
+
+impl MemberIo {
+    /// Sends a frame the control thread built (gratuitous ARP, probe) on
+    /// the member, counted apart from the data thread's frames. Never waits:
+    /// on a wedged member the frame is dropped and counted.
+    pub fn send_control(&self, frame: &[u8]) -> Result<(), SendError> {
+        let c = &self.counters.control_tx;
+        let r = self.tx.send(frame);
+        match &r {
+            Ok(()) => c.pass(frame.len().saturating_sub(VNET_HDR_LEN)),
+            Err(SendError::QueueFull) => c.drop(Drop::TxQueueFull),
+            Err(SendError::Io(_)) => c.drop(Drop::IoError),
+        }
+        r
+    }
 }
 
 /// What the data plane runs with: the plan plus the sockets it names.
@@ -238,9 +254,12 @@ fn forward_out(s: &Shared, table: &Table, buf: &mut [u8]) {
     let Some(m) = table.members.get(usize::from(slot)).and_then(Option::as_ref) else {
         return c.drop(Drop::NoActiveMember);
     };
+    // Never waits: a member that cannot take the frame now loses it,
+    // counted, and the next frame (maybe for another member) goes on.
     match m.tx.send(buf) {
         Ok(()) => m.counters.tx.pass(buf.len() - VNET_HDR_LEN),
-        Err(e) => {
+        Err(SendError::QueueFull) => m.counters.tx.drop(Drop::TxQueueFull),
+        Err(SendError::Io(e)) => {
             m.counters.tx.drop(Drop::IoError);
             log::trace!("send on {}: {e}", m.name);
         }

@@ -2,9 +2,11 @@
 //!
 //! Each member gets two sockets: a non-blocking receive socket bound with
 //! ETH_P_ALL (the only kind that sees frames before the tcx program drops
-//! them) that ignores our own outgoing frames, and a blocking send socket
-//! bound with protocol 0 (it receives nothing) so a full transmit queue
-//! pushes back on the relay instead of losing frames.
+//! them) that ignores our own outgoing frames, and a non-blocking send
+//! socket bound with protocol 0 (it receives nothing). A member whose queue
+//! is full (its qdisc drops, or its socket's send buffer is full because the
+//! NIC stopped draining) loses the frame at once, counted, so one wedged
+//! member never holds up the frames of the others.
 
 use super::{cvt, cvt_size};
 use crate::datapath::vnet::{MAX_FRAME, VNET_HDR_LEN};
@@ -22,8 +24,6 @@ pub const HEADROOM: usize = 4;
 pub const SLOT_LEN: usize = HEADROOM + VNET_HDR_LEN + MAX_FRAME;
 const RCVBUF: libc::c_int = 8 << 20;
 const SNDBUF: libc::c_int = 4 << 20;
-/// Upper bound for a blocked send, so a wedged NIC cannot stall the relay.
-const SEND_TIMEOUT_US: libc::suseconds_t = 100_000;
 const CTRL_LEN: usize = 64;
 
 fn socket() -> io::Result<OwnedFd> {
@@ -148,21 +148,56 @@ pub struct TxSocket {
 impl TxSocket {
     pub fn open(ifindex: u32, ifname: &str) -> io::Result<TxSocket> {
         let fd = vnet_socket(ifname, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, SNDBUF)?;
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: SEND_TIMEOUT_US,
-        };
-        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &tv)
-            .map_err(|e| ctx(e, "SO_SNDTIMEO", ifname))?;
+        // Every user of the socket (the data thread, gratuitous ARPs and
+        // probes from the control thread) must never wait on the member.
+        set_nonblocking(&fd).map_err(|e| ctx(e, "O_NONBLOCK", ifname))?;
         bind(&fd, ifindex, 0).map_err(|e| ctx(e, "binding packet socket", ifname))?;
         Ok(TxSocket { fd })
     }
 
-    /// Sends one frame, vnet header first.
-    pub fn send(&self, buf: &[u8]) -> io::Result<()> {
+    /// Sends one frame, vnet header first, without ever waiting.
+    pub fn send(&self, buf: &[u8]) -> Result<(), SendError> {
+        // MSG_DONTWAIT as well as O_NONBLOCK: the send must not wait even if
+        // the descriptor's flags were changed.
         // SAFETY: buf is valid for reads of buf.len() bytes.
-        let r = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
-        cvt_size(r).map(|_| ())
+        let r = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        cvt_size(r).map(|_| ()).map_err(SendError::from)
+    }
+}
+
+/// Why a frame did not leave through a member.
+#[derive(Debug)]
+pub enum SendError {
+    /// The member cannot take the frame now: its socket's send buffer is
+    /// full (EAGAIN) or its qdisc dropped the frame (ENOBUFS). The frame is
+    /// dropped, never retried.
+    QueueFull,
+    /// Any other refusal (the interface went down, a malformed frame...).
+    Io(io::Error),
+}
+
+impl From<io::Error> for SendError {
+    fn from(e: io::Error) -> SendError {
+        match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::ENOBUFS) => SendError::QueueFull,
+            _ => SendError::Io(e),
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::QueueFull => f.write_str("transmit queue full"),
+            SendError::Io(e) => e.fmt(f),
+        }
     }
 }
 
@@ -321,6 +356,18 @@ mod tests {
         v.extend_from_slice(&tci.to_ne_bytes());
         v.extend_from_slice(&tpid.to_ne_bytes());
         v
+    }
+
+    #[test]
+    fn full_queue_is_told_apart_from_other_errors() {
+        for errno in [libc::EAGAIN, libc::ENOBUFS] {
+            let e = SendError::from(io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, SendError::QueueFull), "{errno}: {e}");
+        }
+        for errno in [libc::ENETDOWN, libc::ENXIO, libc::EMSGSIZE, libc::EINVAL] {
+            let e = SendError::from(io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, SendError::Io(_)), "{errno}: {e}");
+        }
     }
 
     #[test]
