@@ -50,8 +50,6 @@ const SIG_HUP: Token = Token(2);
 const PROBE: Token = Token(3);
 /// A client on the control socket.
 const CONTROL: Token = Token(4);
-/// Probe frames queued between the inbound thread and the control side.
-const PROBE_QUEUE: usize = 1024;
 
 /// A start-up refusal (exit status 2) or a failure while running (1).
 #[derive(Debug)]
@@ -184,9 +182,11 @@ struct Daemon {
     generation: u64,
     mtu: u32,
     probers: Vec<Option<crate::detect::probe::Prober>>,
-    probe_rx: crossbeam_channel::Receiver<crate::datapath::shell::ProbeFrame>,
-    /// Keys probe nonces; ICMP id of our probes; zero of probe timestamps.
+    /// Seeds probers' jitter; ICMP id of our probes; zero of probe timestamps.
     secret: u64,
+    /// Authenticates probes (SipHash key) and numbers them (never repeats).
+    probe_key: crate::detect::frames::ProbeKey,
+    probe_counter: crate::detect::probe::ProbeCounter,
     icmp_id: u16,
     epoch: Instant,
     garps: Vec<detection::PendingGarp>,
@@ -225,6 +225,8 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     if !sys::has_capability(sys::CAP_BPF) && !sys::has_capability(sys::CAP_SYS_ADMIN) {
         return Err(refused("ipmpd needs CAP_BPF (run it as root)"));
     }
+    // Probe tags need a secret key: no weaker fallback.
+    let probe_key = detection::new_probe_key()?;
     // Registered first: a signal during start-up still ends in a clean teardown.
     let mut signals = Signals::register().map_err(|e| refused(format!("signal setup: {e}")))?;
     // Subscribed before state is read, so no change between the two is lost.
@@ -296,7 +298,8 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     sysctl::write("ipv4", tap.name(), "arp_announce", "2").map_err(refused)?;
 
     let seed = sys::random_u64();
-    let probers = detection::build_probers(&cfg, &routes, seed);
+    let probe_counter = crate::detect::probe::ProbeCounter::default();
+    let probers = detection::build_probers(&cfg, &routes, seed, &probe_counter);
     let members: Vec<group::Member> = cfg
         .members
         .iter()
@@ -312,7 +315,6 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         flap_limit: cfg.detect.link_flap_limit,
     };
     let group = Group::new(&cfg.group, policy, members);
-    let (probe_tx, probe_rx) = crossbeam_channel::bounded(PROBE_QUEUE);
     let poll = Poll::new().map_err(|e| refused(format!("epoll: {e}")))?;
     let waker =
         Arc::new(mio::Waker::new(poll.registry(), PROBE).map_err(|e| refused(format!("eventfd: {e}")))?);
@@ -337,8 +339,9 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         generation: 0,
         mtu: tap_link.mtu,
         probers,
-        probe_rx,
         secret: sys::random_u64(),
+        probe_key,
+        probe_counter,
         icmp_id: (std::process::id() as u16) ^ (tap_link.index as u16).rotate_left(8),
         epoch: Instant::now(),
         garps: Vec::new(),
@@ -368,7 +371,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     let _ = d
         .shared
         .control
-        .set(crate::datapath::shell::ControlTap { tx: probe_tx, waker });
+        .set(crate::datapath::shell::ControlTap { waker });
     d.dataplane =
         Some(DataPlane::start(d.shared.clone()).map_err(|e| refused(format!("starting data plane: {e}")))?);
     if let Some(n) = d.group.nominee() {
@@ -428,6 +431,7 @@ impl Daemon {
             rx: RxSocket::open(link.index, &link.name)?,
             tx: TxSocket::open(link.index, &link.name)?,
             counters: Arc::new(MemberCounters::default()),
+            probes: Default::default(),
         });
         let now_link = self
             .nl
@@ -509,6 +513,9 @@ impl Daemon {
             outbound: self.cfg.outbound,
             seed: self.seed,
             probing: self.probers.iter().any(Option::is_some),
+            targets: self.probe_targets(),
+            icmp_id: self.icmp_id,
+            probe_key: Some(self.probe_key.clone()),
         };
         let members = self
             .taken
@@ -675,9 +682,7 @@ impl Daemon {
             for ev in nl_events.drain(..) {
                 self.on_netlink(ev)?;
             }
-            while let Ok(pf) = self.probe_rx.try_recv() {
-                self.on_probe_frame(pf);
-            }
+            self.drain_probe_queues();
             let now = Instant::now();
             self.poll_probers(now);
             if self.group.next_deadline().is_some_and(|d| d <= now) {

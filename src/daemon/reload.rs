@@ -112,7 +112,7 @@ impl Daemon {
                 members: vec![m.clone()],
                 ..self.cfg.clone()
             };
-            let prober = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot))
+            let prober = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot), &self.probe_counter)
                 .pop()
                 .flatten();
             self.probers.push(prober);
@@ -180,7 +180,7 @@ impl Daemon {
             members: vec![m],
             ..self.cfg.clone()
         };
-        let mut p = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot))
+        let mut p = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot), &self.probe_counter)
             .pop()
             .flatten();
         if let Some(p) = p.as_mut() {

@@ -26,10 +26,19 @@ pub enum Drop {
     Vlan,
     /// The kernel refused the frame on send/write.
     IoError,
+    /// For a test address, but neither a request to answer nor an answer
+    /// to one of our probes (wrong id or tag, other protocols).
+    NotProbe,
+    /// A request for a test address over its rate limit.
+    RateLimited,
+    /// An answer to one of our probes seen already (a replay).
+    Replayed,
+    /// The member's queue to the prober was full.
+    QueueFull,
 }
 
 impl Drop {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 13;
     pub const ALL: [Drop; Drop::COUNT] = [
         Drop::Malformed,
         Drop::BadVnetHeader,
@@ -40,6 +49,10 @@ impl Drop {
         Drop::Offline,
         Drop::Vlan,
         Drop::IoError,
+        Drop::NotProbe,
+        Drop::RateLimited,
+        Drop::Replayed,
+        Drop::QueueFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +66,10 @@ impl Drop {
             Drop::Offline => "offline",
             Drop::Vlan => "vlan",
             Drop::IoError => "io_error",
+            Drop::NotProbe => "not_probe",
+            Drop::RateLimited => "rate_limited",
+            Drop::Replayed => "replayed",
+            Drop::QueueFull => "probe_queue_full",
         }
     }
 }
@@ -116,6 +133,9 @@ impl Direction {
 pub struct MemberCounters {
     pub rx: Direction,
     pub tx: Direction,
+    /// Frames the control thread sent on the member (probes, answers for
+    /// the test address) and what it refused or could not send.
+    pub control: Direction,
 }
 
 /// Counters of the group interface side: frames read from the TAP that never

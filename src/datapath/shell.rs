@@ -7,6 +7,7 @@
 use super::buckets::Slot;
 use super::counters::{Drop, GroupCounters, MemberCounters};
 use super::plan::{self, Divert, Plan};
+use super::probegate::ProbeGate;
 use super::vnet::{VnetHdr, MAX_FRAME, VNET_HDR_LEN};
 use crate::sys::packet::{RecvBatch, RxSocket, TxSocket, HEADROOM};
 use crate::sys::tap::Tap;
@@ -28,6 +29,27 @@ pub struct MemberIo {
     pub rx: RxSocket,
     pub tx: TxSocket,
     pub counters: Arc<MemberCounters>,
+    /// Probe frames of this member only, so a flood on one member never
+    /// drops another's answers.
+    pub probes: ProbeQueue,
+}
+
+/// Frames queued for the prober of one member, between the inbound thread
+/// and the control side.
+pub struct ProbeQueue {
+    pub tx: crossbeam_channel::Sender<ProbeFrame>,
+    pub rx: crossbeam_channel::Receiver<ProbeFrame>,
+}
+
+/// Probe frames queued per member: a burst of requests (bounded by the rate
+/// limit's burst) plus the answers to every outstanding probe, many times over.
+pub const PROBE_QUEUE_PER_MEMBER: usize = 256;
+
+impl Default for ProbeQueue {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(PROBE_QUEUE_PER_MEMBER);
+        ProbeQueue { tx, rx }
+    }
 }
 
 /// What the data plane runs with: the plan plus the sockets it names.
@@ -63,9 +85,9 @@ impl ProbeFrame {
     }
 }
 
-/// Where the inbound thread hands probe frames to the control side.
+/// How the inbound thread tells the control side that probe frames wait
+/// in a member's [`ProbeQueue`].
 pub struct ControlTap {
-    pub tx: crossbeam_channel::Sender<ProbeFrame>,
     pub waker: Arc<Waker>,
 }
 
@@ -254,6 +276,8 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     sync_registrations(&poll, &table, &mut registered)?;
     s.taken[INBOUND].store(table.plan.generation, Ordering::Release);
     let mut batch = RecvBatch::default();
+    // Per slot; a slot's gate outlives the member (a new one starts full).
+    let mut gates: Vec<ProbeGate> = Vec::new();
     while !s.stop.load(Ordering::Acquire) {
         match poll.poll(&mut events, None) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -279,8 +303,12 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
                         0
                     }
                 };
+                if gates.len() <= usize::from(m.slot) {
+                    gates.resize(usize::from(m.slot) + 1, ProbeGate::default());
+                }
+                let gate = &mut gates[usize::from(m.slot)];
                 for i in 0..n {
-                    forward_in(s, &table, &m, &mut batch, i);
+                    forward_in(s, &table, &m, gate, &mut batch, i);
                 }
                 if n < crate::sys::packet::BATCH {
                     break;
@@ -324,7 +352,7 @@ fn sync_registrations(
 }
 
 #[inline]
-fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i: usize) {
+fn forward_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, batch: &mut RecvBatch, i: usize) {
     let meta = batch.meta(i);
     let c = &m.counters.rx;
     if meta.truncated || meta.len < VNET_HDR_LEN + super::frame::ETH_HLEN {
@@ -361,11 +389,22 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i:
     let buf = &mut slot[start..start + len];
     match plan::divert(&table.plan, m.slot, &buf[VNET_HDR_LEN..]) {
         Divert::No => {}
-        Divert::Control => {
-            to_control(s, m.slot, &buf[VNET_HDR_LEN..]);
+        Divert::Discard => return c.drop(super::counters::Drop::NotProbe),
+        d @ (Divert::Request { .. } | Divert::Answer { .. }) => {
+            let now = Instant::now();
+            if let Err(why) = gate.admit(d, now) {
+                return c.drop(why);
+            }
+            if let Err(why) = to_control(s, m, now, &buf[VNET_HDR_LEN..]) {
+                return c.drop(why);
+            }
             return c.pass(frame_len);
         }
-        Divert::Tee => to_control(s, m.slot, &buf[VNET_HDR_LEN..]),
+        Divert::Tee => {
+            if to_control(s, m, Instant::now(), &buf[VNET_HDR_LEN..]).is_err() {
+                c.drop(super::counters::Drop::QueueFull);
+            }
+        }
     }
     if let Err(why) = plan::inbound(&table.plan, m.slot, &mut buf[VNET_HDR_LEN..]) {
         return c.drop(why);
@@ -379,19 +418,24 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i:
     }
 }
 
-/// Copies a probe frame to the control side; never blocks the data path
-/// (a full queue drops the copy: the prober then counts a loss).
-fn to_control(s: &Shared, slot: Slot, frame: &[u8]) {
-    let Some(ct) = s.control.get() else { return };
+/// Copies a probe frame to the member's queue; never blocks the data path
+/// (a full queue drops the copy, counted: the prober then counts a loss).
+fn to_control(s: &Shared, m: &MemberIo, at: Instant, frame: &[u8]) -> Result<(), super::counters::Drop> {
+    let Some(ct) = s.control.get() else {
+        return Ok(());
+    };
     let len = frame.len().min(PROBE_FRAME_MAX);
     let mut p = ProbeFrame {
-        slot,
-        at: Instant::now(),
+        slot: m.slot,
+        at,
         len,
         data: [0; PROBE_FRAME_MAX],
     };
     p.data[..len].copy_from_slice(&frame[..len]);
-    if ct.tx.try_send(p).is_ok() {
-        let _ = ct.waker.wake();
-    }
+    m.probes
+        .tx
+        .try_send(p)
+        .map_err(|_| super::counters::Drop::QueueFull)?;
+    let _ = ct.waker.wake();
+    Ok(())
 }

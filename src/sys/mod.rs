@@ -62,6 +62,24 @@ pub fn random_u64() -> u64 {
     u64::from_ne_bytes(b)
 }
 
+/// Fills `buf` from getrandom(2), blocking until the entropy pool is ready;
+/// an error rather than any weaker fallback (the key of probe tags).
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: getrandom writes at most rest.len() bytes into the valid buffer.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match cvt_size(n) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "getrandom returned nothing")),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod testns {
     /// Runs `f` on a thread that has its own fresh network namespace, so the
