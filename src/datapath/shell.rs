@@ -269,6 +269,10 @@ fn forward_out(s: &Shared, table: &Table, buf: &mut [u8]) {
     }
 }
 
+/// Batches read from one member before the next member's turn: a flood on
+/// one member delays the others by at most this many batches.
+const BATCHES_PER_TURN: usize = 4;
+
 fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     let mut events = Events::with_capacity(64);
     let mut table = s.current();
@@ -278,22 +282,37 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     let mut batch = RecvBatch::default();
     // Per slot; a slot's gate outlives the member (a new one starts full).
     let mut gates: Vec<ProbeGate> = Vec::new();
+    // Sockets not drained yet (edge-triggered: no new event would come).
+    let mut ready: Vec<bool> = Vec::new();
     while !s.stop.load(Ordering::Acquire) {
-        match poll.poll(&mut events, None) {
+        let busy = ready.iter().any(|&r| r);
+        match poll.poll(&mut events, busy.then_some(Duration::ZERO)) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => r?,
         }
         if s.refresh(INBOUND, &mut table) {
             sync_registrations(&poll, &table, &mut registered)?;
         }
+        ready.resize(registered.len(), false);
         for ev in events.iter() {
-            if ev.token() == WAKE {
+            if let Some(r) = ready.get_mut(ev.token().0) {
+                *r = true;
+            }
+        }
+        // Round robin over the members with frames waiting.
+        for token in 0..ready.len() {
+            if !ready[token] {
                 continue;
             }
-            let Some(m) = registered.get(ev.token().0).and_then(Option::clone) else {
+            let Some(m) = registered.get(token).and_then(Option::clone) else {
+                ready[token] = false;
                 continue;
             };
-            loop {
+            if gates.len() <= usize::from(m.slot) {
+                gates.resize(usize::from(m.slot) + 1, ProbeGate::default());
+            }
+            let gate = &mut gates[usize::from(m.slot)];
+            for _ in 0..BATCHES_PER_TURN {
                 let n = match batch.recv(&m.rx) {
                     Ok(n) => n,
                     // The interface vanished; the control side removes it.
@@ -303,14 +322,11 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
                         0
                     }
                 };
-                if gates.len() <= usize::from(m.slot) {
-                    gates.resize(usize::from(m.slot) + 1, ProbeGate::default());
-                }
-                let gate = &mut gates[usize::from(m.slot)];
                 for i in 0..n {
                     forward_in(s, &table, &m, gate, &mut batch, i);
                 }
                 if n < crate::sys::packet::BATCH {
+                    ready[token] = false;
                     break;
                 }
                 s.refresh(INBOUND, &mut table);
