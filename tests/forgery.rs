@@ -218,6 +218,8 @@ fn liar_scenario(lab: &Lab, d: &Proc, replay: Option<&Path>) {
     let log = d.stderr_text();
     assert!(!log.contains("IP interface repair detected on"), "repaired during the cut ({summary}):\n{log}");
     assert!(!log.contains("failure detected on rge0"), "{log}");
+    // The liar's MAC never replaced the target's on any member.
+    assert!(!log.contains(&format!("to {LIAR_MAC}")), "{log}");
     lab.restore("cable4");
     expect_log(d, "IP interface repair detected on e1000g0 of group production0");
     expect_log(d, "IP interface repair detected on e1000g1 of group production0");
@@ -251,6 +253,10 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn lanflood() -> PathBuf {
+    // LANFLOOD names another build (scripts/bench-flood.sh uses the release one).
+    if let Some(p) = std::env::var_os("LANFLOOD") {
+        return PathBuf::from(p);
+    }
     // tests run from target/<profile>/deps; examples are built beside them.
     let exe = std::env::current_exe().unwrap();
     let p = exe.parent().unwrap().parent().unwrap().join("examples/lanflood");
@@ -327,4 +333,7 @@ fn a_flood_at_a_test_address_and_a_data_address_fails_no_member() {
     assert!(line.contains("not_probe="), "bogus replies counted: {line}");
     assert!(line.contains("rate_limited="), "echo requests limited: {line}");
     eprintln!("{line}");
+    for l in log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
+        eprintln!("{l}");
+    }
 }

@@ -330,6 +330,27 @@ impl Daemon {
         }
     }
 
+    /// A probed member's filtered probe socket (see `sys::probesock`), and
+    /// the test address it takes ARP requests for. Without one (logged),
+    /// probe frames come through the member's data socket.
+    pub(super) fn open_probe_socket(
+        &self,
+        slot: Slot,
+        link: &crate::netlink::LinkInfo,
+    ) -> (Option<crate::sys::probesock::ProbeSocket>, Option<Ipv4Addr>) {
+        if self.probers.get(usize::from(slot)).is_none_or(Option::is_none) {
+            return (None, None);
+        }
+        let ta = self.test_addr(slot);
+        match crate::sys::probesock::ProbeSocket::open(link.index, ta) {
+            Ok(s) => (Some(s), ta),
+            Err(e) => {
+                log::warn!("probe socket on {}: {e}; probe frames share the data socket", link.name);
+                (None, None)
+            }
+        }
+    }
+
     /// Handles what the data plane queued for the probers, member by member,
     /// a bounded number each turn.
     pub(super) fn drain_probe_queues(&mut self) {

@@ -424,6 +424,7 @@ impl Daemon {
     /// Takes a member over: isolate, open sockets, read link state, join.
     fn take(&mut self, slot: Slot, link: &LinkInfo, now: Instant) -> io::Result<()> {
         let isolation = Isolation::take(&mut self.nl, link)?;
+        let (probe_sock, test_addr) = self.open_probe_socket(slot, link);
         let io = Arc::new(MemberIo {
             slot,
             ifindex: link.index,
@@ -432,6 +433,8 @@ impl Daemon {
             tx: TxSocket::open(link.index, &link.name)?,
             counters: Arc::new(MemberCounters::default()),
             probes: Default::default(),
+            probe_sock,
+            probe_sock_addr: test_addr,
         });
         let now_link = self
             .nl

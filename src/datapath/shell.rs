@@ -10,6 +10,7 @@ use super::plan::{self, Divert, Plan};
 use super::probegate::ProbeGate;
 use super::vnet::{VnetHdr, MAX_FRAME, VNET_HDR_LEN};
 use crate::sys::packet::{RecvBatch, RxSocket, TxSocket, HEADROOM};
+use crate::sys::probesock::ProbeSocket;
 use crate::sys::tap::Tap;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -32,6 +33,11 @@ pub struct MemberIo {
     /// Probe frames of this member only, so a flood on one member never
     /// drops another's answers.
     pub probes: ProbeQueue,
+    /// Probe traffic picked in the kernel, read before data frames; None
+    /// when it could not be opened (then probe frames come from `rx`).
+    pub probe_sock: Option<ProbeSocket>,
+    /// The test address `probe_sock` takes ARP requests for.
+    pub probe_sock_addr: Option<std::net::Ipv4Addr>,
 }
 
 /// Frames queued for the prober of one member, between the inbound thread
@@ -64,6 +70,10 @@ const INBOUND: usize = 1;
 const THREADS: usize = 2;
 const WAKE: Token = Token(usize::MAX);
 const TAP_TOKEN: Token = Token(0);
+/// Tokens of the members' probe sockets: this plus the slot.
+const PROBE_TOKENS: usize = 1 << 16;
+/// Probe frames read from one member's probe socket per turn.
+const PROBE_FRAMES_PER_TURN: usize = 64;
 
 /// Bytes of a probe frame handed to the control side: enough for ARP and
 /// for an ICMP echo reply with our payload (and IP options).
@@ -284,8 +294,10 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     let mut gates: Vec<ProbeGate> = Vec::new();
     // Sockets not drained yet (edge-triggered: no new event would come).
     let mut ready: Vec<bool> = Vec::new();
+    let mut probe_ready: Vec<bool> = Vec::new();
+    let mut pbuf = [0u8; PROBE_FRAME_MAX];
     while !s.stop.load(Ordering::Acquire) {
-        let busy = ready.iter().any(|&r| r);
+        let busy = ready.iter().chain(&probe_ready).any(|&r| r);
         match poll.poll(&mut events, busy.then_some(Duration::ZERO)) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => r?,
@@ -294,10 +306,51 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
             sync_registrations(&poll, &table, &mut registered)?;
         }
         ready.resize(registered.len(), false);
+        probe_ready.resize(registered.len(), false);
         for ev in events.iter() {
-            if let Some(r) = ready.get_mut(ev.token().0) {
+            let t = ev.token().0;
+            let flag = if t >= PROBE_TOKENS && t != WAKE.0 {
+                probe_ready.get_mut(t - PROBE_TOKENS)
+            } else {
+                ready.get_mut(t)
+            };
+            if let Some(r) = flag {
                 *r = true;
             }
+        }
+        // Probe traffic first: it never waits behind data frames.
+        for token in 0..probe_ready.len() {
+            if !probe_ready[token] {
+                continue;
+            }
+            let Some(m) = registered.get(token).and_then(Option::clone) else {
+                probe_ready[token] = false;
+                continue;
+            };
+            let Some(ps) = m.probe_sock.as_ref() else {
+                probe_ready[token] = false;
+                continue;
+            };
+            if gates.len() <= usize::from(m.slot) {
+                gates.resize(usize::from(m.slot) + 1, ProbeGate::default());
+            }
+            let gate = &mut gates[usize::from(m.slot)];
+            let mut drained = false;
+            for _ in 0..PROBE_FRAMES_PER_TURN {
+                match ps.recv(&mut pbuf) {
+                    Ok(Some(n)) => probe_in(s, &table, &m, gate, &pbuf[..n]),
+                    Ok(None) => {
+                        drained = true;
+                        break;
+                    }
+                    Err(e) => {
+                        log::debug!("receive on {} (probes): {e}", m.name);
+                        drained = true;
+                        break;
+                    }
+                }
+            }
+            probe_ready[token] = !drained;
         }
         // Round robin over the members with frames waiting.
         for token in 0..ready.len() {
@@ -356,11 +409,21 @@ fn sync_registrations(
         if let Some(old) = reg.take() {
             let fd = old.rx.as_raw_fd();
             let _ = poll.registry().deregister(&mut SourceFd(&fd));
+            if let Some(ps) = &old.probe_sock {
+                let _ = poll.registry().deregister(&mut SourceFd(&ps.as_raw_fd()));
+            }
         }
         if let Some(new) = want {
             let fd = new.rx.as_raw_fd();
             poll.registry()
                 .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)?;
+            if let Some(ps) = &new.probe_sock {
+                poll.registry().register(
+                    &mut SourceFd(&ps.as_raw_fd()),
+                    Token(PROBE_TOKENS + i),
+                    Interest::READABLE,
+                )?;
+            }
             *reg = Some(new);
         }
     }
@@ -403,7 +466,22 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, bat
         });
     }
     let buf = &mut slot[start..start + len];
-    match plan::divert(&table.plan, m.slot, &buf[VNET_HDR_LEN..]) {
+    let divert = plan::divert(&table.plan, m.slot, &buf[VNET_HDR_LEN..]);
+    if m.probe_sock.is_some() {
+        // The probe socket delivers answers, ARP replies and ARP requests
+        // for its test address; here they only go on (or not) as data.
+        match divert {
+            Divert::Answer { .. } => return c.pass(frame_len),
+            Divert::Request { arp: true } if m.probe_sock_addr.is_some() => {
+                let tpa = &buf[VNET_HDR_LEN + super::frame::ARP_TPA..][..4];
+                if m.probe_sock_addr.map(|a| a.octets()) == tpa.try_into().ok() {
+                    return c.pass(frame_len);
+                }
+            }
+            _ => {}
+        }
+    }
+    match divert {
         Divert::No => {}
         Divert::Discard => return c.drop(super::counters::Drop::NotProbe),
         d @ (Divert::Request { .. } | Divert::Answer { .. }) => {
@@ -416,6 +494,7 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, bat
             }
             return c.pass(frame_len);
         }
+        Divert::Tee if m.probe_sock.is_some() => {}
         Divert::Tee => {
             if to_control(s, m, Instant::now(), &buf[VNET_HDR_LEN..]).is_err() {
                 c.drop(super::counters::Drop::QueueFull);
@@ -431,6 +510,25 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, bat
             s.counters.to_tap.drop(Drop::IoError);
             log::trace!("write to {}: {e}", s.tap.name());
         }
+    }
+}
+
+/// A frame from a member's probe socket: what the plan says is probe
+/// traffic goes through the gate to the prober; the rest was only caught by
+/// the kernel filter's coarser net and is ignored (the data socket has it).
+fn probe_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, frame: &[u8]) {
+    let c = &m.counters.rx;
+    match plan::divert(&table.plan, m.slot, frame) {
+        d @ (Divert::Request { .. } | Divert::Answer { .. } | Divert::Tee) => {
+            let now = Instant::now();
+            if let Err(why) = gate.admit(d, now) {
+                return c.drop(why);
+            }
+            if let Err(why) = to_control(s, m, now, frame) {
+                c.drop(why);
+            }
+        }
+        Divert::No | Divert::Discard => {}
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod ethtool;
 pub mod notify;
 pub mod packet;
+pub mod probesock;
 pub mod sysctl;
 pub mod tap;
 
