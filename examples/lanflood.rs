@@ -187,9 +187,21 @@ fn main() {
     let target = Ipv4Addr::new(192, 0, 2, 1);
     for i in 0..VARIANTS {
         let src = Ipv4Addr::from(0xc633_6400u32 | (i as u32)); // 198.51.100.i
-        frames.push(ipv4_icmp(member, me, src, test_addr, &icmp(8, rng.next() as u16, i as u16, &[0; 20])));
+        frames.push(ipv4_icmp(
+            member,
+            me,
+            src,
+            test_addr,
+            &icmp(8, rng.next() as u16, i as u16, &[0; 20]),
+        ));
         let payload: Vec<u8> = (0..20).map(|_| rng.next() as u8).collect();
-        frames.push(ipv4_icmp(member, me, target, test_addr, &icmp(0, id, i as u16, &payload)));
+        frames.push(ipv4_icmp(
+            member,
+            me,
+            target,
+            test_addr,
+            &icmp(0, id, i as u16, &payload),
+        ));
         let mut s = SENDER_BASE;
         s[3] += i as u8;
         frames.push(arp_request(me, Ipv4Addr::from(s), data));

@@ -94,7 +94,10 @@ impl LanHost {
             a = h.ns,
             swa = lab.ns("swa")
         );
-        assert!(Command::new("bash").arg("-c").arg(&c).status().unwrap().success(), "{c}");
+        assert!(
+            Command::new("bash").arg("-c").arg(&c).status().unwrap().success(),
+            "{c}"
+        );
         h
     }
 
@@ -112,11 +115,14 @@ impl LanHost {
 
 impl Drop for LanHost {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "pids", &self.ns]).output().map(|o| {
-            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        });
+        let _ = Command::new("ip")
+            .args(["netns", "pids", &self.ns])
+            .output()
+            .map(|o| {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            });
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
     }
 }
@@ -163,7 +169,11 @@ fn capture(lab: &Lab, filter: &str, count: u32) -> PathBuf {
             filter,
         ],
     );
-    assert!(out.status.success(), "tcpdump: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tcpdump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     file
 }
 
@@ -191,11 +201,20 @@ fn liar_scenario(lab: &Lab, d: &Proc, replay: Option<&Path>) {
     let summary = lie(&h, &args);
     assert!(field(&summary, "announced") > 0, "the liar did lie: {summary}");
     if replay.is_some() {
-        assert!(field(&summary, "replayed") > 100, "the liar did replay: {summary}");
+        assert!(
+            field(&summary, "replayed") > 100,
+            "the liar did replay: {summary}"
+        );
     }
-    assert_eq!(state_changes(d), before, "the liar changed member states:\n{}", d.stderr_text());
+    assert_eq!(
+        state_changes(d),
+        before,
+        "the liar changed member states:\n{}",
+        d.stderr_text()
+    );
     assert!(
-        d.stderr_text().contains(&format!("from {LIAR_MAC}, but it is pinned to")),
+        d.stderr_text()
+            .contains(&format!("from {LIAR_MAC}, but it is pinned to")),
         "the liar's ARP replies reached the prober and were refused:\n{}",
         d.stderr_text()
     );
@@ -214,9 +233,15 @@ fn liar_scenario(lab: &Lab, d: &Proc, replay: Option<&Path>) {
     expect_log(d, "IP interface failure detected on e1000g1 of group production0");
     let out = liar.wait_with_output().unwrap();
     let summary = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(field(&summary, "arp") + field(&summary, "announced") > 0, "{summary}");
+    assert!(
+        field(&summary, "arp") + field(&summary, "announced") > 0,
+        "{summary}"
+    );
     let log = d.stderr_text();
-    assert!(!log.contains("IP interface repair detected on"), "repaired during the cut ({summary}):\n{log}");
+    assert!(
+        !log.contains("IP interface repair detected on"),
+        "repaired during the cut ({summary}):\n{log}"
+    );
     assert!(!log.contains("failure detected on rge0"), "{log}");
     // The liar's MAC never replaced the target's on any member.
     assert!(!log.contains(&format!("to {LIAR_MAC}")), "{log}");
@@ -294,7 +319,11 @@ fn a_flood_at_a_test_address_and_a_data_address_fails_no_member() {
     let out = flood.wait_with_output().unwrap();
     let cpu1 = cpu_ticks(d.pid());
     let summary = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(out.status.success(), "{summary} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{summary} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seconds: f64 = summary
         .split_whitespace()
         .find_map(|w| w.strip_prefix("seconds="))
@@ -315,7 +344,10 @@ fn a_flood_at_a_test_address_and_a_data_address_fails_no_member() {
         ping.transmitted > 0 && ping.received * 10 >= ping.transmitted * 9,
         "{ping:?}"
     );
-    assert!(cpu / seconds < FLOOD_CPU_BOUND, "daemon CPU {cpu:.2} s over {seconds:.2} s");
+    assert!(
+        cpu / seconds < FLOOD_CPU_BOUND,
+        "daemon CPU {cpu:.2} s over {seconds:.2} s"
+    );
     // Let the probers see a few more intervals, then: nothing changed.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(state_changes(&d), before, "{}", d.stderr_text());

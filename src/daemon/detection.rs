@@ -5,12 +5,12 @@
 use super::Daemon;
 use crate::config::{GroupConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
+use crate::datapath::counters::Drop;
+use crate::datapath::frame::Mac;
 use crate::datapath::frame::ARP_OP_REPLY;
 use crate::datapath::frame::ARP_OP_REQUEST;
 use crate::datapath::shell::ProbeFrame;
 use crate::datapath::vnet::VNET_HDR_LEN;
-use crate::datapath::counters::Drop;
-use crate::datapath::frame::Mac;
 use crate::detect::frames::{self, ProbeId, ProbeKey, PROBE_KEY_LEN};
 use crate::detect::probe::{Method, Out, ProbeCounter, Prober};
 use crate::detect::{GARP_INTERVAL, TARGET_REFRESH};
@@ -27,8 +27,9 @@ const PROBE_FRAMES_PER_TURN: usize = crate::datapath::shell::PROBE_QUEUE_PER_MEM
 /// refused (a clock-derived key would be guessable).
 pub(super) fn new_probe_key() -> Result<ProbeKey, super::Error> {
     let mut k = [0u8; PROBE_KEY_LEN];
-    crate::sys::random_bytes(&mut k)
-        .map_err(|e| super::Error::Refused(format!("no random key for probe authentication (getrandom: {e})")))?;
+    crate::sys::random_bytes(&mut k).map_err(|e| {
+        super::Error::Refused(format!("no random key for probe authentication (getrandom: {e})"))
+    })?;
     Ok(ProbeKey::new(k))
 }
 
@@ -195,7 +196,12 @@ impl Daemon {
 
     /// Every prober's targets (the data plane lets only their ARP replies through).
     pub(super) fn probe_targets(&self) -> Vec<Ipv4Addr> {
-        let mut all: Vec<Ipv4Addr> = self.probers.iter().flatten().flat_map(Prober::all_targets).collect();
+        let mut all: Vec<Ipv4Addr> = self
+            .probers
+            .iter()
+            .flatten()
+            .flat_map(Prober::all_targets)
+            .collect();
         all.sort_unstable();
         all.dedup();
         all
@@ -265,7 +271,15 @@ impl Daemon {
                         test_addr: src,
                         target,
                     };
-                    let f = frames::echo_request(t.mac, mac, src, target, self.icmp_id, seq, &self.probe_key.seal(&id));
+                    let f = frames::echo_request(
+                        t.mac,
+                        mac,
+                        src,
+                        target,
+                        self.icmp_id,
+                        seq,
+                        &self.probe_key.seal(&id),
+                    );
                     self.send_on(slot, &f);
                 }
                 Out::Arp { sender, target } => {
@@ -312,15 +326,26 @@ impl Daemon {
         }
     }
 
-    /// Sends a frame the daemon built on a member (no offloads).
+    /// Sends a frame the daemon built on a member (no offloads); never
+    /// waits when the member has a probe socket (a full queue is a counted
+    /// drop: the probe counts as lost, the request goes unanswered).
     pub(super) fn send_on(&self, slot: Slot, frame: &[u8]) {
         let Some(t) = self.taken[usize::from(slot)].as_ref() else {
             return;
         };
+        let c = &t.io.counters.control;
+        if let Some(ps) = &t.io.probe_sock {
+            return match ps.try_send(frame) {
+                Ok(()) => c.pass(frame.len()),
+                Err(e) => {
+                    c.drop(Drop::IoError);
+                    log::trace!("sending on {}: {e}", t.io.name);
+                }
+            };
+        }
         let mut f = Vec::with_capacity(VNET_HDR_LEN + frame.len());
         f.resize(VNET_HDR_LEN, 0);
         f.extend_from_slice(frame);
-        let c = &t.io.counters.control;
         match t.io.tx.send(&f) {
             Ok(()) => c.pass(frame.len()),
             Err(e) => {
@@ -345,7 +370,10 @@ impl Daemon {
         match crate::sys::probesock::ProbeSocket::open(link.index, ta) {
             Ok(s) => (Some(s), ta),
             Err(e) => {
-                log::warn!("probe socket on {}: {e}; probe frames share the data socket", link.name);
+                log::warn!(
+                    "probe socket on {}: {e}; probe frames share the data socket",
+                    link.name
+                );
                 (None, None)
             }
         }

@@ -368,10 +368,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         d.perform(acts);
     }
     d.publish();
-    let _ = d
-        .shared
-        .control
-        .set(crate::datapath::shell::ControlTap { waker });
+    let _ = d.shared.control.set(crate::datapath::shell::ControlTap { waker });
     d.dataplane =
         Some(DataPlane::start(d.shared.clone()).map_err(|e| refused(format!("starting data plane: {e}")))?);
     if let Some(n) = d.group.nominee() {

@@ -112,9 +112,14 @@ impl Daemon {
                 members: vec![m.clone()],
                 ..self.cfg.clone()
             };
-            let prober = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot), &self.probe_counter)
-                .pop()
-                .flatten();
+            let prober = detection::build_probers(
+                &single,
+                &routes,
+                self.secret ^ u64::from(slot),
+                &self.probe_counter,
+            )
+            .pop()
+            .flatten();
             self.probers.push(prober);
             log::info!("reload: {} added to group {}", m.name, self.cfg.group);
             match self.nl.link_by_name(&m.name) {
@@ -180,9 +185,14 @@ impl Daemon {
             members: vec![m],
             ..self.cfg.clone()
         };
-        let mut p = detection::build_probers(&single, &routes, self.secret ^ u64::from(slot), &self.probe_counter)
-            .pop()
-            .flatten();
+        let mut p = detection::build_probers(
+            &single,
+            &routes,
+            self.secret ^ u64::from(slot),
+            &self.probe_counter,
+        )
+        .pop()
+        .flatten();
         if let Some(p) = p.as_mut() {
             if self.group.members()[usize::from(slot)].link_up {
                 p.start(now);

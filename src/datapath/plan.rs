@@ -399,10 +399,18 @@ mod tests {
                 from: router
             }
         );
-        assert_eq!(divert(&p, 1, &reply(0x4243, &key.seal(&id))), Divert::Discard, "other id");
+        assert_eq!(
+            divert(&p, 1, &reply(0x4243, &key.seal(&id))),
+            Divert::Discard,
+            "other id"
+        );
         assert_eq!(divert(&p, 1, &reply(0x4242, &[0; 20])), Divert::Discard, "no tag");
         let other_key = ProbeKey::new([4; PROBE_KEY_LEN]).seal(&id);
-        assert_eq!(divert(&p, 1, &reply(0x4242, &other_key)), Divert::Discard, "other key");
+        assert_eq!(
+            divert(&p, 1, &reply(0x4242, &other_key)),
+            Divert::Discard,
+            "other key"
+        );
         for n in 0..good.len() {
             let _ = divert(&p, 1, &good[..n]);
         }

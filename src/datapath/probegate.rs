@@ -59,7 +59,6 @@ impl TokenBucket {
     }
 }
 
-
 /// The inbound thread's per-member state for probe traffic.
 #[derive(Debug, Clone)]
 pub struct ProbeGate {

@@ -319,16 +319,16 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
             }
         }
         // Probe traffic first: it never waits behind data frames.
-        for token in 0..probe_ready.len() {
-            if !probe_ready[token] {
+        for (token, flag) in probe_ready.iter_mut().enumerate() {
+            if !*flag {
                 continue;
             }
             let Some(m) = registered.get(token).and_then(Option::clone) else {
-                probe_ready[token] = false;
+                *flag = false;
                 continue;
             };
             let Some(ps) = m.probe_sock.as_ref() else {
-                probe_ready[token] = false;
+                *flag = false;
                 continue;
             };
             if gates.len() <= usize::from(m.slot) {
@@ -350,15 +350,15 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
                     }
                 }
             }
-            probe_ready[token] = !drained;
+            *flag = !drained;
         }
         // Round robin over the members with frames waiting.
-        for token in 0..ready.len() {
-            if !ready[token] {
+        for (token, flag) in ready.iter_mut().enumerate() {
+            if !*flag {
                 continue;
             }
             let Some(m) = registered.get(token).and_then(Option::clone) else {
-                ready[token] = false;
+                *flag = false;
                 continue;
             };
             if gates.len() <= usize::from(m.slot) {
@@ -379,7 +379,7 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
                     forward_in(s, &table, &m, gate, &mut batch, i);
                 }
                 if n < crate::sys::packet::BATCH {
-                    ready[token] = false;
+                    *flag = false;
                     break;
                 }
                 s.refresh(INBOUND, &mut table);
@@ -431,7 +431,14 @@ fn sync_registrations(
 }
 
 #[inline]
-fn forward_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, batch: &mut RecvBatch, i: usize) {
+fn forward_in(
+    s: &Shared,
+    table: &Table,
+    m: &MemberIo,
+    gate: &mut ProbeGate,
+    batch: &mut RecvBatch,
+    i: usize,
+) {
     let meta = batch.meta(i);
     let c = &m.counters.rx;
     if meta.truncated || meta.len < VNET_HDR_LEN + super::frame::ETH_HLEN {

@@ -312,7 +312,11 @@ mod tests {
         assert_eq!(key.open(&r, 1, 0x1234), Some(5));
         assert_eq!(key.open(&r, 2, 0x1234), None, "another member's");
         assert_eq!(key.open(&r, 1, 0x1235), None, "another id");
-        assert_eq!(ProbeKey::new([8; PROBE_KEY_LEN]).open(&r, 1, 0x1234), None, "another key");
+        assert_eq!(
+            ProbeKey::new([8; PROBE_KEY_LEN]).open(&r, 1, 0x1234),
+            None,
+            "another key"
+        );
         for (field, delta) in [(0usize, 1u8), (7, 1), (12, 1), (19, 0x80)] {
             let mut t = r;
             t.payload[field] ^= delta;

@@ -421,12 +421,9 @@ impl Prober {
         if icmp && s.arp {
             return; // a lost resolution: still resolving
         }
-        let previous = self
-            .history
-            .iter()
-            .take(i)
-            .rev()
-            .find(|p| p.arp == s.arp && p.target == s.target && matches!(p.status, Status::Acked | Status::Lost));
+        let previous = self.history.iter().take(i).rev().find(|p| {
+            p.arp == s.arp && p.target == s.target && matches!(p.status, Status::Acked | Status::Lost)
+        });
         if previous.is_some_and(|p| p.status == Status::Lost) {
             if let Some(t) = self.targets.iter_mut().find(|t| t.addr == s.target) {
                 t.mac = None;
@@ -676,7 +673,13 @@ impl Prober {
     /// other members see `from` answer from right now ([`Self::answering_mac`]).
     /// A pinned target's answers count only from its pinned MAC; an
     /// unpinned one is accepted only from a MAC that agrees with `elsewhere`.
-    pub fn on_arp_reply_seen(&mut self, from: Ipv4Addr, mac: Mac, elsewhere: &[Mac], now: Instant) -> Vec<Out> {
+    pub fn on_arp_reply_seen(
+        &mut self,
+        from: Ipv4Addr,
+        mac: Mac,
+        elsewhere: &[Mac],
+        now: Instant,
+    ) -> Vec<Out> {
         let mut out = Vec::new();
         let Some(t) = self.targets.iter().find(|t| t.addr == from) else {
             return out; // not a target
@@ -1181,8 +1184,9 @@ mod tests {
     fn next_echo(p: &mut Prober, now: &mut Instant) -> (u16, u64) {
         loop {
             *now += Duration::from_millis(1);
-            if let Some(Out::Echo { seq, mac, counter, .. }) =
-                p.poll(*now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
+            if let Some(Out::Echo {
+                seq, mac, counter, ..
+            }) = p.poll(*now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
             {
                 assert_eq!(mac, MAC);
                 return (seq, counter);
@@ -1196,8 +1200,13 @@ mod tests {
         // Wrong source: counted for nothing (logged once); unknown seq: ignored.
         let o = p.on_echo_reply(T2, MAC, seq, counter, now);
         assert!(matches!(&o[..], [Out::Log(_, m)] if m.contains("fake probe reply")));
-        assert!(p.on_echo_reply(T2, MAC, seq, counter, now).is_empty(), "logged once");
-        assert!(p.on_echo_reply(T1, MAC, seq.wrapping_add(100), counter, now).is_empty());
+        assert!(
+            p.on_echo_reply(T2, MAC, seq, counter, now).is_empty(),
+            "logged once"
+        );
+        assert!(p
+            .on_echo_reply(T1, MAC, seq.wrapping_add(100), counter, now)
+            .is_empty());
         // The right sequence number with another counter: a replay of an
         // older reply (the sequence number wrapped), or a guess.
         assert!(p.on_echo_reply(T1, MAC, seq, counter + 1, now).is_empty());
@@ -1219,7 +1228,10 @@ mod tests {
         let mut now = now;
         let (seq, counter) = next_echo(&mut p, &mut now);
         let o = p.on_echo_reply(T1, LIAR, seq, counter, now);
-        assert!(matches!(&o[..], [Out::Log(_, m)] if m.contains("from MAC 02:00:00:00:00:66")), "{o:?}");
+        assert!(
+            matches!(&o[..], [Out::Log(_, m)] if m.contains("from MAC 02:00:00:00:00:66")),
+            "{o:?}"
+        );
     }
 
     #[test]
@@ -1252,7 +1264,10 @@ mod tests {
         p.on_echo_reply(T1, MAC, seq, counter, now);
         // A liar answering ARP for the target changes nothing, logged once.
         let o = p.on_arp_reply(T1, LIAR, now);
-        assert!(matches!(&o[..], [Out::Log(_, m)] if m.contains("pinned to 02:00:00:00:00:01")), "{o:?}");
+        assert!(
+            matches!(&o[..], [Out::Log(_, m)] if m.contains("pinned to 02:00:00:00:00:01")),
+            "{o:?}"
+        );
         assert!(p.on_arp_reply(T1, LIAR, now).is_empty());
         let (seq, counter) = next_echo(&mut p, &mut now);
         p.on_echo_reply(T1, MAC, seq, counter, now);
@@ -1291,11 +1306,17 @@ mod tests {
         }
         // Another member still sees the target answer from MAC.
         let o = p.on_arp_reply_seen(T1, LIAR, &[MAC], now);
-        assert!(matches!(&o[..], [Out::Log(_, m)] if m.contains("on other members")), "{o:?}");
+        assert!(
+            matches!(&o[..], [Out::Log(_, m)] if m.contains("on other members")),
+            "{o:?}"
+        );
         // Its own MAC is accepted again.
         p.on_arp_reply_seen(T1, MAC, &[MAC], now);
         let (seq, counter) = next_echo(&mut p, &mut now);
-        assert!(p.on_echo_reply(T1, MAC, seq, counter, now).iter().all(|o| !matches!(o, Out::Log(..))));
+        assert!(p
+            .on_echo_reply(T1, MAC, seq, counter, now)
+            .iter()
+            .all(|o| !matches!(o, Out::Log(..))));
         assert_eq!(p.answering_mac(T1, now), Some(MAC));
         assert_eq!(p.answering_mac(T1, now + FDT * 2), None, "not answering any more");
     }

@@ -72,7 +72,12 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
         // SAFETY: getrandom writes at most rest.len() bytes into the valid buffer.
         let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
         match cvt_size(n) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "getrandom returned nothing")),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "getrandom returned nothing",
+                ))
+            }
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

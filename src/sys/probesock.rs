@@ -113,6 +113,24 @@ impl ProbeSocket {
     }
 }
 
+impl ProbeSocket {
+    /// Sends one Ethernet frame without waiting: a full transmit queue is
+    /// an error (EAGAIN) for the caller to count, never a stall of the
+    /// control thread.
+    pub fn try_send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: frame is valid for reads of frame.len() bytes.
+        let r = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        cvt_size(r).map(|_| ())
+    }
+}
+
 impl AsRawFd for ProbeSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
@@ -145,11 +163,7 @@ mod tests {
             let ta = Ipv4Addr::new(192, 0, 2, 201);
             let s = ProbeSocket::open(ifindex("pb"), Some(ta)).unwrap();
             let tx = ProbeSocket::open(ifindex("pa"), None).unwrap();
-            let send = |f: &[u8]| {
-                // SAFETY: f is valid for reads of f.len() bytes.
-                let r = unsafe { libc::send(tx.as_raw_fd(), f.as_ptr().cast(), f.len(), 0) };
-                assert_eq!(r as usize, f.len());
-            };
+            let send = |f: &[u8]| tx.try_send(f).unwrap();
             let a = [2, 0, 0, 0, 0, 1];
             let b = [2, 0, 0, 0, 0, 2];
             let router = Ipv4Addr::new(192, 0, 2, 1);
@@ -161,7 +175,14 @@ mod tests {
             let arp_for_other = crate::detect::frames::arp_request(b, router, Ipv4Addr::new(192, 0, 2, 7));
             let mut frag = echo_reply.clone();
             frag[21] = 1; // a later fragment (offset 8)
-            for f in [&reply, &arp_for_other, &frag, &echo_reply, &arp_reply, &arp_for_ta] {
+            for f in [
+                &reply,
+                &arp_for_other,
+                &frag,
+                &echo_reply,
+                &arp_reply,
+                &arp_for_ta,
+            ] {
                 send(f);
             }
             let mut got = Vec::new();
