@@ -883,6 +883,7 @@ impl Daemon {
         for t in self.taken.iter().flatten() {
             log::debug!("{} in: {}", t.io.name, t.io.counters.rx.summary());
             log::debug!("{} out: {}", t.io.name, t.io.counters.tx.summary());
+            log::debug!("{} probes sent: {}", t.io.name, t.io.counters.control.summary());
         }
     }
 

@@ -1151,6 +1151,17 @@ mod tests {
         let o = p.on_echo_reply(T1, MAC, seq, counter, now);
         assert!(matches!(&o[..], [Out::Log(_, m)] if m.ends_with("(multicast discovery): 192.0.2.1")));
         assert_eq!(p.targets(), vec![T1]);
+        // More answers than targets: capped at MAX_PROBE_TARGETS, logged once.
+        let mut logs = Vec::new();
+        for h in 10..20u8 {
+            logs.extend(p.on_echo_reply(Ipv4Addr::new(192, 0, 2, h), MAC, seq, counter, now));
+        }
+        assert_eq!(p.targets().len(), MAX_PROBE_TARGETS);
+        let capped = logs
+            .iter()
+            .filter(|o| matches!(o, Out::Log(_, m) if m.contains("ignoring the others")))
+            .count();
+        assert_eq!(capped, 1, "{logs:?}");
         // ARP mode cannot discover.
         let mut a = Prober::new(Method::Arp, "e", "g", FDT, &[], 3);
         a.set_discovery(Some(vec![]));
