@@ -104,12 +104,17 @@ fn bench(c: &mut Criterion) {
     p.icmp_id = 0x4242;
     p.probe_key = Some(ProbeKey::new([7; PROBE_KEY_LEN]));
     let data = frames(64, member_mac(1), ROUTER_MAC);
+    // Our payload layout (counter, probe type 1, tag) with a wrong tag: the
+    // tag is computed, twice (also as a discovery answer), then refused.
+    let mut payload = [0x5a; 20];
+    payload[8..12].copy_from_slice(&1u32.to_be_bytes());
     let mut bogus = Vec::new();
     PacketBuilder::ethernet2(ROUTER_MAC, member_mac(1))
         .ipv4([192, 0, 2, 1], ta.octets(), 64)
         .icmpv4_echo_reply(0x4242, 1)
-        .write(&mut bogus, &[0x5a; 20])
+        .write(&mut bogus, &payload)
         .unwrap();
+    assert_eq!(divert(&p, 1, &bogus), ipmpd::datapath::plan::Divert::Discard);
     let mut i = 0;
     c.bench_function("divert_64B/data_frame", |b| {
         b.iter(|| {
