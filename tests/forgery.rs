@@ -258,6 +258,16 @@ fn a_lying_reflecting_replaying_lan_host_changes_no_member_state_icmp() {
     // Real answers to e1000g0's probes, to replay.
     let replies = capture(&lab, "icmp[0] == 0 and dst host 192.0.2.201", 10);
     liar_scenario(&lab, &d, Some(&replies));
+    // The replays reached the daemon and were refused as replays.
+    let mut d = d;
+    d.stop(Duration::from_secs(5));
+    let log = d.stderr_text();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("e1000g0 in:"))
+        .unwrap_or_default();
+    assert!(line.contains("replayed="), "replays counted: {line}");
 }
 
 #[test]
