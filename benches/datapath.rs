@@ -3,7 +3,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use etherparse::PacketBuilder;
-use ipmpd::datapath::plan::{inbound, outbound, Plan, Port};
+use ipmpd::datapath::plan::{divert, inbound, outbound, Plan, Port};
+use ipmpd::detect::frames::{ProbeKey, PROBE_KEY_LEN};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
@@ -88,6 +89,42 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
     }
+
+    // The inbound probe classifier: the common case (a data frame), and the
+    // worst case a flood can force (an echo reply to a test address with our
+    // ICMP id, whose tag must be computed to be refused).
+    let mut p = plan(3);
+    let ta = Ipv4Addr::new(192, 0, 2, 201);
+    p.ports[1] = Some(Port {
+        mac: member_mac(1),
+        accept: true,
+        test_addr: Some(ta),
+    });
+    p.probing = true;
+    p.icmp_id = 0x4242;
+    p.probe_key = Some(ProbeKey::new([7; PROBE_KEY_LEN]));
+    let data = frames(64, member_mac(1), ROUTER_MAC);
+    // Our payload layout (counter, probe type 1, tag) with a wrong tag: the
+    // tag is computed, twice (also as a discovery answer), then refused.
+    let mut payload = [0x5a; 20];
+    payload[8..12].copy_from_slice(&1u32.to_be_bytes());
+    let mut bogus = Vec::new();
+    PacketBuilder::ethernet2(ROUTER_MAC, member_mac(1))
+        .ipv4([192, 0, 2, 1], ta.octets(), 64)
+        .icmpv4_echo_reply(0x4242, 1)
+        .write(&mut bogus, &payload)
+        .unwrap();
+    assert_eq!(divert(&p, 1, &bogus), ipmpd::datapath::plan::Divert::Discard);
+    let mut i = 0;
+    c.bench_function("divert_64B/data_frame", |b| {
+        b.iter(|| {
+            i = (i + 1) % FLOWS;
+            black_box(divert(black_box(&p), 1, black_box(&data[i])))
+        })
+    });
+    c.bench_function("divert/bogus_echo_reply_tag_check", |b| {
+        b.iter(|| black_box(divert(black_box(&p), 1, black_box(&bogus))))
+    });
 
     // Reference point for docs/DEPENDENCIES.md: a full etherparse parse of
     // the same 64-byte frames, the alternative to our minimal classify.

@@ -343,8 +343,14 @@ fn spoofed_echo_replies_do_not_keep_a_dead_member_alive() {
         counts.get(1).copied().unwrap_or(0),
     );
     assert!(sent > 100, "the spoofer did send replies: {text}");
-    // Replies with the right id and sequence number reached the member.
-    assert!(matched >= 5, "the spoofer saw and answered real probes: {text}");
+    // Either it saw real probes and answered them with the right id and
+    // sequence number, or its ARP answers for the target were refused (the
+    // target's MAC is pinned), so no probe ever went to it.
+    assert!(
+        matched >= 5 || logged(&d, "from 02:00:5e:00:66:66"),
+        "the spoofer took part: {text}\n{}",
+        d.stderr_text()
+    );
     assert!(
         !logged(&d, "IP interface repair detected on e1000g0"),
         "{}",

@@ -5,17 +5,34 @@
 use super::Daemon;
 use crate::config::{GroupConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
+use crate::datapath::counters::Drop;
+use crate::datapath::frame::Mac;
 use crate::datapath::frame::ARP_OP_REPLY;
 use crate::datapath::frame::ARP_OP_REQUEST;
 use crate::datapath::shell::ProbeFrame;
 use crate::datapath::vnet::VNET_HDR_LEN;
-use crate::detect::frames;
-use crate::detect::probe::{Method, Out, Prober};
+use crate::detect::frames::{self, ProbeId, ProbeKey, PROBE_KEY_LEN};
+use crate::detect::probe::{Method, Out, ProbeCounter, Prober};
 use crate::detect::{GARP_INTERVAL, TARGET_REFRESH};
 use crate::group;
 use crate::netlink::RouteInfo;
+use crate::sys::packet::SendError;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
+
+/// Probe frames handled per member per turn of the control loop, so a member
+/// under a flood cannot keep the loop from the others and from its timers.
+const PROBE_FRAMES_PER_TURN: usize = crate::datapath::shell::PROBE_QUEUE_PER_MEMBER;
+
+/// A fresh key for probe tags, from getrandom; a start without one is
+/// refused (a clock-derived key would be guessable).
+pub(super) fn new_probe_key() -> Result<ProbeKey, super::Error> {
+    let mut k = [0u8; PROBE_KEY_LEN];
+    crate::sys::random_bytes(&mut k).map_err(|e| {
+        super::Error::Refused(format!("no random key for probe authentication (getrandom: {e})"))
+    })?;
+    Ok(ProbeKey::new(k))
+}
 
 /// A gratuitous ARP still to be repeated.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +85,12 @@ fn own_addresses(cfg: &GroupConfig) -> Vec<Ipv4Addr> {
 }
 
 /// One prober per probed member, with in.mpathd's refusals logged.
-pub(super) fn build_probers(cfg: &GroupConfig, routes: &[RouteInfo], seed: u64) -> Vec<Option<Prober>> {
+pub(super) fn build_probers(
+    cfg: &GroupConfig,
+    routes: &[RouteInfo],
+    seed: u64,
+    counter: &ProbeCounter,
+) -> Vec<Option<Prober>> {
     let mode = cfg.probe_mode();
     let (fdt, too_small) = cfg.effective_fdt();
     if let Some(msg) = too_small {
@@ -108,6 +130,7 @@ pub(super) fn build_probers(cfg: &GroupConfig, routes: &[RouteInfo], seed: u64) 
             (ProbeMode::Off, _) => unreachable!("handled above"),
         };
         let mut p = Prober::new(method, &m.name, &cfg.group, fdt, &targets, seed ^ (i as u64 + 1));
+        p.set_counter(counter.clone());
         if targets.is_empty() && mode == ProbeMode::Icmp {
             log::info!(
                 "No routers for {} of group {}; looking for probe targets with echo requests to 224.0.0.1",
@@ -169,6 +192,22 @@ impl Daemon {
                 log_targets(&st.cfg.name, &self.cfg.group, &targets, source);
             }
         }
+        self.republish_if_targets_changed();
+    }
+
+    /// Every prober's targets (the data plane lets only their ARP replies through).
+    pub(super) fn probe_targets(&self) -> Vec<Ipv4Addr> {
+        let mut all: Vec<Ipv4Addr> = self.slots.probers().flat_map(Prober::all_targets).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// Targets found by discovery or changed by a refresh reach the data plane.
+    fn republish_if_targets_changed(&mut self) {
+        if self.shared.current().plan.targets != self.probe_targets() {
+            self.publish();
+        }
     }
 
     pub(super) fn test_addr(&self, slot: Slot) -> Option<Ipv4Addr> {
@@ -210,12 +249,23 @@ impl Daemon {
     pub(super) fn prober_outs(&mut self, slot: Slot, outs: Vec<Out>, now: Instant) {
         for o in outs {
             match o {
-                Out::Echo { target, mac, seq } => {
+                Out::Echo {
+                    target,
+                    mac,
+                    seq,
+                    counter,
+                } => {
                     let (Some(t), Some(src)) = (self.slots.taken(slot), self.test_addr(slot)) else {
                         continue;
                     };
-                    let sent_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-                    let nonce = frames::probe_nonce(self.secret, slot, seq);
+                    let id = ProbeId {
+                        counter,
+                        slot,
+                        id: self.icmp_id,
+                        seq,
+                        test_addr: src,
+                        target,
+                    };
                     let f = frames::echo_request(
                         t.mac,
                         mac,
@@ -223,7 +273,7 @@ impl Daemon {
                         target,
                         self.icmp_id,
                         seq,
-                        &frames::probe_payload(sent_ns, nonce),
+                        &self.probe_key.seal(&id),
                     );
                     self.send_on(slot, &f);
                 }
@@ -270,26 +320,104 @@ impl Daemon {
         }
     }
 
-    /// Sends a frame the daemon built on a member (no offloads).
+    /// Sends a frame the daemon built on a member (no offloads); never
+    /// waits when the member has a probe socket (a full queue is a counted
+    /// drop: the probe counts as lost, the request goes unanswered).
     pub(super) fn send_on(&self, slot: Slot, frame: &[u8]) {
         let Some(t) = self.slots.taken(slot) else {
             return;
         };
+        if let Some(ps) = &t.io.probe_sock {
+            let c = &t.io.counters.control_tx;
+            return match ps.try_send(frame).map_err(SendError::from) {
+                Ok(()) => c.pass(frame.len()),
+                Err(SendError::QueueFull) => c.drop(Drop::TxQueueFull),
+                Err(SendError::Io(e)) => {
+                    c.drop(Drop::IoError);
+                    log::trace!("sending on {}: {e}", t.io.name);
+                }
+            };
+        }
         let mut f = Vec::with_capacity(VNET_HDR_LEN + frame.len());
         f.resize(VNET_HDR_LEN, 0);
         f.extend_from_slice(frame);
         if let Err(e) = t.io.send_control(&f) {
-            log::debug!("sending on {}: {e}", t.io.name);
+            log::trace!("sending on {}: {e}", t.io.name);
         }
     }
 
-    /// A probe frame from the data plane: ARP for a test address, an ARP
-    /// reply to a member, or an ICMP echo reply to a test address.
+    /// A probed member's filtered probe socket (see `sys::probesock`), and
+    /// the test address it takes ARP requests for. Without one (logged),
+    /// probe frames come through the member's data socket.
+    pub(super) fn open_probe_socket(
+        &self,
+        slot: Slot,
+        link: &crate::netlink::LinkInfo,
+    ) -> (Option<crate::sys::probesock::ProbeSocket>, Option<Ipv4Addr>) {
+        if self.slots.prober(slot).is_none() {
+            return (None, None);
+        }
+        let ta = self.test_addr(slot);
+        match crate::sys::probesock::ProbeSocket::open(link.index, ta) {
+            Ok(s) => (Some(s), ta),
+            Err(e) => {
+                log::warn!(
+                    "probe socket on {}: {e}; probe frames share the data socket",
+                    link.name
+                );
+                (None, None)
+            }
+        }
+    }
+
+    /// Handles what the data plane queued for the probers, member by member,
+    /// a bounded number each turn.
+    pub(super) fn drain_probe_queues(&mut self) {
+        let queues: Vec<_> = self
+            .slots
+            .taken_all()
+            .map(|(_, t)| t.io.probes.rx.clone())
+            .collect();
+        let mut more = false;
+        for rx in queues {
+            for _ in 0..PROBE_FRAMES_PER_TURN {
+                match rx.try_recv() {
+                    Ok(pf) => self.on_probe_frame(pf),
+                    Err(_) => break,
+                }
+            }
+            more |= !rx.is_empty();
+        }
+        if more {
+            // Edge-triggered waker: come back at once for the rest.
+            if let Some(ct) = self.shared.control.get() {
+                let _ = ct.waker.wake();
+            }
+        }
+        self.republish_if_targets_changed();
+    }
+
+    /// The MACs other members' probers see `target` answer from now.
+    fn answering_elsewhere(&self, slot: Slot, target: Ipv4Addr, now: Instant) -> Vec<Mac> {
+        let mut v: Vec<Mac> = self
+            .slots
+            .iter()
+            .filter(|(s, _)| *s != slot)
+            .filter_map(|(_, st)| st.prober.as_ref()?.answering_mac(target, now))
+            .collect();
+        v.dedup();
+        v
+    }
+
+    /// A probe frame from the data plane: a request for a test address
+    /// (ARP or echo), an ARP reply from a target to a member, or an echo
+    /// reply whose id and tag the data plane verified.
     pub(super) fn on_probe_frame(&mut self, pf: ProbeFrame) {
         let slot = pf.slot;
-        let Some(mac) = self.slots.taken(slot).map(|t| t.mac) else {
+        let Some(t) = self.slots.taken(slot) else {
             return;
         };
+        let (mac, counters) = (t.mac, t.io.counters.clone());
         let test_addr = self.test_addr(slot);
         let f = pf.bytes();
         if let Some(a) = frames::parse_arp_info(f) {
@@ -298,9 +426,11 @@ impl Daemon {
                 let reply = frames::arp_reply(mac, a.tpa, a.sha, a.spa);
                 self.send_on(slot, &reply);
             } else if a.op == ARP_OP_REPLY && a.dst == mac {
+                let now = Instant::now();
+                let elsewhere = self.answering_elsewhere(slot, a.spa, now);
                 if let Some(p) = self.slots.prober_mut(slot) {
-                    let outs = p.on_arp_reply(a.spa, a.sha, pf.at);
-                    self.prober_outs(slot, outs, Instant::now());
+                    let outs = p.on_arp_reply_seen(a.spa, a.sha, &elsewhere, pf.at);
+                    self.prober_outs(slot, outs, now);
                 }
             }
             return;
@@ -310,21 +440,16 @@ impl Daemon {
                 return self.send_on(slot, &reply);
             }
         }
-        let Some(r) = frames::parse_echo_reply(f) else {
-            return;
+        // The data plane checked the tag already; checked again here so the
+        // control side never trusts a frame it did not verify itself.
+        let counter = frames::parse_echo_reply(f)
+            .filter(|r| Some(r.dst) == test_addr)
+            .and_then(|r| Some((r, self.probe_key.open(&r, slot, self.icmp_id)?)));
+        let Some((r, counter)) = counter else {
+            return counters.control_tx.drop(Drop::NotProbe);
         };
-        let valid = Some(r.dst) == test_addr
-            && r.id == self.icmp_id
-            && frames::payload_matches(&r.payload, frames::probe_nonce(self.secret, slot, r.seq));
-        if !valid {
-            log::debug!(
-                "ignoring echo reply from {} on slot {slot}: not one of our probes",
-                r.src
-            );
-            return;
-        }
         if let Some(p) = self.slots.prober_mut(slot) {
-            let outs = p.on_echo_reply(r.src, r.seq, pf.at);
+            let outs = p.on_echo_reply(r.src, r.eth_src, r.seq, counter, pf.at);
             self.prober_outs(slot, outs, Instant::now());
         }
     }

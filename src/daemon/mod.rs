@@ -62,8 +62,6 @@ const CONTROL: Token = Token(4);
 const CONTROL_CLIENTS: usize = 64;
 /// Poll events taken per wake-up.
 const EVENTS_CAPACITY: usize = 128;
-/// Probe frames queued between the inbound thread and the control side.
-const PROBE_QUEUE: usize = 1024;
 
 /// A start-up refusal (exit status 2) or a failure while running (1).
 #[derive(Debug)]
@@ -152,9 +150,11 @@ struct Daemon {
     seed: u64,
     generation: u64,
     mtu: u32,
-    probe_rx: crossbeam_channel::Receiver<crate::datapath::shell::ProbeFrame>,
-    /// Keys probe nonces; ICMP id of our probes; zero of probe timestamps.
+    /// Seeds probers' jitter; ICMP id of our probes; zero of probe timestamps.
     secret: u64,
+    /// Authenticates probes (SipHash key) and numbers them (never repeats).
+    probe_key: crate::detect::frames::ProbeKey,
+    probe_counter: crate::detect::probe::ProbeCounter,
     icmp_id: u16,
     epoch: Instant,
     garps: Vec<detection::PendingGarp>,
@@ -213,6 +213,8 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     if !sys::has_capability(sys::CAP_BPF) && !sys::has_capability(sys::CAP_SYS_ADMIN) {
         return Err(refused("ipmpd needs CAP_BPF (run it as root)"));
     }
+    // Probe tags need a secret key: no weaker fallback.
+    let probe_key = detection::new_probe_key()?;
     // Registered first: a signal during start-up still ends in a clean teardown.
     let mut signals = Signals::register().map_err(|e| refused(format!("signal setup: {e}")))?;
     // Subscribed before state is read, so no change between the two is lost.
@@ -291,7 +293,8 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     sysctl::write("ipv4", tap.name(), "arp_announce", "2").map_err(refused)?;
 
     let seed = sys::random_u64();
-    let probers = detection::build_probers(&cfg, &routes, seed);
+    let probe_counter = crate::detect::probe::ProbeCounter::default();
+    let probers = detection::build_probers(&cfg, &routes, seed, &probe_counter);
     let members: Vec<group::Member> = cfg
         .members
         .iter()
@@ -318,7 +321,6 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
             },
         );
     }
-    let (probe_tx, probe_rx) = crossbeam_channel::bounded(PROBE_QUEUE);
     let waker =
         Arc::new(mio::Waker::new(poll.registry(), PROBE).map_err(|e| refused(format!("eventfd: {e}")))?);
     let shared = Shared::new(
@@ -342,8 +344,9 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         seed,
         generation: 0,
         mtu: tap_link.mtu,
-        probe_rx,
         secret: sys::random_u64(),
+        probe_key,
+        probe_counter,
         icmp_id: (std::process::id() as u16) ^ (tap_link.index as u16).rotate_left(8),
         epoch: Instant::now(),
         garps: Vec::new(),
@@ -370,10 +373,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         d.perform(acts);
     }
     d.publish();
-    let _ = d
-        .shared
-        .control
-        .set(crate::datapath::shell::ControlTap { tx: probe_tx, waker });
+    let _ = d.shared.control.set(crate::datapath::shell::ControlTap { waker });
     d.dataplane =
         Some(DataPlane::start(d.shared.clone()).map_err(|e| refused(format!("starting data plane: {e}")))?);
     if let Some(n) = d.group.nominee() {
@@ -423,6 +423,7 @@ impl Daemon {
     /// Takes a member over: isolate, open sockets, read link state, join.
     fn take(&mut self, slot: Slot, link: &LinkInfo, now: Instant) -> io::Result<()> {
         let isolation = Isolation::take(&mut self.nl, link, &self.state)?;
+        let (probe_sock, test_addr) = self.open_probe_socket(slot, link);
         let io = Arc::new(MemberIo {
             slot,
             ifindex: link.index,
@@ -430,6 +431,9 @@ impl Daemon {
             rx: RxSocket::open(link.index, &link.name)?,
             tx: TxSocket::open(link.index, &link.name)?,
             counters: Arc::new(MemberCounters::default()),
+            probes: Default::default(),
+            probe_sock,
+            probe_sock_addr: test_addr,
         });
         let now_link = self
             .nl
@@ -518,6 +522,9 @@ impl Daemon {
             outbound: self.cfg.outbound,
             seed: self.seed,
             probing: self.slots.probers().next().is_some(),
+            targets: self.probe_targets(),
+            icmp_id: self.icmp_id,
+            probe_key: Some(self.probe_key.clone()),
         };
         let members = (0..self.slots.len())
             .map(|i| self.slots.taken(i as Slot).map(|t| t.io.clone()))
@@ -688,9 +695,7 @@ impl Daemon {
             for ev in nl_events.drain(..) {
                 self.on_netlink(ev)?;
             }
-            while let Ok(pf) = self.probe_rx.try_recv() {
-                self.on_probe_frame(pf);
-            }
+            self.drain_probe_queues();
             let now = Instant::now();
             self.poll_probers(now);
             if self.group.next_deadline().is_some_and(|d| d <= now) {

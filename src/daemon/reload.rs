@@ -6,7 +6,7 @@ use super::slots::Slots;
 use super::{detection, Daemon, SlotState};
 use crate::config::{GroupConfig, MemberConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
-use crate::detect::probe::{ProbeState, Prober};
+use crate::detect::probe::{ProbeCounter, ProbeState, Prober};
 use crate::group;
 use crate::group::Group;
 use crate::netlink::RouteInfo;
@@ -65,14 +65,14 @@ impl Daemon {
         } else {
             self.nl.routes().unwrap_or_default()
         };
-        let (cfg, secret) = (self.cfg.clone(), self.secret);
+        let (cfg, secret, counter) = (self.cfg.clone(), self.secret, self.probe_counter.clone());
         let changes = apply_members(
             &mut self.group,
             &mut self.slots,
             &diff,
             cfg.probe_mode() != ProbeMode::Off,
             now,
-            &mut |m, slot| prober_for(&cfg, &routes, secret, m, slot),
+            &mut |m, slot| prober_for(&cfg, &routes, secret, &counter, m, slot),
         );
         self.perform(changes.actions);
         if !changes.released.is_empty() {
@@ -145,6 +145,7 @@ fn prober_for(
     cfg: &GroupConfig,
     routes: &[RouteInfo],
     secret: u64,
+    counter: &ProbeCounter,
     m: &MemberConfig,
     slot: Slot,
 ) -> Option<Prober> {
@@ -152,7 +153,7 @@ fn prober_for(
         members: vec![m.clone()],
         ..cfg.clone()
     };
-    detection::build_probers(&single, routes, secret ^ u64::from(slot))
+    detection::build_probers(&single, routes, secret ^ u64::from(slot), counter)
         .pop()
         .flatten()
 }

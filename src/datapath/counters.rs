@@ -29,10 +29,19 @@ pub enum Drop {
     /// The member could not take the frame at once (socket send buffer full,
     /// or its qdisc dropped it): a wedged or saturated member.
     TxQueueFull,
+    /// For a test address, but neither a request to answer nor an answer
+    /// to one of our probes (wrong id or tag, other protocols).
+    NotProbe,
+    /// A request for a test address over its rate limit.
+    RateLimited,
+    /// An answer to one of our probes seen already (a replay).
+    Replayed,
+    /// The member's queue to the prober was full.
+    QueueFull,
 }
 
 impl Drop {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 14;
     pub const ALL: [Drop; Drop::COUNT] = [
         Drop::Malformed,
         Drop::BadVnetHeader,
@@ -44,6 +53,10 @@ impl Drop {
         Drop::Vlan,
         Drop::IoError,
         Drop::TxQueueFull,
+        Drop::NotProbe,
+        Drop::RateLimited,
+        Drop::Replayed,
+        Drop::QueueFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +71,10 @@ impl Drop {
             Drop::Vlan => "vlan",
             Drop::IoError => "io_error",
             Drop::TxQueueFull => "tx_queue_full",
+            Drop::NotProbe => "not_probe",
+            Drop::RateLimited => "rate_limited",
+            Drop::Replayed => "replayed",
+            Drop::QueueFull => "probe_queue_full",
         }
     }
 }

@@ -6,5 +6,6 @@ pub mod buckets;
 pub mod counters;
 pub mod frame;
 pub mod plan;
+pub mod probegate;
 pub mod shell;
 pub mod vnet;

@@ -7,6 +7,7 @@
 use super::buckets::{Buckets, Slot, NO_SLOT};
 use super::counters::Drop;
 use super::frame::*;
+use crate::detect::frames::{parse_echo_reply, ProbeKey};
 use std::net::Ipv4Addr;
 
 /// How unicast IPv4 picks a member.
@@ -42,8 +43,15 @@ pub struct Plan {
     pub bindings: Vec<(Ipv4Addr, Slot)>,
     pub outbound: Outbound,
     pub seed: u64,
-    /// Probing is on: ARP replies to a member's MAC are copied to the prober.
+    /// Probing is on: ARP replies from targets to a member's MAC are copied
+    /// to the prober.
     pub probing: bool,
+    /// Every member's probe targets: only their ARP replies can be answers.
+    pub targets: Vec<Ipv4Addr>,
+    /// The ICMP id of our probes and the key of their tags: only echo
+    /// replies that carry both reach the prober.
+    pub icmp_id: u16,
+    pub probe_key: Option<ProbeKey>,
 }
 
 impl Plan {
@@ -58,6 +66,9 @@ impl Plan {
             outbound: Outbound::Flow,
             seed,
             probing: false,
+            targets: Vec::new(),
+            icmp_id: 0,
+            probe_key: None,
         }
     }
 
@@ -83,13 +94,25 @@ impl Plan {
 pub enum Divert {
     /// Data traffic only.
     No,
-    /// Probe traffic (for the member's test address): the prober only.
-    Control,
-    /// An ARP reply to the member: a copy to the prober, and on as usual.
+    /// An ARP or ICMP echo request for the member's test address: answered
+    /// by the control side under a rate limit, never passed on.
+    Request { arp: bool },
+    /// An echo reply to the member's test address that carries our id and a
+    /// valid tag (for probe `counter`, from `from`): the prober only.
+    Answer { counter: u64, from: Ipv4Addr },
+    /// An ARP reply from a probe target to the member: a copy to the
+    /// prober, and on as usual.
     Tee,
+    /// Anything else for the test address (it lives in no stack): dropped.
+    Discard,
 }
 
-/// Picks out probe traffic before the data path sees a frame.
+const IPPROTO_ICMP: u8 = 1;
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMP_ECHO_REPLY: u8 = 0;
+
+/// Picks out probe traffic before the data path sees a frame: only what can
+/// be an answer to our probes, or a request to answer, reaches the prober.
 #[inline]
 pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
     let Some(port) = plan.port(slot) else {
@@ -100,16 +123,36 @@ pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
     }
     match ethertype(frame) {
         ETH_P_ARP => match parse_arp(frame) {
-            Ok((ARP_OP_REQUEST, _, tpa)) if Some(tpa) == port.test_addr => Divert::Control,
-            Ok((ARP_OP_REPLY, _, _)) if plan.probing && dst_mac(frame) == port.mac => Divert::Tee,
+            Ok((ARP_OP_REQUEST, _, tpa)) if Some(tpa) == port.test_addr => Divert::Request { arp: true },
+            Ok((ARP_OP_REPLY, spa, _))
+                if plan.probing && dst_mac(frame) == port.mac && plan.targets.contains(&spa) =>
+            {
+                Divert::Tee
+            }
             _ => Divert::No,
         },
         ETH_P_IP if frame.len() >= ETH_HLEN + 20 => {
             let dst = Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]);
-            if Some(dst) == port.test_addr {
-                Divert::Control
-            } else {
-                Divert::No
+            if Some(dst) != port.test_addr {
+                return Divert::No;
+            }
+            let ihl = usize::from(frame[ETH_HLEN] & 0x0f) * 4;
+            let icmp = ETH_HLEN + ihl;
+            if frame[ETH_HLEN + 9] != IPPROTO_ICMP || frame.len() < icmp + 1 {
+                return Divert::Discard;
+            }
+            match frame[icmp] {
+                ICMP_ECHO_REQUEST => Divert::Request { arp: false },
+                ICMP_ECHO_REPLY => {
+                    let (Some(key), Some(r)) = (&plan.probe_key, parse_echo_reply(frame)) else {
+                        return Divert::Discard;
+                    };
+                    match key.open(&r, slot, plan.icmp_id) {
+                        Some(counter) => Divert::Answer { counter, from: r.src },
+                        None => Divert::Discard,
+                    }
+                }
+                _ => Divert::Discard,
             }
         }
         _ => Divert::No,
@@ -300,34 +343,86 @@ mod tests {
 
     #[test]
     fn probe_traffic_is_diverted() {
+        use crate::detect::frames::{echo_request, ProbeId, ProbeKey, PROBE_KEY_LEN};
         let mut p = plan();
         let ta = Ipv4Addr::new(192, 0, 2, 211);
+        let router = Ipv4Addr::new(192, 0, 2, 1);
         p.ports[1] = Some(Port {
             mac: M[1],
             accept: true,
             test_addr: Some(ta),
         });
-        // ARP request for the test address: prober only, on any member it arrives on with that address.
-        let mut req = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
+        let key = ProbeKey::new([3; PROBE_KEY_LEN]);
+        p.probe_key = Some(key.clone());
+        p.icmp_id = 0x4242;
+        // ARP request for the test address: prober only, on the member that has it.
+        let mut req = gratuitous_arp(ROUTER, router);
         req[ARP_TPA..ARP_TPA + 4].copy_from_slice(&ta.octets());
-        assert_eq!(divert(&p, 1, &req), Divert::Control);
+        assert_eq!(divert(&p, 1, &req), Divert::Request { arp: true });
         assert_eq!(divert(&p, 0, &req), Divert::No);
-        // An echo reply to the test address.
+        // Other traffic for the test address goes nowhere.
         let f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);
         assert_eq!(divert(&p, 1, &f), Divert::No);
-        let mut v = Vec::new();
+        let mut tcp_to_ta = Vec::new();
         PacketBuilder::ethernet2(ROUTER, M[1])
-            .ipv4([192, 0, 2, 1], ta.octets(), 64)
-            .icmpv4_echo_reply(1, 1)
-            .write(&mut v, &[0; 16])
+            .ipv4(router.octets(), ta.octets(), 64)
+            .tcp(1, 2, 3, 4)
+            .write(&mut tcp_to_ta, &[0; 10])
             .unwrap();
-        assert_eq!(divert(&p, 1, &v), Divert::Control);
-        // ARP replies to a member are copied to the prober only while probing.
-        let mut rep = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(divert(&p, 1, &tcp_to_ta), Divert::Discard);
+        // An echo request to the test address is a request to answer.
+        let ping = echo_request(ROUTER, M[1], router, ta, 9, 1, &[0; 20]);
+        assert_eq!(divert(&p, 1, &ping), Divert::Request { arp: false });
+        // Echo replies: only ours (id and tag) are answers.
+        let id = ProbeId {
+            counter: 77,
+            slot: 1,
+            id: 0x4242,
+            seq: 5,
+            test_addr: ta,
+            target: router,
+        };
+        let reply = |ident: u16, payload: &[u8]| {
+            let mut v = Vec::new();
+            PacketBuilder::ethernet2(ROUTER, M[1])
+                .ipv4(router.octets(), ta.octets(), 64)
+                .icmpv4_echo_reply(ident, 5)
+                .write(&mut v, payload)
+                .unwrap();
+            v
+        };
+        let good = reply(0x4242, &key.seal(&id));
+        assert_eq!(
+            divert(&p, 1, &good),
+            Divert::Answer {
+                counter: 77,
+                from: router
+            }
+        );
+        assert_eq!(
+            divert(&p, 1, &reply(0x4243, &key.seal(&id))),
+            Divert::Discard,
+            "other id"
+        );
+        assert_eq!(divert(&p, 1, &reply(0x4242, &[0; 20])), Divert::Discard, "no tag");
+        let other_key = ProbeKey::new([4; PROBE_KEY_LEN]).seal(&id);
+        assert_eq!(
+            divert(&p, 1, &reply(0x4242, &other_key)),
+            Divert::Discard,
+            "other key"
+        );
+        for n in 0..good.len() {
+            let _ = divert(&p, 1, &good[..n]);
+        }
+        // ARP replies to a member are copied to the prober only while
+        // probing, and only from a target.
+        let mut rep = gratuitous_arp(ROUTER, router);
         rep[..6].copy_from_slice(&M[2]);
         rep[21] = 2;
         assert_eq!(divert(&p, 2, &rep), Divert::No);
         p.probing = true;
+        assert_eq!(divert(&p, 2, &rep), Divert::No, "not from a target");
+        p.targets = vec![router];
         assert_eq!(divert(&p, 2, &rep), Divert::Tee);
         assert_eq!(divert(&p, 2, &rep[..20]), Divert::No);
     }

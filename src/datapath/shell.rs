@@ -7,8 +7,10 @@
 use super::buckets::Slot;
 use super::counters::{Drop, GroupCounters, MemberCounters};
 use super::plan::{self, Divert, Plan};
+use super::probegate::ProbeGate;
 use super::vnet::{VnetHdr, MAX_FRAME, VNET_HDR_LEN};
 use crate::sys::packet::{RecvBatch, RxSocket, SendError, TxSocket, HEADROOM};
+use crate::sys::probesock::ProbeSocket;
 use crate::sys::tap::Tap;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -28,6 +30,32 @@ pub struct MemberIo {
     pub rx: RxSocket,
     pub tx: TxSocket,
     pub counters: Arc<MemberCounters>,
+    /// Probe frames of this member only, so a flood on one member never
+    /// drops another's answers.
+    pub probes: ProbeQueue,
+    /// Probe traffic picked in the kernel, read before data frames; None
+    /// when it could not be opened (then probe frames come from `rx`).
+    pub probe_sock: Option<ProbeSocket>,
+    /// The test address `probe_sock` takes ARP requests for.
+    pub probe_sock_addr: Option<std::net::Ipv4Addr>,
+}
+
+/// Frames queued for the prober of one member, between the inbound thread
+/// and the control side.
+pub struct ProbeQueue {
+    pub tx: crossbeam_channel::Sender<ProbeFrame>,
+    pub rx: crossbeam_channel::Receiver<ProbeFrame>,
+}
+
+/// Probe frames queued per member: a burst of requests (bounded by the rate
+/// limit's burst) plus the answers to every outstanding probe, many times over.
+pub const PROBE_QUEUE_PER_MEMBER: usize = 256;
+
+impl Default for ProbeQueue {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(PROBE_QUEUE_PER_MEMBER);
+        ProbeQueue { tx, rx }
+    }
 }
 
 impl MemberIo {
@@ -58,6 +86,10 @@ const INBOUND: usize = 1;
 const THREADS: usize = 2;
 const WAKE: Token = Token(usize::MAX);
 const TAP_TOKEN: Token = Token(0);
+/// Tokens of the members' probe sockets: this plus the slot.
+const PROBE_TOKENS: usize = 1 << 16;
+/// Probe frames read from one member's probe socket per turn.
+const PROBE_FRAMES_PER_TURN: usize = 64;
 
 /// Bytes of a probe frame handed to the control side: enough for ARP and
 /// for an ICMP echo reply with our payload (and IP options).
@@ -79,9 +111,9 @@ impl ProbeFrame {
     }
 }
 
-/// Where the inbound thread hands probe frames to the control side.
+/// How the inbound thread tells the control side that probe frames wait
+/// in a member's [`ProbeQueue`].
 pub struct ControlTap {
-    pub tx: crossbeam_channel::Sender<ProbeFrame>,
     pub waker: Arc<Waker>,
 }
 
@@ -266,6 +298,10 @@ fn forward_out(s: &Shared, table: &Table, buf: &mut [u8]) {
     }
 }
 
+/// Batches read from one member before the next member's turn: a flood on
+/// one member delays the others by at most this many batches.
+const BATCHES_PER_TURN: usize = 4;
+
 fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     let mut events = Events::with_capacity(64);
     let mut table = s.current();
@@ -273,22 +309,82 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     sync_registrations(&poll, &table, &mut registered)?;
     s.taken[INBOUND].store(table.plan.generation, Ordering::Release);
     let mut batch = RecvBatch::default();
+    // Per slot; a slot's gate outlives the member (a new one starts full).
+    let mut gates: Vec<ProbeGate> = Vec::new();
+    // Sockets not drained yet (edge-triggered: no new event would come).
+    let mut ready: Vec<bool> = Vec::new();
+    let mut probe_ready: Vec<bool> = Vec::new();
+    let mut pbuf = [0u8; PROBE_FRAME_MAX];
     while !s.stop.load(Ordering::Acquire) {
-        match poll.poll(&mut events, None) {
+        let busy = ready.iter().chain(&probe_ready).any(|&r| r);
+        match poll.poll(&mut events, busy.then_some(Duration::ZERO)) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => r?,
         }
         if s.refresh(INBOUND, &mut table) {
             sync_registrations(&poll, &table, &mut registered)?;
         }
+        ready.resize(registered.len(), false);
+        probe_ready.resize(registered.len(), false);
         for ev in events.iter() {
-            if ev.token() == WAKE {
+            let t = ev.token().0;
+            let flag = if t >= PROBE_TOKENS && t != WAKE.0 {
+                probe_ready.get_mut(t - PROBE_TOKENS)
+            } else {
+                ready.get_mut(t)
+            };
+            if let Some(r) = flag {
+                *r = true;
+            }
+        }
+        // Probe traffic first: it never waits behind data frames.
+        for (token, flag) in probe_ready.iter_mut().enumerate() {
+            if !*flag {
                 continue;
             }
-            let Some(m) = registered.get(ev.token().0).and_then(Option::clone) else {
+            let Some(m) = registered.get(token).and_then(Option::clone) else {
+                *flag = false;
                 continue;
             };
-            loop {
+            let Some(ps) = m.probe_sock.as_ref() else {
+                *flag = false;
+                continue;
+            };
+            if gates.len() <= usize::from(m.slot) {
+                gates.resize(usize::from(m.slot) + 1, ProbeGate::default());
+            }
+            let gate = &mut gates[usize::from(m.slot)];
+            let mut drained = false;
+            for _ in 0..PROBE_FRAMES_PER_TURN {
+                match ps.recv(&mut pbuf) {
+                    Ok(Some(n)) => probe_in(s, &table, &m, gate, &pbuf[..n]),
+                    Ok(None) => {
+                        drained = true;
+                        break;
+                    }
+                    Err(e) => {
+                        log::debug!("receive on {} (probes): {e}", m.name);
+                        drained = true;
+                        break;
+                    }
+                }
+            }
+            *flag = !drained;
+        }
+        // Round robin over the members with frames waiting.
+        for (token, flag) in ready.iter_mut().enumerate() {
+            if !*flag {
+                continue;
+            }
+            let Some(m) = registered.get(token).and_then(Option::clone) else {
+                *flag = false;
+                continue;
+            };
+            if gates.len() <= usize::from(m.slot) {
+                gates.resize(usize::from(m.slot) + 1, ProbeGate::default());
+            }
+            let gate = &mut gates[usize::from(m.slot)];
+            for _ in 0..BATCHES_PER_TURN {
                 let n = match batch.recv(&m.rx) {
                     Ok(n) => n,
                     // The interface vanished; the control side removes it.
@@ -299,9 +395,10 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
                     }
                 };
                 for i in 0..n {
-                    forward_in(s, &table, &m, &mut batch, i);
+                    forward_in(s, &table, &m, gate, &mut batch, i);
                 }
                 if n < crate::sys::packet::BATCH {
+                    *flag = false;
                     break;
                 }
                 s.refresh(INBOUND, &mut table);
@@ -331,11 +428,21 @@ fn sync_registrations(
         if let Some(old) = reg.take() {
             let fd = old.rx.as_raw_fd();
             let _ = poll.registry().deregister(&mut SourceFd(&fd));
+            if let Some(ps) = &old.probe_sock {
+                let _ = poll.registry().deregister(&mut SourceFd(&ps.as_raw_fd()));
+            }
         }
         if let Some(new) = want {
             let fd = new.rx.as_raw_fd();
             poll.registry()
                 .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)?;
+            if let Some(ps) = &new.probe_sock {
+                poll.registry().register(
+                    &mut SourceFd(&ps.as_raw_fd()),
+                    Token(PROBE_TOKENS + i),
+                    Interest::READABLE,
+                )?;
+            }
             *reg = Some(new);
         }
     }
@@ -343,7 +450,14 @@ fn sync_registrations(
 }
 
 #[inline]
-fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i: usize) {
+fn forward_in(
+    s: &Shared,
+    table: &Table,
+    m: &MemberIo,
+    gate: &mut ProbeGate,
+    batch: &mut RecvBatch,
+    i: usize,
+) {
     let meta = batch.meta(i);
     let c = &m.counters.rx;
     if meta.truncated || meta.len < VNET_HDR_LEN + super::frame::ETH_HLEN {
@@ -378,13 +492,40 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i:
         });
     }
     let buf = &mut slot[start..start + len];
-    match plan::divert(&table.plan, m.slot, &buf[VNET_HDR_LEN..]) {
+    let divert = plan::divert(&table.plan, m.slot, &buf[VNET_HDR_LEN..]);
+    if m.probe_sock.is_some() {
+        // The probe socket delivers answers, ARP replies and ARP requests
+        // for its test address; here they only go on (or not) as data.
+        match divert {
+            Divert::Answer { .. } => return c.pass(frame_len),
+            Divert::Request { arp: true } if m.probe_sock_addr.is_some() => {
+                let tpa = &buf[VNET_HDR_LEN + super::frame::ARP_TPA..][..4];
+                if m.probe_sock_addr.map(|a| a.octets()) == tpa.try_into().ok() {
+                    return c.pass(frame_len);
+                }
+            }
+            _ => {}
+        }
+    }
+    match divert {
         Divert::No => {}
-        Divert::Control => {
-            to_control(s, m.slot, &buf[VNET_HDR_LEN..]);
+        Divert::Discard => return c.drop(super::counters::Drop::NotProbe),
+        d @ (Divert::Request { .. } | Divert::Answer { .. }) => {
+            let now = Instant::now();
+            if let Err(why) = gate.admit(d, now) {
+                return c.drop(why);
+            }
+            if let Err(why) = to_control(s, m, now, &buf[VNET_HDR_LEN..]) {
+                return c.drop(why);
+            }
             return c.pass(frame_len);
         }
-        Divert::Tee => to_control(s, m.slot, &buf[VNET_HDR_LEN..]),
+        Divert::Tee if m.probe_sock.is_some() => {}
+        Divert::Tee => {
+            if to_control(s, m, Instant::now(), &buf[VNET_HDR_LEN..]).is_err() {
+                c.drop(super::counters::Drop::QueueFull);
+            }
+        }
     }
     if let Err(why) = plan::inbound(&table.plan, m.slot, &mut buf[VNET_HDR_LEN..]) {
         return c.drop(why);
@@ -398,19 +539,43 @@ fn forward_in(s: &Shared, table: &Table, m: &MemberIo, batch: &mut RecvBatch, i:
     }
 }
 
-/// Copies a probe frame to the control side; never blocks the data path
-/// (a full queue drops the copy: the prober then counts a loss).
-fn to_control(s: &Shared, slot: Slot, frame: &[u8]) {
-    let Some(ct) = s.control.get() else { return };
+/// A frame from a member's probe socket: what the plan says is probe
+/// traffic goes through the gate to the prober; the rest was only caught by
+/// the kernel filter's coarser net and is ignored (the data socket has it).
+fn probe_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, frame: &[u8]) {
+    let c = &m.counters.rx;
+    match plan::divert(&table.plan, m.slot, frame) {
+        d @ (Divert::Request { .. } | Divert::Answer { .. } | Divert::Tee) => {
+            let now = Instant::now();
+            if let Err(why) = gate.admit(d, now) {
+                return c.drop(why);
+            }
+            if let Err(why) = to_control(s, m, now, frame) {
+                c.drop(why);
+            }
+        }
+        Divert::No | Divert::Discard => {}
+    }
+}
+
+/// Copies a probe frame to the member's queue; never blocks the data path
+/// (a full queue drops the copy, counted: the prober then counts a loss).
+fn to_control(s: &Shared, m: &MemberIo, at: Instant, frame: &[u8]) -> Result<(), super::counters::Drop> {
+    let Some(ct) = s.control.get() else {
+        return Ok(());
+    };
     let len = frame.len().min(PROBE_FRAME_MAX);
     let mut p = ProbeFrame {
-        slot,
-        at: Instant::now(),
+        slot: m.slot,
+        at,
         len,
         data: [0; PROBE_FRAME_MAX],
     };
     p.data[..len].copy_from_slice(&frame[..len]);
-    if ct.tx.try_send(p).is_ok() {
-        let _ = ct.waker.wake();
-    }
+    m.probes
+        .tx
+        .try_send(p)
+        .map_err(|_| super::counters::Drop::QueueFull)?;
+    let _ = ct.waker.wake();
+    Ok(())
 }

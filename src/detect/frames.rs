@@ -8,8 +8,13 @@ use std::net::Ipv4Addr;
 const ICMP_ECHO_REPLY: u8 = 0;
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMP_HLEN: usize = 8;
-/// Probe payload: send timestamp (ns, 8 bytes), probe type (4), nonce (4).
-pub const PROBE_PAYLOAD_LEN: usize = 16;
+/// Probe payload: counter (8 bytes), probe type (4), keyed tag (8).
+pub const PROBE_PAYLOAD_LEN: usize = 20;
+const PAYLOAD_COUNTER: std::ops::Range<usize> = 0..8;
+const PAYLOAD_TYPE: std::ops::Range<usize> = 8..12;
+const PAYLOAD_TAG: std::ops::Range<usize> = 12..20;
+/// Bytes of the SipHash-2-4 key (128 bits).
+pub const PROBE_KEY_LEN: usize = 16;
 /// Probe type of a failure-detection probe (in.mpathd's payload field).
 pub const PROBE_TYPE_FAILURE_DETECTION: u32 = 1;
 /// Probes are link-local: they must not be routed past the first hop.
@@ -58,19 +63,86 @@ pub fn parse_arp_info(f: &[u8]) -> Option<ArpInfo> {
     })
 }
 
-/// The payload identifying one of our probes.
-pub fn probe_payload(sent_ns: u64, nonce: u32) -> [u8; PROBE_PAYLOAD_LEN] {
-    let mut p = [0u8; PROBE_PAYLOAD_LEN];
-    p[..8].copy_from_slice(&sent_ns.to_be_bytes());
-    p[8..12].copy_from_slice(&PROBE_TYPE_FAILURE_DETECTION.to_be_bytes());
-    p[12..16].copy_from_slice(&nonce.to_be_bytes());
-    p
+/// The secret that authenticates our probes: a SipHash-2-4 key drawn from
+/// getrandom at start-up. Its `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProbeKey([u8; PROBE_KEY_LEN]);
+
+impl std::fmt::Debug for ProbeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProbeKey(..)")
+    }
 }
 
-/// The nonce of probe `seq` on member `slot`: unguessable without the
-/// daemon's secret, so forged replies count for nothing.
-pub fn probe_nonce(secret: u64, slot: u8, seq: u16) -> u32 {
-    fmix64(secret ^ (u64::from(slot) << 16 | u64::from(seq))) as u32
+/// What a probe's tag binds together: a reply only verifies for the exact
+/// probe (counter), member, ICMP id and sequence, test address and target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeId {
+    pub counter: u64,
+    pub slot: u8,
+    pub id: u16,
+    pub seq: u16,
+    pub test_addr: Ipv4Addr,
+    pub target: Ipv4Addr,
+}
+
+impl ProbeKey {
+    pub fn new(key: [u8; PROBE_KEY_LEN]) -> ProbeKey {
+        ProbeKey(key)
+    }
+
+    /// SipHash-2-4 over every field of `p`: a keyed PRF, so without the key
+    /// a LAN host cannot produce a tag for a probe it has not seen.
+    pub fn tag(&self, p: &ProbeId) -> u64 {
+        use std::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher24::new_with_key(&self.0);
+        let mut m = [0u8; 8 + 1 + 2 + 2 + 4 + 4];
+        m[..8].copy_from_slice(&p.counter.to_be_bytes());
+        m[8] = p.slot;
+        m[9..11].copy_from_slice(&p.id.to_be_bytes());
+        m[11..13].copy_from_slice(&p.seq.to_be_bytes());
+        m[13..17].copy_from_slice(&p.test_addr.octets());
+        m[17..21].copy_from_slice(&p.target.octets());
+        h.write(&m);
+        h.finish()
+    }
+
+    /// The payload of probe `p`.
+    pub fn seal(&self, p: &ProbeId) -> [u8; PROBE_PAYLOAD_LEN] {
+        let mut out = [0u8; PROBE_PAYLOAD_LEN];
+        out[PAYLOAD_COUNTER].copy_from_slice(&p.counter.to_be_bytes());
+        out[PAYLOAD_TYPE].copy_from_slice(&PROBE_TYPE_FAILURE_DETECTION.to_be_bytes());
+        out[PAYLOAD_TAG].copy_from_slice(&self.tag(p).to_be_bytes());
+        out
+    }
+
+    /// The counter of a reply to one of our probes on member `slot`, or
+    /// None when the payload was not made by us for exactly this reply's
+    /// id, sequence and addresses (a reply's source is the target, its
+    /// destination the test address).
+    pub fn open(&self, r: &EchoReply, slot: u8, id: u16) -> Option<u64> {
+        if r.payload[PAYLOAD_TYPE] != PROBE_TYPE_FAILURE_DETECTION.to_be_bytes() || r.id != id {
+            return None;
+        }
+        let counter = u64::from_be_bytes(r.payload[PAYLOAD_COUNTER].try_into().ok()?);
+        let tag = u64::from_be_bytes(r.payload[PAYLOAD_TAG].try_into().ok()?);
+        let mut p = ProbeId {
+            counter,
+            slot,
+            id,
+            seq: r.seq,
+            test_addr: r.dst,
+            target: r.src,
+        };
+        // Not constant-time: the tag is 64 bits and a wrong guess teaches
+        // an attacker nothing usable within a probe's lifetime.
+        if self.tag(&p) == tag {
+            return Some(counter);
+        }
+        // An answer to target discovery: the echo went to the all-hosts group.
+        p.target = crate::detect::probe::ALL_HOSTS;
+        (self.tag(&p) == tag).then_some(counter)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -109,6 +181,8 @@ const IPPROTO_ICMP_PROBE: u8 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EchoReply {
+    /// Ethernet source: a reply counts only from the target's pinned MAC.
+    pub eth_src: Mac,
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub id: u16,
@@ -138,6 +212,7 @@ pub fn parse_echo_reply(f: &[u8]) -> Option<EchoReply> {
     let mut payload = [0u8; PROBE_PAYLOAD_LEN];
     payload.copy_from_slice(&icmp[ICMP_HLEN..ICMP_HLEN + PROBE_PAYLOAD_LEN]);
     Some(EchoReply {
+        eth_src: src_mac(f),
         src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
         dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
         id: be16(icmp, 4),
@@ -191,12 +266,6 @@ pub fn echo_reply_to(req: &[u8], my_mac: Mac, test_addr: Ipv4Addr) -> Option<Vec
     Some(f)
 }
 
-/// Checks a reply's payload against what we sent: our probe type and the
-/// nonce of that sequence number.
-pub fn payload_matches(p: &[u8; PROBE_PAYLOAD_LEN], nonce: u32) -> bool {
-    p[8..12] == PROBE_TYPE_FAILURE_DETECTION.to_be_bytes() && p[12..16] == nonce.to_be_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +285,7 @@ mod tests {
         let icmp = ip + 20;
         r[icmp] = ICMP_ECHO_REPLY;
         r[icmp + 2..icmp + 4].copy_from_slice(&[0, 0]);
-        let c = inet_checksum(&r[icmp..icmp + 24]);
+        let c = inet_checksum(&r[icmp..icmp + ICMP_HLEN + PROBE_PAYLOAD_LEN]);
         r[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
         r
     }
@@ -225,15 +294,40 @@ mod tests {
     fn echo_round_trip_and_validation() {
         let src = Ipv4Addr::new(192, 0, 2, 201);
         let dst = Ipv4Addr::new(192, 0, 2, 1);
-        let n = probe_nonce(99, 1, 7);
-        let req = echo_request(A, B, src, dst, 0x1234, 7, &probe_payload(5, n));
+        let key = ProbeKey::new([9; PROBE_KEY_LEN]);
+        let id = ProbeId {
+            counter: 5,
+            slot: 1,
+            id: 0x1234,
+            seq: 7,
+            test_addr: src,
+            target: dst,
+        };
+        let req = echo_request(A, B, src, dst, 0x1234, 7, &key.seal(&id));
         let p = etherparse::SlicedPacket::from_ethernet(&req).unwrap();
         assert!(matches!(p.net, Some(etherparse::NetSlice::Ipv4(_))));
         let rep = reflect(&req);
         let r = parse_echo_reply(&rep).expect("valid reply");
-        assert_eq!((r.src, r.dst, r.id, r.seq), (dst, src, 0x1234, 7));
-        assert!(payload_matches(&r.payload, n));
-        assert!(!payload_matches(&r.payload, n ^ 1));
+        assert_eq!((r.src, r.dst, r.id, r.seq, r.eth_src), (dst, src, 0x1234, 7, B));
+        assert_eq!(key.open(&r, 1, 0x1234), Some(5));
+        assert_eq!(key.open(&r, 2, 0x1234), None, "another member's");
+        assert_eq!(key.open(&r, 1, 0x1235), None, "another id");
+        assert_eq!(
+            ProbeKey::new([8; PROBE_KEY_LEN]).open(&r, 1, 0x1234),
+            None,
+            "another key"
+        );
+        for (field, delta) in [(0usize, 1u8), (7, 1), (12, 1), (19, 0x80)] {
+            let mut t = r;
+            t.payload[field] ^= delta;
+            assert_eq!(key.open(&t, 1, 0x1234), None, "payload byte {field} altered");
+        }
+        let mut t = r;
+        t.seq ^= 1;
+        assert_eq!(key.open(&t, 1, 0x1234), None, "another sequence number");
+        t = r;
+        t.src = Ipv4Addr::new(192, 0, 2, 9);
+        assert_eq!(key.open(&t, 1, 0x1234), None, "another target");
         assert_eq!(parse_echo_reply(&req), None, "a request is not a reply");
         let mut bad = rep.clone();
         bad[ETH_HLEN + 20 + 10] ^= 0xff;
@@ -248,7 +342,7 @@ mod tests {
     fn echo_requests_to_a_test_address_are_answered() {
         let ta = Ipv4Addr::new(192, 0, 2, 201);
         let router = Ipv4Addr::new(192, 0, 2, 1);
-        let req = echo_request(B, A, router, ta, 9, 3, &probe_payload(1, 2));
+        let req = echo_request(B, A, router, ta, 9, 3, &[7; PROBE_PAYLOAD_LEN]);
         let rep = echo_reply_to(&req, A, ta).expect("answered");
         let r = parse_echo_reply(&rep).expect("a valid echo reply");
         assert_eq!((r.src, r.dst, r.id, r.seq), (ta, router, 9, 3));

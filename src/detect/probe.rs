@@ -6,13 +6,37 @@
 //! RTT estimation decides when a probe is lost, late replies turn a loss back
 //! into an acknowledgement, and a target that alone stops answering is
 //! replaced instead of failing the member.
+//!
+//! What a LAN host cannot forge: each echo carries a counter that never
+//! repeats and the daemon's keyed tag over it (checked before a reply gets
+//! here), and a reply counts only for the outstanding probe with that
+//! counter, from the target's address and from the MAC the probe was sent to.
+//! A target's MAC is pinned while it answers: ARP replies from another MAC
+//! are ignored until probes to it were lost twice in a row, and even then a
+//! MAC that contradicts the one other members still see the target answer
+//! from is refused. ARP probing has no nonce (as bonding's arp_validate): its
+//! only protection is the pinned MAC.
 
 use super::*;
 use crate::datapath::frame::Mac;
 use log::Level;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// The source of probe counters, shared by every prober of a daemon run
+/// (also across reloads, which rebuild probers): a counter value is never
+/// used twice under one key.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeCounter(Arc<AtomicU64>);
+
+impl ProbeCounter {
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
 
 /// The PROBE column: disabled (no probing), unknown (no targets or no
 /// verdict yet), ok, failed.
@@ -52,6 +76,8 @@ pub enum Out {
         target: Ipv4Addr,
         mac: Mac,
         seq: u16,
+        /// Never repeats; the daemon puts it and its keyed tag in the payload.
+        counter: u64,
     },
     /// Send an ARP request for `target` with sender address `sender`.
     Arp {
@@ -87,6 +113,9 @@ struct Sent {
     at: Instant,
     arp: bool,
     status: Status,
+    /// Echoes: the probe's counter and the MAC it was sent to.
+    counter: u64,
+    mac: Option<Mac>,
 }
 
 /// Jacobson/Karels round-trip estimate, in microseconds, as in.mpathd.
@@ -130,9 +159,31 @@ impl Rtt {
 #[derive(Clone, Debug)]
 struct Target {
     addr: Ipv4Addr,
+    /// The pinned MAC, while in force: answers from any other are ignored.
+    /// None while (re-)resolving.
     mac: Option<Mac>,
+    /// The MAC it last answered from (kept while re-resolving, to log a change).
+    known: Option<Mac>,
+    /// When it last acknowledged a probe.
+    answered: Option<Instant>,
+    /// A rejected answer was logged since the last accepted one.
+    warned: bool,
     rtt: Rtt,
     dead_until: Option<Instant>,
+}
+
+impl Target {
+    fn new(addr: Ipv4Addr) -> Target {
+        Target {
+            addr,
+            mac: None,
+            known: None,
+            answered: None,
+            warned: false,
+            rtt: Rtt::default(),
+            dead_until: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -158,8 +209,20 @@ pub struct Prober {
     /// No configured targets and no routers: find hosts with an echo to
     /// the all-hosts group (ICMP only). Our own addresses never qualify.
     discovery: Option<Vec<Ipv4Addr>>,
-    /// The outstanding discovery echo.
-    discovery_seq: Option<u16>,
+    /// The outstanding discovery echo (sequence, counter).
+    discovery_seq: Option<(u16, u64)>,
+    /// Discovery answers beyond the cap were logged this round.
+    discovery_capped: bool,
+    counter: ProbeCounter,
+    /// Answers refused: wrong MAC, unknown or replayed counter.
+    rejected: u64,
+}
+
+fn fmt_mac(m: &Mac) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 /// The all-hosts group (RFC 1112) and its MAC, for target discovery.
@@ -196,6 +259,9 @@ impl Prober {
             no_targets_logged: false,
             discovery: None,
             discovery_seq: None,
+            discovery_capped: false,
+            counter: ProbeCounter::default(),
+            rejected: 0,
         };
         p.set_targets(targets);
         p
@@ -212,6 +278,26 @@ impl Prober {
     }
     pub fn method(&self) -> Method {
         self.method
+    }
+
+    /// Shares the daemon's counter source (see [`ProbeCounter`]).
+    pub fn set_counter(&mut self, c: ProbeCounter) {
+        self.counter = c;
+    }
+
+    /// Answers refused so far (wrong MAC, unknown or replayed counter).
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    /// The MAC `target` answers from on this member, if it answered within
+    /// the last FDT: what other members hold a re-resolution against.
+    pub fn answering_mac(&self, target: Ipv4Addr, now: Instant) -> Option<Mac> {
+        let t = self.targets.iter().find(|t| t.addr == target)?;
+        let recent = t
+            .answered
+            .is_some_and(|a| now.saturating_duration_since(a) <= self.fdt);
+        t.mac.filter(|_| recent)
     }
     /// Targets in firing order, dead ones left out.
     pub fn targets(&self) -> Vec<Ipv4Addr> {
@@ -245,12 +331,11 @@ impl Prober {
     pub fn set_targets(&mut self, addrs: &[Ipv4Addr]) {
         let old = std::mem::take(&mut self.targets);
         for a in addrs.iter().take(MAX_PROBE_TARGETS) {
-            let t = old.iter().find(|t| t.addr == *a).cloned().unwrap_or(Target {
-                addr: *a,
-                mac: None,
-                rtt: Rtt::default(),
-                dead_until: None,
-            });
+            let t = old
+                .iter()
+                .find(|t| t.addr == *a)
+                .cloned()
+                .unwrap_or_else(|| Target::new(*a));
             self.targets.push(t);
         }
         self.rr = 0;
@@ -327,19 +412,18 @@ impl Prober {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// In ICMP mode the target's MAC may have changed: after two echoes to
-    /// it lost in a row, resolve it again.
-    fn forget_mac_after_two_lost_echoes(&mut self, i: usize) {
+    /// The target's MAC may have changed: after two probes to it lost in a
+    /// row (echoes in ICMP mode, ARP requests in ARP mode) the pin is lifted
+    /// and the next answer may come from another MAC.
+    fn unpin_after_two_losses(&mut self, i: usize) {
         let s = self.history[i];
-        if s.arp || !matches!(self.method, Method::Icmp { .. }) {
-            return;
+        let icmp = matches!(self.method, Method::Icmp { .. });
+        if icmp && s.arp {
+            return; // a lost resolution: still resolving
         }
-        let previous = self
-            .history
-            .iter()
-            .take(i)
-            .rev()
-            .find(|p| !p.arp && p.target == s.target && matches!(p.status, Status::Acked | Status::Lost));
+        let previous = self.history.iter().take(i).rev().find(|p| {
+            p.arp == s.arp && p.target == s.target && matches!(p.status, Status::Acked | Status::Lost)
+        });
         if previous.is_some_and(|p| p.status == Status::Lost) {
             if let Some(t) = self.targets.iter_mut().find(|t| t.addr == s.target) {
                 t.mac = None;
@@ -364,7 +448,7 @@ impl Prober {
                     rtt_avg: None,
                     rtt_dev: None,
                 });
-                self.forget_mac_after_two_lost_echoes(i);
+                self.unpin_after_two_losses(i);
             }
         }
         for t in &mut self.targets {
@@ -393,11 +477,14 @@ impl Prober {
             // Ask the all-hosts group; the first (fastest) to answer become
             // host targets.
             self.seq = self.seq.wrapping_add(1);
-            self.discovery_seq = Some(self.seq);
+            let counter = self.counter.next();
+            self.discovery_seq = Some((self.seq, counter));
+            self.discovery_capped = false;
             out.push(Out::Echo {
                 target: ALL_HOSTS,
                 mac: ALL_HOSTS_MAC,
                 seq: self.seq,
+                counter,
             });
         }
         if alive.is_empty() {
@@ -432,6 +519,7 @@ impl Prober {
         self.rr = self.rr.wrapping_add(1);
         let t = &self.targets[i];
         self.seq = self.seq.wrapping_add(1);
+        let counter = self.counter.next();
         let (arp, o) = match (self.method, t.mac) {
             (Method::Icmp { .. }, Some(mac)) => (
                 false,
@@ -439,6 +527,7 @@ impl Prober {
                     target: t.addr,
                     mac,
                     seq: self.seq,
+                    counter,
                 },
             ),
             // The target's MAC on this member is not known yet: resolve it;
@@ -467,32 +556,77 @@ impl Prober {
             at: now,
             arp,
             status: Status::Pending,
+            counter,
+            mac: if arp { None } else { t.mac },
         });
         out.push(o);
     }
 
-    /// An ICMP echo reply that passed the frame checks (id, nonce, code).
-    pub fn on_echo_reply(&mut self, from: Ipv4Addr, seq: u16, now: Instant) -> Vec<Out> {
+    /// An ICMP echo reply whose tag the daemon verified (so `counter` is
+    /// one we sent, for this member, sequence and target), with the
+    /// Ethernet source it came from.
+    pub fn on_echo_reply(
+        &mut self,
+        from: Ipv4Addr,
+        eth_src: Mac,
+        seq: u16,
+        counter: u64,
+        now: Instant,
+    ) -> Vec<Out> {
         let mut out = Vec::new();
-        if self.discovery_seq == Some(seq) {
+        if self.discovery_seq == Some((seq, counter)) {
             self.discovered(from, &mut out);
             return out;
         }
-        let Some(i) = self.history.iter().position(|s| !s.arp && s.seq == seq) else {
-            return out; // outside the window: stale
+        // Only the outstanding (or recently lost) probe with exactly this
+        // counter: a replay of an older reply finds nothing.
+        let Some(i) = self
+            .history
+            .iter()
+            .position(|s| !s.arp && s.seq == seq && s.counter == counter)
+        else {
+            self.rejected += 1;
+            return out;
         };
-        if self.history[i].target != from {
-            out.push(Out::Log(
-                Level::Warn,
+        let s = self.history[i];
+        if s.target != from {
+            self.reject(
+                s.target,
                 format!(
                     "fake probe reply from {from} on {} (probe {seq} went to {})",
-                    self.member, self.history[i].target
+                    self.member, s.target
                 ),
-            ));
+                &mut out,
+            );
+            return out;
+        }
+        if s.mac != Some(eth_src) {
+            self.reject(
+                s.target,
+                format!(
+                    "probe reply for {from} on {} from MAC {}, not the target's {}; ignored",
+                    self.member,
+                    fmt_mac(&eth_src),
+                    s.mac.map_or_else(|| "(none)".into(), |m| fmt_mac(&m))
+                ),
+                &mut out,
+            );
             return out;
         }
         self.ack(i, now, None, &mut out);
         out
+    }
+
+    /// Counts a refused answer; logs the first one per target until the
+    /// target answers properly again, so a flood cannot flood the log.
+    fn reject(&mut self, target: Ipv4Addr, msg: String, out: &mut Vec<Out>) {
+        self.rejected += 1;
+        if let Some(t) = self.targets.iter_mut().find(|t| t.addr == target) {
+            if std::mem::replace(&mut t.warned, true) {
+                return;
+            }
+        }
+        out.push(Out::Log(Level::Warn, msg));
     }
 
     fn discovered(&mut self, from: Ipv4Addr, out: &mut Vec<Out>) {
@@ -501,16 +635,22 @@ impl Prober {
             || from.is_multicast()
             || from.is_unspecified()
             || self.targets.iter().any(|t| t.addr == from)
-            || self.targets.len() >= MAX_PROBE_TARGETS
         {
             return;
         }
-        self.targets.push(Target {
-            addr: from,
-            mac: None,
-            rtt: Rtt::default(),
-            dead_until: None,
-        });
+        if self.targets.len() >= MAX_PROBE_TARGETS {
+            if !std::mem::replace(&mut self.discovery_capped, true) {
+                out.push(Out::Log(
+                    Level::Info,
+                    format!(
+                        "More hosts answer multicast discovery on {} than the {MAX_PROBE_TARGETS} probe targets used; ignoring the others (first ignored: {from})",
+                        self.member
+                    ),
+                ));
+            }
+            return;
+        }
+        self.targets.push(Target::new(from));
         let list: Vec<String> = self.targets.iter().map(|t| t.addr.to_string()).collect();
         out.push(Out::Log(
             Level::Info,
@@ -523,9 +663,50 @@ impl Prober {
         ));
     }
 
-    /// An ARP reply from `from` addressed to this member's MAC.
+    /// An ARP reply from `from` addressed to this member's MAC, with no
+    /// other member's view of the target.
     pub fn on_arp_reply(&mut self, from: Ipv4Addr, mac: Mac, now: Instant) -> Vec<Out> {
+        self.on_arp_reply_seen(from, mac, &[], now)
+    }
+
+    /// An ARP reply from `from` with sender MAC `mac`. `elsewhere`: the MACs
+    /// other members see `from` answer from right now ([`Self::answering_mac`]).
+    /// A pinned target's answers count only from its pinned MAC; an
+    /// unpinned one is accepted only from a MAC that agrees with `elsewhere`.
+    pub fn on_arp_reply_seen(
+        &mut self,
+        from: Ipv4Addr,
+        mac: Mac,
+        elsewhere: &[Mac],
+        now: Instant,
+    ) -> Vec<Out> {
         let mut out = Vec::new();
+        let Some(t) = self.targets.iter().find(|t| t.addr == from) else {
+            return out; // not a target
+        };
+        match t.mac {
+            Some(pinned) if pinned != mac => {
+                let msg = format!(
+                    "ARP reply for probe target {from} on {} from {}, but it is pinned to {} while it answers; ignored",
+                    self.member,
+                    fmt_mac(&mac),
+                    fmt_mac(&pinned)
+                );
+                self.reject(from, msg, &mut out);
+                return out;
+            }
+            None if !elsewhere.is_empty() && !elsewhere.contains(&mac) => {
+                let msg = format!(
+                    "ARP reply for probe target {from} on {} from {}, but it answers from {} on other members; ignored",
+                    self.member,
+                    fmt_mac(&mac),
+                    fmt_mac(&elsewhere[0])
+                );
+                self.reject(from, msg, &mut out);
+                return out;
+            }
+            _ => {}
+        }
         // The most recent unacknowledged ARP probe to that target (pending,
         // or already counted lost: a late reply still counts).
         if let Some(i) = self
@@ -563,8 +744,25 @@ impl Prober {
                     rtt_dev: t.rtt.dev(),
                 });
             }
-            if mac.is_some() {
-                t.mac = mac;
+            if let Some(mac) = mac {
+                if t.known.is_some_and(|k| k != mac) {
+                    out.push(Out::Log(
+                        Level::Warn,
+                        format!(
+                            "Probe target {} on {} changed its MAC address from {} to {}",
+                            t.addr,
+                            self.member,
+                            fmt_mac(&t.known.unwrap_or_default()),
+                            fmt_mac(&mac)
+                        ),
+                    ));
+                }
+                t.mac = Some(mac);
+                t.known = Some(mac);
+            }
+            if !resolution {
+                t.answered = Some(now);
+                t.warned = false;
             }
             if let Some(crtt) = t.rtt.crtt() {
                 if crtt > interval {
@@ -936,27 +1134,45 @@ mod tests {
         let t0 = Instant::now();
         p.start(t0);
         let mut now = t0;
-        let seq = loop {
-            if let Some(Out::Echo { target, mac, seq }) =
-                p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
+        let (seq, counter) = loop {
+            if let Some(Out::Echo {
+                target,
+                mac,
+                seq,
+                counter,
+            }) = p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
             {
                 assert_eq!((target, mac), (ALL_HOSTS, ALL_HOSTS_MAC));
-                break seq;
+                break (seq, counter);
             }
             now += Duration::from_millis(1);
         };
-        assert!(p.on_echo_reply(own, seq, now).is_empty());
-        let o = p.on_echo_reply(T1, seq, now);
+        assert!(p.on_echo_reply(own, MAC, seq, counter, now).is_empty());
+        let o = p.on_echo_reply(T1, MAC, seq, counter, now);
         assert!(matches!(&o[..], [Out::Log(_, m)] if m.ends_with("(multicast discovery): 192.0.2.1")));
         assert_eq!(p.targets(), vec![T1]);
+        // More answers than targets: capped at MAX_PROBE_TARGETS, logged once.
+        let mut logs = Vec::new();
+        for h in 10..20u8 {
+            logs.extend(p.on_echo_reply(Ipv4Addr::new(192, 0, 2, h), MAC, seq, counter, now));
+        }
+        assert_eq!(p.targets().len(), MAX_PROBE_TARGETS);
+        let capped = logs
+            .iter()
+            .filter(|o| matches!(o, Out::Log(_, m) if m.contains("ignoring the others")))
+            .count();
+        assert_eq!(capped, 1, "{logs:?}");
         // ARP mode cannot discover.
         let mut a = Prober::new(Method::Arp, "e", "g", FDT, &[], 3);
         a.set_discovery(Some(vec![]));
         assert!(!a.discovering());
     }
 
-    #[test]
-    fn echo_replies_are_validated() {
+    const LIAR: Mac = [2, 0, 0, 0, 0, 0x66];
+
+    /// An ICMP prober whose target T1 resolved to MAC; returns it with the
+    /// time and the first echo (seq, counter).
+    fn icmp_prober_with_echo() -> (Prober, Instant, u16, u64) {
         let mut p = Prober::new(Method::Icmp { test_addr: T2 }, "e1000g0", "g", FDT, &[T1], 7);
         let t0 = Instant::now();
         p.start(t0);
@@ -972,27 +1188,173 @@ mod tests {
             now += Duration::from_millis(1);
         }
         p.on_arp_reply(T1, MAC, now);
-        let seq = loop {
-            now += Duration::from_millis(1);
-            if let Some(Out::Echo { seq, mac, .. }) =
-                p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
+        let (seq, counter) = next_echo(&mut p, &mut now);
+        (p, now, seq, counter)
+    }
+
+    fn next_echo(p: &mut Prober, now: &mut Instant) -> (u16, u64) {
+        loop {
+            *now += Duration::from_millis(1);
+            if let Some(Out::Echo {
+                seq, mac, counter, ..
+            }) = p.poll(*now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
             {
                 assert_eq!(mac, MAC);
-                break seq;
+                return (seq, counter);
             }
-        };
-        // Wrong source: counted for nothing (logged); unknown seq: ignored.
-        let o = p.on_echo_reply(T2, seq, now);
+        }
+    }
+
+    #[test]
+    fn echo_replies_are_validated() {
+        let (mut p, now, seq, counter) = icmp_prober_with_echo();
+        // Wrong source: counted for nothing (logged once); unknown seq: ignored.
+        let o = p.on_echo_reply(T2, MAC, seq, counter, now);
         assert!(matches!(&o[..], [Out::Log(_, m)] if m.contains("fake probe reply")));
-        assert!(p.on_echo_reply(T1, seq.wrapping_add(100), now).is_empty());
+        assert!(
+            p.on_echo_reply(T2, MAC, seq, counter, now).is_empty(),
+            "logged once"
+        );
+        assert!(p
+            .on_echo_reply(T1, MAC, seq.wrapping_add(100), counter, now)
+            .is_empty());
+        // The right sequence number with another counter: a replay of an
+        // older reply (the sequence number wrapped), or a guess.
+        assert!(p.on_echo_reply(T1, MAC, seq, counter + 1, now).is_empty());
+        // From another MAC than the target's: a reflector (counted; the
+        // target's warning was logged already).
+        let before = p.rejected();
+        assert!(p.on_echo_reply(T1, LIAR, seq, counter, now).is_empty());
+        assert_eq!(p.rejected(), before + 1);
         // The ARP answer only resolved the MAC: not an acknowledgement.
         assert_eq!(p.trailing(), (0, 0));
         assert_eq!(p.state(), ProbeState::Unknown);
-        p.on_echo_reply(T1, seq, now);
+        assert!(p.rejected() >= 4);
+        p.on_echo_reply(T1, MAC, seq, counter, now);
         assert_eq!(p.trailing(), (0, 1));
         assert_eq!(p.state(), ProbeState::Ok);
-        p.on_echo_reply(T1, seq, now); // duplicate
+        p.on_echo_reply(T1, MAC, seq, counter, now); // duplicate (a replay)
         assert_eq!(p.trailing(), (0, 1));
+        // After a good answer, a reflector is logged again.
+        let mut now = now;
+        let (seq, counter) = next_echo(&mut p, &mut now);
+        let o = p.on_echo_reply(T1, LIAR, seq, counter, now);
+        assert!(
+            matches!(&o[..], [Out::Log(_, m)] if m.contains("from MAC 02:00:00:00:00:66")),
+            "{o:?}"
+        );
+    }
+
+    #[test]
+    fn counters_never_repeat_across_probers_sharing_them() {
+        let c = ProbeCounter::default();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..3u64 {
+            let mut p = Prober::new(Method::Icmp { test_addr: T2 }, "m", "g", FDT, &[T1], i + 1);
+            p.set_counter(c.clone());
+            p.set_discovery(Some(vec![]));
+            p.set_targets(&[]);
+            let t0 = Instant::now();
+            p.start(t0);
+            let mut now = t0;
+            while now < t0 + Duration::from_secs(2) {
+                for o in p.poll(now) {
+                    if let Out::Echo { counter, .. } = o {
+                        assert!(seen.insert(counter), "counter {counter} repeated");
+                    }
+                }
+                now += Duration::from_millis(1);
+            }
+        }
+        assert!(seen.len() > 30);
+    }
+
+    #[test]
+    fn a_pinned_mac_holds_while_the_target_answers() {
+        let (mut p, mut now, seq, counter) = icmp_prober_with_echo();
+        p.on_echo_reply(T1, MAC, seq, counter, now);
+        // A liar answering ARP for the target changes nothing, logged once.
+        let o = p.on_arp_reply(T1, LIAR, now);
+        assert!(
+            matches!(&o[..], [Out::Log(_, m)] if m.contains("pinned to 02:00:00:00:00:01")),
+            "{o:?}"
+        );
+        assert!(p.on_arp_reply(T1, LIAR, now).is_empty());
+        let (seq, counter) = next_echo(&mut p, &mut now);
+        p.on_echo_reply(T1, MAC, seq, counter, now);
+        assert_eq!(p.trailing(), (0, 2));
+        // Two echoes lost: the pin is lifted, the next probe resolves again,
+        // and a new MAC is accepted and logged as a change.
+        let mut lost = 0;
+        let mut resolving = false;
+        while !resolving {
+            now += Duration::from_millis(1);
+            for o in p.poll(now) {
+                match o {
+                    Out::Echo { .. } => lost += 1,
+                    Out::Arp { .. } => resolving = true,
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(lost, 2);
+        let o = p.on_arp_reply(T1, LIAR, now);
+        assert!(
+            o.iter().any(|o| matches!(o, Out::Log(_, m) if m.contains("changed its MAC address from 02:00:00:00:00:01 to 02:00:00:00:00:66"))),
+            "{o:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_mac_that_other_members_contradict_is_refused() {
+        let (mut p, mut now, _, _) = icmp_prober_with_echo();
+        // Let every echo go unanswered until the prober resolves again.
+        loop {
+            now += Duration::from_millis(1);
+            if p.poll(now).iter().any(|o| matches!(o, Out::Arp { .. })) {
+                break;
+            }
+        }
+        // Another member still sees the target answer from MAC.
+        let o = p.on_arp_reply_seen(T1, LIAR, &[MAC], now);
+        assert!(
+            matches!(&o[..], [Out::Log(_, m)] if m.contains("on other members")),
+            "{o:?}"
+        );
+        // Its own MAC is accepted again.
+        p.on_arp_reply_seen(T1, MAC, &[MAC], now);
+        let (seq, counter) = next_echo(&mut p, &mut now);
+        assert!(p
+            .on_echo_reply(T1, MAC, seq, counter, now)
+            .iter()
+            .all(|o| !matches!(o, Out::Log(..))));
+        assert_eq!(p.answering_mac(T1, now), Some(MAC));
+        assert_eq!(p.answering_mac(T1, now + FDT * 2), None, "not answering any more");
+    }
+
+    #[test]
+    fn arp_mode_counts_answers_only_from_the_pinned_mac() {
+        let (mut p, t0) = arp_prober(&[T1]);
+        let t1 = t0 + Duration::from_secs(1);
+        run(&mut p, t0, t1, Duration::from_millis(1), |_| true);
+        assert_eq!(p.state(), ProbeState::Ok);
+        // The target goes silent; a liar answers every ARP request at once.
+        let mut now = t1;
+        let mut failed = false;
+        while now < t1 + Duration::from_secs(3) {
+            for o in p.poll(now) {
+                match o {
+                    Out::Arp { target, .. } => {
+                        // Other members still see the target at MAC.
+                        p.on_arp_reply_seen(target, LIAR, &[MAC], now);
+                    }
+                    Out::State(ProbeState::Failed) => failed = true,
+                    _ => {}
+                }
+            }
+            now += Duration::from_millis(1);
+        }
+        assert!(failed, "a liar's ARP replies kept the member alive");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod ethtool;
 pub mod notify;
 pub mod packet;
+pub mod probesock;
 pub mod sysctl;
 pub mod tap;
 
@@ -83,6 +84,29 @@ pub fn random_u64() -> u64 {
         return t ^ u64::from(std::process::id()) << 32;
     }
     u64::from_ne_bytes(b)
+}
+
+/// Fills `buf` from getrandom(2), blocking until the entropy pool is ready;
+/// an error rather than any weaker fallback (the key of probe tags).
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: getrandom writes at most rest.len() bytes into the valid buffer.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match cvt_size(n) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "getrandom returned nothing",
+                ))
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -43,7 +43,8 @@ fn env_args(lab: &Lab, args: &[String]) -> Vec<String> {
     let mut v = vec![
         format!("IPMPD_RUN_DIR={}", run_dir(lab).display()),
         "RUST_LOG=debug".to_string(),
-        BIN.to_string(),
+        // IPMPD_BIN runs another build (scripts/bench-flood.sh: the release one).
+        std::env::var("IPMPD_BIN").unwrap_or_else(|_| BIN.to_string()),
     ];
     v.extend(args.iter().cloned());
     v

@@ -1,0 +1,204 @@
+//! A second, filtered receive socket per member for the frames that can be
+//! probe traffic: ARP replies, ARP requests for the member's test address and
+//! ICMP echo replies. A classic BPF filter picks them in the kernel, so they
+//! wait in their own small queue and never behind a flood of data frames in
+//! the member's main socket.
+
+use super::{cvt, cvt_size};
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Bytes kept of each frame: more than ARP or an echo reply with our
+/// payload and IP options need (the control side copies at most 128).
+pub const PROBE_SNAPLEN: u32 = 128;
+const ETH_P_ALL: u16 = 0x0003;
+
+// Classic BPF opcodes (linux/filter.h).
+const LD_W_ABS: u16 = 0x20;
+const LD_H_ABS: u16 = 0x28;
+const LD_B_ABS: u16 = 0x30;
+const LD_B_IND: u16 = 0x50;
+const LDX_B_MSH: u16 = 0xb1;
+const JEQ_K: u16 = 0x15;
+const JSET_K: u16 = 0x45;
+const RET_K: u16 = 0x06;
+/// SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT: whether the frame had a VLAN tag.
+const AD_VLAN_TAG_PRESENT: u32 = (-0x1000i32 + 48) as u32;
+
+const fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// The filter: untagged ARP replies, untagged ARP requests for `test_addr`,
+/// untagged unfragmented ICMP echo replies. Jump offsets count the
+/// instructions skipped; 17 accepts, 18 drops.
+pub fn probe_filter(test_addr: Option<Ipv4Addr>) -> [libc::sock_filter; 19] {
+    let ta = u32::from(test_addr.unwrap_or(Ipv4Addr::UNSPECIFIED));
+    [
+        op(LD_W_ABS, 0, 0, AD_VLAN_TAG_PRESENT), // 0
+        op(JEQ_K, 0, 16, 0),                     // 1: tagged: drop
+        op(LD_H_ABS, 0, 0, 12),                  // 2: ethertype
+        op(JEQ_K, 0, 5, 0x0806),                 // 3: ARP, else 9
+        op(LD_H_ABS, 0, 0, 20),                  // 4: ARP op
+        op(JEQ_K, 11, 0, 2),                     // 5: reply: accept
+        op(JEQ_K, 0, 11, 1),                     // 6: request, else drop
+        op(LD_W_ABS, 0, 0, 38),                  // 7: target protocol address
+        op(JEQ_K, 8, 9, ta),                     // 8: our test address: accept
+        op(JEQ_K, 0, 8, 0x0800),                 // 9: IPv4, else drop
+        op(LD_B_ABS, 0, 0, 23),                  // 10: protocol
+        op(JEQ_K, 0, 6, 1),                      // 11: ICMP, else drop
+        op(LD_H_ABS, 0, 0, 20),                  // 12: flags and fragment offset
+        op(JSET_K, 4, 0, 0x1fff),                // 13: a fragment: drop
+        op(LDX_B_MSH, 0, 0, 14),                 // 14: X = IP header length
+        op(LD_B_IND, 0, 0, 14),                  // 15: ICMP type
+        op(JEQ_K, 0, 1, 0),                      // 16: echo reply: accept
+        op(RET_K, 0, 0, PROBE_SNAPLEN),          // 17: accept
+        op(RET_K, 0, 0, 0),                      // 18: drop
+    ]
+}
+
+/// The filtered probe socket of one member (non-blocking).
+pub struct ProbeSocket {
+    fd: OwnedFd,
+}
+
+impl ProbeSocket {
+    pub fn open(ifindex: u32, test_addr: Option<Ipv4Addr>) -> io::Result<ProbeSocket> {
+        // Protocol 0: nothing arrives before the filter is in place.
+        // SAFETY: plain socket(2) call; the result is checked.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        })?;
+        // SAFETY: raw is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let filter = probe_filter(test_addr);
+        let prog = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr() as *mut libc::sock_filter,
+        };
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
+        let one: libc::c_int = 1;
+        setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)?;
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut sa: libc::sockaddr_ll = unsafe { zeroed() };
+        sa.sll_family = libc::AF_PACKET as u16;
+        sa.sll_protocol = ETH_P_ALL.to_be();
+        sa.sll_ifindex = ifindex as i32;
+        // SAFETY: sa is a valid sockaddr_ll and its size is passed.
+        cvt(unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_ll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        Ok(ProbeSocket { fd })
+    }
+
+    /// One frame into `buf` (truncated to it); Ok(None) when none waits.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        // SAFETY: buf is valid for writes of buf.len() bytes.
+        let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        match cvt_size(r) {
+            Ok(n) => Ok(Some(n.min(buf.len()))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl ProbeSocket {
+    /// Sends one Ethernet frame without waiting: a full transmit queue is
+    /// an error (EAGAIN) for the caller to count, never a stall of the
+    /// control thread.
+    pub fn try_send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: frame is valid for reads of frame.len() bytes.
+        let r = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        cvt_size(r).map(|_| ())
+    }
+}
+
+impl AsRawFd for ProbeSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
+    // SAFETY: v points to a live T and its exact size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (v as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::testns::{ifindex, in_new_netns, sh};
+
+    #[test]
+    fn only_probe_frames_pass_the_filter() {
+        in_new_netns(|| {
+            sh("ip link add pa type veth peer name pb && ip link set pa up && ip link set pb up");
+            let ta = Ipv4Addr::new(192, 0, 2, 201);
+            let s = ProbeSocket::open(ifindex("pb"), Some(ta)).unwrap();
+            let tx = ProbeSocket::open(ifindex("pa"), None).unwrap();
+            let send = |f: &[u8]| tx.try_send(f).unwrap();
+            let a = [2, 0, 0, 0, 0, 1];
+            let b = [2, 0, 0, 0, 0, 2];
+            let router = Ipv4Addr::new(192, 0, 2, 1);
+            let reply = crate::detect::frames::echo_request(b, a, router, ta, 1, 1, &[0; 20]);
+            let mut echo_reply = reply.clone();
+            echo_reply[34] = 0; // type 0; the filter does not check sums
+            let arp_reply = crate::detect::frames::arp_reply(b, router, a, ta);
+            let arp_for_ta = crate::detect::frames::arp_request(b, router, ta);
+            let arp_for_other = crate::detect::frames::arp_request(b, router, Ipv4Addr::new(192, 0, 2, 7));
+            let mut frag = echo_reply.clone();
+            frag[21] = 1; // a later fragment (offset 8)
+            for f in [
+                &reply,
+                &arp_for_other,
+                &frag,
+                &echo_reply,
+                &arp_reply,
+                &arp_for_ta,
+            ] {
+                send(f);
+            }
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            for _ in 0..200 {
+                match s.recv(&mut buf).unwrap() {
+                    Some(n) => got.push(buf[..n].to_vec()),
+                    None => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+                if got.len() == 3 {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert_eq!(s.recv(&mut buf).unwrap(), None, "nothing else passes");
+            assert_eq!(got, vec![echo_reply, arp_reply, arp_for_ta]);
+        });
+    }
+}
