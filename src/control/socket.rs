@@ -2,8 +2,8 @@
 //! JSON request line and one JSON response line per connection. The peer's
 //! credentials come from SO_PEERCRED, never from anything it sends.
 
-use super::{Request, Response, PROTOCOL_VERSION};
-use std::io::{self, BufRead, BufReader, Write};
+use super::{Request, Response, MAX_REQUEST_LEN, PROTOCOL_VERSION};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -120,16 +120,10 @@ fn read_request(stream: &UnixStream) -> io::Result<(u32, Result<Request, String>
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let uid = peer_uid(stream)?;
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line)?;
-    let req = match serde_json::from_str::<Request>(&line) {
-        Err(e) => Err(format!("malformed request: {e}")),
-        Ok(r) if r.version != PROTOCOL_VERSION => Err(format!(
-            "protocol version {} not supported (this ipmpd speaks {PROTOCOL_VERSION})",
-            r.version
-        )),
-        Ok(r) => Ok(r),
-    };
+    let mut line = Vec::new();
+    // One byte past the limit, so an over-long line is refused, not cut.
+    BufReader::new(stream.take(MAX_REQUEST_LEN as u64 + 1)).read_until(b'\n', &mut line)?;
+    let req = super::parse_request(&line);
     Ok((uid, req))
 }
 

@@ -5,11 +5,9 @@
 use super::Daemon;
 use crate::config::{GroupConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
-use crate::datapath::frame::ARP_OP_REPLY;
-use crate::datapath::frame::ARP_OP_REQUEST;
 use crate::datapath::shell::ProbeFrame;
 use crate::datapath::vnet::VNET_HDR_LEN;
-use crate::detect::frames;
+use crate::detect::frames::{self, ProbeInput};
 use crate::detect::probe::{Method, Out, Prober};
 use crate::detect::{GARP_INTERVAL, TARGET_REFRESH};
 use crate::group;
@@ -298,42 +296,24 @@ impl Daemon {
             return;
         };
         let test_addr = self.test_addr(slot);
-        let f = pf.bytes();
-        if let Some(a) = frames::parse_arp_info(f) {
-            if a.op == ARP_OP_REQUEST && Some(a.tpa) == test_addr {
-                // The test address lives here, not in the kernel: answer for it.
-                let reply = frames::arp_reply(mac, a.tpa, a.sha, a.spa);
-                self.send_on(slot, &reply);
-            } else if a.op == ARP_OP_REPLY && a.dst == mac {
-                if let Some(p) = self.probers[usize::from(slot)].as_mut() {
-                    let outs = p.on_arp_reply(a.spa, a.sha, pf.at);
-                    self.prober_outs(slot, outs, Instant::now());
-                }
-            }
-            return;
-        }
-        if let Some(ta) = test_addr {
-            if let Some(reply) = frames::echo_reply_to(f, mac, ta) {
+        let outs = match frames::probe_input(pf.bytes(), slot, mac, test_addr, self.icmp_id, self.secret) {
+            ProbeInput::AnswerArp(reply) | ProbeInput::AnswerEcho(reply) => {
                 return self.send_on(slot, &reply);
             }
-        }
-        let Some(r) = frames::parse_echo_reply(f) else {
-            return;
+            ProbeInput::ArpReply { from, mac } => match self.probers[usize::from(slot)].as_mut() {
+                Some(p) => p.on_arp_reply(from, mac, pf.at),
+                None => return,
+            },
+            ProbeInput::EchoReply { from, seq } => match self.probers[usize::from(slot)].as_mut() {
+                Some(p) => p.on_echo_reply(from, seq, pf.at),
+                None => return,
+            },
+            ProbeInput::Foreign { from } => {
+                return log::debug!("ignoring echo reply from {from} on slot {slot}: not one of our probes");
+            }
+            ProbeInput::Ignored => return,
         };
-        let valid = Some(r.dst) == test_addr
-            && r.id == self.icmp_id
-            && frames::payload_matches(&r.payload, frames::probe_nonce(self.secret, slot, r.seq));
-        if !valid {
-            log::debug!(
-                "ignoring echo reply from {} on slot {slot}: not one of our probes",
-                r.src
-            );
-            return;
-        }
-        if let Some(p) = self.probers[usize::from(slot)].as_mut() {
-            let outs = p.on_echo_reply(r.src, r.seq, pf.at);
-            self.prober_outs(slot, outs, Instant::now());
-        }
+        self.prober_outs(slot, outs, Instant::now());
     }
 
     /// Runs the probers' timers.

@@ -197,6 +197,67 @@ pub fn payload_matches(p: &[u8; PROBE_PAYLOAD_LEN], nonce: u32) -> bool {
     p[8..12] == PROBE_TYPE_FAILURE_DETECTION.to_be_bytes() && p[12..16] == nonce.to_be_bytes()
 }
 
+/// What a probe frame handed over by the data plane asks of the control side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeInput {
+    /// An ARP request for the member's test address: send this answer (the
+    /// test address lives in the daemon, not in the kernel).
+    AnswerArp(Vec<u8>),
+    /// An ARP reply addressed to the member's MAC: for the prober.
+    ArpReply { from: Ipv4Addr, mac: Mac },
+    /// An echo request to the test address: send this answer.
+    AnswerEcho(Vec<u8>),
+    /// An echo reply to one of our probes (id, nonce and address checked).
+    EchoReply { from: Ipv4Addr, seq: u16 },
+    /// An echo reply that is not one of our probes.
+    Foreign { from: Ipv4Addr },
+    /// Anything else.
+    Ignored,
+}
+
+/// Sorts a probe frame received on member `slot` (MAC `mac`, test address
+/// `test_addr`): the whole decision of the control side, without I/O.
+pub fn probe_input(
+    f: &[u8],
+    slot: u8,
+    mac: Mac,
+    test_addr: Option<Ipv4Addr>,
+    icmp_id: u16,
+    secret: u64,
+) -> ProbeInput {
+    if let Some(a) = parse_arp_info(f) {
+        return if a.op == ARP_OP_REQUEST && Some(a.tpa) == test_addr {
+            ProbeInput::AnswerArp(arp_reply(mac, a.tpa, a.sha, a.spa))
+        } else if a.op == ARP_OP_REPLY && a.dst == mac {
+            ProbeInput::ArpReply {
+                from: a.spa,
+                mac: a.sha,
+            }
+        } else {
+            ProbeInput::Ignored
+        };
+    }
+    if let Some(ta) = test_addr {
+        if let Some(reply) = echo_reply_to(f, mac, ta) {
+            return ProbeInput::AnswerEcho(reply);
+        }
+    }
+    let Some(r) = parse_echo_reply(f) else {
+        return ProbeInput::Ignored;
+    };
+    let ours = Some(r.dst) == test_addr
+        && r.id == icmp_id
+        && payload_matches(&r.payload, probe_nonce(secret, slot, r.seq));
+    if ours {
+        ProbeInput::EchoReply {
+            from: r.src,
+            seq: r.seq,
+        }
+    } else {
+        ProbeInput::Foreign { from: r.src }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
