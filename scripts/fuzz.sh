@@ -27,12 +27,17 @@ install() {
     fi
 }
 
+# The valid inputs of ipmpd::fuzzing::seeds start each corpus.
+seed_corpus() {
+    cargo test --quiet --test fuzz_bounded -- --ignored write_seed_corpus >/dev/null
+}
+
 run() {
     local target=$1 runs=${2:-$DEFAULT_RUNS}
-    mkdir -p "fuzz/corpus/$target"
+    [[ -d fuzz/corpus/$target ]] || seed_corpus
     local start end
     start=$(date +%s)
-    nice -n 10 cargo +nightly fuzz run "$target" -- \
+    nice -n 10 cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
         -runs="$runs" -max_len="$MAX_LEN" -max_total_time="$MAX_TIME" \
         -print_final_stats=1
     end=$(date +%s)
