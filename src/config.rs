@@ -90,6 +90,10 @@ impl Default for DetectConfig {
     }
 }
 
+/// Longest duration accepted anywhere (a day): a longer timer is a typing
+/// mistake, and the deadlines computed from it stay far from overflow.
+pub const DURATION_MAX: Duration = Duration::from_secs(86_400);
+
 /// Parses "10s", "100ms", "1.5s" or plain milliseconds ("250").
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {s:?}: expected e.g. 10s, 100ms or 250 (milliseconds)");
@@ -102,10 +106,47 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         (t, 1e-3)
     };
     let v: f64 = num.trim().parse().map_err(|_| bad())?;
-    if !v.is_finite() || v <= 0.0 || v * scale > 86_400.0 {
+    if !v.is_finite() || v < 0.0 {
         return Err(bad());
     }
-    Ok(Duration::from_secs_f64(v * scale))
+    let d = Duration::try_from_secs_f64(v * scale).map_err(|_| bad())?;
+    check_duration(&format!("{s:?}"), d)
+}
+
+/// A duration given as a number of milliseconds (a group file's integer):
+/// the same bounds as [`parse_duration`].
+pub fn duration_from_ms(ms: u64) -> Result<Duration, String> {
+    check_duration(&ms.to_string(), Duration::from_millis(ms))
+}
+
+/// The bounds every duration obeys, whatever its form; `shown` is the value
+/// as given, for the error.
+fn check_duration(shown: &str, d: Duration) -> Result<Duration, String> {
+    if d.is_zero() {
+        return Err(format!(
+            "invalid duration {shown}: a duration of 0 is not allowed"
+        ));
+    }
+    if d > DURATION_MAX {
+        return Err(format!(
+            "invalid duration {shown}: more than the maximum of {} s",
+            DURATION_MAX.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
+/// Checks a gratuitous ARP count against the command line's bounds.
+pub fn check_garp_count(n: u32) -> Result<u32, String> {
+    if (detect::GARP_COUNT_MIN..=detect::GARP_COUNT_MAX).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "invalid garp_count {n}: expected {} to {}",
+            detect::GARP_COUNT_MIN,
+            detect::GARP_COUNT_MAX
+        ))
+    }
 }
 
 /// Parses `IF=ADDR/PREFIX` (a --test-address value).
@@ -214,6 +255,22 @@ impl GroupConfig {
                 }
             }
         }
+        for (i, m) in self.members.iter().enumerate() {
+            let Some(t) = m.test_address else { continue };
+            if let Some(o) = self.members[..i]
+                .iter()
+                .find(|o| o.test_address.is_some_and(|a| a.addr == t.addr))
+            {
+                return Err(format!(
+                    "test address {} is given twice (members {} and {})",
+                    t.addr, o.name, m.name
+                ));
+            }
+        }
+        for t in &self.detect.targets {
+            self.check_target(*t)?;
+        }
+        check_garp_count(self.detect.garp_count)?;
         if self.detect.probe == Some(ProbeMode::Icmp) && self.members.iter().all(|m| m.test_address.is_none())
         {
             return Err(
@@ -227,6 +284,43 @@ impl GroupConfig {
                 self.detect.link_poll,
                 LINK_POLL_MIN.as_millis()
             ));
+        }
+        Ok(())
+    }
+
+    /// A probe target must be another host: a unicast address that is none
+    /// of the group's own (data or test) and not a subnet's broadcast.
+    fn check_target(&self, t: Ipv4Addr) -> Result<(), String> {
+        if t.is_unspecified() || t.is_multicast() || t.is_broadcast() || t.is_loopback() {
+            return Err(format!("invalid probe target {t}: not a unicast host address"));
+        }
+        if self.data.iter().any(|d| d.addr == t) {
+            return Err(format!(
+                "invalid probe target {t}: it is a data address of the group"
+            ));
+        }
+        if let Some(m) = self
+            .members
+            .iter()
+            .find(|m| m.test_address.is_some_and(|a| a.addr == t))
+        {
+            return Err(format!(
+                "invalid probe target {t}: it is the test address of {}",
+                m.name
+            ));
+        }
+        let own = self
+            .data
+            .iter()
+            .chain(self.members.iter().filter_map(|m| m.test_address.as_ref()));
+        for a in own {
+            // /31 and /32 have no broadcast address (RFC 3021).
+            if a.prefix_len < 31 {
+                let host_mask = u32::MAX >> a.prefix_len;
+                if u32::from(t) == u32::from(a.addr) | host_mask {
+                    return Err(format!("invalid probe target {t}: the broadcast address of {a}"));
+                }
+            }
         }
         Ok(())
     }
@@ -399,5 +493,114 @@ mod detect_tests {
         );
         c.data = vec![parse_data_addr("192.0.2.201/24").unwrap()];
         assert!(c.validate().unwrap_err().contains("also a data address"));
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    fn cfg() -> GroupConfig {
+        GroupConfig {
+            group: "g".into(),
+            interface: "ipmp0".into(),
+            data: vec![parse_data_addr("192.0.2.200/24").unwrap()],
+            members: vec![MemberConfig::new("m0"), MemberConfig::new("m1")],
+            outbound: Outbound::Flow,
+            detect: DetectConfig::default(),
+            routes: vec![],
+            status_world_readable: false,
+            force: false,
+            run_dir: DEFAULT_RUN_DIR.into(),
+        }
+    }
+
+    #[test]
+    fn integer_and_string_durations_share_their_bounds() {
+        // The largest accepted, in both forms.
+        assert_eq!(duration_from_ms(86_400_000).unwrap(), DURATION_MAX);
+        assert_eq!(parse_duration("86400s").unwrap(), DURATION_MAX);
+        assert_eq!(parse_duration("86400000").unwrap(), DURATION_MAX);
+        // One past it, in both forms, each error naming the value.
+        let e = duration_from_ms(86_400_001).unwrap_err();
+        assert!(e.contains("86400001") && e.contains("maximum of 86400 s"), "{e}");
+        let e = parse_duration("86400001").unwrap_err();
+        assert!(
+            e.contains("\"86400001\"") && e.contains("maximum of 86400 s"),
+            "{e}"
+        );
+        let e = duration_from_ms(u64::MAX).unwrap_err();
+        assert!(e.contains(&u64::MAX.to_string()), "{e}");
+        // Zero, in both forms; and a string that rounds to zero.
+        assert!(duration_from_ms(0).unwrap_err().contains("0 is not allowed"));
+        assert!(parse_duration("0").unwrap_err().contains("0 is not allowed"));
+        assert!(parse_duration("0.0000001ms").unwrap_err().contains("0.0000001ms"));
+        // Too large for any Duration: refused, not a panic.
+        assert!(parse_duration("1e300s").unwrap_err().contains("1e300s"));
+        // Below the FDT minimum: clamped alike, whatever the form.
+        let mut c = cfg();
+        c.detect.fdt = duration_from_ms(50).unwrap();
+        let from_int = c.effective_fdt();
+        c.detect.fdt = parse_duration("50ms").unwrap();
+        assert_eq!(c.effective_fdt(), from_int);
+        assert_eq!(from_int.0, detect::FDT_MIN);
+    }
+
+    #[test]
+    fn garp_count_has_the_command_line_bounds() {
+        assert_eq!(check_garp_count(1), Ok(1));
+        assert_eq!(check_garp_count(100), Ok(100));
+        for bad in [0, 101, u32::MAX] {
+            let e = check_garp_count(bad).unwrap_err();
+            assert!(
+                e.contains(&format!("garp_count {bad}")) && e.contains("1 to 100"),
+                "{e}"
+            );
+            let mut c = cfg();
+            c.detect.garp_count = bad;
+            assert!(c.validate().unwrap_err().contains(&bad.to_string()));
+        }
+    }
+
+    #[test]
+    fn targets_that_are_not_other_hosts_are_refused() {
+        let mut base = cfg();
+        base.members[0].test_address = Some(parse_data_addr("192.0.2.201/24").unwrap());
+        base.members[1].test_address = Some(parse_data_addr("198.51.100.7/30").unwrap());
+        let mut ok = base.clone();
+        ok.detect.targets = vec![Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(198, 51, 100, 5)];
+        assert_eq!(ok.validate(), Ok(()));
+        for (bad, why) in [
+            ("224.0.0.1", "not a unicast host address"),
+            ("239.1.2.3", "not a unicast host address"),
+            ("0.0.0.0", "not a unicast host address"),
+            ("255.255.255.255", "not a unicast host address"),
+            ("127.0.0.1", "not a unicast host address"),
+            ("192.0.2.200", "data address"),
+            ("192.0.2.201", "test address of m0"),
+            ("198.51.100.7", "test address of m1"),
+            ("192.0.2.255", "broadcast address of 192.0.2.200/24"),
+            ("198.51.100.7", "test address"),
+        ] {
+            let mut c = base.clone();
+            c.detect.targets = vec![Ipv4Addr::new(192, 0, 2, 1), bad.parse().unwrap()];
+            let e = c.validate().unwrap_err();
+            assert!(
+                e.contains(&format!("probe target {bad}")) && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_test_address_given_twice_is_refused() {
+        let mut c = cfg();
+        let t = parse_data_addr("192.0.2.201/24").unwrap();
+        c.members[0].test_address = Some(t);
+        c.members[1].test_address = Some(t);
+        let e = c.validate().unwrap_err();
+        assert_eq!(e, "test address 192.0.2.201 is given twice (members m0 and m1)");
+        c.members[1].test_address = Some(parse_data_addr("192.0.2.202/24").unwrap());
+        assert_eq!(c.validate(), Ok(()));
     }
 }

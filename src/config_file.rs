@@ -2,7 +2,9 @@
 //! the command line, which overrides it. Parsing is strict (unknown keys
 //! are errors) and every error names the file, the line and the field.
 
-use crate::config::{parse_data_addr, parse_duration, parse_yes_no, DataAddr};
+use crate::config::{
+    check_garp_count, duration_from_ms, parse_data_addr, parse_duration, parse_yes_no, DataAddr,
+};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::net::Ipv4Addr;
@@ -28,6 +30,7 @@ pub struct FileConfig {
     pub failure_detection_time: Option<Duration>,
     #[serde(default, deserialize_with = "opt_failback")]
     pub failback: Option<bool>,
+    #[serde(default, deserialize_with = "opt_garp_count")]
     pub garp_count: Option<u32>,
     pub link_flap_limit: Option<u32>,
     #[serde(default, deserialize_with = "opt_duration")]
@@ -91,10 +94,15 @@ fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     match Raw::deserialize(d)
         .map_err(|_| de::Error::custom("expected a duration: \"10s\", \"100ms\" or milliseconds"))?
     {
-        Raw::Ms(0) => Err(de::Error::custom("a duration of 0 is not allowed")),
-        Raw::Ms(ms) => Ok(Some(Duration::from_millis(ms))),
+        Raw::Ms(ms) => duration_from_ms(ms).map(Some).map_err(de::Error::custom),
         Raw::Text(s) => parse_duration(&s).map(Some).map_err(de::Error::custom),
     }
+}
+
+/// A count within the command line's bounds.
+fn opt_garp_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let n = u32::deserialize(d)?;
+    check_garp_count(n).map(Some).map_err(de::Error::custom)
 }
 
 /// true/false, or "yes"/"no" as in /etc/default/mpathd.
@@ -147,6 +155,13 @@ mod tests {
             ("failure_detection_time = 0", "0 is not allowed"),
             ("failback = \"maybe\"", "Invalid value for FAILBACK maybe"),
             ("garp_count = \"two\"", "invalid type"),
+            ("garp_count = 0", "invalid garp_count 0: expected 1 to 100"),
+            ("garp_count = 101", "invalid garp_count 101: expected 1 to 100"),
+            ("failure_detection_time = 86400001", "invalid duration 86400001"),
+            (
+                "link_poll = 9223372036854775807",
+                "invalid duration 9223372036854775807",
+            ),
             ("link_flap_limit = -1", "invalid value"),
             ("outbound = \"random\"", "unknown variant `random`"),
             (

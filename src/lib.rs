@@ -7,6 +7,8 @@ pub mod control;
 pub mod daemon;
 pub mod datapath;
 pub mod detect;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod netlink;
 pub mod sys;

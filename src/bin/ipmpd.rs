@@ -78,7 +78,8 @@ struct Cli {
     #[arg(long, value_name = "yes|no", value_parser = config::parse_yes_no, action = clap::ArgAction::Set)]
     failback: Option<bool>,
     /// Gratuitous ARPs sent when an address moves to another member [default: 2].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32)
+        .range(i64::from(detect::GARP_COUNT_MIN)..=i64::from(detect::GARP_COUNT_MAX)))]
     garp_count: Option<u32>,
     /// Link-ups per 60 s before a repair is held; 0 disables flap damping [default: 2].
     #[arg(long, value_name = "N")]

@@ -118,18 +118,45 @@ pub struct Response {
     pub status: Option<GroupStatus>,
 }
 
-/// Parses one request line (without its newline), as the daemon receives
-/// it: bounded, JSON, and in the protocol version this daemon speaks.
+/// Parses one request line as read from the control socket (the trailing
+/// newline may be there or not): bounded, UTF-8, JSON, and of our protocol
+/// version. The error is the text sent back to the client.
 pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     if line.len() > server::MAX_REQUEST_LINE {
         return Err(format!("request longer than {} bytes", server::MAX_REQUEST_LINE));
     }
-    match serde_json::from_slice::<Request>(line) {
+    let text = std::str::from_utf8(line).map_err(|e| format!("malformed request: {e}"))?;
+    match serde_json::from_str::<Request>(text) {
         Err(e) => Err(format!("malformed request: {e}")),
         Ok(r) if r.version != PROTOCOL_VERSION => Err(format!(
             "protocol version {} not supported (this ipmpd speaks {PROTOCOL_VERSION})",
             r.version
         )),
         Ok(r) => Ok(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_and_bad_ones_say_why() {
+        let r = parse_request(b"{\"version\":1,\"command\":\"offline\",\"args\":[\"e0\"]}\n").unwrap();
+        assert_eq!(
+            (r.command.as_str(), r.args.as_slice()),
+            ("offline", &["e0".to_string()][..])
+        );
+        let r = parse_request(b"{\"version\":1,\"command\":\"status\"}").unwrap();
+        assert!(r.args.is_empty());
+        let e = parse_request(b"{\"version\":2,\"command\":\"status\"}").unwrap_err();
+        assert!(e.contains("protocol version 2"), "{e}");
+        assert!(parse_request(b"status\n")
+            .unwrap_err()
+            .starts_with("malformed request"));
+        assert!(parse_request(b"\xff\xfe").unwrap_err().contains("utf-8"));
+        let mut long = b"{\"version\":1,\"command\":\"status\",\"args\":[\"".to_vec();
+        long.resize(server::MAX_REQUEST_LINE + 1, b'a');
+        assert!(parse_request(&long).unwrap_err().contains("longer than 4096"));
     }
 }

@@ -7,11 +7,9 @@ use crate::config::{GroupConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
 use crate::datapath::counters::Drop;
 use crate::datapath::frame::Mac;
-use crate::datapath::frame::ARP_OP_REPLY;
-use crate::datapath::frame::ARP_OP_REQUEST;
 use crate::datapath::shell::ProbeFrame;
 use crate::datapath::vnet::VNET_HDR_LEN;
-use crate::detect::frames::{self, ProbeId, ProbeKey, PROBE_KEY_LEN};
+use crate::detect::frames::{self, ProbeId, ProbeInput, ProbeKey, PROBE_KEY_LEN};
 use crate::detect::probe::{Method, Out, ProbeCounter, Prober};
 use crate::detect::{GARP_INTERVAL, TARGET_REFRESH};
 use crate::group;
@@ -419,39 +417,32 @@ impl Daemon {
         };
         let (mac, counters) = (t.mac, t.io.counters.clone());
         let test_addr = self.test_addr(slot);
-        let f = pf.bytes();
-        if let Some(a) = frames::parse_arp_info(f) {
-            if a.op == ARP_OP_REQUEST && Some(a.tpa) == test_addr {
-                // The test address lives here, not in the kernel: answer for it.
-                let reply = frames::arp_reply(mac, a.tpa, a.sha, a.spa);
-                self.send_on(slot, &reply);
-            } else if a.op == ARP_OP_REPLY && a.dst == mac {
-                let now = Instant::now();
-                let elsewhere = self.answering_elsewhere(slot, a.spa, now);
-                if let Some(p) = self.slots.prober_mut(slot) {
-                    let outs = p.on_arp_reply_seen(a.spa, a.sha, &elsewhere, pf.at);
-                    self.prober_outs(slot, outs, now);
-                }
-            }
-            return;
-        }
-        if let Some(ta) = test_addr {
-            if let Some(reply) = frames::echo_reply_to(f, mac, ta) {
+        let now = Instant::now();
+        let outs = match frames::probe_input(pf.bytes(), slot, mac, test_addr, self.icmp_id, &self.probe_key)
+        {
+            ProbeInput::AnswerArp(reply) | ProbeInput::AnswerEcho(reply) => {
                 return self.send_on(slot, &reply);
             }
-        }
-        // The data plane checked the tag already; checked again here so the
-        // control side never trusts a frame it did not verify itself.
-        let counter = frames::parse_echo_reply(f)
-            .filter(|r| Some(r.dst) == test_addr)
-            .and_then(|r| Some((r, self.probe_key.open(&r, slot, self.icmp_id)?)));
-        let Some((r, counter)) = counter else {
-            return counters.control_tx.drop(Drop::NotProbe);
+            ProbeInput::ArpReply { from, mac } => {
+                let elsewhere = self.answering_elsewhere(slot, from, now);
+                match self.slots.prober_mut(slot) {
+                    Some(p) => p.on_arp_reply_seen(from, mac, &elsewhere, pf.at),
+                    None => return,
+                }
+            }
+            ProbeInput::EchoReply {
+                from,
+                eth_src,
+                seq,
+                counter,
+            } => match self.slots.prober_mut(slot) {
+                Some(p) => p.on_echo_reply(from, eth_src, seq, counter, pf.at),
+                None => return,
+            },
+            ProbeInput::NotProbe => return counters.control_tx.drop(Drop::NotProbe),
+            ProbeInput::Ignored => return,
         };
-        if let Some(p) = self.slots.prober_mut(slot) {
-            let outs = p.on_echo_reply(r.src, r.eth_src, r.seq, counter, pf.at);
-            self.prober_outs(slot, outs, Instant::now());
-        }
+        self.prober_outs(slot, outs, now);
     }
 
     /// Runs the probers' timers.

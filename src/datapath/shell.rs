@@ -9,7 +9,7 @@ use super::counters::{Drop, GroupCounters, MemberCounters};
 use super::plan::{self, Divert, Plan};
 use super::probegate::ProbeGate;
 use super::vnet::{VnetHdr, MAX_FRAME, VNET_HDR_LEN};
-use crate::sys::packet::{RecvBatch, RxSocket, SendError, TxSocket, HEADROOM};
+use crate::sys::packet::{RecvBatch, RxSocket, SendError, TxSocket};
 use crate::sys::probesock::ProbeSocket;
 use crate::sys::tap::Tap;
 use mio::unix::SourceFd;
@@ -460,37 +460,15 @@ fn forward_in(
 ) {
     let meta = batch.meta(i);
     let c = &m.counters.rx;
-    if meta.truncated || meta.len < VNET_HDR_LEN + super::frame::ETH_HLEN {
+    if meta.truncated {
         return c.drop(Drop::Malformed);
     }
     let slot = batch.slot_mut(i);
-    let Ok(mut hdr) = VnetHdr::parse(&slot[HEADROOM..]) else {
-        return c.drop(Drop::Malformed);
-    };
-    let (start, len) = match meta.vlan {
-        None => (HEADROOM, meta.len),
-        Some((tpid, tci)) => {
-            // Reinsert the tag the NIC stripped: move the vnet header and the
-            // MACs four bytes into the headroom, write the tag after them.
-            let macs = VNET_HDR_LEN + 12;
-            slot.copy_within(HEADROOM..HEADROOM + macs, 0);
-            slot[macs..macs + 2].copy_from_slice(&tpid.to_be_bytes());
-            slot[macs + 2..macs + 4].copy_from_slice(&tci.to_be_bytes());
-            if hdr.shift_for_vlan().is_err() {
-                return c.drop(Drop::Vlan);
-            }
-            hdr.write(slot);
-            (0, meta.len + 4)
-        }
+    let (start, len) = match super::vnet::prepare_rx(slot, meta.len, meta.vlan) {
+        Ok(at) => at,
+        Err(why) => return c.drop(why),
     };
     let frame_len = len - VNET_HDR_LEN;
-    if hdr.validate(frame_len).is_err() {
-        return c.drop(if meta.vlan.is_some() {
-            Drop::Vlan
-        } else {
-            Drop::BadVnetHeader
-        });
-    }
     let buf = &mut slot[start..start + len];
     let divert = plan::divert(&table.plan, m.slot, &buf[VNET_HDR_LEN..]);
     if m.probe_sock.is_some() {

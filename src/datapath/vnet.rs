@@ -2,7 +2,9 @@
 //! (PACKET_VNET_HDR) put in front of every frame. It carries checksum and
 //! GSO state, so checksum-partial and GSO super-frames cross the relay whole.
 
+use super::counters::Drop;
 use super::frame::ETH_HLEN;
+use crate::sys::packet::HEADROOM;
 
 /// `struct virtio_net_hdr`: the size both TAP and packet sockets use by default.
 pub const VNET_HDR_LEN: usize = 10;
@@ -103,6 +105,51 @@ impl VnetHdr {
         }
         Ok(())
     }
+}
+
+/// Bytes of the two MAC addresses, after which a VLAN tag goes.
+const MACS_LEN: usize = 12;
+/// Bytes of an 802.1Q tag (TPID and TCI).
+const VLAN_TAG_LEN: usize = 4;
+const _: () = assert!(
+    HEADROOM >= VLAN_TAG_LEN,
+    "the receive headroom must fit a VLAN tag"
+);
+
+/// Readies one received frame for the relay: reinserts the VLAN tag the NIC
+/// stripped (delivered out of band as `vlan`) and checks the vnet header.
+/// `slot` holds [`HEADROOM`] spare bytes, then the `len` received bytes
+/// (vnet header and frame). Returns where the header-and-frame now starts in
+/// `slot` and its length, or why the frame is dropped.
+pub fn prepare_rx(slot: &mut [u8], len: usize, vlan: Option<(u16, u16)>) -> Result<(usize, usize), Drop> {
+    if len < VNET_HDR_LEN + ETH_HLEN || len > slot.len().saturating_sub(HEADROOM) {
+        return Err(Drop::Malformed);
+    }
+    let mut hdr = VnetHdr::parse(&slot[HEADROOM..]).map_err(|_| Drop::Malformed)?;
+    let (start, len) = match vlan {
+        None => (HEADROOM, len),
+        Some((tpid, tci)) => {
+            // Move the vnet header and the MACs four bytes into the
+            // headroom and write the tag after them.
+            let macs = VNET_HDR_LEN + MACS_LEN;
+            slot.copy_within(HEADROOM..HEADROOM + macs, HEADROOM - VLAN_TAG_LEN);
+            let tag = HEADROOM - VLAN_TAG_LEN + macs;
+            slot[tag..tag + 2].copy_from_slice(&tpid.to_be_bytes());
+            slot[tag + 2..tag + 4].copy_from_slice(&tci.to_be_bytes());
+            hdr.shift_for_vlan().map_err(|_| Drop::Vlan)?;
+            let start = HEADROOM - VLAN_TAG_LEN;
+            hdr.write(&mut slot[start..]);
+            (start, len + VLAN_TAG_LEN)
+        }
+    };
+    hdr.validate(len - VNET_HDR_LEN).map_err(|_| {
+        if vlan.is_some() {
+            Drop::Vlan
+        } else {
+            Drop::BadVnetHeader
+        }
+    })?;
+    Ok((start, len))
 }
 
 #[cfg(test)]

@@ -266,6 +266,73 @@ pub fn echo_reply_to(req: &[u8], my_mac: Mac, test_addr: Ipv4Addr) -> Option<Vec
     Some(f)
 }
 
+/// What a probe frame handed over by the data plane asks of the control side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeInput {
+    /// An ARP request for the member's test address: send this answer (the
+    /// test address lives in the daemon, not in the kernel).
+    AnswerArp(Vec<u8>),
+    /// An ARP reply addressed to the member's MAC: for the prober.
+    ArpReply { from: Ipv4Addr, mac: Mac },
+    /// An echo request to the test address: send this answer.
+    AnswerEcho(Vec<u8>),
+    /// An echo reply whose tag opened under our key: for the prober, which
+    /// still checks counter, sequence, target and pinned MAC.
+    EchoReply {
+        from: Ipv4Addr,
+        eth_src: Mac,
+        seq: u16,
+        counter: u64,
+    },
+    /// An echo reply to the test address that is not one of our probes.
+    NotProbe,
+    /// Anything else.
+    Ignored,
+}
+
+/// Sorts a probe frame received on member `slot` (MAC `mac`, test address
+/// `test_addr`): the whole decision of the control side, without I/O. The
+/// data plane checked the tag already; it is checked again here so the
+/// control side never trusts a frame it did not verify itself.
+pub fn probe_input(
+    f: &[u8],
+    slot: u8,
+    mac: Mac,
+    test_addr: Option<Ipv4Addr>,
+    icmp_id: u16,
+    key: &ProbeKey,
+) -> ProbeInput {
+    if let Some(a) = parse_arp_info(f) {
+        return if a.op == ARP_OP_REQUEST && Some(a.tpa) == test_addr {
+            ProbeInput::AnswerArp(arp_reply(mac, a.tpa, a.sha, a.spa))
+        } else if a.op == ARP_OP_REPLY && a.dst == mac {
+            ProbeInput::ArpReply {
+                from: a.spa,
+                mac: a.sha,
+            }
+        } else {
+            ProbeInput::Ignored
+        };
+    }
+    if let Some(ta) = test_addr {
+        if let Some(reply) = echo_reply_to(f, mac, ta) {
+            return ProbeInput::AnswerEcho(reply);
+        }
+    }
+    let Some(r) = parse_echo_reply(f) else {
+        return ProbeInput::Ignored;
+    };
+    match key.open(&r, slot, icmp_id).filter(|_| Some(r.dst) == test_addr) {
+        Some(counter) => ProbeInput::EchoReply {
+            from: r.src,
+            eth_src: r.eth_src,
+            seq: r.seq,
+            counter,
+        },
+        None => ProbeInput::NotProbe,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,10 @@ pub const LINK_FLAP_LIMIT_DEFAULT: u32 = 2;
 pub const TARGET_RETRY: Duration = Duration::from_secs(60);
 /// Gratuitous ARPs sent per re-binding by default, and their spacing.
 pub const GARP_COUNT_DEFAULT: u32 = 2;
+/// Bounds of the gratuitous ARP count (command line and file alike): at
+/// least one announcement; more than 100 only floods the segment.
+pub const GARP_COUNT_MIN: u32 = 1;
+pub const GARP_COUNT_MAX: u32 = 100;
 pub const GARP_INTERVAL: Duration = Duration::from_millis(50);
 /// Default interval of ETHTOOL_GLINK polling on physical NICs.
 pub const LINK_POLL_DEFAULT: Duration = Duration::from_millis(50);

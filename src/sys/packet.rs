@@ -318,10 +318,11 @@ pub fn parse_auxdata_vlan(ctrl: &[u8]) -> Option<(u16, u16)> {
         let len = usize::from_ne_bytes(ctrl[off..off + usz].try_into().ok()?);
         let level = i32::from_ne_bytes(ctrl[off + usz..off + usz + 4].try_into().ok()?);
         let ty = i32::from_ne_bytes(ctrl[off + usz + 4..off + usz + 8].try_into().ok()?);
-        if len < CMSG_HDR || off + len > ctrl.len() {
-            return None;
-        }
-        let data = &ctrl[off + CMSG_HDR..off + len];
+        // A length past the buffer (or so large the end wraps) ends the walk.
+        let end = off
+            .checked_add(len)
+            .filter(|&e| e <= ctrl.len() && len >= CMSG_HDR)?;
+        let data = &ctrl[off + CMSG_HDR..end];
         if level == libc::SOL_PACKET && ty == libc::PACKET_AUXDATA && data.len() >= 20 {
             let status = u32::from_ne_bytes(data[0..4].try_into().ok()?);
             let tci = u16::from_ne_bytes(data[16..18].try_into().ok()?);
@@ -389,5 +390,18 @@ mod tests {
         for n in 0..c.len() {
             assert_eq!(parse_auxdata_vlan(&c[..n]), None, "truncated at {n}");
         }
+    }
+
+    #[test]
+    fn auxdata_with_an_absurd_length_after_a_valid_message_is_refused() {
+        // A first message of another type, then one claiming usize::MAX
+        // bytes: the end offset must not wrap around.
+        let mut c = cmsg(libc::TP_STATUS_VLAN_VALID, 5, 0);
+        c[size_of::<usize>()..size_of::<usize>() + 4].copy_from_slice(&0i32.to_ne_bytes());
+        let mut second = cmsg(libc::TP_STATUS_VLAN_VALID, 5, 0);
+        second[..size_of::<usize>()].copy_from_slice(&usize::MAX.to_ne_bytes());
+        c.resize(c.len().div_ceil(size_of::<usize>()) * size_of::<usize>(), 0);
+        c.extend_from_slice(&second);
+        assert_eq!(parse_auxdata_vlan(&c), None);
     }
 }
