@@ -8,7 +8,7 @@ mod common;
 use common::daemon::*;
 use common::{wait_until, Lab};
 use ipmpd::control::hostile::{Hostile, Kind};
-use ipmpd::control::server::{MAX_CLIENTS, MAX_REQUEST_LINE, MAX_WATCHERS};
+use ipmpd::control::server::{MAX_CLIENTS, MAX_REQUEST_LINE, MAX_WATCHERS, ROOT_RESERVE};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -124,8 +124,9 @@ fn caps_on_connections_lines_and_watchers() {
         "{reply:?}"
     );
 
-    // More connections than the cap: the extra ones are refused at once.
-    let held: Vec<UnixStream> = (0..MAX_CLIENTS)
+    // More connections than the cap (root, as the test runs, also has the
+    // reserve): the extra ones are refused at once.
+    let held: Vec<UnixStream> = (0..MAX_CLIENTS + ROOT_RESERVE)
         .map(|_| UnixStream::connect(&path).unwrap())
         .collect();
     thread::sleep(Duration::from_millis(200));
@@ -152,6 +153,20 @@ fn caps_on_connections_lines_and_watchers() {
     let mut reply = String::new();
     let _ = w.read_to_string(&mut reply);
     assert!(reply.contains("too many probe watchers"), "{reply:?}");
+
+    // A watcher that floods the socket after its request is closed at once
+    // (its writes fail) rather than read forever.
+    drop(watchers.pop());
+    thread::sleep(Duration::from_millis(200));
+    let mut f = UnixStream::connect(&path).unwrap();
+    f.write_all(req).unwrap();
+    f.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let closed = wait_until(
+        Duration::from_secs(10),
+        || matches!(f.write(&chunk), Err(e) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)),
+    );
+    assert!(closed, "a watcher flooding its socket was not closed");
 
     // Probing and failover go on with unread watchers attached.
     lab.cut("cable4");

@@ -27,6 +27,12 @@ const SOCKET_MODE_WORLD: u32 = 0o666;
 pub const MAX_REQUEST_LINE: usize = 4096;
 /// Connections open at once (requests in flight and watchers together).
 pub const MAX_CLIENTS: usize = 32;
+/// Further connections only root may open, so no other local user can
+/// lock the administrator out of `ipmpadm` by holding every connection.
+pub const ROOT_RESERVE: usize = 4;
+/// Connections accepted per wake-up; more waiting are taken on the next
+/// turn of the control loop, after the group's own work.
+const ACCEPTS_PER_TURN: usize = 16;
 /// `ipmpstat -p` streams open at once.
 pub const MAX_WATCHERS: usize = 8;
 /// From connect to a complete request line; a slower client is closed.
@@ -88,6 +94,8 @@ pub struct Server {
     conns: Vec<Option<Conn>>,
     registry: Registry,
     path: PathBuf,
+    /// The listener had more connections waiting than one turn accepts.
+    accept_pending: bool,
     pub counters: ServerCounters,
 }
 
@@ -118,16 +126,18 @@ impl Server {
             listener,
             listener_token,
             first_token,
-            conns: (0..MAX_CLIENTS).map(|_| None).collect(),
+            conns: (0..MAX_CLIENTS + ROOT_RESERVE).map(|_| None).collect(),
             registry: registry.try_clone()?,
             path,
+            accept_pending: false,
             counters: ServerCounters::default(),
         })
     }
 
     /// Whether a poll event belongs to the control socket.
     pub fn owns(&self, token: Token) -> bool {
-        token == self.listener_token || (self.first_token..self.first_token + MAX_CLIENTS).contains(&token.0)
+        token == self.listener_token
+            || (self.first_token..self.first_token + MAX_CLIENTS + ROOT_RESERVE).contains(&token.0)
     }
 
     /// Handles one poll event of the control socket; returns the requests
@@ -135,11 +145,7 @@ impl Server {
     pub fn on_event(&mut self, token: Token, now: Instant) -> Vec<Incoming> {
         let mut out = Vec::new();
         if token == self.listener_token {
-            self.accept_all(now);
-            // A client may have sent its request before the accept: read it.
-            for i in 0..self.conns.len() {
-                self.service(i, now, &mut out);
-            }
+            self.accept_some(now, &mut out);
         } else if let Some(i) = token.0.checked_sub(self.first_token) {
             self.service(i, now, &mut out);
         }
@@ -197,6 +203,21 @@ impl Server {
         }
     }
 
+    /// Whether connections are still waiting to be accepted: the control
+    /// loop then polls without sleeping and calls [`Server::resume`].
+    pub fn busy(&self) -> bool {
+        self.accept_pending
+    }
+
+    /// Accepts more of the connections left waiting by the last turn.
+    pub fn resume(&mut self, now: Instant) -> Vec<Incoming> {
+        let mut out = Vec::new();
+        if self.accept_pending {
+            self.accept_some(now, &mut out);
+        }
+        out
+    }
+
     /// Closes connections whose request or reply is overdue.
     pub fn expire(&mut self, now: Instant) {
         for i in 0..self.conns.len() {
@@ -230,17 +251,30 @@ impl Server {
             .count()
     }
 
-    fn accept_all(&mut self, now: Instant) {
-        loop {
+    /// Accepts up to [`ACCEPTS_PER_TURN`] connections and reads what the new
+    /// ones already sent.
+    fn accept_some(&mut self, now: Instant, out: &mut Vec<Incoming>) {
+        self.accept_pending = false;
+        for _ in 0..ACCEPTS_PER_TURN {
             let mut stream = match self.listener.accept() {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return log::warn!("control socket accept: {e}"),
             };
-            let Some(i) = self.conns.iter().position(Option::is_none) else {
+            let uid = match peer_uid(stream.as_raw_fd()) {
+                Ok(u) => u,
+                Err(e) => {
+                    log::debug!("control client credentials: {e}");
+                    continue;
+                }
+            };
+            // Everyone shares MAX_CLIENTS; root also has ROOT_RESERVE more.
+            let others = self.conns.iter().flatten().filter(|c| c.uid != 0).count();
+            let free = self.conns.iter().position(Option::is_none);
+            let Some(i) = free.filter(|_| uid == 0 || others < MAX_CLIENTS) else {
                 self.counters.refused_full += 1;
-                log::debug!("control socket: {MAX_CLIENTS} clients already connected; refusing one");
+                log::debug!("control socket: too many clients; refusing one of uid {uid}");
                 // Best effort: the socket is non-blocking and a fresh
                 // socket buffer takes one short line.
                 if let Ok(mut line) = serde_json::to_vec(&error(format!(
@@ -250,13 +284,6 @@ impl Server {
                     let _ = stream.write(&line);
                 }
                 continue;
-            };
-            let uid = match peer_uid(stream.as_raw_fd()) {
-                Ok(u) => u,
-                Err(e) => {
-                    log::debug!("control client credentials: {e}");
-                    continue;
-                }
             };
             let token = Token(self.first_token + i);
             if let Err(e) =
@@ -274,7 +301,11 @@ impl Server {
                 out: Vec::new(),
                 deadline: Some(now + REQUEST_TIMEOUT),
             });
+            // A client may have sent its request before the accept.
+            self.service(i, now, out);
         }
+        // Edge-triggered: the rest would not be reported again.
+        self.accept_pending = true;
     }
 
     /// Reads what is there and writes what is queued, without blocking.
@@ -282,52 +313,60 @@ impl Server {
         let Some(c) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
-        // Read until the socket is drained (edge-triggered), the line is
-        // complete, or it is over the cap.
+        // While reading the request: until the socket is drained
+        // (edge-triggered), the line is complete, or it is over the cap.
+        // After it: nothing is read while the answer is written, and a
+        // watcher gets one read, which tells whether it closed; a watcher
+        // that sends anything more is closed. Either way bounded.
         let mut buf = [0u8; READ_CHUNK];
         let mut closed = false;
-        loop {
-            match c.stream.read(&mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) if c.phase == Phase::Reading => {
-                    c.inbuf.extend_from_slice(&buf[..n]);
-                    if let Some(end) = c.inbuf.iter().position(|&b| b == b'\n') {
-                        c.inbuf.truncate(end);
-                        let request = parse_request(&c.inbuf);
-                        c.phase = Phase::Replying;
-                        c.deadline = None;
-                        out.push(Incoming {
-                            id: ClientId(i),
-                            uid: c.uid,
-                            request,
-                        });
+        match c.phase {
+            Phase::Reading => loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => {
+                        closed = true;
                         break;
                     }
-                    if c.inbuf.len() > MAX_REQUEST_LINE {
-                        self.counters.oversized += 1;
-                        log::debug!("control client {i}: request over {MAX_REQUEST_LINE} bytes; closed");
-                        let mut line = serde_json::to_vec(&error(format!(
-                            "request longer than {MAX_REQUEST_LINE} bytes"
-                        )))
-                        .unwrap_or_default();
-                        line.push(b'\n');
-                        let _ = c.stream.write(&line);
-                        return self.close(i);
+                    Ok(n) => {
+                        c.inbuf.extend_from_slice(&buf[..n]);
+                        if let Some(end) = c.inbuf.iter().position(|&b| b == b'\n') {
+                            c.inbuf.truncate(end);
+                            let request = parse_request(&c.inbuf);
+                            c.phase = Phase::Replying;
+                            c.deadline = None;
+                            out.push(Incoming {
+                                id: ClientId(i),
+                                uid: c.uid,
+                                request,
+                            });
+                            break;
+                        }
+                        if c.inbuf.len() > MAX_REQUEST_LINE {
+                            self.counters.oversized += 1;
+                            log::debug!("control client {i}: request over {MAX_REQUEST_LINE} bytes; closed");
+                            let mut line = serde_json::to_vec(&error(format!(
+                                "request longer than {MAX_REQUEST_LINE} bytes"
+                            )))
+                            .unwrap_or_default();
+                            line.push(b'\n');
+                            let _ = c.stream.write(&line);
+                            return self.close(i);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        closed = true;
+                        break;
                     }
                 }
-                // Anything after the request line (or from a watcher) is
-                // ignored; reading it only tells whether the peer closed.
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
-            }
+            },
+            Phase::Replying => {}
+            Phase::Watching => match c.stream.read(&mut buf) {
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                // Closed, an error, or input it had no business sending.
+                _ => closed = true,
+            },
         }
         // A peer that closed its side before its request was answered has
         // nobody to answer; a watcher that closed is gone.

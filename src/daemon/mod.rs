@@ -666,14 +666,18 @@ impl Daemon {
             if let Some(d) = self.control.next_deadline() {
                 deadline = deadline.min(d);
             }
+            if self.control.busy() {
+                // Connections still waiting: take more after this turn's work.
+                deadline = now;
+            }
             match poll.poll(&mut mio_events, Some(deadline.saturating_duration_since(now))) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => r.map_err(fail)?,
             }
             // Control clients are read now, answered after the group's
             // own work below: no client delays a failover.
-            let mut requests = Vec::new();
             let now = Instant::now();
+            let mut requests = self.control.resume(now);
             for ev in mio_events.iter() {
                 if self.control.owns(ev.token()) {
                     requests.extend(self.control.on_event(ev.token(), now));
