@@ -19,6 +19,12 @@ pub const ARP_ANSWER_BURST: u32 = 20;
 /// Answers to our probes remembered per member to drop duplicates: more
 /// than the probes outstanding and in the prober's history.
 pub const RECENT_ANSWERS: usize = 64;
+/// ARP replies from probe targets passed to the prober per second (and the
+/// burst): well above the fastest ARP probing (5 targets at the 100 ms
+/// minimum FDT send about 70 a second), so a flood of forged replies can
+/// never fill the member's queue and crowd out its echo replies.
+pub const TARGET_ARP_RATE: u32 = 200;
+pub const TARGET_ARP_BURST: u32 = 40;
 
 /// A token bucket in whole tokens, refilled by elapsed time.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +70,7 @@ impl TokenBucket {
 pub struct ProbeGate {
     echo: TokenBucket,
     arp: TokenBucket,
+    tee: TokenBucket,
     recent: [(u64, Ipv4Addr); RECENT_ANSWERS],
     filled: usize,
     next: usize,
@@ -74,6 +81,7 @@ impl Default for ProbeGate {
         ProbeGate {
             echo: TokenBucket::new(ECHO_ANSWER_RATE, ECHO_ANSWER_BURST),
             arp: TokenBucket::new(ARP_ANSWER_RATE, ARP_ANSWER_BURST),
+            tee: TokenBucket::new(TARGET_ARP_RATE, TARGET_ARP_BURST),
             recent: [(0, Ipv4Addr::UNSPECIFIED); RECENT_ANSWERS],
             filled: 0,
             next: 0,
@@ -98,7 +106,8 @@ impl ProbeGate {
                 self.filled = (self.filled + 1).min(RECENT_ANSWERS);
                 Ok(())
             }
-            Divert::No | Divert::Tee | Divert::Discard => Ok(()),
+            Divert::Tee => self.tee.allow(now).then_some(()).ok_or(Drop::RateLimited),
+            Divert::No | Divert::Discard => Ok(()),
         }
     }
 }
@@ -122,6 +131,17 @@ mod tests {
         // A long pause refills only up to the burst.
         let later = t0 + Duration::from_secs(100);
         assert_eq!((0..1000).filter(|_| b.allow(later)).count(), 20);
+    }
+
+    #[test]
+    fn target_arp_replies_are_limited_apart_from_echo_answers() {
+        let mut g = ProbeGate::default();
+        let t0 = Instant::now();
+        let passed = (0..1000).filter(|_| g.admit(Divert::Tee, t0).is_ok()).count();
+        assert_eq!(passed, TARGET_ARP_BURST as usize);
+        let a = Ipv4Addr::new(192, 0, 2, 1);
+        assert_eq!(g.admit(Divert::Answer { counter: 1, from: a }, t0), Ok(()));
+        assert_eq!(g.admit(Divert::Request { arp: true }, t0), Ok(()));
     }
 
     #[test]

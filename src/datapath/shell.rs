@@ -500,7 +500,9 @@ fn forward_in(
         }
         Divert::Tee if m.probe_sock.is_some() => {}
         Divert::Tee => {
-            if to_control(s, m, Instant::now(), &buf[VNET_HDR_LEN..]).is_err() {
+            // The copy for the prober is rate-limited; the frame goes on.
+            let now = Instant::now();
+            if gate.admit(Divert::Tee, now).is_ok() && to_control(s, m, now, &buf[VNET_HDR_LEN..]).is_err() {
                 c.drop(super::counters::Drop::QueueFull);
             }
         }
