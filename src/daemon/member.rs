@@ -130,9 +130,9 @@ impl Isolation {
             // Deleted meanwhile: nothing to restore.
             return Ok(());
         };
-        if !self.record.same_device(&link) {
-            return Ok(());
-        }
+        // While the daemon runs, the ifindex alone names the device: its
+        // deletion would have disarmed this (a member renamed and given a
+        // new MAC meanwhile is still ours to give back).
         let done = state::restore_member(&mut nl, &self.record, &link)?;
         log::debug!("{} restored ({})", link.name, done.join(", "));
         Ok(())

@@ -79,7 +79,9 @@ impl Daemon {
             // The data plane lets go of the removed members' sockets before
             // they are restored (when `released` drops).
             let g = self.publish();
-            self.shared.wait_taken(g, super::TAKE_UP_TIMEOUT);
+            if !self.shared.wait_taken(g, super::TAKE_UP_TIMEOUT) {
+                log::warn!("data plane slow to take up table {g}; giving members back anyway");
+            }
             drop(changes.released);
         }
         for slot in changes.added {

@@ -450,23 +450,28 @@ impl StateFile {
     /// Records a member (replacing an older record of the same device) and
     /// writes the file; the member may be changed once this returns Ok.
     pub fn add(&mut self, rec: MemberRecord) -> io::Result<()> {
+        let before = self.doc.members.clone();
         self.doc.members.retain(|m| m.ifindex != rec.ifindex);
         self.doc.members.push(rec);
-        self.write()
+        // Memory and file agree, whatever happens: a record that could not
+        // be written is not kept (the member is then not taken).
+        self.write().inspect_err(|_| self.doc.members = before)
     }
 
     /// The member is as it was found again (or gone): its record goes.
     pub fn remove(&mut self, ifindex: u32) -> io::Result<()> {
-        let before = self.doc.members.len();
+        let before = self.doc.members.clone();
         self.doc.members.retain(|m| m.ifindex != ifindex);
-        if self.doc.members.len() == before {
+        if self.doc.members.len() == before.len() {
             return Ok(());
         }
-        if self.doc.members.is_empty() {
+        let r = if self.doc.members.is_empty() {
             remove_file(&self.run_dir, &self.doc.group)
         } else {
             self.write()
-        }
+        };
+        // The file still holds the record: so does memory.
+        r.inspect_err(|_| self.doc.members = before)
     }
 
     /// Atomic replace: a crash at any point leaves the old or the new file.
@@ -481,7 +486,16 @@ impl StateFile {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(ctx(e, "removing")),
             _ => {}
         }
-        let json = serde_json::to_vec_pretty(&self.doc).map_err(io::Error::other)?;
+        // Only what a start would accept back.
+        for m in &self.doc.members {
+            m.validate().map_err(io::Error::other)?;
+        }
+        let json = serde_json::to_vec(&self.doc).map_err(io::Error::other)?;
+        if json.len() as u64 > MAX_STATE_BYTES {
+            return Err(io::Error::other(format!(
+                "the state file would exceed {MAX_STATE_BYTES} bytes; not taking more members"
+            )));
+        }
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)

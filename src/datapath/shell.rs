@@ -309,7 +309,8 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     sync_registrations(&poll, &table, &mut registered)?;
     s.taken[INBOUND].store(table.plan.generation, Ordering::Release);
     let mut batch = RecvBatch::default();
-    // Per slot; a slot's gate outlives the member (a new one starts full).
+    // Per slot; kept across members: a member that takes a reused slot
+    // inherits its token state and replay memory, which is harmless.
     let mut gates: Vec<ProbeGate> = Vec::new();
     // Sockets not drained yet (edge-triggered: no new event would come).
     let mut ready: Vec<bool> = Vec::new();
