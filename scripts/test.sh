@@ -13,6 +13,8 @@ if cargo clippy --version >/dev/null 2>&1; then cargo clippy --all-targets --qui
 # Benches run once each in test mode first, so they cannot rot; then the
 # unit and integration tests.
 cargo test --bench datapath --quiet
+# Tools the integration tests drive (e.g. the LAN flooder) are examples.
+cargo build --examples --quiet
 cargo test --lib --bins --tests "$@"
 # A one-minute soak (12 failovers and failbacks under load, 100 TCP
 # connections) with the debug build the tests just made; skipped when the
