@@ -12,22 +12,12 @@ use ipmpd::control::server::{MAX_CLIENTS, MAX_REQUEST_LINE, MAX_WATCHERS, ROOT_R
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-const IPMPSTAT: &str = env!("CARGO_BIN_EXE_ipmpstat");
-
 fn ipmpstat(lab: &Lab, args: &[&str]) -> (i32, String) {
-    let out = Command::new(IPMPSTAT)
-        .args(args)
-        .env("IPMPD_RUN_DIR", run_dir(lab))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (code, out, _) = common::daemon::ipmpstat(lab, args);
+    (code, out)
 }
 
 fn sock(lab: &Lab) -> PathBuf {

@@ -8,21 +8,6 @@ use common::{wait_until, Lab};
 use std::process::Command;
 use std::time::Duration;
 
-const IPMPSTAT: &str = env!("CARGO_BIN_EXE_ipmpstat");
-
-fn ipmpstat(lab: &Lab, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(IPMPSTAT)
-        .args(args)
-        .env("IPMPD_RUN_DIR", run_dir(lab))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// The fields of the row for `name` in an ipmpstat table.
 fn row(table: &str, name: &str) -> Vec<String> {
     table

@@ -7,6 +7,7 @@ use std::process::Output;
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ipmpd");
+pub const IPMPSTAT: &str = env!("CARGO_BIN_EXE_ipmpstat");
 pub const DATA: &str = "192.0.2.200";
 /// How long a daemon may take to become ready (its data address appears).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -147,4 +148,18 @@ pub fn settled_snapshot(lab: &Lab, expected: &str) -> String {
         last == expected
     });
     last
+}
+
+/// Runs ipmpstat against the lab's daemons: (exit status, stdout, stderr).
+pub fn ipmpstat(lab: &Lab, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(IPMPSTAT)
+        .args(args)
+        .env("IPMPD_RUN_DIR", run_dir(lab))
+        .output()
+        .expect("run ipmpstat");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
