@@ -77,15 +77,6 @@ struct Conn {
     deadline: Option<Instant>,
 }
 
-/// Why connections were closed early: shown in the debug log and tested.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ServerCounters {
-    pub refused_full: u64,
-    pub oversized: u64,
-    pub timed_out: u64,
-    pub watchers_dropped: u64,
-}
-
 pub struct Server {
     listener: UnixListener,
     listener_token: Token,
@@ -96,7 +87,6 @@ pub struct Server {
     path: PathBuf,
     /// The listener had more connections waiting than one turn accepts.
     accept_pending: bool,
-    pub counters: ServerCounters,
 }
 
 impl Server {
@@ -130,7 +120,6 @@ impl Server {
             registry: registry.try_clone()?,
             path,
             accept_pending: false,
-            counters: ServerCounters::default(),
         })
     }
 
@@ -147,7 +136,7 @@ impl Server {
         if token == self.listener_token {
             self.accept_some(now, &mut out);
         } else if let Some(i) = token.0.checked_sub(self.first_token) {
-            self.service(i, now, &mut out);
+            self.service(i, &mut out);
         }
         out
     }
@@ -193,7 +182,6 @@ impl Server {
                 continue;
             };
             if c.out.len() + line.len() > MAX_WATCH_BACKLOG {
-                self.counters.watchers_dropped += 1;
                 log::info!("dropping an ipmpstat -p client that does not keep up");
                 self.close(i);
                 continue;
@@ -226,7 +214,6 @@ impl Server {
                 .and_then(|c| c.deadline)
                 .is_some_and(|d| d <= now)
             {
-                self.counters.timed_out += 1;
                 log::debug!("control client {i} too slow; closed");
                 self.close(i);
             }
@@ -236,11 +223,6 @@ impl Server {
     /// The earliest deadline of an open connection.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.conns.iter().flatten().filter_map(|c| c.deadline).min()
-    }
-
-    /// Connections open now.
-    pub fn open(&self) -> usize {
-        self.conns.iter().flatten().count()
     }
 
     fn watchers(&self) -> usize {
@@ -273,7 +255,6 @@ impl Server {
             let others = self.conns.iter().flatten().filter(|c| c.uid != 0).count();
             let free = self.conns.iter().position(Option::is_none);
             let Some(i) = free.filter(|_| uid == 0 || others < MAX_CLIENTS) else {
-                self.counters.refused_full += 1;
                 log::debug!("control socket: too many clients; refusing one of uid {uid}");
                 // Best effort: the socket is non-blocking and a fresh
                 // socket buffer takes one short line.
@@ -302,14 +283,14 @@ impl Server {
                 deadline: Some(now + REQUEST_TIMEOUT),
             });
             // A client may have sent its request before the accept.
-            self.service(i, now, out);
+            self.service(i, out);
         }
         // Edge-triggered: the rest would not be reported again.
         self.accept_pending = true;
     }
 
     /// Reads what is there and writes what is queued, without blocking.
-    fn service(&mut self, i: usize, _now: Instant, out: &mut Vec<Incoming>) {
+    fn service(&mut self, i: usize, out: &mut Vec<Incoming>) {
         let Some(c) = self.conns.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
@@ -342,7 +323,6 @@ impl Server {
                             break;
                         }
                         if c.inbuf.len() > MAX_REQUEST_LINE {
-                            self.counters.oversized += 1;
                             log::debug!("control client {i}: request over {MAX_REQUEST_LINE} bytes; closed");
                             let mut line = serde_json::to_vec(&error(format!(
                                 "request longer than {MAX_REQUEST_LINE} bytes"

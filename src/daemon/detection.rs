@@ -377,10 +377,14 @@ impl Daemon {
             .map(|(_, t)| t.io.probes.rx.clone())
             .collect();
         let mut more = false;
+        let mut handled = 0;
         for rx in queues {
             for _ in 0..PROBE_FRAMES_PER_TURN {
                 match rx.try_recv() {
-                    Ok(pf) => self.on_probe_frame(pf),
+                    Ok(pf) => {
+                        self.on_probe_frame(pf);
+                        handled += 1;
+                    }
                     Err(_) => break,
                 }
             }
@@ -392,7 +396,10 @@ impl Daemon {
                 let _ = ct.waker.wake();
             }
         }
-        self.republish_if_targets_changed();
+        // Targets change with answers (discovery) or polls (below).
+        if handled > 0 {
+            self.republish_if_targets_changed();
+        }
     }
 
     /// The MACs other members' probers see `target` answer from now.
@@ -459,12 +466,17 @@ impl Daemon {
             })
             .map(|(slot, _)| slot)
             .collect();
+        let polled = !due.is_empty();
         for slot in due {
             let Some(p) = self.slots.prober_mut(slot) else {
                 continue;
             };
             let outs = p.poll(now);
             self.prober_outs(slot, outs, now);
+        }
+        if polled {
+            // A poll may retire or replace a target.
+            self.republish_if_targets_changed();
         }
     }
 

@@ -28,6 +28,26 @@ pub(crate) fn cvt_size(r: isize) -> io::Result<usize> {
     }
 }
 
+/// setsockopt(2) with a typed value.
+pub(crate) fn setsockopt<T>(
+    fd: &std::os::fd::OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: &T,
+) -> io::Result<()> {
+    // SAFETY: v points to a live T and its exact size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(fd),
+            level,
+            name,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
 /// Whether the process holds a capability in its effective set (read from
 /// /proc so no libcap is needed).
 pub fn has_capability(cap: u32) -> bool {

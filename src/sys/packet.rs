@@ -8,7 +8,7 @@
 //! NIC stopped draining) loses the frame at once, counted, so one wedged
 //! member never holds up the frames of the others.
 
-use super::{cvt, cvt_size};
+use super::{cvt, cvt_size, setsockopt};
 use crate::datapath::vnet::{MAX_FRAME, VNET_HDR_LEN};
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -32,20 +32,6 @@ fn socket() -> io::Result<OwnedFd> {
     let raw = cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: raw is a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: v points to a live T and its exact size is passed.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (v as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
 }
 
 fn bind(fd: &OwnedFd, ifindex: u32, proto: u16) -> io::Result<()> {

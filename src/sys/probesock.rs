@@ -4,7 +4,7 @@
 //! wait in their own small queue and never behind a flood of data frames in
 //! the member's main socket.
 
-use super::{cvt, cvt_size};
+use super::{cvt, cvt_size, setsockopt};
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::Ipv4Addr;
@@ -135,20 +135,6 @@ impl AsRawFd for ProbeSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
-}
-
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: v points to a live T and its exact size is passed.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (v as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
 }
 
 #[cfg(test)]
