@@ -15,7 +15,7 @@ use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -385,31 +385,16 @@ impl Server {
     }
 }
 
-/// A leftover from a daemon that died (the pid lock already made sure no
-/// live daemon owns this group) is removed; only a socket of our own, never
-/// a symlink or someone else's file.
+/// A leftover from a daemon that died: the pid lock made sure no live
+/// daemon owns this group, and the start refused the path unless it is a
+/// socket of our own (`daemon::rundir::check_entry`).
 fn remove_stale_socket(path: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() && m.uid() == crate::sys::euid() => std::fs::remove_file(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("removing stale socket {}: {e}", path.display()))),
-        Ok(m) => {
-            let what = if m.file_type().is_symlink() {
-                "a symbolic link".to_string()
-            } else if !m.file_type().is_socket() {
-                "not a socket".to_string()
-            } else {
-                format!("a socket owned by uid {}", m.uid())
-            };
-            Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!(
-                    "{} is {what}; ipmpd removes only a stale socket of its own",
-                    path.display()
-                ),
-            ))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io::Error::new(
+            e.kind(),
+            format!("removing stale socket {}: {e}", path.display()),
+        )),
+        _ => Ok(()),
     }
 }
 

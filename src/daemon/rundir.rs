@@ -26,6 +26,7 @@ const PID_FILE_MAX: u64 = 32;
 /// What a run-directory entry is supposed to be.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
+    Dir,
     File,
     Socket,
 }
@@ -63,25 +64,36 @@ pub fn prepare(dir: &Path) -> Result<(), String> {
 pub fn check_dir(dir: &Path) -> Result<(), String> {
     let shown = dir.display();
     let m = std::fs::symlink_metadata(dir).map_err(|e| format!("run directory {shown}: {e}"))?;
-    let problem = if m.file_type().is_symlink() {
+    match problem(&m, Kind::Dir) {
+        Some(p) => Err(format!(
+            "run directory {shown} {p}; ipmpd keeps root's pid, state and socket files there and refuses it"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with a run-directory path of `kind`, if anything: a
+/// symlink, another type, another owner, or (but for the socket, which
+/// connecting needs writable) writable by group or others.
+fn problem(m: &std::fs::Metadata, kind: Kind) -> Option<String> {
+    let t = m.file_type();
+    if t.is_symlink() {
         Some("is a symbolic link".to_string())
-    } else if !m.is_dir() {
+    } else if kind == Kind::Dir && !t.is_dir() {
         Some("is not a directory".to_string())
-    } else if let Some(p) = owner_problem(&m) {
+    } else if kind == Kind::File && !t.is_file() {
+        Some("is not a regular file".to_string())
+    } else if kind == Kind::Socket && !t.is_socket() {
+        Some("is not a socket".to_string())
+    } else if let Some(p) = owner_problem(m) {
         Some(p)
-    } else if m.mode() & WRITABLE_BY_OTHERS != 0 {
+    } else if kind != Kind::Socket && m.mode() & WRITABLE_BY_OTHERS != 0 {
         Some(format!(
             "is writable by group or others (mode {:o})",
             m.mode() & 0o7777
         ))
     } else {
         None
-    };
-    match problem {
-        Some(p) => Err(format!(
-            "run directory {shown} {p}; ipmpd keeps root's pid, state and socket files there and refuses it"
-        )),
-        None => Ok(()),
     }
 }
 
@@ -93,24 +105,7 @@ pub fn check_entry(path: &Path, kind: Kind) -> Result<(), String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let t = m.file_type();
-    let problem = if t.is_symlink() {
-        Some("is a symbolic link".to_string())
-    } else if kind == Kind::File && !t.is_file() {
-        Some("is not a regular file".to_string())
-    } else if kind == Kind::Socket && !t.is_socket() {
-        Some("is not a socket".to_string())
-    } else if let Some(p) = owner_problem(&m) {
-        Some(p)
-    } else if kind == Kind::File && m.mode() & WRITABLE_BY_OTHERS != 0 {
-        // (The socket is meant to be group- or world-writable: connecting needs it.)
-        Some(format!(
-            "is writable by group or others (mode {:o})",
-            m.mode() & 0o7777
-        ))
-    } else {
-        None
-    };
+    let problem = problem(&m, kind);
     match problem {
         Some(p) => Err(format!(
             "{} {p}; ipmpd refuses to use or remove it",

@@ -34,7 +34,7 @@ fn socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
-fn bind(fd: &OwnedFd, ifindex: u32, proto: u16) -> io::Result<()> {
+pub(crate) fn bind(fd: &OwnedFd, ifindex: u32, proto: u16) -> io::Result<()> {
     // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
     let mut sa: libc::sockaddr_ll = unsafe { zeroed() };
     sa.sll_family = libc::AF_PACKET as u16;

@@ -6,7 +6,6 @@
 
 use super::{cvt, cvt_size, setsockopt};
 use std::io;
-use std::mem::{size_of, zeroed};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -85,19 +84,7 @@ impl ProbeSocket {
         setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
         let one: libc::c_int = 1;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)?;
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut sa: libc::sockaddr_ll = unsafe { zeroed() };
-        sa.sll_family = libc::AF_PACKET as u16;
-        sa.sll_protocol = ETH_P_ALL.to_be();
-        sa.sll_ifindex = ifindex as i32;
-        // SAFETY: sa is a valid sockaddr_ll and its size is passed.
-        cvt(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_ll).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        super::packet::bind(&fd, ifindex, ETH_P_ALL)?;
         Ok(ProbeSocket { fd })
     }
 
