@@ -148,13 +148,15 @@ impl Server {
         let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
             return;
         };
+        let refused;
         let resp = if watch && watching >= MAX_WATCHERS {
-            error(format!("too many probe watchers (at most {MAX_WATCHERS})"))
+            refused = error(format!("too many probe watchers (at most {MAX_WATCHERS})"));
+            &refused
         } else {
-            resp.clone()
+            resp
         };
         let keep = watch && resp.ok;
-        let Ok(mut line) = serde_json::to_vec(&resp) else {
+        let Ok(mut line) = serde_json::to_vec(resp) else {
             return self.close(id.0);
         };
         line.push(b'\n');
