@@ -307,15 +307,18 @@ fn a_member_that_joins_later_is_recorded_before_it_is_touched() {
     let state = run_dir(&lab).join("production0.state");
     let mut first = start(&lab, &args, "ipmp0", DATA);
     lab.sh_ok("host", "ip link set tmpx0 name spare0");
+    // Taken means isolated and changed: the tcx program is attached and
+    // IPv6 is off (the sysctl is written after the attach, so wait for both
+    // before the kill; the record must already be on disk by then).
     assert!(
-        wait_until(READY_TIMEOUT, || tcx_count(&lab, "host", "spare0") == 1),
+        wait_until(READY_TIMEOUT, || tcx_count(&lab, "host", "spare0") == 1
+            && sysctl(&lab, "net.ipv6.conf.spare0.disable_ipv6") == "1"),
         "spare0 not taken:\n{}",
         first.stderr_text()
     );
     let recorded = std::fs::read_to_string(&state).unwrap_or_default();
     first.signal(libc::SIGKILL);
     assert!(first.wait_timeout(EXIT_TIMEOUT).is_some());
-    assert_eq!(sysctl(&lab, "net.ipv6.conf.spare0.disable_ipv6"), "1");
 
     let mut second = start(&lab, &args, "ipmp0", DATA);
     second.signal(libc::SIGTERM);
