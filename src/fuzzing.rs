@@ -11,7 +11,7 @@ use crate::config::{self, GroupConfig};
 use crate::control::{self, Request};
 use crate::datapath::arp::{gratuitous_arp, igmp_general_query, inet_checksum};
 use crate::datapath::buckets::{Slot, NO_SLOT};
-use crate::datapath::counters::Drop;
+use crate::datapath::counters::DropReason;
 use crate::datapath::frame::*;
 use crate::datapath::plan::{self, Divert, Outbound, Plan, Port};
 use crate::datapath::vnet::{self, VnetHdr, MAX_FRAME, VNET_HDR_LEN};
@@ -319,8 +319,8 @@ pub fn datapath_plan(data: &[u8]) {
                 assert_eq!(out[12..], frame[12..], "beyond the MACs");
             }
         }
-        Err(Drop::Malformed) => assert!(classify(frame).is_err()),
-        Err(why) => assert_eq!(why, Drop::NoActiveMember),
+        Err(DropReason::Malformed) => assert!(classify(frame).is_err()),
+        Err(why) => assert_eq!(why, DropReason::NoActiveMember),
     }
 
     let mut inb = frame.to_vec();

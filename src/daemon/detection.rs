@@ -5,7 +5,7 @@
 use super::Daemon;
 use crate::config::{GroupConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
-use crate::datapath::counters::Drop;
+use crate::datapath::counters::DropReason;
 use crate::datapath::frame::Mac;
 use crate::datapath::shell::ProbeFrame;
 use crate::datapath::vnet::VNET_HDR_LEN;
@@ -329,9 +329,9 @@ impl Daemon {
             let c = &t.io.counters.control_tx;
             return match ps.try_send(frame).map_err(SendError::from) {
                 Ok(()) => c.pass(frame.len()),
-                Err(SendError::QueueFull) => c.drop(Drop::TxQueueFull),
+                Err(SendError::QueueFull) => c.drop(DropReason::TxQueueFull),
                 Err(SendError::Io(e)) => {
-                    c.drop(Drop::IoError);
+                    c.drop(DropReason::IoError);
                     log::trace!("sending on {}: {e}", t.io.name);
                 }
             };
@@ -446,7 +446,7 @@ impl Daemon {
                 Some(p) => p.on_echo_reply(from, eth_src, seq, counter, pf.at),
                 None => return,
             },
-            ProbeInput::NotProbe => return counters.control_tx.drop(Drop::NotProbe),
+            ProbeInput::NotProbe => return counters.control_tx.drop(DropReason::NotProbe),
             ProbeInput::Ignored => return,
         };
         self.prober_outs(slot, outs, now);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// Why a frame was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
-pub enum Drop {
+pub enum DropReason {
     /// Too short or inconsistent to parse.
     Malformed = 0,
     /// The virtio-net header cannot describe the frame.
@@ -40,41 +40,41 @@ pub enum Drop {
     QueueFull,
 }
 
-impl Drop {
+impl DropReason {
     pub const COUNT: usize = 14;
-    pub const ALL: [Drop; Drop::COUNT] = [
-        Drop::Malformed,
-        Drop::BadVnetHeader,
-        Drop::NoActiveMember,
-        Drop::NotNominee,
-        Drop::OtherMac,
-        Drop::Looped,
-        Drop::Offline,
-        Drop::Vlan,
-        Drop::IoError,
-        Drop::TxQueueFull,
-        Drop::NotProbe,
-        Drop::RateLimited,
-        Drop::Replayed,
-        Drop::QueueFull,
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::Malformed,
+        DropReason::BadVnetHeader,
+        DropReason::NoActiveMember,
+        DropReason::NotNominee,
+        DropReason::OtherMac,
+        DropReason::Looped,
+        DropReason::Offline,
+        DropReason::Vlan,
+        DropReason::IoError,
+        DropReason::TxQueueFull,
+        DropReason::NotProbe,
+        DropReason::RateLimited,
+        DropReason::Replayed,
+        DropReason::QueueFull,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Drop::Malformed => "malformed",
-            Drop::BadVnetHeader => "bad_vnet_header",
-            Drop::NoActiveMember => "no_active_member",
-            Drop::NotNominee => "not_nominee",
-            Drop::OtherMac => "other_mac",
-            Drop::Looped => "looped",
-            Drop::Offline => "offline",
-            Drop::Vlan => "vlan",
-            Drop::IoError => "io_error",
-            Drop::TxQueueFull => "tx_queue_full",
-            Drop::NotProbe => "not_probe",
-            Drop::RateLimited => "rate_limited",
-            Drop::Replayed => "replayed",
-            Drop::QueueFull => "probe_queue_full",
+            DropReason::Malformed => "malformed",
+            DropReason::BadVnetHeader => "bad_vnet_header",
+            DropReason::NoActiveMember => "no_active_member",
+            DropReason::NotNominee => "not_nominee",
+            DropReason::OtherMac => "other_mac",
+            DropReason::Looped => "looped",
+            DropReason::Offline => "offline",
+            DropReason::Vlan => "vlan",
+            DropReason::IoError => "io_error",
+            DropReason::TxQueueFull => "tx_queue_full",
+            DropReason::NotProbe => "not_probe",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::Replayed => "replayed",
+            DropReason::QueueFull => "probe_queue_full",
         }
     }
 }
@@ -98,7 +98,7 @@ impl Counter {
 pub struct Direction {
     pub frames: Counter,
     pub bytes: Counter,
-    pub drops: [Counter; Drop::COUNT],
+    pub drops: [Counter; DropReason::COUNT],
 }
 
 impl Direction {
@@ -108,7 +108,7 @@ impl Direction {
         self.bytes.add(bytes as u64);
     }
     #[inline]
-    pub fn drop(&self, why: Drop) {
+    pub fn drop(&self, why: DropReason) {
         self.drops[why as usize].add(1);
     }
     /// (reason, count) of every reason that occurred.
@@ -118,7 +118,7 @@ impl Direction {
 
     /// (reason, count) of every reason that occurred in any of `dirs`, summed.
     pub fn sum_drop_counts(dirs: &[&Direction]) -> std::collections::BTreeMap<String, u64> {
-        Drop::ALL
+        DropReason::ALL
             .iter()
             .map(|&d| {
                 let n = dirs.iter().map(|x| x.drops[d as usize].get()).sum::<u64>();
@@ -130,7 +130,7 @@ impl Direction {
 
     pub fn summary(&self) -> String {
         let mut s = format!("{} frames {} bytes", self.frames.get(), self.bytes.get());
-        for d in Drop::ALL {
+        for d in DropReason::ALL {
             let n = self.drops[d as usize].get();
             if n > 0 {
                 s.push_str(&format!(" {}={}", d.name(), n));
@@ -181,11 +181,11 @@ mod tests {
     fn member_tx_sums_both_senders() {
         let c = MemberCounters::default();
         c.tx.pass(100);
-        c.tx.drop(Drop::TxQueueFull);
-        c.tx.drop(Drop::TxQueueFull);
+        c.tx.drop(DropReason::TxQueueFull);
+        c.tx.drop(DropReason::TxQueueFull);
         c.control_tx.pass(42);
-        c.control_tx.drop(Drop::TxQueueFull);
-        c.control_tx.drop(Drop::IoError);
+        c.control_tx.drop(DropReason::TxQueueFull);
+        c.control_tx.drop(DropReason::IoError);
         assert_eq!((c.tx_frames(), c.tx_bytes()), (2, 142));
         let d = c.tx_drop_counts();
         assert_eq!(d.get("tx_queue_full"), Some(&3));
@@ -196,9 +196,9 @@ mod tests {
 
     #[test]
     fn every_reason_has_a_distinct_name() {
-        let names: std::collections::BTreeSet<&str> = Drop::ALL.iter().map(|d| d.name()).collect();
-        assert_eq!(names.len(), Drop::COUNT);
-        for (i, d) in Drop::ALL.iter().enumerate() {
+        let names: std::collections::BTreeSet<&str> = DropReason::ALL.iter().map(|d| d.name()).collect();
+        assert_eq!(names.len(), DropReason::COUNT);
+        for (i, d) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*d as usize, i, "ALL is in discriminant order");
         }
     }

@@ -5,7 +5,7 @@
 //! frame. [`outbound`] and [`inbound`] decide and rewrite a frame in place.
 
 use super::buckets::{Buckets, Slot, NO_SLOT};
-use super::counters::Drop;
+use super::counters::DropReason;
 use super::frame::*;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
 use std::net::Ipv4Addr;
@@ -163,8 +163,8 @@ pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
 /// it for that member: Ethernet source (and ARP sender hardware address) set
 /// to the member's MAC.
 #[inline]
-pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, Drop> {
-    let class = classify(frame).map_err(|_| Drop::Malformed)?;
+pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, DropReason> {
+    let class = classify(frame).map_err(|_| DropReason::Malformed)?;
     let slot = match class {
         Class::Ipv4Unicast(k) => {
             let bound = match plan.outbound {
@@ -176,7 +176,7 @@ pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, Drop> {
         Class::Arp { sender, .. } => plan.bound(sender).or(plan.nominee).unwrap_or(NO_SLOT),
         Class::Multicast | Class::OtherUnicast => plan.nominee.unwrap_or(NO_SLOT),
     };
-    let port = plan.port(slot).ok_or(Drop::NoActiveMember)?;
+    let port = plan.port(slot).ok_or(DropReason::NoActiveMember)?;
     frame[6..12].copy_from_slice(&port.mac);
     if matches!(class, Class::Arp { .. }) {
         frame[ARP_SHA..ARP_SHA + ETH_ALEN].copy_from_slice(&port.mac);
@@ -188,16 +188,16 @@ pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, Drop> {
 /// interface, rewriting the member's MAC to the group's where it appears as
 /// destination (Ethernet, and ARP target hardware address).
 #[inline]
-pub fn inbound(plan: &Plan, slot: Slot, frame: &mut [u8]) -> Result<(), Drop> {
+pub fn inbound(plan: &Plan, slot: Slot, frame: &mut [u8]) -> Result<(), DropReason> {
     if frame.len() < ETH_HLEN {
-        return Err(Drop::Malformed);
+        return Err(DropReason::Malformed);
     }
     let port = match plan.port(slot) {
         Some(p) if p.accept => *p,
-        _ => return Err(Drop::Offline),
+        _ => return Err(DropReason::Offline),
     };
     if plan.is_own_mac(&src_mac(frame)) {
-        return Err(Drop::Looped);
+        return Err(DropReason::Looped);
     }
     let dst = dst_mac(frame);
     if is_multicast_mac(&dst) {
@@ -205,11 +205,11 @@ pub fn inbound(plan: &Plan, slot: Slot, frame: &mut [u8]) -> Result<(), Drop> {
         return if plan.nominee == Some(slot) {
             Ok(())
         } else {
-            Err(Drop::NotNominee)
+            Err(DropReason::NotNominee)
         };
     }
     if dst != port.mac {
-        return Err(Drop::OtherMac);
+        return Err(DropReason::OtherMac);
     }
     frame[..6].copy_from_slice(&plan.group_mac);
     if ethertype(frame) == ETH_P_ARP
@@ -306,8 +306,8 @@ mod tests {
         p.nominee = None;
         p.bindings.clear();
         let mut f = tcp([192, 0, 2, 200], 1, ROUTER, GMAC);
-        assert_eq!(outbound(&p, &mut f), Err(Drop::NoActiveMember));
-        assert_eq!(outbound(&p, &mut [0u8; 5]), Err(Drop::Malformed));
+        assert_eq!(outbound(&p, &mut f), Err(DropReason::NoActiveMember));
+        assert_eq!(outbound(&p, &mut [0u8; 5]), Err(DropReason::Malformed));
     }
 
     #[test]
@@ -317,9 +317,9 @@ mod tests {
         assert_eq!(inbound(&p, 1, &mut f), Ok(()));
         assert_eq!(dst_mac(&f), GMAC);
         let mut f = tcp([192, 0, 2, 1], 80, M[2], ROUTER);
-        assert_eq!(inbound(&p, 1, &mut f), Err(Drop::OtherMac));
+        assert_eq!(inbound(&p, 1, &mut f), Err(DropReason::OtherMac));
         let mut f = tcp([192, 0, 2, 1], 80, M[1], M[0]);
-        assert_eq!(inbound(&p, 1, &mut f), Err(Drop::Looped));
+        assert_eq!(inbound(&p, 1, &mut f), Err(DropReason::Looped));
     }
 
     #[test]
@@ -327,7 +327,7 @@ mod tests {
         let p = plan();
         let mut f = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!(inbound(&p, 0, &mut f.clone()), Ok(()));
-        assert_eq!(inbound(&p, 1, &mut f), Err(Drop::NotNominee));
+        assert_eq!(inbound(&p, 1, &mut f), Err(DropReason::NotNominee));
     }
 
     #[test]
@@ -437,7 +437,7 @@ mod tests {
         });
         p.ports[2] = None;
         let mut f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);
-        assert_eq!(inbound(&p, 1, &mut f), Err(Drop::Offline));
-        assert_eq!(inbound(&p, 2, &mut f), Err(Drop::Offline));
+        assert_eq!(inbound(&p, 1, &mut f), Err(DropReason::Offline));
+        assert_eq!(inbound(&p, 2, &mut f), Err(DropReason::Offline));
     }
 }

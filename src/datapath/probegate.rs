@@ -2,7 +2,7 @@
 //! for a test address under a token bucket, answers to our probes once each.
 //! Pure: the caller passes the time.
 
-use super::counters::Drop;
+use super::counters::DropReason;
 use super::plan::Divert;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -91,22 +91,24 @@ impl Default for ProbeGate {
 
 impl ProbeGate {
     /// Whether a frame `divert` sent to the control side may go there.
-    pub fn admit(&mut self, d: Divert, now: Instant) -> Result<(), Drop> {
+    pub fn admit(&mut self, d: Divert, now: Instant) -> Result<(), DropReason> {
         match d {
-            Divert::Request { arp: false } => self.echo.allow(now).then_some(()).ok_or(Drop::RateLimited),
-            Divert::Request { arp: true } => self.arp.allow(now).then_some(()).ok_or(Drop::RateLimited),
+            Divert::Request { arp: false } => {
+                self.echo.allow(now).then_some(()).ok_or(DropReason::RateLimited)
+            }
+            Divert::Request { arp: true } => self.arp.allow(now).then_some(()).ok_or(DropReason::RateLimited),
             Divert::Answer { counter, from } => {
                 // (counter, source): the answers to one discovery echo share
                 // a counter but come from different hosts.
                 if self.recent[..self.filled].contains(&(counter, from)) {
-                    return Err(Drop::Replayed);
+                    return Err(DropReason::Replayed);
                 }
                 self.recent[self.next] = (counter, from);
                 self.next = (self.next + 1) % RECENT_ANSWERS;
                 self.filled = (self.filled + 1).min(RECENT_ANSWERS);
                 Ok(())
             }
-            Divert::Tee => self.tee.allow(now).then_some(()).ok_or(Drop::RateLimited),
+            Divert::Tee => self.tee.allow(now).then_some(()).ok_or(DropReason::RateLimited),
             Divert::No | Divert::Discard => Ok(()),
         }
     }
@@ -153,7 +155,7 @@ mod tests {
         assert_eq!(g.admit(Divert::Answer { counter: 7, from: a }, t0), Ok(()));
         assert_eq!(
             g.admit(Divert::Answer { counter: 7, from: a }, t0),
-            Err(Drop::Replayed)
+            Err(DropReason::Replayed)
         );
         assert_eq!(g.admit(Divert::Answer { counter: 7, from: b }, t0), Ok(()));
         // The memory is bounded: very old answers fall out of it (the prober

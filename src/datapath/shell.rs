@@ -5,7 +5,7 @@
 //! each thread swaps its `Arc` when it sees a new generation.
 
 use super::buckets::Slot;
-use super::counters::{Drop, GroupCounters, MemberCounters};
+use super::counters::{DropReason, GroupCounters, MemberCounters};
 use super::plan::{self, Divert, Plan};
 use super::probegate::ProbeGate;
 use super::vnet::{VnetHdr, MAX_FRAME, VNET_HDR_LEN};
@@ -67,8 +67,8 @@ impl MemberIo {
         let r = self.tx.send(frame);
         match &r {
             Ok(()) => c.pass(frame.len().saturating_sub(VNET_HDR_LEN)),
-            Err(SendError::QueueFull) => c.drop(Drop::TxQueueFull),
-            Err(SendError::Io(_)) => c.drop(Drop::IoError),
+            Err(SendError::QueueFull) => c.drop(DropReason::TxQueueFull),
+            Err(SendError::Io(_)) => c.drop(DropReason::IoError),
         }
         r
     }
@@ -274,25 +274,25 @@ fn outbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
 fn forward_out(s: &Shared, table: &Table, buf: &mut [u8]) {
     let c = &s.counters.from_tap;
     let Ok(hdr) = VnetHdr::parse(buf) else {
-        return c.drop(Drop::Malformed);
+        return c.drop(DropReason::Malformed);
     };
     if hdr.validate(buf.len() - VNET_HDR_LEN).is_err() {
-        return c.drop(Drop::BadVnetHeader);
+        return c.drop(DropReason::BadVnetHeader);
     }
     let slot = match plan::outbound(&table.plan, &mut buf[VNET_HDR_LEN..]) {
         Ok(slot) => slot,
         Err(why) => return c.drop(why),
     };
     let Some(m) = table.members.get(usize::from(slot)).and_then(Option::as_ref) else {
-        return c.drop(Drop::NoActiveMember);
+        return c.drop(DropReason::NoActiveMember);
     };
     // Never waits: a member that cannot take the frame now loses it,
     // counted, and the next frame (maybe for another member) goes on.
     match m.tx.send(buf) {
         Ok(()) => m.counters.tx.pass(buf.len() - VNET_HDR_LEN),
-        Err(SendError::QueueFull) => m.counters.tx.drop(Drop::TxQueueFull),
+        Err(SendError::QueueFull) => m.counters.tx.drop(DropReason::TxQueueFull),
         Err(SendError::Io(e)) => {
-            m.counters.tx.drop(Drop::IoError);
+            m.counters.tx.drop(DropReason::IoError);
             log::trace!("send on {}: {e}", m.name);
         }
     }
@@ -462,7 +462,7 @@ fn forward_in(
     let meta = batch.meta(i);
     let c = &m.counters.rx;
     if meta.truncated {
-        return c.drop(Drop::Malformed);
+        return c.drop(DropReason::Malformed);
     }
     let slot = batch.slot_mut(i);
     let (start, len) = match super::vnet::prepare_rx(slot, meta.len, meta.vlan) {
@@ -488,7 +488,7 @@ fn forward_in(
     }
     match divert {
         Divert::No => {}
-        Divert::Discard => return c.drop(super::counters::Drop::NotProbe),
+        Divert::Discard => return c.drop(super::counters::DropReason::NotProbe),
         d @ (Divert::Request { .. } | Divert::Answer { .. }) => {
             let now = Instant::now();
             if let Err(why) = gate.admit(d, now) {
@@ -504,7 +504,7 @@ fn forward_in(
             // The copy for the prober is rate-limited; the frame goes on.
             let now = Instant::now();
             if gate.admit(Divert::Tee, now).is_ok() && to_control(s, m, now, &buf[VNET_HDR_LEN..]).is_err() {
-                c.drop(super::counters::Drop::QueueFull);
+                c.drop(super::counters::DropReason::QueueFull);
             }
         }
     }
@@ -514,7 +514,7 @@ fn forward_in(
     match s.tap.write(buf) {
         Ok(()) => c.pass(frame_len),
         Err(e) => {
-            s.counters.to_tap.drop(Drop::IoError);
+            s.counters.to_tap.drop(DropReason::IoError);
             log::trace!("write to {}: {e}", s.tap.name());
         }
     }
@@ -541,7 +541,12 @@ fn probe_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, frame
 
 /// Copies a probe frame to the member's queue; never blocks the data path
 /// (a full queue drops the copy, counted: the prober then counts a loss).
-fn to_control(s: &Shared, m: &MemberIo, at: Instant, frame: &[u8]) -> Result<(), super::counters::Drop> {
+fn to_control(
+    s: &Shared,
+    m: &MemberIo,
+    at: Instant,
+    frame: &[u8],
+) -> Result<(), super::counters::DropReason> {
     let Some(ct) = s.control.get() else {
         return Ok(());
     };
@@ -556,7 +561,7 @@ fn to_control(s: &Shared, m: &MemberIo, at: Instant, frame: &[u8]) -> Result<(),
     m.probes
         .tx
         .try_send(p)
-        .map_err(|_| super::counters::Drop::QueueFull)?;
+        .map_err(|_| super::counters::DropReason::QueueFull)?;
     let _ = ct.waker.wake();
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! (PACKET_VNET_HDR) put in front of every frame. It carries checksum and
 //! GSO state, so checksum-partial and GSO super-frames cross the relay whole.
 
-use super::counters::Drop;
+use super::counters::DropReason;
 use super::frame::ETH_HLEN;
 use crate::sys::packet::HEADROOM;
 
@@ -121,11 +121,15 @@ const _: () = assert!(
 /// `slot` holds [`HEADROOM`] spare bytes, then the `len` received bytes
 /// (vnet header and frame). Returns where the header-and-frame now starts in
 /// `slot` and its length, or why the frame is dropped.
-pub fn prepare_rx(slot: &mut [u8], len: usize, vlan: Option<(u16, u16)>) -> Result<(usize, usize), Drop> {
+pub fn prepare_rx(
+    slot: &mut [u8],
+    len: usize,
+    vlan: Option<(u16, u16)>,
+) -> Result<(usize, usize), DropReason> {
     if len < VNET_HDR_LEN + ETH_HLEN || len > slot.len().saturating_sub(HEADROOM) {
-        return Err(Drop::Malformed);
+        return Err(DropReason::Malformed);
     }
-    let mut hdr = VnetHdr::parse(&slot[HEADROOM..]).map_err(|_| Drop::Malformed)?;
+    let mut hdr = VnetHdr::parse(&slot[HEADROOM..]).map_err(|_| DropReason::Malformed)?;
     let (start, len) = match vlan {
         None => (HEADROOM, len),
         Some((tpid, tci)) => {
@@ -136,7 +140,7 @@ pub fn prepare_rx(slot: &mut [u8], len: usize, vlan: Option<(u16, u16)>) -> Resu
             let tag = HEADROOM - VLAN_TAG_LEN + macs;
             slot[tag..tag + 2].copy_from_slice(&tpid.to_be_bytes());
             slot[tag + 2..tag + 4].copy_from_slice(&tci.to_be_bytes());
-            hdr.shift_for_vlan().map_err(|_| Drop::Vlan)?;
+            hdr.shift_for_vlan().map_err(|_| DropReason::Vlan)?;
             let start = HEADROOM - VLAN_TAG_LEN;
             hdr.write(&mut slot[start..]);
             (start, len + VLAN_TAG_LEN)
@@ -144,9 +148,9 @@ pub fn prepare_rx(slot: &mut [u8], len: usize, vlan: Option<(u16, u16)>) -> Resu
     };
     hdr.validate(len - VNET_HDR_LEN).map_err(|_| {
         if vlan.is_some() {
-            Drop::Vlan
+            DropReason::Vlan
         } else {
-            Drop::BadVnetHeader
+            DropReason::BadVnetHeader
         }
     })?;
     Ok((start, len))
