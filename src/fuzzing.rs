@@ -7,7 +7,7 @@
 //! [`seeds`] gives valid inputs to start from, so mutations reach the deep
 //! paths and not only the early rejections.
 
-use crate::config::{self, GroupConfig};
+use crate::config;
 use crate::control::{self, Request};
 use crate::datapath::arp::{gratuitous_arp, igmp_general_query, inet_checksum};
 use crate::datapath::buckets::{Slot, NO_SLOT};
@@ -417,52 +417,34 @@ fn check_outs(outs: &[Out]) {
     }
 }
 
-/// The group file: TOML into the file model, then the same merge into a
-/// group configuration the daemon validates.
+/// The group file: TOML into the file model, then the same merge (with no
+/// flags but the group) into a group configuration the daemon validates.
 pub fn config_toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(file) = toml::from_str::<crate::config_file::FileConfig>(text) else {
+    let Ok(file) = config::file::parse(std::path::Path::new("g0.toml"), text.into()) else {
         return;
     };
-    let cfg = GroupConfig {
-        group: "g0".into(),
-        interface: file
-            .interface
-            .clone()
-            .unwrap_or_else(|| config::DEFAULT_INTERFACE.into()),
-        data: file.data.clone(),
-        members: file
-            .members
-            .iter()
-            .map(|m| config::MemberConfig {
-                name: m.name.clone(),
-                optional: m.optional,
-                standby: m.standby,
-                test_address: m.test_address,
-            })
-            .collect(),
-        outbound: Outbound::Flow,
-        detect: config::DetectConfig {
-            targets: file.targets.clone(),
-            fdt: file.failure_detection_time.unwrap_or(crate::detect::FDT_DEFAULT),
-            garp_count: file.garp_count.unwrap_or(crate::detect::GARP_COUNT_DEFAULT),
-            link_poll: file.link_poll.unwrap_or(crate::detect::LINK_POLL_DEFAULT),
-            ..Default::default()
-        },
-        status_world_readable: false,
-        routes: file.routes.iter().map(|r| (r.destination, r.gateway)).collect(),
-        force: false,
-        run_dir: config::DEFAULT_RUN_DIR.into(),
+    let flags = config::Flags {
+        group: Some("g0".into()),
+        ..Default::default()
     };
-    if cfg.validate().is_ok() {
-        // What a valid configuration promises the daemon.
-        let (fdt, _) = cfg.effective_fdt();
-        let _ = Instant::now()
-            .checked_add(fdt)
-            .expect("an FDT the clock can hold");
-        assert!(cfg.detect.link_poll >= config::LINK_POLL_MIN);
+    match config::resolve(&flags, Some(&file), std::path::Path::new(config::DEFAULT_RUN_DIR)) {
+        Ok(cfg) => {
+            // What a valid configuration promises the daemon.
+            assert_eq!(cfg.validate(), Ok(()));
+            let (fdt, _) = cfg.effective_fdt();
+            let _ = Instant::now()
+                .checked_add(fdt)
+                .expect("an FDT the clock can hold");
+            assert!(cfg.detect.link_poll >= config::LINK_POLL_MIN);
+        }
+        Err(config::ConfigError::Invalid { at: Some(at), .. }) => {
+            // A refusal points inside the file.
+            assert!(at.line >= 1 && at.line <= text.split('\n').count(), "{at:?}");
+        }
+        Err(_) => {}
     }
 }
 

@@ -2,7 +2,6 @@
 
 pub mod cli;
 pub mod config;
-pub mod config_file;
 pub mod control;
 pub mod daemon;
 pub mod datapath;

@@ -13,8 +13,9 @@ use crate::netlink::RouteInfo;
 use std::time::Instant;
 
 /// Re-reads the configuration: the file merged with the original flags,
-/// validated. An error leaves the running configuration in force.
-pub type Reloader = Box<dyn Fn() -> Result<GroupConfig, String>>;
+/// validated, as at the start. An error leaves the running configuration in
+/// force.
+pub type Reloader = crate::config::Source;
 
 impl Daemon {
     /// Re-reads the configuration and applies it, or says why not (the
@@ -23,9 +24,10 @@ impl Daemon {
         let Some(reloader) = self.reloader.as_ref() else {
             return Err("nothing to reload: no configuration source".into());
         };
-        let new = reloader()
+        let new = reloader
+            .load()
             .map_err(|e| format!("configuration not reloaded, the running one stays in force: {e}"))?;
-        self.reload(new);
+        self.reload(new.cfg);
         Ok(())
     }
 

@@ -10,16 +10,8 @@ use super::frame::*;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
 use std::net::Ipv4Addr;
 
-/// How unicast IPv4 picks a member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Outbound {
-    /// Per flow (addresses, protocol, ports) over the sticky buckets.
-    #[default]
-    Flow,
-    /// Through the member the source address is bound to, for networks that
-    /// tie an IP address to one MAC (IP source guard, cloud fabrics).
-    Bound,
-}
+/// How unicast IPv4 picks a member: the configuration's enum, as is.
+pub use crate::config::Outbound;
 
 /// A member as the data plane sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,9 @@
-//! The group's configuration model. Command-line flags fill it today; the
-//! configuration file maps onto the same structure.
+//! The validated configuration of a group and its parts: [`GroupConfig`],
+//! the value types and enums both the flags and the file give, and the
+//! parsers and checks of single values that both share.
 
-use crate::datapath::plan::Outbound;
 use crate::detect;
+use serde::Deserialize;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,15 +52,33 @@ impl MemberConfig {
     }
 }
 
-/// How members are probed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How members are probed (`--probe`, the file's `probe`). The variants'
+/// docs are the flag's help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProbeMode {
     /// Link state only.
     Off,
     /// ICMP echo from per-member test addresses.
     Icmp,
-    /// ARP requests to the targets; no test addresses needed.
+    /// ARP requests to the targets (no test addresses needed).
     Arp,
+}
+
+/// How unicast IPv4 picks a member (`--outbound`, the file's `outbound`);
+/// the data plane's table carries it as is. The variants' docs are the
+/// flag's help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outbound {
+    /// Spread unicast per flow (addresses, protocol, ports).
+    // Over the sticky buckets.
+    #[default]
+    Flow,
+    /// Send through the member the source address is bound to.
+    // For networks that tie an IP address to one MAC (IP source guard,
+    // cloud fabrics).
+    Bound,
 }
 
 /// Detection and repair settings (in.mpathd's /etc/default/mpathd and more).
@@ -215,42 +234,98 @@ pub fn check_ifname(what: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The part of a configuration a refusal is about, so that the error can
+/// point at the place that gave it (a file line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    Interface,
+    /// The name of member `i` (of [`GroupConfig::members`]).
+    Member(usize),
+    /// The test address of member `i`.
+    TestAddress(usize),
+    /// Data address `i`.
+    Data(usize),
+    /// Probe target `i`.
+    Target(usize),
+    Probe,
+    LinkPoll,
+}
+
+/// A refused configuration: the reason, and the item it is about when it
+/// is about one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub msg: String,
+    pub item: Option<Item>,
+}
+
+impl Invalid {
+    fn at(item: Item, msg: String) -> Invalid {
+        Invalid {
+            msg,
+            item: Some(item),
+        }
+    }
+}
+
+impl From<String> for Invalid {
+    fn from(msg: String) -> Invalid {
+        Invalid { msg, item: None }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
 impl GroupConfig {
     /// Checks everything that can be checked without touching the system.
     pub fn validate(&self) -> Result<(), String> {
+        self.check().map_err(|e| e.msg)
+    }
+
+    /// [`validate`](Self::validate), saying which item a refusal is about.
+    pub fn check(&self) -> Result<(), Invalid> {
         if self.group.is_empty() || self.group.len() > 31 || self.group.contains(['/', ' ', '\0']) {
             return Err(format!(
                 "invalid group name {:?}: 1 to 31 characters, no '/' or spaces",
                 self.group
-            ));
+            )
+            .into());
         }
-        check_ifname("interface name", &self.interface)?;
+        check_ifname("interface name", &self.interface).map_err(|e| Invalid::at(Item::Interface, e))?;
         if self.members.is_empty() {
-            return Err("no members: give at least one --member IF".into());
+            return Err(String::from("no members: give at least one --member IF").into());
         }
         if self.members.len() >= usize::from(crate::datapath::buckets::NO_SLOT) {
-            return Err(format!("too many members ({})", self.members.len()));
+            return Err(format!("too many members ({})", self.members.len()).into());
         }
         for (i, m) in self.members.iter().enumerate() {
-            check_ifname("member name", &m.name)?;
+            let at = |msg| Invalid::at(Item::Member(i), msg);
+            check_ifname("member name", &m.name).map_err(at)?;
             if m.name == self.interface {
-                return Err(format!("member {} is the group interface itself", m.name));
+                return Err(at(format!("member {} is the group interface itself", m.name)));
             }
             if self.members[..i].iter().any(|o| o.name == m.name) {
-                return Err(format!("member {} is given twice", m.name));
+                return Err(at(format!("member {} is given twice", m.name)));
             }
         }
         for (i, d) in self.data.iter().enumerate() {
             if self.data[..i].iter().any(|o| o.addr == d.addr) {
-                return Err(format!("data address {} is given twice", d.addr));
+                return Err(Invalid::at(
+                    Item::Data(i),
+                    format!("data address {} is given twice", d.addr),
+                ));
             }
         }
-        for m in &self.members {
+        for (i, m) in self.members.iter().enumerate() {
             if let Some(t) = m.test_address {
                 if self.data.iter().any(|d| d.addr == t.addr) {
-                    return Err(format!(
-                        "test address {} of {} is also a data address",
-                        t.addr, m.name
+                    return Err(Invalid::at(
+                        Item::TestAddress(i),
+                        format!("test address {} of {} is also a data address", t.addr, m.name),
                     ));
                 }
             }
@@ -261,28 +336,36 @@ impl GroupConfig {
                 .iter()
                 .find(|o| o.test_address.is_some_and(|a| a.addr == t.addr))
             {
-                return Err(format!(
-                    "test address {} is given twice (members {} and {})",
-                    t.addr, o.name, m.name
+                return Err(Invalid::at(
+                    Item::TestAddress(i),
+                    format!(
+                        "test address {} is given twice (members {} and {})",
+                        t.addr, o.name, m.name
+                    ),
                 ));
             }
         }
-        for t in &self.detect.targets {
-            self.check_target(*t)?;
+        for (i, t) in self.detect.targets.iter().enumerate() {
+            self.check_target(*t)
+                .map_err(|e| Invalid::at(Item::Target(i), e))?;
         }
         check_garp_count(self.detect.garp_count)?;
         if self.detect.probe == Some(ProbeMode::Icmp) && self.members.iter().all(|m| m.test_address.is_none())
         {
-            return Err(
+            return Err(Invalid::at(
+                Item::Probe,
                 "--probe icmp needs test addresses (--test-address IF=ADDR/PREFIX), or use --probe arp"
                     .into(),
-            );
+            ));
         }
         if self.detect.link_poll < LINK_POLL_MIN {
-            return Err(format!(
-                "link poll interval {:?} is below the minimum of {} ms",
-                self.detect.link_poll,
-                LINK_POLL_MIN.as_millis()
+            return Err(Invalid::at(
+                Item::LinkPoll,
+                format!(
+                    "link poll interval {:?} is below the minimum of {} ms",
+                    self.detect.link_poll,
+                    LINK_POLL_MIN.as_millis()
+                ),
             ));
         }
         Ok(())
