@@ -155,7 +155,7 @@ pub enum FileError {
     Parse {
         path: PathBuf,
         at: Option<Position>,
-        error: toml::de::Error,
+        error: Box<toml::de::Error>,
     },
 }
 
@@ -197,7 +197,7 @@ pub fn parse(path: &Path, text: String) -> Result<GroupFile, FileError> {
         Err(error) => Err(FileError::Parse {
             path: path.to_path_buf(),
             at: error.span().map(|s| Position::of(&text, s.start)),
-            error,
+            error: Box::new(error),
         }),
     }
 }

@@ -340,3 +340,407 @@ impl Source {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Parser, ValueEnum};
+
+    /// The flags as the daemon's command line parses them.
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        flags: Flags,
+    }
+
+    /// The flags `args` give; without --group, as with --check (the group
+    /// named after the file), which the merge ignores.
+    fn flags(args: &[&str]) -> Flags {
+        let check = !args.iter().any(|a| *a == "--group" || *a == "--check");
+        let argv = ["ipmpd"].into_iter().chain(check.then_some("--check"));
+        Cli::try_parse_from(argv.chain(args.iter().copied()))
+            .unwrap()
+            .flags
+    }
+
+    fn file(text: &str) -> GroupFile {
+        file::parse(Path::new("/etc/ipmpd/production0.toml"), text.into()).unwrap()
+    }
+
+    const RUN: &str = "/run/ipmpd";
+
+    fn resolve_ok(args: &[&str], text: Option<&str>) -> GroupConfig {
+        resolve(&flags(args), text.map(file).as_ref(), Path::new(RUN)).unwrap()
+    }
+
+    fn resolve_err(args: &[&str], text: Option<&str>) -> String {
+        resolve(&flags(args), text.map(file).as_ref(), Path::new(RUN))
+            .unwrap_err()
+            .to_string()
+    }
+
+    const FILE: &str = "interface = \"production0\"\n\
+        data = [\"192.0.2.200/24\"]\n\
+        probe = \"arp\"\n\
+        targets = [\"192.0.2.1\"]\n\
+        failure_detection_time = \"5s\"\n\
+        failback = \"no\"\n\
+        garp_count = 3\n\
+        link_flap_limit = 4\n\
+        link_poll = 20\n\
+        outbound = \"bound\"\n\
+        status_readable_by_all = true\n\
+        [[member]]\nname = \"e0\"\ntest_address = \"192.0.2.201/24\"\n\
+        [[member]]\nname = \"e1\"\nstandby = true\n\
+        [[route]]\ndestination = \"198.51.100.0/24\"\ngateway = \"192.0.2.1\"\n";
+
+    fn addr(s: &str) -> DataAddr {
+        model::parse_data_addr(s).unwrap()
+    }
+
+    #[test]
+    fn the_file_fills_what_the_flags_leave_out() {
+        let c = resolve_ok(&[], Some(FILE));
+        assert_eq!(c.group, "production0", "the group is named after the file");
+        assert_eq!(c.interface, "production0");
+        assert_eq!(c.data, vec![addr("192.0.2.200/24")]);
+        assert_eq!(c.detect.probe, Some(ProbeMode::Arp));
+        assert_eq!(c.detect.targets, vec![Ipv4Addr::new(192, 0, 2, 1)]);
+        assert_eq!(c.detect.fdt, Duration::from_secs(5));
+        assert!(!c.detect.failback);
+        assert_eq!(c.detect.garp_count, 3);
+        assert_eq!(c.detect.link_flap_limit, 4);
+        assert_eq!(c.detect.link_poll, Duration::from_millis(20));
+        assert_eq!(c.outbound, Outbound::Bound);
+        assert!(c.status_world_readable);
+        assert_eq!(
+            c.members,
+            vec![
+                MemberConfig {
+                    test_address: Some(addr("192.0.2.201/24")),
+                    ..MemberConfig::new("e0")
+                },
+                MemberConfig {
+                    standby: true,
+                    ..MemberConfig::new("e1")
+                },
+            ]
+        );
+        assert_eq!(
+            c.routes,
+            vec![(addr("198.51.100.0/24"), Some(Ipv4Addr::new(192, 0, 2, 1)))]
+        );
+        assert_eq!(c.run_dir, Path::new(RUN));
+        assert!(!c.force);
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let c = resolve_ok(
+            &[
+                "--group",
+                "g1",
+                "--interface",
+                "ipmpx0",
+                "--probe",
+                "off",
+                "--fdt",
+                "2s",
+                "--failback",
+                "yes",
+                "--garp-count",
+                "7",
+                "--link-flap-limit",
+                "0",
+                "--link-poll",
+                "100ms",
+                "--outbound",
+                "flow",
+                "--force",
+            ],
+            Some(FILE),
+        );
+        assert_eq!(c.group, "g1");
+        assert_eq!(c.interface, "ipmpx0");
+        assert_eq!(c.detect.probe, Some(ProbeMode::Off));
+        assert_eq!(c.detect.fdt, Duration::from_secs(2));
+        assert!(c.detect.failback);
+        assert_eq!(c.detect.garp_count, 7);
+        assert_eq!(c.detect.link_flap_limit, 0);
+        assert_eq!(c.detect.link_poll, Duration::from_millis(100));
+        assert_eq!(c.outbound, Outbound::Flow);
+        assert!(c.force);
+        // A flag that can only turn a setting on leaves the file's on.
+        assert!(c.status_world_readable);
+    }
+
+    #[test]
+    fn defaults_fill_what_neither_gives() {
+        let c = resolve_ok(&["--group", "g", "--member", "e0"], None);
+        assert_eq!(c.interface, model::DEFAULT_INTERFACE);
+        assert_eq!(c.detect, DetectConfig::default());
+        assert_eq!(c.outbound, Outbound::Flow);
+        assert!(c.data.is_empty() && c.routes.is_empty());
+        assert!(!c.status_world_readable);
+        // An empty file is the same as none.
+        let mut from_file = resolve_ok(&["--group", "g", "--member", "e0"], Some(""));
+        assert_eq!(from_file.run_dir, c.run_dir);
+        from_file.group = c.group.clone();
+        assert_eq!(from_file, c);
+    }
+
+    #[test]
+    fn list_flags_replace_the_files_lists_whole() {
+        let c = resolve_ok(
+            &[
+                "--data",
+                "192.0.2.210/24",
+                "--data",
+                "192.0.2.211/24",
+                "--target",
+                "192.0.2.2",
+            ],
+            Some(FILE),
+        );
+        assert_eq!(c.data, vec![addr("192.0.2.210/24"), addr("192.0.2.211/24")]);
+        assert_eq!(c.detect.targets, vec![Ipv4Addr::new(192, 0, 2, 2)]);
+        // Members: any member flag replaces the file's list.
+        let c = resolve_ok(&["--member", "e5", "--optional-member", "e6"], Some(FILE));
+        assert_eq!(
+            c.members,
+            vec![
+                MemberConfig::new("e5"),
+                MemberConfig {
+                    optional: true,
+                    ..MemberConfig::new("e6")
+                }
+            ]
+        );
+        // Standby and optional flags mark a member --member names, once.
+        let c = resolve_ok(
+            &[
+                "--group",
+                "g",
+                "--member",
+                "e0",
+                "--standby",
+                "e0",
+                "--optional-member",
+                "e0",
+            ],
+            None,
+        );
+        assert_eq!(
+            c.members,
+            vec![MemberConfig {
+                standby: true,
+                optional: true,
+                ..MemberConfig::new("e0")
+            }]
+        );
+        // A test address flag sets it on the file's member, keeping the rest.
+        let c = resolve_ok(&["--test-address", "e1=192.0.2.202/24"], Some(FILE));
+        assert_eq!(c.members.len(), 2);
+        assert!(c.members[1].standby);
+        assert_eq!(c.members[1].test_address, Some(addr("192.0.2.202/24")));
+        assert_eq!(c.members[0].test_address, Some(addr("192.0.2.201/24")));
+    }
+
+    #[test]
+    fn errors_name_the_bad_value_and_the_line_it_came_from() {
+        // From the file: the path, the line of the refused item, the value.
+        let dup = "[[member]]\nname = \"e0\"\n[[member]]\nname = \"e0\"\n";
+        assert_eq!(
+            resolve_err(&[], Some(dup)),
+            "/etc/ipmpd/production0.toml: line 4: member e0 is given twice"
+        );
+        let target = "targets = [\"192.0.2.1\",\n  \"224.0.0.1\"]\n[[member]]\nname = \"e0\"\n";
+        assert_eq!(
+            resolve_err(&[], Some(target)),
+            "/etc/ipmpd/production0.toml: line 2: invalid probe target 224.0.0.1: not a unicast host address"
+        );
+        let cases = [
+            (
+                "interface = \"a/b\"\n[[member]]\nname = \"e0\"\n",
+                "line 1: invalid interface name \"a/b\"",
+            ),
+            (
+                "data = [\"192.0.2.200/24\",\n\"192.0.2.200/25\"]\n[[member]]\nname = \"e0\"\n",
+                "line 2: data address 192.0.2.200 is given twice",
+            ),
+            (
+                "data = [\"192.0.2.200/24\"]\n[[member]]\nname = \"e0\"\ntest_address = \"192.0.2.200/24\"\n",
+                "line 4: test address 192.0.2.200 of e0 is also a data address",
+            ),
+            (
+                "probe = \"icmp\"\n[[member]]\nname = \"e0\"\n",
+                "line 1: --probe icmp needs test addresses",
+            ),
+            (
+                "link_poll = 1\n[[member]]\nname = \"e0\"\n",
+                "line 1: link poll interval 1ms",
+            ),
+            (
+                "interface = \"e0\"\n[[member]]\nname = \"e0\"\n",
+                "line 3: member e0 is the group interface",
+            ),
+        ];
+        for (text, expect) in cases {
+            let e = resolve_err(&[], Some(text));
+            assert!(e.starts_with("/etc/ipmpd/production0.toml: "), "{e}");
+            assert!(e.contains(expect), "{text}: {e}");
+        }
+        // From a flag: the file is named, but no line of it.
+        assert_eq!(
+            resolve_err(&["--member", "e0", "--member", "e0"], Some(FILE)),
+            "/etc/ipmpd/production0.toml: member e0 is given twice"
+        );
+        assert_eq!(
+            resolve_err(&["--target", "224.0.0.1"], Some(FILE)),
+            "/etc/ipmpd/production0.toml: invalid probe target 224.0.0.1: not a unicast host address"
+        );
+        // A flag overriding a file's test address takes its place too.
+        let e = resolve_err(&["--test-address", "e1=192.0.2.201/24"], Some(FILE));
+        assert_eq!(
+            e,
+            "/etc/ipmpd/production0.toml: test address 192.0.2.201 is given twice (members e0 and e1)"
+        );
+        // No file: the message alone.
+        assert_eq!(
+            resolve_err(&["--group", "g", "--member", "e0", "--target", "127.0.0.1"], None),
+            "invalid probe target 127.0.0.1: not a unicast host address"
+        );
+        assert_eq!(
+            resolve_err(
+                &[
+                    "--group",
+                    "g",
+                    "--member",
+                    "e0",
+                    "--test-address",
+                    "e1=192.0.2.1/24"
+                ],
+                None
+            ),
+            "--test-address e1=192.0.2.1/24: e1 is not a member (give --member e1)"
+        );
+        assert_eq!(
+            resolve_err(&["--group", "g"], None),
+            "no members: give at least one --member IF"
+        );
+    }
+
+    #[test]
+    fn every_spelling_is_the_same_on_the_command_line_and_in_the_file() {
+        for p in ProbeMode::value_variants() {
+            let name = p.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(flags(&["--probe", &name]).probe, Some(*p));
+            let f = file(&format!("probe = \"{name}\"\n"));
+            assert_eq!(f.config.probe.map(|s| s.into_inner()), Some(*p), "{name}");
+        }
+        for o in Outbound::value_variants() {
+            let name = o.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(flags(&["--outbound", &name]).outbound, Some(*o));
+            assert_eq!(
+                file(&format!("outbound = \"{name}\"\n")).config.outbound,
+                Some(*o)
+            );
+        }
+        let names = |v: &[ProbeMode]| {
+            v.iter()
+                .map(|p| p.to_possible_value().unwrap().get_name().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(ProbeMode::value_variants()), ["off", "icmp", "arp"]);
+    }
+
+    /// A scratch directory for one test's group files.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Scratch {
+            let d = std::env::temp_dir().join(format!("ipmpd-merge-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Scratch(d)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_reload_with_the_same_flags_re_reads_the_file() {
+        let dir = Scratch::new("reload");
+        let path = dir.0.join("production0.toml");
+        let source = Source {
+            flags: flags(&[
+                "--group",
+                "production0",
+                "--config-dir",
+                dir.0.to_str().unwrap(),
+                "--fdt",
+                "3s",
+            ]),
+            run_dir: RUN.into(),
+        };
+        std::fs::write(&path, "[[member]]\nname = \"e0\"\n").unwrap();
+        let first = source.load().unwrap();
+        assert_eq!(first.file.as_deref(), Some(path.as_path()));
+        assert_eq!(first.cfg.members, vec![MemberConfig::new("e0")]);
+        assert_eq!(first.cfg.detect.fdt, Duration::from_secs(3));
+
+        std::fs::write(
+            &path,
+            "failure_detection_time = \"9s\"\n[[member]]\nname = \"e0\"\n[[member]]\nname = \"e1\"\n",
+        )
+        .unwrap();
+        let second = source.load().unwrap();
+        assert_eq!(
+            second.cfg.members,
+            vec![MemberConfig::new("e0"), MemberConfig::new("e1")]
+        );
+        // The flag still wins over the file's new value.
+        assert_eq!(second.cfg.detect.fdt, Duration::from_secs(3));
+
+        // A broken file is refused, naming it; fixed, it loads again.
+        std::fs::write(&path, "\nfailback = \"maybe\"\n[[member]]\nname = \"e0\"\n").unwrap();
+        let e = source.load().unwrap_err();
+        let ConfigError::File(FileError::Parse { at: Some(at), .. }) = &e else {
+            panic!("{e}");
+        };
+        assert_eq!(at.line, 2);
+        assert!(e.to_string().contains("production0.toml") && e.to_string().contains("FAILBACK maybe"));
+        std::fs::write(&path, "[[member]]\nname = \"e2\"\n").unwrap();
+        assert_eq!(source.load().unwrap().cfg.members, vec![MemberConfig::new("e2")]);
+
+        // The file gone: the flags alone, which name no member.
+        std::fs::remove_file(&path).unwrap();
+        let e = source.load().unwrap_err().to_string();
+        assert_eq!(e, "no members: give at least one --member IF");
+    }
+
+    #[test]
+    fn a_named_file_must_exist_and_check_needs_a_source() {
+        let dir = Scratch::new("named");
+        let missing = dir.0.join("nothere.toml");
+        let source = Source {
+            flags: flags(&["--check", "--config", missing.to_str().unwrap()]),
+            run_dir: RUN.into(),
+        };
+        let e = source.load().unwrap_err();
+        assert!(matches!(e, ConfigError::File(FileError::Read { .. })), "{e}");
+        assert!(e.to_string().contains("nothere.toml"), "{e}");
+        let source = Source {
+            flags: flags(&["--check"]),
+            run_dir: RUN.into(),
+        };
+        assert_eq!(
+            source.load().unwrap_err().to_string(),
+            "--check needs --config FILE or --group NAME"
+        );
+    }
+}
