@@ -163,6 +163,13 @@ const RTMSG_LEN: usize = 12;
 pub(super) const NLMSGHDR_LEN: usize = 16;
 // The int error code that starts an nlmsgerr.
 const NLMSGERR_CODE_LEN: usize = 4;
+// Messages are aligned to this inside a datagram.
+const NLMSG_ALIGNTO: usize = 4;
+
+/// NLMSG_ALIGN: where the next message starts after one of `len` bytes.
+fn nlmsg_align(len: usize) -> usize {
+    len.div_ceil(NLMSG_ALIGNTO) * NLMSG_ALIGNTO
+}
 
 /// Splits a datagram into (header, payload) pairs. A malformed length ends
 /// the walk with an error: everything after it would be garbage anyway.
@@ -175,8 +182,7 @@ pub(super) fn for_each_message(
         let nb = NetlinkBuffer::new_checked(&data[off..]).map_err(ParseError::Framing)?;
         let header = NetlinkHeader::parse(&nb).map_err(ParseError::Header)?;
         f(&header, nb.payload())?;
-        // Messages are NLMSG_ALIGNTO (4) aligned inside a datagram.
-        off += (header.length as usize + 3) & !3;
+        off += nlmsg_align(header.length as usize);
     }
     Ok(())
 }
@@ -204,8 +210,8 @@ fn extack_message(flags: u16, rest: &[u8]) -> Option<String> {
     let echoed = if flags & NLM_F_CAPPED != 0 {
         NLMSGHDR_LEN
     } else {
-        let len = u32::from_ne_bytes(rest[0..4].try_into().ok()?) as usize;
-        (len + 3) & !3
+        // The echoed request's own nlmsg_len (rest holds a whole header).
+        nlmsg_align(NetlinkBuffer::new(rest).length() as usize)
     };
     extack_text(rest.get(echoed..)?)
 }
@@ -600,6 +606,21 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
         assert!(err.to_string().starts_with("doing x: Invalid argument"), "{err}");
         assert!(err.to_string().ends_with("(kernel: bad thing)"), "{err}");
+
+        // Not capped: the whole request comes back (here an 18-byte one,
+        // padded to 20) before the TLVs.
+        let echoed_len = NLMSGHDR_LEN + 2;
+        let mut payload = (-libc::EEXIST).to_ne_bytes().to_vec();
+        payload.extend_from_slice(&(echoed_len as u32).to_ne_bytes());
+        payload.resize(NLMSGERR_CODE_LEN + nlmsg_align(echoed_len), 0xaa);
+        payload.extend_from_slice(&16u16.to_ne_bytes());
+        payload.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
+        payload.extend_from_slice(b"it is there\0");
+        let fault = parse_error_payload(NLM_F_ACK_TLVS, &payload).unwrap().unwrap();
+        assert!(
+            matches!(&fault, Fault::Kernel { errno: libc::EEXIST, extack: Some(t) } if t == "it is there"),
+            "{fault:?}"
+        );
 
         // An ack (code 0) is no error.
         let ack = 0i32
