@@ -2,10 +2,12 @@
 //! AF_PACKET sockets, bpf(2), ethtool ioctls, setsockopt, flock, getrandom.
 //! Each `unsafe` block here has its `// SAFETY:` reason; callers get safe
 //! functions. `sysctl` (files under /proc/sys) and `notify` (one datagram)
-//! need no `unsafe` at all. Failures worth telling apart have typed errors
-//! ([`sysctl::SysctlError`], [`bpf::TcxError`], [`tap::TapError`],
-//! [`packet::SendError`]); elsewhere the `io::Error` is the syscall's own,
-//! or wraps a [`packet::SetupError`] naming the member socket's failed step.
+//! need no `unsafe` (notify's test sets the environment, which is).
+//!
+//! Failures worth telling apart have typed errors ([`sysctl::SysctlError`],
+//! [`bpf::TcxError`], [`tap::TapError`], [`packet::SendError`]); elsewhere
+//! the `io::Error` is the syscall's own, or wraps a [`packet::SetupError`]
+//! naming the member socket's failed step.
 
 pub mod bpf;
 pub mod ethtool;
