@@ -8,6 +8,8 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use thiserror::Error;
+
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_QUERY: libc::c_long = 16;
 const BPF_LINK_CREATE: libc::c_long = 28;
@@ -94,13 +96,63 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_int> {
     cvt(r as libc::c_int)
 }
 
+/// Why the member program could not be attached.
+#[derive(Debug, Error)]
+pub enum TcxError {
+    #[error("loading the member tcx program: {0}")]
+    Load(#[source] io::Error),
+    #[error("querying tcx programs on {ifname}: {source}")]
+    Query {
+        ifname: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Some program is already attached: another ipmpd (or another tool)
+    /// owns the member.
+    #[error("{ifname} already has a tcx ingress program attached (another ipmpd group?)")]
+    Taken { ifname: String },
+    /// Another program was attached between our query and our attach (the
+    /// kernel's revision check, ESTALE).
+    #[error("another tcx program was attached to {ifname} at the same time (another ipmpd group?)")]
+    Raced { ifname: String },
+    #[error("attaching the tcx ingress program to {ifname} (needs kernel 6.6+): {source}")]
+    Attach {
+        ifname: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl TcxError {
+    /// The member is someone else's: [`TcxError::Taken`] or [`TcxError::Raced`].
+    pub fn is_taken(&self) -> bool {
+        matches!(self, TcxError::Taken { .. } | TcxError::Raced { .. })
+    }
+
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            TcxError::Load(source) | TcxError::Query { source, .. } | TcxError::Attach { source, .. } => {
+                source.kind()
+            }
+            TcxError::Taken { .. } | TcxError::Raced { .. } => io::ErrorKind::AlreadyExists,
+        }
+    }
+}
+
+/// For callers that work in `io::Result`: same text and kind.
+impl From<TcxError> for io::Error {
+    fn from(e: TcxError) -> io::Error {
+        io::Error::new(e.kind(), e)
+    }
+}
+
 /// The attached program; dropping it detaches the program from the member.
 pub struct TcxLink {
     _link: OwnedFd,
 }
 
 /// Attaches the drop-all program to `ifindex`'s tcx ingress.
-pub fn attach_drop_all(ifindex: u32, ifname: &str) -> io::Result<TcxLink> {
+pub fn attach_drop_all(ifindex: u32, ifname: &str) -> Result<TcxLink, TcxError> {
     let license = c"GPL";
     let mut load = ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_SCHED_CLS,
@@ -110,19 +162,19 @@ pub fn attach_drop_all(ifindex: u32, ifname: &str) -> io::Result<TcxLink> {
         ..Default::default()
     };
     load.prog_name[..PROG_NAME.len()].copy_from_slice(PROG_NAME);
-    let prog = bpf(BPF_PROG_LOAD, &mut load)
-        .map_err(|e| io::Error::new(e.kind(), format!("loading the member tcx program: {e}")))?;
+    let prog = bpf(BPF_PROG_LOAD, &mut load).map_err(TcxError::Load)?;
     // SAFETY: prog is a fresh descriptor we own.
     let prog = unsafe { OwnedFd::from_raw_fd(prog) };
     // Attach only if nothing was attached since we looked: the kernel checks
     // the revision atomically, so two daemons can never both take a member.
-    let (count, revision) = tcx_ingress_query(ifindex)
-        .map_err(|e| io::Error::new(e.kind(), format!("querying tcx programs on {ifname}: {e}")))?;
+    let (count, revision) = tcx_ingress_query(ifindex).map_err(|source| TcxError::Query {
+        ifname: ifname.to_string(),
+        source,
+    })?;
     if count > 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{ifname} already has a tcx ingress program attached (another ipmpd group?)"),
-        ));
+        return Err(TcxError::Taken {
+            ifname: ifname.to_string(),
+        });
     }
     let mut link = LinkCreateAttr {
         prog_fd: prog.as_raw_fd() as u32,
@@ -131,19 +183,14 @@ pub fn attach_drop_all(ifindex: u32, ifname: &str) -> io::Result<TcxLink> {
         expected_revision: revision,
         ..Default::default()
     };
-    let fd = bpf(BPF_LINK_CREATE, &mut link).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ESTALE) {
-            return io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!(
-                    "another tcx program was attached to {ifname} at the same time (another ipmpd group?)"
-                ),
-            );
+    let fd = bpf(BPF_LINK_CREATE, &mut link).map_err(|source| {
+        let ifname = ifname.to_string();
+        // The syscall's own errno, straight from bpf(2).
+        if source.raw_os_error() == Some(libc::ESTALE) {
+            TcxError::Raced { ifname }
+        } else {
+            TcxError::Attach { ifname, source }
         }
-        io::Error::new(
-            e.kind(),
-            format!("attaching the tcx ingress program to {ifname} (needs kernel 6.6+): {e}"),
-        )
     })?;
     // SAFETY: fd is a fresh descriptor we own; the link keeps the program alive.
     Ok(TcxLink {
@@ -182,7 +229,12 @@ mod tests {
             let link = attach_drop_all(idx, "d0").unwrap();
             assert_eq!(tcx_ingress_count(idx).unwrap(), 1);
             let e = attach_drop_all(idx, "d0").err().expect("second attach refused");
+            assert!(matches!(e, TcxError::Taken { .. }) && e.is_taken(), "{e}");
             assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+            assert_eq!(
+                e.to_string(),
+                "d0 already has a tcx ingress program attached (another ipmpd group?)"
+            );
             drop(link);
             // The kernel may release the link from a workqueue: allow it a moment.
             let gone = (0..200).any(|_| {

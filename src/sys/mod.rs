@@ -1,5 +1,13 @@
-//! Thin wrappers around the syscalls the daemon needs. Every `unsafe` block
-//! of the crate lives here, each with its `// SAFETY:` reason.
+//! Thin wrappers around the syscalls the daemon needs: the TAP device,
+//! AF_PACKET sockets, bpf(2), ethtool ioctls, setsockopt, flock, getrandom.
+//! Each `unsafe` block here has its `// SAFETY:` reason; callers get safe
+//! functions. `sysctl` (files under /proc/sys) and `notify` (one datagram)
+//! need no `unsafe` (notify's test sets the environment, which is).
+//!
+//! Failures worth telling apart have typed errors ([`sysctl::SysctlError`],
+//! [`bpf::TcxError`], [`tap::TapError`], [`packet::SendError`]); elsewhere
+//! the `io::Error` is the syscall's own, or wraps a [`packet::SetupError`]
+//! naming the member socket's failed step.
 
 pub mod bpf;
 pub mod ethtool;
@@ -28,17 +36,19 @@ pub(crate) fn cvt_size(r: isize) -> io::Result<usize> {
     }
 }
 
-/// setsockopt(2) with a typed value.
+/// setsockopt(2) with a typed value, on any open socket (ours, or the
+/// netlink crate's).
 pub(crate) fn setsockopt<T>(
-    fd: &std::os::fd::OwnedFd,
+    fd: &impl std::os::fd::AsFd,
     level: libc::c_int,
     name: libc::c_int,
     v: &T,
 ) -> io::Result<()> {
-    // SAFETY: v points to a live T and its exact size is passed.
+    // SAFETY: v points to a live T and its exact size is passed; the
+    // descriptor is borrowed, so it stays open for the call.
     cvt(unsafe {
         libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(fd),
+            std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
             level,
             name,
             (v as *const T).cast(),
@@ -135,13 +145,26 @@ pub(crate) mod testns {
     /// test touches no interface outside it.
     pub fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         std::thread::spawn(move || {
-            // SAFETY: unshare affects only this thread's namespace membership.
-            let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+            unshare_net();
             f()
         })
         .join()
         .expect("test thread panicked")
+    }
+
+    /// Moves the calling thread (and the children it spawns) to a fresh
+    /// network namespace.
+    pub fn unshare_net() {
+        // SAFETY: plain syscall without pointers; CLONE_NEWNET only moves
+        // the calling thread to a new namespace.
+        let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+    }
+
+    /// The calling thread's id (its namespace is /proc/<pid>/task/<tid>/ns/net).
+    pub fn gettid() -> libc::pid_t {
+        // SAFETY: gettid has no arguments and cannot fail.
+        unsafe { libc::gettid() }
     }
 
     pub fn sh(cmd: &str) {

@@ -58,8 +58,21 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) }).map(|_| ())
 }
 
-fn ctx(e: io::Error, what: &str, ifname: &str) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} on {ifname}: {e}"))
+/// A step of setting up a member's socket that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} on {ifname}: {source}")]
+pub struct SetupError {
+    pub op: &'static str,
+    pub ifname: String,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Names the failed step; the kind stays the OS error's.
+fn ctx(source: io::Error, op: &'static str, ifname: &str) -> io::Error {
+    let kind = source.kind();
+    let ifname = ifname.to_string();
+    io::Error::new(kind, SetupError { op, ifname, source })
 }
 
 /// A packet socket with virtio-net headers and a socket buffer of `size`
@@ -99,24 +112,24 @@ impl RxSocket {
         Ok(RxSocket { fd, ifindex })
     }
 
-    fn membership(&self, opt: libc::c_int, what: &str) -> io::Result<()> {
+    fn membership(&self, opt: libc::c_int, what: &'static str) -> io::Result<()> {
         // SAFETY: packet_mreq is plain data; all-zero is valid.
         let mut mr: libc::packet_mreq = unsafe { zeroed() };
         mr.mr_ifindex = self.ifindex as i32;
         mr.mr_type = libc::PACKET_MR_ALLMULTI as u16;
         setsockopt(&self.fd, libc::SOL_PACKET, opt, &mr)
-            .map_err(|e| io::Error::new(e.kind(), format!("{what} all-multicast: {e}")))
+            .map_err(|e| ctx(e, what, &format!("index {}", self.ifindex)))
     }
 
     /// Receive all multicast on this member (the nominee), without
     /// promiscuous mode: real NICs filter multicast in hardware. Held by the
     /// socket, so it ends with the daemon.
     pub fn join_all_multicast(&self) -> io::Result<()> {
-        self.membership(libc::PACKET_ADD_MEMBERSHIP, "joining")
+        self.membership(libc::PACKET_ADD_MEMBERSHIP, "joining all-multicast")
     }
 
     pub fn leave_all_multicast(&self) -> io::Result<()> {
-        self.membership(libc::PACKET_DROP_MEMBERSHIP, "leaving")
+        self.membership(libc::PACKET_DROP_MEMBERSHIP, "leaving all-multicast")
     }
 }
 
@@ -159,30 +172,24 @@ impl TxSocket {
 }
 
 /// Why a frame did not leave through a member.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The member cannot take the frame now: its socket's send buffer is
     /// full (EAGAIN) or its qdisc dropped the frame (ENOBUFS). The frame is
     /// dropped, never retried.
+    #[error("transmit queue full")]
     QueueFull,
     /// Any other refusal (the interface went down, a malformed frame...).
+    #[error(transparent)]
     Io(io::Error),
 }
 
+/// Sorts send(2)'s own errno: the plain OS error, not a wrapped one.
 impl From<io::Error> for SendError {
     fn from(e: io::Error) -> SendError {
         match e.raw_os_error() {
             Some(libc::EAGAIN | libc::ENOBUFS) => SendError::QueueFull,
             _ => SendError::Io(e),
-        }
-    }
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::QueueFull => f.write_str("transmit queue full"),
-            SendError::Io(e) => e.fmt(f),
         }
     }
 }

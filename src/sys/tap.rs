@@ -7,6 +7,49 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use thiserror::Error;
+
+/// Why the group interface could not be created or configured.
+#[derive(Debug, Error)]
+pub enum TapError {
+    #[error("interface name {name:?} must be 1 to {max} bytes", max = libc::IFNAMSIZ - 1)]
+    BadName { name: String },
+    #[error("opening /dev/net/tun: {0}")]
+    Open(#[source] io::Error),
+    #[error("creating TAP device {name}: {source}")]
+    Create {
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+    /// A TUN ioctl (TUNSETVNETHDRSZ, TUNSETOFFLOAD, TUNSETCARRIER) failed.
+    #[error("{op} on {name}: {source}")]
+    Ioctl {
+        op: &'static str,
+        name: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl TapError {
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            TapError::BadName { .. } => io::ErrorKind::InvalidInput,
+            TapError::Open(source) | TapError::Create { source, .. } | TapError::Ioctl { source, .. } => {
+                source.kind()
+            }
+        }
+    }
+}
+
+/// For callers that work in `io::Result`: same text and kind.
+impl From<TapError> for io::Error {
+    fn from(e: TapError) -> io::Error {
+        io::Error::new(e.kind(), e)
+    }
+}
+
 /// `struct ifreq` as TUNSETIFF reads it: the name and the flags.
 #[repr(C)]
 struct IfReq {
@@ -28,18 +71,17 @@ pub struct Tap {
 impl Tap {
     /// Creates a non-persistent TAP device without carrier: it exists while
     /// the descriptor is open and vanishes with it, even on a crash.
-    pub fn create(name: &str) -> io::Result<Tap> {
+    pub fn create(name: &str) -> Result<Tap, TapError> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("interface name {name:?} must be 1 to 15 bytes"),
-            ));
+            return Err(TapError::BadName {
+                name: name.to_string(),
+            });
         }
         let path = c"/dev/net/tun";
         // SAFETY: path is a valid NUL-terminated string; open has no other preconditions.
         let raw =
             cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) })
-                .map_err(|e| io::Error::new(e.kind(), format!("opening /dev/net/tun: {e}")))?;
+                .map_err(TapError::Open)?;
         // SAFETY: raw is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = IfReq {
@@ -54,11 +96,10 @@ impl Tap {
         // SAFETY: TUNSETIFF reads and writes one ifreq, which `req` is.
         let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) };
         if r < 0 {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(
-                e.kind(),
-                format!("creating TAP device {name}: {e}"),
-            ));
+            return Err(TapError::Create {
+                name: name.to_string(),
+                source: io::Error::last_os_error(),
+            });
         }
         // SAFETY: the kernel wrote a NUL-terminated name into req.name.
         let got = unsafe { CStr::from_ptr(req.name.as_ptr()) }
@@ -76,7 +117,11 @@ impl Tap {
             .is_err()
         {
             tap.ioctl_ulong(libc::TUNSETOFFLOAD, OFFLOADS)
-                .map_err(|e| io::Error::new(e.kind(), format!("TUNSETOFFLOAD on {}: {e}", tap.name)))?;
+                .map_err(|source| TapError::Ioctl {
+                    op: "TUNSETOFFLOAD",
+                    name: tap.name.clone(),
+                    source,
+                })?;
         }
         tap.set_carrier(false)?;
         Ok(tap)
@@ -86,12 +131,14 @@ impl Tap {
         &self.name
     }
 
-    fn ioctl_int(&self, req: libc::Ioctl, mut v: libc::c_int, what: &str) -> io::Result<()> {
+    fn ioctl_int(&self, req: libc::Ioctl, mut v: libc::c_int, op: &'static str) -> Result<(), TapError> {
         // SAFETY: these TUN ioctls read one int through the pointer.
         let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), req, &mut v) };
-        cvt(r)
-            .map(|_| ())
-            .map_err(|e| io::Error::new(e.kind(), format!("{what} on {}: {e}", self.name)))
+        cvt(r).map(|_| ()).map_err(|source| TapError::Ioctl {
+            op,
+            name: self.name.clone(),
+            source,
+        })
     }
 
     fn ioctl_ulong(&self, req: libc::Ioctl, v: libc::c_uint) -> io::Result<()> {
@@ -100,7 +147,7 @@ impl Tap {
     }
 
     /// Carrier of the group interface: on while any member is active.
-    pub fn set_carrier(&self, on: bool) -> io::Result<()> {
+    pub fn set_carrier(&self, on: bool) -> Result<(), TapError> {
         self.ioctl_int(libc::TUNSETCARRIER, libc::c_int::from(on), "TUNSETCARRIER")
     }
 
@@ -152,13 +199,20 @@ mod tests {
                 .output()
                 .unwrap();
             assert!(!String::from_utf8_lossy(&out.stdout).contains("NO-CARRIER"));
-            assert!(
-                Tap::create("tst0").is_err(),
-                "a second open of a busy TAP must fail"
-            );
+            let e = Tap::create("tst0")
+                .err()
+                .expect("a second open of a busy TAP must fail");
+            assert!(matches!(e, TapError::Create { .. }), "{e}");
+            assert!(e.to_string().starts_with("creating TAP device tst0: "), "{e}");
             drop(tap);
             assert_eq!(ifindex("tst0"), 0);
-            assert!(Tap::create("name-that-is-too-long").is_err());
+            let e = Tap::create("name-that-is-too-long").err().expect("name too long");
+            assert!(matches!(e, TapError::BadName { .. }), "{e}");
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(
+                e.to_string(),
+                "interface name \"name-that-is-too-long\" must be 1 to 15 bytes"
+            );
         });
     }
 }
