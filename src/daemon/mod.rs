@@ -564,7 +564,7 @@ impl Daemon {
                     self.announce(addr, slot);
                     self.schedule_garp(addr, slot, Instant::now());
                 }
-                group::Action::Log(level, msg) => log::log!(level, "{msg}"),
+                group::Action::Notice(n) => log::log!(n.level(), "{n}"),
                 group::Action::Carrier(on) => {
                     if let Err(e) = self.tap.set_carrier(on) {
                         log::error!("carrier of {}: {e}", self.cfg.interface);
