@@ -1,6 +1,9 @@
-//! The daemon side of failure detection: probers fed with frames from the
-//! data plane and with the clock, ETHTOOL_GLINK polling, gratuitous ARP
-//! repetition. The rules live in `detect::probe` and `group`; this is I/O.
+//! The daemon side of failure detection: probers built from the
+//! configuration (their set-up notices logged), fed with probe frames from
+//! the data plane and with the clock, their targets refreshed from the
+//! routes; their outputs sent as frames or handed to the group core;
+//! ETHTOOL_GLINK polling; gratuitous ARP repetition. The rules live in
+//! `detect::probe` and `group`; this is I/O.
 
 use super::Daemon;
 use crate::config::{GroupConfig, ProbeMode};
