@@ -1,6 +1,9 @@
-//! The daemon side of failure detection: probers fed with frames from the
-//! data plane and with the clock, ETHTOOL_GLINK polling, gratuitous ARP
-//! repetition. The rules live in `detect::probe` and `group`; this is I/O.
+//! The daemon side of failure detection: probers built from the
+//! configuration (their set-up notices logged), fed with probe frames from
+//! the data plane and with the clock, their targets refreshed from the
+//! routes; their outputs sent as frames or handed to the group core;
+//! ETHTOOL_GLINK polling; gratuitous ARP repetition. The rules live in
+//! `detect::probe` and `group`; this is I/O.
 
 use super::Daemon;
 use crate::config::{GroupConfig, ProbeMode};
@@ -10,6 +13,7 @@ use crate::datapath::frame::Mac;
 use crate::datapath::shell::ProbeFrame;
 use crate::datapath::vnet::VNET_HDR_LEN;
 use crate::detect::frames::{self, ProbeId, ProbeInput, ProbeKey, PROBE_KEY_LEN};
+use crate::detect::notice::{Notice, TargetSource};
 use crate::detect::probe::{Method, Out, ProbeCounter, Prober};
 use crate::detect::{GARP_INTERVAL, TARGET_REFRESH};
 use crate::group;
@@ -52,9 +56,9 @@ fn in_subnet(a: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
 
 /// Targets: the configured ones, else the routers (next hops of routes)
 /// inside the group's subnets: data addresses' and test addresses'.
-pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ipv4Addr>, &'static str) {
+pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ipv4Addr>, TargetSource) {
     if !cfg.detect.targets.is_empty() {
-        return (cfg.detect.targets.clone(), "configured");
+        return (cfg.detect.targets.clone(), TargetSource::Configured);
     }
     let subnets: Vec<(Ipv4Addr, u8)> = cfg
         .data
@@ -70,7 +74,7 @@ pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ip
             }
         }
     }
-    (routers, "routers")
+    (routers, TargetSource::Routers)
 }
 
 /// Addresses that are ours: never probe targets.
@@ -107,21 +111,19 @@ pub(super) fn build_probers(
                     .iter()
                     .any(|o| o.test_address.map(|a| a.addr) == Some(t.addr))
                 {
-                    log::error!(
-                        "Test address {} is not unique in group; disabling probe-based failure detection on {}",
-                        t.addr,
-                        m.name
-                    );
+                    log_notice(Notice::TestAddressNotUnique {
+                        addr: t.addr,
+                        member: m.name.clone(),
+                    });
                     probers.push(None);
                     continue;
                 }
                 Method::Icmp { test_addr: t.addr }
             }
             (ProbeMode::Icmp, None) => {
-                log::warn!(
-                    "No test address configured on interface {}; disabling probe-based failure detection on it",
-                    m.name
-                );
+                log_notice(Notice::NoTestAddress {
+                    member: m.name.clone(),
+                });
                 probers.push(None);
                 continue;
             }
@@ -130,11 +132,10 @@ pub(super) fn build_probers(
         let mut p = Prober::new(method, &m.name, &cfg.group, fdt, &targets, seed ^ (i as u64 + 1));
         p.set_counter(counter.clone());
         if targets.is_empty() && mode == ProbeMode::Icmp {
-            log::info!(
-                "No routers for {} of group {}; looking for probe targets with echo requests to 224.0.0.1",
-                m.name,
-                cfg.group
-            );
+            log_notice(Notice::Discovering {
+                member: m.name.clone(),
+                group: cfg.group.clone(),
+            });
             p.set_discovery(Some(own_addresses(cfg)));
         } else {
             log_targets(&m.name, &cfg.group, &targets, source);
@@ -144,18 +145,23 @@ pub(super) fn build_probers(
     probers
 }
 
-fn log_targets(member: &str, group: &str, targets: &[Ipv4Addr], source: &str) {
-    if targets.is_empty() {
-        log::warn!(
-            "No probe targets for {member} of group {group}: no routers in its subnets and none configured (--target)"
-        );
+fn log_targets(member: &str, group: &str, targets: &[Ipv4Addr], source: TargetSource) {
+    let (member, group) = (member.to_string(), group.to_string());
+    log_notice(if targets.is_empty() {
+        Notice::NoRouters { member, group }
     } else {
-        let list: Vec<String> = targets.iter().map(Ipv4Addr::to_string).collect();
-        log::info!(
-            "Probe targets for {member} of group {group} ({source}): {}",
-            list.join(" ")
-        );
-    }
+        Notice::Targets {
+            member,
+            group,
+            source,
+            targets: targets.to_vec(),
+        }
+    });
+}
+
+/// Logs a notice of failure detection at its level.
+fn log_notice(n: Notice) {
+    log::log!(n.level(), "{n}");
 }
 
 impl Daemon {
@@ -286,7 +292,7 @@ impl Daemon {
                     let acts = self.group.handle(group::Event::Probe { slot, state }, now);
                     self.perform(acts);
                 }
-                Out::Log(level, msg) => log::log!(level, "{msg}"),
+                Out::Notice(n) => log_notice(n),
                 Out::Result {
                     seq,
                     target,

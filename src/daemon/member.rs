@@ -1,4 +1,5 @@
-//! Taking a member over and giving it back exactly as it was found.
+//! A member: the checks that refuse it before anything is touched, taking
+//! it over (isolation), and giving it back exactly as it was found.
 
 use super::state::{self, MemberRecord, StateHandle, ISOLATION_SYSCTLS};
 use crate::netlink::{AddrInfo, Handle, LinkInfo, RouteInfo, RTPROT_KERNEL};

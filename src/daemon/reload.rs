@@ -222,10 +222,10 @@ pub(super) fn apply_members(
             }
             let state = p.as_ref().map_or(ProbeState::Disabled, Prober::state);
             st.prober = p;
-            out.actions.push(group::Action::Log(
-                log::Level::Info,
-                format!("reload: probing of {} reconfigured", m.name),
-            ));
+            out.actions
+                .push(group::Action::Notice(group::Notice::ProbingReconfigured {
+                    member: m.name.clone(),
+                }));
             batch.push(group::Event::Probe { slot, state });
         }
     }
@@ -236,14 +236,10 @@ pub(super) fn apply_members(
     for m in &diff.added {
         let member = group::Member::new(&m.name).standby(m.standby).probing(probing);
         let Some(slot) = group.add_member(member) else {
-            out.actions.push(group::Action::Log(
-                log::Level::Error,
-                format!(
-                    "reload: group {} has no free slot for {}; not added",
-                    group.name(),
-                    m.name
-                ),
-            ));
+            out.actions.push(group::Action::Notice(group::Notice::NoFreeSlot {
+                member: m.name.clone(),
+                group: group.name().to_string(),
+            }));
             continue;
         };
         let prober = make_prober(m, slot);
@@ -255,10 +251,11 @@ pub(super) fn apply_members(
                 taken: None,
             },
         );
-        out.actions.push(group::Action::Log(
-            log::Level::Info,
-            format!("reload: {} added to group {}", m.name, group.name()),
-        ));
+        out.actions
+            .push(group::Action::Notice(group::Notice::MemberAdded {
+                member: m.name.clone(),
+                group: group.name().to_string(),
+            }));
         out.added.push(slot);
     }
     out

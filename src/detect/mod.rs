@@ -1,8 +1,14 @@
-//! Failure detection: the sans-IO prober, the probe frames it needs, and
-//! link-state reading that netlink alone reports too late on real NICs.
+//! Failure detection: the sans-IO prober (`probe`, with its round-trip
+//! estimator in `rtt` and its targets in `targets`), the probe frames it
+//! needs (`frames`), what it has to tell the operator (`notice`), and
+//! in.mpathd's detection constants. Link state is not read here: netlink
+//! events and ETHTOOL_GLINK polling (`sys::ethtool`) reach the group
+//! through the daemon.
 
 pub mod frames;
+pub mod notice;
 pub mod probe;
+pub mod rtt;
 
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! The prober of one member, sans-IO: it is told the time and what arrived,
-//! and answers with the probes to send, state changes and log lines.
+//! and answers with the probes to send, state changes and typed notices
+//! for the log (rendered in `detect::notice`). Its targets are kept in
+//! `targets`; each target's round-trip estimate is `detect::rtt`.
 //!
 //! in.mpathd's rules: a probe every FDT/7 with jitter, 5 consecutive losses
 //! fail the member, 10 consecutive acknowledgements repair it, per-target
@@ -17,14 +19,19 @@
 //! from is refused. ARP probing has no nonce (as bonding's arp_validate): its
 //! only protection is the pinned MAC.
 
+mod targets;
+
+use super::notice::{Notice, TargetSource};
+pub use super::rtt::Rtt;
 use super::*;
 use crate::datapath::frame::Mac;
-use log::Level;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+use targets::Target;
+pub use targets::{ALL_HOSTS, ALL_HOSTS_MAC};
 
 /// The source of probe counters, shared by every prober of a daemon run
 /// (also across reloads, which rebuild probers): a counter value is never
@@ -80,13 +87,11 @@ pub enum Out {
         counter: u64,
     },
     /// Send an ARP request for `target` with sender address `sender`.
-    Arp {
-        sender: Ipv4Addr,
-        target: Ipv4Addr,
-    },
+    Arp { sender: Ipv4Addr, target: Ipv4Addr },
     /// The probe verdict changed.
     State(ProbeState),
-    Log(Level, String),
+    /// Something to tell the operator (the shell logs it).
+    Notice(Notice),
     /// A probe was answered (`rtt` Some) or counted lost (None), for `ipmpstat -p`.
     Result {
         seq: u16,
@@ -116,74 +121,6 @@ struct Sent {
     /// Echoes: the probe's counter and the MAC it was sent to.
     counter: u64,
     mac: Option<Mac>,
-}
-
-/// Jacobson/Karels round-trip estimate, in microseconds, as in.mpathd.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Rtt {
-    sa: i64,
-    sv: i64,
-    samples: u32,
-}
-
-impl Rtt {
-    pub fn sample(&mut self, m: Duration) {
-        let m = (m.as_micros() as i64).max(1);
-        if self.samples == 0 {
-            self.sa = m << 3;
-            self.sv = m << 1;
-        } else {
-            let err = m - (self.sa >> 3);
-            self.sa += err;
-            self.sv += err.abs() - (self.sv >> 2);
-        }
-        self.samples += 1;
-    }
-
-    /// The smoothed mean deviation.
-    pub fn dev(&self) -> Option<Duration> {
-        (self.samples > 0).then(|| Duration::from_micros(((self.sv >> 2).max(0)) as u64))
-    }
-
-    /// The smoothed average.
-    pub fn srtt(&self) -> Option<Duration> {
-        (self.samples > 0).then(|| Duration::from_micros((self.sa >> 3).max(0) as u64))
-    }
-
-    /// The conservative RTT: smoothed average plus deviation.
-    pub fn crtt(&self) -> Option<Duration> {
-        (self.samples > 0).then(|| Duration::from_micros(((self.sa >> 3) + self.sv).max(0) as u64))
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Target {
-    addr: Ipv4Addr,
-    /// The pinned MAC, while in force: answers from any other are ignored.
-    /// None while (re-)resolving.
-    mac: Option<Mac>,
-    /// The MAC it last answered from (kept while re-resolving, to log a change).
-    known: Option<Mac>,
-    /// When it last acknowledged a probe.
-    answered: Option<Instant>,
-    /// A rejected answer was logged since the last accepted one.
-    warned: bool,
-    rtt: Rtt,
-    dead_until: Option<Instant>,
-}
-
-impl Target {
-    fn new(addr: Ipv4Addr) -> Target {
-        Target {
-            addr,
-            mac: None,
-            known: None,
-            answered: None,
-            warned: false,
-            rtt: Rtt::default(),
-            dead_until: None,
-        }
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -217,17 +154,6 @@ pub struct Prober {
     /// Answers refused: wrong MAC, unknown or replayed counter.
     rejected: u64,
 }
-
-fn fmt_mac(m: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
-/// The all-hosts group (RFC 1112) and its MAC, for target discovery.
-pub const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
-pub const ALL_HOSTS_MAC: Mac = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01];
 
 impl Prober {
     pub fn new(
@@ -290,67 +216,11 @@ impl Prober {
         self.rejected
     }
 
-    /// The MAC `target` answers from on this member, if it answered within
-    /// the last FDT: what other members hold a re-resolution against.
-    pub fn answering_mac(&self, target: Ipv4Addr, now: Instant) -> Option<Mac> {
-        let t = self.targets.iter().find(|t| t.addr == target)?;
-        let recent = t
-            .answered
-            .is_some_and(|a| now.saturating_duration_since(a) <= self.fdt);
-        t.mac.filter(|_| recent)
-    }
-    /// Targets in firing order, dead ones left out.
-    pub fn targets(&self) -> Vec<Ipv4Addr> {
-        self.targets
-            .iter()
-            .filter(|t| t.dead_until.is_none())
-            .map(|t| t.addr)
-            .collect()
-    }
-
-    /// Mean smoothed RTT over the targets that have answered.
-    pub fn rtt(&self) -> Option<Duration> {
-        let s: Vec<Duration> = self.targets.iter().filter_map(|t| t.rtt.srtt()).collect();
-        (!s.is_empty()).then(|| s.iter().sum::<Duration>() / s.len() as u32)
-    }
-
     /// A new configured FDT (SIGHUP): history and verdict are kept.
     pub fn set_configured_fdt(&mut self, fdt: Duration) {
         self.configured_fdt = fdt;
         self.fdt = fdt;
         self.calm_since = None;
-    }
-
-    /// Every target, dead ones included (the configured or discovered list).
-    pub fn all_targets(&self) -> Vec<Ipv4Addr> {
-        self.targets.iter().map(|t| t.addr).collect()
-    }
-
-    /// Replaces the target list (at most [`MAX_PROBE_TARGETS`]), keeping
-    /// what is known about targets that stay.
-    pub fn set_targets(&mut self, addrs: &[Ipv4Addr]) {
-        let old = std::mem::take(&mut self.targets);
-        for a in addrs.iter().take(MAX_PROBE_TARGETS) {
-            let t = old
-                .iter()
-                .find(|t| t.addr == *a)
-                .cloned()
-                .unwrap_or_else(|| Target::new(*a));
-            self.targets.push(t);
-        }
-        self.rr = 0;
-    }
-
-    /// Turns multicast target discovery on (with the addresses that must
-    /// never become targets) or off. Only ICMP probing can discover.
-    pub fn set_discovery(&mut self, own: Option<Vec<Ipv4Addr>>) {
-        self.discovery = own.filter(|_| matches!(self.method, Method::Icmp { .. }));
-        self.discovery_seq = None;
-    }
-
-    /// Whether targets come from multicast discovery.
-    pub fn discovering(&self) -> bool {
-        self.discovery.is_some()
     }
 
     /// ARP mode: the data address bound to this member (the target then
@@ -412,25 +282,6 @@ impl Prober {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The target's MAC may have changed: after two probes to it lost in a
-    /// row (echoes in ICMP mode, ARP requests in ARP mode) the pin is lifted
-    /// and the next answer may come from another MAC.
-    fn unpin_after_two_losses(&mut self, i: usize) {
-        let s = self.history[i];
-        let icmp = matches!(self.method, Method::Icmp { .. });
-        if icmp && s.arp {
-            return; // a lost resolution: still resolving
-        }
-        let previous = self.history.iter().take(i).rev().find(|p| {
-            p.arp == s.arp && p.target == s.target && matches!(p.status, Status::Acked | Status::Lost)
-        });
-        if previous.is_some_and(|p| p.status == Status::Lost) {
-            if let Some(t) = self.targets.iter_mut().find(|t| t.addr == s.target) {
-                t.mac = None;
-            }
-        }
-    }
-
     /// Sends due probes, counts overdue ones lost, revives dead targets.
     pub fn poll(&mut self, now: Instant) -> Vec<Out> {
         let mut out = Vec::new();
@@ -454,10 +305,10 @@ impl Prober {
         for t in &mut self.targets {
             if t.dead_until.is_some_and(|d| now >= d) {
                 t.dead_until = None;
-                out.push(Out::Log(
-                    Level::Info,
-                    format!("Retrying probe target {} on {}", t.addr, self.member),
-                ));
+                out.push(Out::Notice(Notice::TargetRetry {
+                    target: t.addr,
+                    member: self.member.clone(),
+                }));
             }
         }
         if self.next_send.is_some_and(|t| now >= t) {
@@ -490,13 +341,10 @@ impl Prober {
         if alive.is_empty() {
             if !self.no_targets_logged {
                 self.no_targets_logged = true;
-                out.push(Out::Log(
-                    Level::Warn,
-                    format!(
-                        "No probe targets for {} of group {}; probe-based failure detection is not working on it",
-                        self.member, self.group
-                    ),
-                ));
+                out.push(Out::Notice(Notice::NoTargets {
+                    member: self.member.clone(),
+                    group: self.group.clone(),
+                }));
             }
             // No targets: no verdict (treated as working, and logged).
             if self.state != ProbeState::Unknown {
@@ -590,27 +438,23 @@ impl Prober {
         };
         let s = self.history[i];
         if s.target != from {
-            self.reject(
-                s.target,
-                format!(
-                    "fake probe reply from {from} on {} (probe {seq} went to {})",
-                    self.member, s.target
-                ),
-                &mut out,
-            );
+            let n = Notice::FakeReply {
+                from,
+                member: self.member.clone(),
+                seq,
+                target: s.target,
+            };
+            self.reject(s.target, n, &mut out);
             return out;
         }
         if s.mac != Some(eth_src) {
-            self.reject(
-                s.target,
-                format!(
-                    "probe reply for {from} on {} from MAC {}, not the target's {}; ignored",
-                    self.member,
-                    fmt_mac(&eth_src),
-                    s.mac.map_or_else(|| "(none)".into(), |m| fmt_mac(&m))
-                ),
-                &mut out,
-            );
+            let n = Notice::ReplyWrongMac {
+                from,
+                member: self.member.clone(),
+                mac: eth_src,
+                expected: s.mac,
+            };
+            self.reject(s.target, n, &mut out);
             return out;
         }
         self.ack(i, now, None, &mut out);
@@ -619,48 +463,14 @@ impl Prober {
 
     /// Counts a refused answer; logs the first one per target until the
     /// target answers properly again, so a flood cannot flood the log.
-    fn reject(&mut self, target: Ipv4Addr, msg: String, out: &mut Vec<Out>) {
+    fn reject(&mut self, target: Ipv4Addr, n: Notice, out: &mut Vec<Out>) {
         self.rejected += 1;
         if let Some(t) = self.targets.iter_mut().find(|t| t.addr == target) {
             if std::mem::replace(&mut t.warned, true) {
                 return;
             }
         }
-        out.push(Out::Log(Level::Warn, msg));
-    }
-
-    fn discovered(&mut self, from: Ipv4Addr, out: &mut Vec<Out>) {
-        let Some(own) = &self.discovery else { return };
-        if own.contains(&from)
-            || from.is_multicast()
-            || from.is_unspecified()
-            || self.targets.iter().any(|t| t.addr == from)
-        {
-            return;
-        }
-        if self.targets.len() >= MAX_PROBE_TARGETS {
-            if !std::mem::replace(&mut self.discovery_capped, true) {
-                out.push(Out::Log(
-                    Level::Info,
-                    format!(
-                        "More hosts answer multicast discovery on {} than the {MAX_PROBE_TARGETS} probe targets used; ignoring the others (first ignored: {from})",
-                        self.member
-                    ),
-                ));
-            }
-            return;
-        }
-        self.targets.push(Target::new(from));
-        let list: Vec<String> = self.targets.iter().map(|t| t.addr.to_string()).collect();
-        out.push(Out::Log(
-            Level::Info,
-            format!(
-                "Probe targets for {} of group {} (multicast discovery): {}",
-                self.member,
-                self.group,
-                list.join(" ")
-            ),
-        ));
+        out.push(Out::Notice(n));
     }
 
     /// An ARP reply from `from` addressed to this member's MAC, with no
@@ -686,23 +496,23 @@ impl Prober {
         };
         match t.mac {
             Some(pinned) if pinned != mac => {
-                let msg = format!(
-                    "ARP reply for probe target {from} on {} from {}, but it is pinned to {} while it answers; ignored",
-                    self.member,
-                    fmt_mac(&mac),
-                    fmt_mac(&pinned)
-                );
-                self.reject(from, msg, &mut out);
+                let n = Notice::ArpNotPinned {
+                    target: from,
+                    member: self.member.clone(),
+                    mac,
+                    pinned,
+                };
+                self.reject(from, n, &mut out);
                 return out;
             }
             None if !elsewhere.is_empty() && !elsewhere.contains(&mac) => {
-                let msg = format!(
-                    "ARP reply for probe target {from} on {} from {}, but it answers from {} on other members; ignored",
-                    self.member,
-                    fmt_mac(&mac),
-                    fmt_mac(&elsewhere[0])
-                );
-                self.reject(from, msg, &mut out);
+                let n = Notice::ArpContradicted {
+                    target: from,
+                    member: self.member.clone(),
+                    mac,
+                    elsewhere: elsewhere[0],
+                };
+                self.reject(from, n, &mut out);
                 return out;
             }
             _ => {}
@@ -745,17 +555,13 @@ impl Prober {
                 });
             }
             if let Some(mac) = mac {
-                if t.known.is_some_and(|k| k != mac) {
-                    out.push(Out::Log(
-                        Level::Warn,
-                        format!(
-                            "Probe target {} on {} changed its MAC address from {} to {}",
-                            t.addr,
-                            self.member,
-                            fmt_mac(&t.known.unwrap_or_default()),
-                            fmt_mac(&mac)
-                        ),
-                    ));
+                if let Some(known) = t.known.filter(|&k| k != mac) {
+                    out.push(Out::Notice(Notice::TargetMacChanged {
+                        target: t.addr,
+                        member: self.member.clone(),
+                        from: known,
+                        to: mac,
+                    }));
                 }
                 t.mac = Some(mac);
                 t.known = Some(mac);
@@ -770,16 +576,12 @@ impl Prober {
                     let fdt = crtt * 2 * PROBE_INTERVALS_PER_FDT;
                     if fdt > self.fdt {
                         self.fdt = fdt;
-                        out.push(Out::Log(
-                            Level::Warn,
-                            format!(
-                                "Cannot meet requested failure detection time of {} ms on (inet {}) new failure detection time for group \"{}\" is {} ms",
-                                self.configured_fdt.as_millis(),
-                                self.member,
-                                self.group,
-                                self.fdt.as_millis()
-                            ),
-                        ));
+                        out.push(Out::Notice(Notice::FdtRaised {
+                            configured: self.configured_fdt,
+                            member: self.member.clone(),
+                            group: self.group.clone(),
+                            fdt: self.fdt,
+                        }));
                     }
                 }
             }
@@ -832,56 +634,6 @@ impl Prober {
         self.maybe_improve_fdt(now, out);
     }
 
-    /// A target whose own last [`NUM_PROBE_FAILS`] probes were all lost
-    /// while another target answered more recently died, not the member:
-    /// it is retired for [`TARGET_RETRY`] and its losses no longer count.
-    fn retire_dead_target(&mut self, now: Instant, out: &mut Vec<Out>) -> bool {
-        let alive: Vec<Ipv4Addr> = self.targets().into_iter().collect();
-        if alive.len() < 2 {
-            return false;
-        }
-        let victim = alive.into_iter().find(|&t| {
-            let mine: Vec<(usize, Status)> = self
-                .history
-                .iter()
-                .enumerate()
-                .rev()
-                .filter(|(_, s)| s.target == t && matches!(s.status, Status::Acked | Status::Lost))
-                .map(|(i, s)| (i, s.status))
-                .take(NUM_PROBE_FAILS)
-                .collect();
-            if mine.len() < NUM_PROBE_FAILS || mine.iter().any(|(_, st)| *st != Status::Lost) {
-                return false;
-            }
-            let oldest_loss = mine[NUM_PROBE_FAILS - 1].0;
-            self.history
-                .iter()
-                .skip(oldest_loss)
-                .any(|s| s.target != t && s.status == Status::Acked)
-        });
-        let Some(victim) = victim else { return false };
-        for s in self.history.iter_mut() {
-            if s.target == victim && s.status == Status::Lost {
-                s.status = Status::Discounted;
-            }
-        }
-        if self.discovery.is_some() {
-            // A host target is dropped and rediscovered, not retried.
-            self.targets.retain(|t| t.addr != victim);
-        } else if let Some(t) = self.targets.iter_mut().find(|t| t.addr == victim) {
-            t.dead_until = Some(now + TARGET_RETRY);
-            t.mac = None;
-        }
-        out.push(Out::Log(
-            Level::Warn,
-            format!(
-                "Probe target {victim} is not responding on {}; probing the other targets",
-                self.member
-            ),
-        ));
-        true
-    }
-
     /// Halves a raised FDT (never below the configured one) once every
     /// target's RTT stayed well inside the interval for [`FLAP_WINDOW`].
     fn maybe_improve_fdt(&mut self, now: Instant, out: &mut Vec<Out>) {
@@ -903,15 +655,11 @@ impl Prober {
         if now.saturating_duration_since(since) > FLAP_WINDOW {
             self.fdt = (self.fdt / 2).max(self.configured_fdt);
             self.calm_since = Some(now);
-            out.push(Out::Log(
-                Level::Info,
-                format!(
-                    "Improved failure detection time {} ms on (inet {}) for group \"{}\"",
-                    self.fdt.as_millis(),
-                    self.member,
-                    self.group
-                ),
-            ));
+            out.push(Out::Notice(Notice::FdtImproved {
+                fdt: self.fdt,
+                member: self.member.clone(),
+                group: self.group.clone(),
+            }));
         }
     }
 }
@@ -967,22 +715,6 @@ mod tests {
         outs.iter()
             .filter_map(|o| if let Out::State(s) = o { Some(*s) } else { None })
             .collect()
-    }
-
-    #[test]
-    fn rtt_estimator_follows_jacobson() {
-        let mut r = Rtt::default();
-        assert_eq!(r.crtt(), None);
-        r.sample(Duration::from_micros(1000));
-        assert_eq!(r.crtt(), Some(Duration::from_micros(3000)));
-        for _ in 0..50 {
-            r.sample(Duration::from_micros(1000));
-        }
-        let c = r.crtt().unwrap();
-        assert!(
-            c >= Duration::from_micros(1000) && c < Duration::from_micros(1100),
-            "{c:?}"
-        );
     }
 
     #[test]
@@ -1098,7 +830,7 @@ mod tests {
         assert!(!states(&outs).contains(&ProbeState::Failed), "{outs:?}");
         assert!(outs
             .iter()
-            .any(|o| matches!(o, Out::Log(_, m) if m.contains("192.0.2.2 is not responding"))));
+            .any(|o| matches!(o, Out::Notice(n) if n.to_string().contains("192.0.2.2 is not responding"))));
         assert_eq!(p.targets(), vec![T1]);
     }
 
@@ -1149,7 +881,9 @@ mod tests {
         };
         assert!(p.on_echo_reply(own, MAC, seq, counter, now).is_empty());
         let o = p.on_echo_reply(T1, MAC, seq, counter, now);
-        assert!(matches!(&o[..], [Out::Log(_, m)] if m.ends_with("(multicast discovery): 192.0.2.1")));
+        assert!(
+            matches!(&o[..], [Out::Notice(n)] if n.to_string().ends_with("(multicast discovery): 192.0.2.1"))
+        );
         assert_eq!(p.targets(), vec![T1]);
         // More answers than targets: capped at MAX_PROBE_TARGETS, logged once.
         let mut logs = Vec::new();
@@ -1159,7 +893,7 @@ mod tests {
         assert_eq!(p.targets().len(), MAX_PROBE_TARGETS);
         let capped = logs
             .iter()
-            .filter(|o| matches!(o, Out::Log(_, m) if m.contains("ignoring the others")))
+            .filter(|o| matches!(o, Out::Notice(n) if n.to_string().contains("ignoring the others")))
             .count();
         assert_eq!(capped, 1, "{logs:?}");
         // ARP mode cannot discover.
@@ -1210,7 +944,7 @@ mod tests {
         let (mut p, now, seq, counter) = icmp_prober_with_echo();
         // Wrong source: counted for nothing (logged once); unknown seq: ignored.
         let o = p.on_echo_reply(T2, MAC, seq, counter, now);
-        assert!(matches!(&o[..], [Out::Log(_, m)] if m.contains("fake probe reply")));
+        assert!(matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("fake probe reply")));
         assert!(
             p.on_echo_reply(T2, MAC, seq, counter, now).is_empty(),
             "logged once"
@@ -1240,7 +974,7 @@ mod tests {
         let (seq, counter) = next_echo(&mut p, &mut now);
         let o = p.on_echo_reply(T1, LIAR, seq, counter, now);
         assert!(
-            matches!(&o[..], [Out::Log(_, m)] if m.contains("from MAC 02:00:00:00:00:66")),
+            matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("from MAC 02:00:00:00:00:66")),
             "{o:?}"
         );
     }
@@ -1276,7 +1010,7 @@ mod tests {
         // A liar answering ARP for the target changes nothing, logged once.
         let o = p.on_arp_reply(T1, LIAR, now);
         assert!(
-            matches!(&o[..], [Out::Log(_, m)] if m.contains("pinned to 02:00:00:00:00:01")),
+            matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("pinned to 02:00:00:00:00:01")),
             "{o:?}"
         );
         assert!(p.on_arp_reply(T1, LIAR, now).is_empty());
@@ -1300,7 +1034,7 @@ mod tests {
         assert_eq!(lost, 2);
         let o = p.on_arp_reply(T1, LIAR, now);
         assert!(
-            o.iter().any(|o| matches!(o, Out::Log(_, m) if m.contains("changed its MAC address from 02:00:00:00:00:01 to 02:00:00:00:00:66"))),
+            o.iter().any(|o| matches!(o, Out::Notice(n) if n.to_string().contains("changed its MAC address from 02:00:00:00:00:01 to 02:00:00:00:00:66"))),
             "{o:?}"
         );
     }
@@ -1318,7 +1052,7 @@ mod tests {
         // Another member still sees the target answer from MAC.
         let o = p.on_arp_reply_seen(T1, LIAR, &[MAC], now);
         assert!(
-            matches!(&o[..], [Out::Log(_, m)] if m.contains("on other members")),
+            matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("on other members")),
             "{o:?}"
         );
         // Its own MAC is accepted again.
@@ -1327,7 +1061,7 @@ mod tests {
         assert!(p
             .on_echo_reply(T1, MAC, seq, counter, now)
             .iter()
-            .all(|o| !matches!(o, Out::Log(..))));
+            .all(|o| !matches!(o, Out::Notice(..))));
         assert_eq!(p.answering_mac(T1, now), Some(MAC));
         assert_eq!(p.answering_mac(T1, now + FDT * 2), None, "not answering any more");
     }
@@ -1407,7 +1141,7 @@ mod tests {
             |_| true,
         );
         assert!(p.fdt() > FDT);
-        assert!(outs.iter().any(|o| matches!(o, Out::Log(_, m) if m.starts_with("Cannot meet requested failure detection time of 700 ms on (inet e1000g0) new failure detection time for group \"production0\""))));
+        assert!(outs.iter().any(|o| matches!(o, Out::Notice(n) if n.to_string().starts_with("Cannot meet requested failure detection time of 700 ms on (inet e1000g0) new failure detection time for group \"production0\""))));
         let t1 = t0 + Duration::from_secs(3);
         let outs = run(
             &mut p,
@@ -1416,9 +1150,9 @@ mod tests {
             Duration::from_millis(1),
             |_| true,
         );
-        assert!(outs
-            .iter()
-            .any(|o| matches!(o, Out::Log(_, m) if m.starts_with("Improved failure detection time"))));
+        assert!(outs.iter().any(
+            |o| matches!(o, Out::Notice(n) if n.to_string().starts_with("Improved failure detection time"))
+        ));
         assert_eq!(p.fdt(), FDT);
     }
 }

@@ -3,19 +3,23 @@
 //! the multicast/broadcast nominee (in.mpathd's rules).
 //!
 //! Sans-IO: [`Group::handle`] takes an event and the current time and
-//! returns actions (including the log lines); [`Group::next_deadline`] says
-//! when it wants a [`Event::Tick`]. Nothing here reads a clock or touches a
-//! socket, so every rule is unit-tested with synthetic time.
+//! returns actions, among them typed [`Notice`]s for the log (their texts
+//! are rendered in `notice`); [`Group::next_deadline`] says when it wants a
+//! [`Event::Tick`]. Nothing here reads a clock or touches a socket, so every
+//! rule is unit-tested with synthetic time. This file applies events to the
+//! members; `rules` chooses the active set from them.
 
 mod bindings;
+mod notice;
+mod rules;
 
 pub use bindings::Bindings;
+pub use notice::{LeftBecause, Notice};
 
 use crate::datapath::buckets::{Buckets, Slot};
 use crate::datapath::frame::Mac;
 use crate::detect::probe::ProbeState;
 use crate::detect::FLAP_WINDOW;
-use log::Level;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -232,19 +236,14 @@ pub enum Action {
     /// The forwarding state changed: publish a new table.
     Publish,
     /// After the new table is taken up: gratuitous ARP for `addr` from `slot`.
-    Announce {
-        addr: Ipv4Addr,
-        slot: Slot,
-    },
+    Announce { addr: Ipv4Addr, slot: Slot },
     /// Carrier of the group interface: on while any member forwards.
     Carrier(bool),
     /// Multicast reception moves: drop the old nominee's membership, join on
     /// the new one and make the kernel re-send its reports through it.
-    NomineeMoved {
-        from: Option<Slot>,
-        to: Option<Slot>,
-    },
-    Log(Level, String),
+    NomineeMoved { from: Option<Slot>, to: Option<Slot> },
+    /// Something to tell the operator (the shell logs it).
+    Notice(Notice),
 }
 
 #[derive(Debug, Clone)]
@@ -388,23 +387,25 @@ impl Group {
                 m.probe = probe;
                 m.mac = mac;
                 m.claim_seq = self.claims;
-                log(
+                notice(
                     out,
-                    Level::Info,
-                    format!("{} joined group {group} (link {})", m.name, updown(link_up)),
+                    Notice::Joined {
+                        member: m.name.clone(),
+                        group,
+                        link_up,
+                    },
                 );
             }
             Event::Gone { slot } => {
                 let m = &mut self.members[usize::from(slot)];
                 m.present = false;
                 m.link_up = false;
-                log(
+                notice(
                     out,
-                    Level::Warn,
-                    format!(
-                        "{} was removed from the system; it rejoins group {group} when it comes back",
-                        m.name
-                    ),
+                    Notice::Gone {
+                        member: m.name.clone(),
+                        group,
+                    },
                 );
             }
             Event::Link { slot, up } => {
@@ -414,7 +415,12 @@ impl Group {
                 }
                 m.link_up = up;
                 if up {
-                    log(out, Level::Info, format!("The link has come up on {}", m.name));
+                    notice(
+                        out,
+                        Notice::LinkUp {
+                            member: m.name.clone(),
+                        },
+                    );
                     m.link_ups.push_back(now);
                     while m
                         .link_ups
@@ -425,17 +431,21 @@ impl Group {
                     }
                     if limit > 0 && m.link_ups.len() > limit as usize && !m.held {
                         m.held = true;
-                        log(
+                        notice(
                             out,
-                            Level::Warn,
-                            format!(
-                                "The link has come up on {} more than {limit} times in the last minute; disabling repair until it stabilizes",
-                                m.name
-                            ),
+                            Notice::LinkFlapping {
+                                member: m.name.clone(),
+                                limit,
+                            },
                         );
                     }
                 } else {
-                    log(out, Level::Warn, format!("The link has gone down on {}", m.name));
+                    notice(
+                        out,
+                        Notice::LinkDown {
+                            member: m.name.clone(),
+                        },
+                    );
                     // With probing, a member is repaired only when the link
                     // is up and the probes agree again.
                     if m.probe != ProbeState::Disabled {
@@ -447,17 +457,21 @@ impl Group {
                 let m = &mut self.members[usize::from(slot)];
                 let old = std::mem::replace(&mut m.probe, state);
                 if m.link_up && old != ProbeState::Failed && state == ProbeState::Failed {
-                    log(
+                    notice(
                         out,
-                        Level::Error,
-                        format!("IP interface failure detected on {} of group {group}", m.name),
+                        Notice::FailureDetected {
+                            member: m.name.clone(),
+                            group: group.clone(),
+                        },
                     );
                 }
                 if m.link_up && old == ProbeState::Failed && state == ProbeState::Ok {
-                    log(
+                    notice(
                         out,
-                        Level::Info,
-                        format!("IP interface repair detected on {} of group {group}", m.name),
+                        Notice::RepairDetected {
+                            member: m.name.clone(),
+                            group,
+                        },
                     );
                 }
             }
@@ -485,10 +499,12 @@ impl Group {
                 m.removed = true;
                 m.present = false;
                 m.link_up = false;
-                log(
+                notice(
                     out,
-                    Level::Info,
-                    format!("{} was removed from group {group}", m.name),
+                    Notice::Removed {
+                        member: m.name.clone(),
+                        group,
+                    },
                 );
             }
             Event::AddressAdded(a) => {
@@ -527,10 +543,11 @@ impl Group {
                     if m.held && m.link_ups.len() <= limit as usize {
                         m.held = false;
                         if m.link_up {
-                            log(
+                            notice(
                                 out,
-                                Level::Info,
-                                format!("The link on {} has stabilized; repair enabled", m.name),
+                                Notice::LinkStabilized {
+                                    member: m.name.clone(),
+                                },
                             );
                         }
                     }
@@ -539,274 +556,10 @@ impl Group {
         }
         true
     }
-
-    /// Chooses the active set by in.mpathd's policy, then brings buckets,
-    /// bindings, nominee and carrier in line with it.
-    fn reconcile(&mut self, out: &mut Vec<Action>) {
-        self.check_hwaddrs(out);
-        // Usability does not change while the active set is chosen.
-        let ok: Vec<bool> = self.members.iter().map(Member::usable).collect();
-        let usable = |s: Slot| ok[usize::from(s)];
-        let n = self.members.len();
-        let slots = || (0..n).map(|i| i as Slot);
-        // As many active members as there are non-standby members.
-        let target = self
-            .members
-            .iter()
-            .filter(|m| !m.standby && !m.removed)
-            .count()
-            .max(1);
-        let was_failed = self.state == GroupState::Failed;
-        let prev: Vec<Slot> = if self.blackhole {
-            Vec::new()
-        } else {
-            self.active.clone()
-        };
-        let mut active: Vec<Slot> = prev.iter().copied().filter(|&s| usable(s)).collect();
-        // Members that failed out of the active set may be replaced by
-        // members FAILBACK=no keeps inactive.
-        let mut replace_budget = prev.len() - active.len();
-        // Taken offline is not failing: an administrator's online makes it
-        // active again whatever FAILBACK says.
-        for &s in prev.iter().filter(|&&s| !usable(s)) {
-            let m = &mut self.members[usize::from(s)];
-            m.fell = m.failed();
-        }
-        for s in slots() {
-            let m = &mut self.members[usize::from(s)];
-            if !m.usable() || m.standby || active.contains(&s) || m.kept_inactive {
-                continue;
-            }
-            if m.fell && !self.policy.failback && !was_failed {
-                // FAILBACK=no: the repaired member stays inactive (flag i).
-                m.kept_inactive = true;
-            } else {
-                active.push(s);
-            }
-            m.fell = false;
-        }
-        if was_failed {
-            // After a total failure every member that works is used.
-            for s in slots() {
-                let m = &mut self.members[usize::from(s)];
-                if m.kept_inactive && m.usable() && !active.contains(&s) {
-                    m.kept_inactive = false;
-                    active.push(s);
-                }
-            }
-        }
-        // Too many: standbys go back first (last deployed first).
-        while active.len() > target {
-            match active.iter().rposition(|&s| self.members[usize::from(s)].standby) {
-                Some(i) => {
-                    active.remove(i);
-                }
-                None => break,
-            }
-        }
-        // Too few: deploy standbys, then members kept inactive, these only
-        // in place of members that failed.
-        while active.len() < target {
-            let next = slots()
-                .filter(|&s| {
-                    let m = &self.members[usize::from(s)];
-                    m.usable()
-                        && !active.contains(&s)
-                        && (m.standby || (m.kept_inactive && replace_budget > 0))
-                })
-                .min_by_key(|&s| !self.members[usize::from(s)].standby);
-            let Some(s) = next else { break };
-            let m = &mut self.members[usize::from(s)];
-            if !m.standby {
-                m.kept_inactive = false;
-                replace_budget -= 1;
-            }
-            active.push(s);
-        }
-        for s in slots() {
-            let m = &mut self.members[usize::from(s)];
-            m.inactive = m.usable() && !active.contains(&s);
-        }
-
-        let usable_count = slots().filter(|&s| usable(s)).count();
-        let configured = self.members.iter().filter(|m| !m.removed).count();
-        let state = match usable_count {
-            0 => GroupState::Failed,
-            u if u == configured => GroupState::Ok,
-            _ => GroupState::Degraded,
-        };
-        // No member passes its probes but some still have their link: keep
-        // forwarding over them rather than black-holing the whole host.
-        let mut blackhole = false;
-        if active.is_empty() {
-            let alive = |s: Slot| {
-                let m = &self.members[usize::from(s)];
-                m.present && m.link_up && !m.out_of_service() && !m.held
-            };
-            active = self.active.iter().copied().filter(|&s| alive(s)).collect();
-            if active.is_empty() {
-                active = slots().filter(|&s| alive(s)).take(target).collect();
-            }
-            blackhole = !active.is_empty();
-        }
-        if state != self.state {
-            if state == GroupState::Failed {
-                log(
-                    out,
-                    Level::Error,
-                    format!("All IP interfaces in group {} are now unusable", self.name),
-                );
-                if blackhole {
-                    log(
-                        out,
-                        Level::Warn,
-                        format!(
-                            "Every member of group {} fails its probes while its link is up; forwarding continues on the last active members until a probe is answered",
-                            self.name
-                        ),
-                    );
-                }
-            } else if self.state == GroupState::Failed {
-                let first = slots()
-                    .find(|&s| usable(s))
-                    .map(|s| self.members[usize::from(s)].name.clone());
-                log(
-                    out,
-                    Level::Info,
-                    format!(
-                        "At least 1 IP interface ({}) in group {} is now usable",
-                        first.unwrap_or_default(),
-                        self.name
-                    ),
-                );
-            }
-            self.state = state;
-        }
-        self.blackhole = blackhole;
-        if active == self.active {
-            return;
-        }
-        let was_empty = self.active.is_empty();
-        // A member deployed in place of one that left takes over exactly its
-        // buckets (standby for failed member, repaired member for standby).
-        let left: Vec<Slot> = self
-            .active
-            .iter()
-            .copied()
-            .filter(|s| !active.contains(s))
-            .collect();
-        let joined: Vec<Slot> = active
-            .iter()
-            .copied()
-            .filter(|s| !self.active.contains(s))
-            .collect();
-        let replacements: Vec<(Slot, Slot)> = left.iter().copied().zip(joined.iter().copied()).collect();
-        for &j in &joined {
-            log(
-                out,
-                Level::Info,
-                format!(
-                    "{} is now active in group {}",
-                    self.members[usize::from(j)].name,
-                    self.name
-                ),
-            );
-        }
-        for &l in &left {
-            let m = &self.members[usize::from(l)];
-            if m.failed() {
-                self.failovers += 1;
-            }
-            let why = if m.out_of_service() {
-                "offline"
-            } else if m.failed() {
-                "failed"
-            } else if m.standby {
-                "standby"
-            } else {
-                "inactive"
-            };
-            log(
-                out,
-                Level::Info,
-                format!("{} is no longer active in group {} ({why})", m.name, self.name),
-            );
-        }
-        self.active = active;
-        self.buckets.rebalance(&self.active, &replacements);
-        out.push(Action::Publish);
-        for (addr, slot) in self.bindings.rebalance(&self.active) {
-            out.push(Action::Announce { addr, slot });
-        }
-        let nominee = match self.nominee {
-            Some(n) if self.active.contains(&n) => Some(n),
-            _ => self.active.first().copied(),
-        };
-        if nominee != self.nominee {
-            out.push(Action::NomineeMoved {
-                from: self.nominee,
-                to: nominee,
-            });
-            self.nominee = nominee;
-        }
-        if was_empty != self.active.is_empty() {
-            out.push(Action::Carrier(!self.active.is_empty()));
-        }
-    }
 }
 
-impl Group {
-    /// Flag h: of members in service with the same hardware address, the
-    /// one that claimed it first keeps it; the others are taken out of
-    /// service until their address changes or the first one leaves.
-    fn check_hwaddrs(&mut self, out: &mut Vec<Action>) {
-        let mut order: Vec<usize> = (0..self.members.len()).collect();
-        // Members already in service keep their claim over newcomers.
-        order.sort_by_key(|&i| (self.members[i].dup_hwaddr, self.members[i].claim_seq));
-        let mut claimed: Vec<(Mac, usize)> = Vec::new();
-        for i in order {
-            let m = &self.members[i];
-            let eligible = m.present && !m.offline && !m.removed;
-            let holder = match (eligible, m.mac) {
-                (true, Some(mac)) => match claimed.iter().find(|(c, _)| *c == mac) {
-                    Some(&(_, h)) => Some(h),
-                    None => {
-                        claimed.push((mac, i));
-                        None
-                    }
-                },
-                _ => None,
-            };
-            let dup = holder.is_some();
-            if dup == m.dup_hwaddr {
-                continue;
-            }
-            let msg = match holder {
-                Some(h) => format!(
-                    "{} has the same hardware address as {} in group {}; {} is offline until its hardware address changes",
-                    m.name, self.members[h].name, self.name, m.name
-                ),
-                None => format!(
-                    "{} of group {} no longer has a duplicate hardware address; it is back in service",
-                    m.name, self.name
-                ),
-            };
-            log(out, if dup { Level::Error } else { Level::Info }, msg);
-            self.members[i].dup_hwaddr = dup;
-        }
-    }
-}
-
-fn log(out: &mut Vec<Action>, level: Level, msg: String) {
-    out.push(Action::Log(level, msg));
-}
-
-fn updown(up: bool) -> &'static str {
-    if up {
-        "up"
-    } else {
-        "down"
-    }
+fn notice(out: &mut Vec<Action>, n: Notice) {
+    out.push(Action::Notice(n));
 }
 
 #[cfg(test)]

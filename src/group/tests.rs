@@ -52,8 +52,8 @@ fn join_all(g: &mut Group, t: Instant) {
 fn logs(acts: &[Action]) -> Vec<String> {
     acts.iter()
         .filter_map(|a| {
-            if let Action::Log(_, m) = a {
-                Some(m.clone())
+            if let Action::Notice(n) = a {
+                Some(n.to_string())
             } else {
                 None
             }

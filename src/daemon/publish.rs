@@ -1,0 +1,157 @@
+//! What the data plane and the neighbours are told: the forwarding table
+//! published, and the group core's actions performed in order
+//! (announcements and IGMP re-queries once the data threads run the new
+//! table; notices logged at their level).
+
+use super::{Daemon, TAKE_UP_TIMEOUT};
+use crate::datapath::arp::{gratuitous_arp, igmp_general_query};
+use crate::datapath::buckets::Slot;
+use crate::datapath::plan::{Plan, Port};
+use crate::datapath::shell::Table;
+use crate::datapath::vnet::VNET_HDR_LEN;
+use crate::group;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+impl Daemon {
+    pub(super) fn publish(&mut self) -> u64 {
+        self.generation += 1;
+        let offline: Vec<bool> = self
+            .group
+            .members()
+            .iter()
+            .map(group::Member::out_of_service)
+            .collect();
+        let plan = Plan {
+            generation: self.generation,
+            group_mac: self.group_mac,
+            ports: (0..self.slots.len())
+                .map(|i| {
+                    self.slots.taken(i as Slot).map(|t| Port {
+                        mac: t.mac,
+                        accept: !offline.get(i).copied().unwrap_or(true),
+                        test_addr: self.test_addr(i as Slot),
+                    })
+                })
+                .collect(),
+            buckets: self.group.buckets().clone(),
+            nominee: self.group.nominee(),
+            bindings: self
+                .group
+                .bindings()
+                .iter()
+                .filter_map(|(a, s)| s.map(|s| (a, s)))
+                .collect(),
+            outbound: self.cfg.outbound,
+            seed: self.seed,
+            probing: self.slots.probers().next().is_some(),
+            targets: self.probe_targets(),
+            icmp_id: self.icmp_id,
+            probe_key: Some(self.probe_key.clone()),
+        };
+        let members = (0..self.slots.len())
+            .map(|i| self.slots.taken(i as Slot).map(|t| t.io.clone()))
+            .collect();
+        self.shared.publish(Table { plan, members });
+        self.generation
+    }
+
+    pub(super) fn set_multicast(&self, slot: Slot, join: bool) {
+        let Some(t) = self.slots.taken(slot) else {
+            return;
+        };
+        let r = if join {
+            t.io.rx.join_all_multicast()
+        } else {
+            t.io.rx.leave_all_multicast()
+        };
+        if let Err(e) = r {
+            log::warn!("{}: {e}", t.io.name);
+        }
+    }
+
+    /// Performs the group's actions. Announcements and IGMP re-queries wait
+    /// until the data threads run with the new table (when they run at all).
+    pub(super) fn perform(&mut self, acts: Vec<group::Action>) {
+        let running = self.dataplane.is_some();
+        let mut published = None;
+        for a in acts {
+            match a {
+                group::Action::Publish => published = Some(self.publish()),
+                group::Action::Announce { addr, slot } => {
+                    if let (Some(g), true) = (published, running) {
+                        if !self.shared.wait_taken(g, TAKE_UP_TIMEOUT) {
+                            log::warn!("data plane slow to take up table {g}");
+                        }
+                    }
+                    self.announce(addr, slot);
+                    self.schedule_garp(addr, slot, Instant::now());
+                }
+                group::Action::Notice(n) => log::log!(n.level(), "{n}"),
+                group::Action::Carrier(on) => {
+                    if let Err(e) = self.tap.set_carrier(on) {
+                        log::error!("carrier of {}: {e}", self.cfg.interface);
+                    }
+                }
+                group::Action::NomineeMoved { from, to } => {
+                    if let Some(f) = from {
+                        self.set_multicast(f, false);
+                    }
+                    if let Some(t) = to {
+                        self.set_multicast(t, true);
+                        log::info!(
+                            "multicast and broadcast now through {} in group {}",
+                            self.group.members()[usize::from(t)].name,
+                            self.cfg.group
+                        );
+                        if running {
+                            if let Some(g) = published {
+                                self.shared.wait_taken(g, TAKE_UP_TIMEOUT);
+                            }
+                            self.requery_igmp(t);
+                        }
+                    }
+                }
+            }
+        }
+        self.sync_probers();
+    }
+
+    /// Gratuitous ARP from the member an address is now bound to.
+    pub(super) fn announce(&self, addr: Ipv4Addr, slot: Slot) {
+        if self.send_garp(addr, slot) {
+            log::info!(
+                "{addr} now bound to {} (gratuitous ARP sent)",
+                self.group.members()[usize::from(slot)].name
+            );
+        }
+    }
+
+    pub(super) fn send_garp(&self, addr: Ipv4Addr, slot: Slot) -> bool {
+        let Some(t) = self.slots.taken(slot) else {
+            return false;
+        };
+        let mut f = vec![0u8; VNET_HDR_LEN];
+        f.extend_from_slice(&gratuitous_arp(t.mac, addr));
+        match t.io.send_control(&f) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("gratuitous ARP for {addr} on {}: {e}", t.io.name);
+                false
+            }
+        }
+    }
+
+    /// Makes the kernel re-send its IGMP reports (they leave through the new
+    /// nominee) by injecting a general query into the group interface.
+    pub(super) fn requery_igmp(&self, slot: Slot) {
+        let Some(t) = self.slots.taken(slot) else {
+            return;
+        };
+        let mut f = vec![0u8; VNET_HDR_LEN];
+        f.extend_from_slice(&igmp_general_query(t.mac));
+        if let Err(e) = self.tap.write(&f) {
+            log::warn!("IGMP re-query on {}: {e}", self.cfg.interface);
+        }
+    }
+}
