@@ -8,7 +8,7 @@
 //! paths and not only the early rejections.
 
 use crate::config::{self, GroupConfig};
-use crate::control::{self, Request};
+use crate::control::{self, Envelope, Request};
 use crate::datapath::arp::{gratuitous_arp, igmp_general_query, inet_checksum};
 use crate::datapath::buckets::{Slot, NO_SLOT};
 use crate::datapath::counters::DropReason;
@@ -488,10 +488,12 @@ pub fn control_request(data: &[u8]) {
     if let Ok(r) = control::parse_request(data) {
         assert!(data.len() <= control::server::MAX_REQUEST_LINE);
         assert_eq!(r.version, control::PROTOCOL_VERSION);
-        // What parses re-serializes to the same request.
+        // What parses re-serializes to the same request, and that line
+        // parses again (the typed request has one wire form).
         let again = serde_json::to_string(&r).expect("a request serializes");
-        let back: Request = serde_json::from_str(&again).expect("and parses back");
+        let back: Envelope<Request> = serde_json::from_str(&again).expect("and parses back");
         assert_eq!(back, r);
+        assert_eq!(control::parse_request(again.as_bytes()), Ok(r));
     }
 }
 

@@ -1,7 +1,7 @@
 //! ipmpstat: show every IPMP group's state, as Solaris ipmpstat does.
 
 use clap::{ArgGroup, Parser};
-use ipmpd::control::{format, socket, GroupStatus, NOT_RUNNING};
+use ipmpd::control::{format, socket, GroupStatus, Reply, Request, NOT_RUNNING};
 
 /// Display IPMP groups, interfaces, addresses and probe targets.
 #[derive(Parser, Debug)]
@@ -44,10 +44,11 @@ struct Cli {
 fn collect(run_dir: &std::path::Path) -> Vec<GroupStatus> {
     ipmpd::cli::group_sockets(run_dir)
         .iter()
-        .filter_map(|p| match socket::request(p, "status", &[]) {
-            Ok(r) if r.ok => r.status,
-            Ok(r) => {
-                eprintln!("ipmpstat: {}: {}", p.display(), r.error.unwrap_or_default());
+        .filter_map(|p| match socket::request(p, Request::Status) {
+            Ok(Reply::Status(s)) => Some(*s),
+            Ok(Reply::Done) => None,
+            Ok(Reply::Error(e)) => {
+                eprintln!("ipmpstat: {}: {e}", p.display());
                 None
             }
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -113,7 +114,7 @@ fn watch_probes(run_dir: &std::path::Path, fields: Option<&str>, parsable: bool)
     let mut reached = false;
     let mut disabled = false;
     for p in socks {
-        match socket::open_stream(&p, "probes") {
+        match socket::open_stream(&p, Request::Probes) {
             Ok(Ok(stream)) => {
                 reached = true;
                 let tx = tx.clone();

@@ -2,97 +2,61 @@
 
 use super::slots::Slots;
 use super::Daemon;
-use crate::control::socket::error;
-use crate::control::{
-    AddressStatus, Counters, GroupStatus, MemberStatus, Request, Response, PROTOCOL_VERSION,
-};
+use crate::control::{AddressStatus, Counters, GroupStatus, MemberStatus, Reply, Request};
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::Method;
-use crate::group::{self, Group, GroupState, MemberState};
+use crate::group::{Group, GroupState, MemberState};
 use std::time::Instant;
 
 /// Positions of ipmpstat's FLAGS column: i s m b M d h.
 const FLAG_CHARS: [char; 7] = ['i', 's', 'm', 'b', 'M', 'd', 'h'];
 
 impl Daemon {
-    /// Answers one control request. Changes need root (uid from SO_PEERCRED).
-    pub(super) fn handle_request(&mut self, req: &Request, uid: u32) -> Response {
-        let ok = |status: Option<GroupStatus>| Response {
-            version: PROTOCOL_VERSION,
-            ok: true,
-            error: None,
-            status,
-        };
-        if req.command == "status" {
-            return ok(Some(self.status()));
-        }
-        if req.command == "probes" {
-            return if self.slots.probers().next().is_some() {
-                ok(None)
-            } else {
-                error("probe-based failure detection is disabled".into())
-            };
-        }
-        if uid != 0 {
-            return error(format!(
+    /// Answers one control request. Changes need root (uid from
+    /// SO_PEERCRED); whether the group allows them is the group core's rule.
+    pub(super) fn handle_request(&mut self, req: &Request, uid: u32) -> Reply {
+        if !req.reads_only() && uid != 0 {
+            return Reply::error(format!(
                 "{}: permission denied (only root may change group {})",
-                req.command, self.cfg.group
+                req.name(),
+                self.cfg.group
             ));
         }
-        if req.command == "reload" {
-            log::info!("reload requested by uid {uid}");
-            return match self.try_reload() {
-                Ok(()) => ok(None),
-                Err(e) => {
-                    log::error!("{e}");
-                    error(e)
-                }
-            };
-        }
-        let Some(ifname) = req.args.first() else {
-            return error(format!("{}: which interface?", req.command));
-        };
-        let Some(slot) = self.group.slot_of(ifname) else {
-            return error(format!("{ifname} is not in IPMP group {}", self.cfg.group));
-        };
-        let m = &self.group.members()[usize::from(slot)];
-        let event = match req.command.as_str() {
-            "offline" => {
-                if m.offline {
-                    return error(format!("{ifname} is already offline"));
-                }
-                let others = self
-                    .group
-                    .members()
-                    .iter()
-                    .enumerate()
-                    .any(|(i, o)| i != usize::from(slot) && o.usable());
-                if !others {
-                    return error(format!(
-                        "cannot offline {ifname}: no other functioning interfaces are in its IPMP group"
-                    ));
-                }
-                group::Event::Offline { slot, offline: true }
+        let checked = match req {
+            Request::Status => return Reply::Status(Box::new(self.status())),
+            Request::Probes => {
+                return if self.slots.probers().next().is_some() {
+                    Reply::Done
+                } else {
+                    Reply::error("probe-based failure detection is disabled")
+                };
             }
-            "online" => {
-                if !m.offline {
-                    return error(format!("{ifname} is not offline"));
-                }
-                group::Event::Offline { slot, offline: false }
+            Request::Reload => {
+                log::info!("reload requested by uid {uid}");
+                return match self.try_reload() {
+                    Ok(()) => Reply::Done,
+                    Err(e) => {
+                        log::error!("{e}");
+                        Reply::Error(e)
+                    }
+                };
             }
-            "standby" => match req.args.get(1).map(String::as_str) {
-                Some("on") => group::Event::Standby { slot, standby: true },
-                Some("off") => group::Event::Standby { slot, standby: false },
-                _ => return error("standby: expected on or off".into()),
-            },
-            other => return error(format!("unknown command {other:?}")),
+            Request::Offline { member } => self.group.offline_check(member).map(|ev| (member, ev)),
+            Request::Online { member } => self.group.online_check(member).map(|ev| (member, ev)),
+            Request::Standby { member, standby } => {
+                self.group.standby_check(member, *standby).map(|ev| (member, ev))
+            }
         };
-        log::info!("{} {} requested by uid {uid}", req.command, ifname);
+        let (member, event) = match checked {
+            Ok(c) => c,
+            Err(refusal) => return Reply::error(refusal),
+        };
+        log::info!("{} {member} requested by uid {uid}", req.name());
         let acts = self.group.handle(event, Instant::now());
         self.perform(acts);
         // Offline changes what a member accepts: the data plane must know.
         self.publish();
-        ok(None)
+        Reply::Done
     }
 
     pub(super) fn status(&self) -> GroupStatus {
