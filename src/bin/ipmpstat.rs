@@ -87,16 +87,17 @@ fn main() {
         );
         return;
     }
-    let table = if cli.addresses {
-        format::addresses_table(&groups)
+    let fields = cli.fields.as_deref();
+    let out = if cli.addresses {
+        format::render(&format::addresses_table(&groups), fields, cli.parsable)
     } else if cli.groups {
-        format::groups_table(&groups)
+        format::render(&format::groups_table(&groups), fields, cli.parsable)
     } else if cli.interfaces {
-        format::interfaces_table(&groups)
+        format::render(&format::interfaces_table(&groups), fields, cli.parsable)
     } else {
-        format::targets_table(&groups)
+        format::render(&format::targets_table(&groups), fields, cli.parsable)
     };
-    match format::render(&table, cli.fields.as_deref(), cli.parsable) {
+    match out {
         Ok(out) => print!("{out}"),
         Err(e) => {
             eprintln!("ipmpstat: {e}");
@@ -146,34 +147,8 @@ fn watch_probes(run_dir: &std::path::Path, fields: Option<&str>, parsable: bool)
     let mut any = false;
     for ev in rx {
         any = true;
-        let ms = |v: Option<u64>| {
-            v.map(|us| format!("{:.2}ms", us as f64 / 1000.0))
-                .unwrap_or_default()
-        };
-        let t = format::Table {
-            headers: vec![
-                "TIME",
-                "INTERFACE",
-                "PROBE",
-                "NETRTT",
-                "RTT",
-                "RTTAVG",
-                "TARGET",
-                "RTTDEV",
-            ],
-            widths: vec![10, 12, 7, 10, 10, 10, 16],
-            rows: vec![vec![
-                format!("{:.2}s", start.elapsed().as_secs_f64()),
-                ev.interface,
-                ev.seq.to_string(),
-                ms(ev.rtt_us),
-                ms(ev.rtt_us),
-                ms(ev.rtt_avg_us),
-                ev.target,
-                ms(ev.rtt_dev_us),
-            ]],
-        };
-        let sel = fields.unwrap_or("time,interface,probe,netrtt,rtt,rttavg,target");
+        let t = format::probe_table(start.elapsed(), ev);
+        let sel = fields.unwrap_or(format::PROBE_FIELDS);
         match format::render(&t, Some(sel), parsable) {
             Ok(out) => {
                 // The header once, then rows only.

@@ -28,10 +28,12 @@ pub mod hostile;
 pub mod protocol;
 pub mod server;
 pub mod socket;
+pub mod state;
 
 pub mod metrics;
 
 pub use protocol::{parse_request, Envelope, Reply, Request, PROTOCOL_VERSION};
+pub use state::{AddressState, GroupState, LinkState, MemberState, ProbeMode, ProbeState};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,8 +48,7 @@ pub struct GroupStatus {
     pub interface: String,
     /// The group's name (GROUPNAME column).
     pub group: String,
-    /// ok, degraded or failed.
-    pub state: String,
+    pub state: GroupState,
     /// Failure detection time in ms; None when nothing probes.
     pub fdt_ms: Option<u64>,
     pub members: Vec<MemberStatus>,
@@ -75,14 +76,11 @@ pub struct MemberStatus {
     pub active: bool,
     /// Seven characters "ismbMdh", '-' where unset.
     pub flags: String,
-    /// up, down or unknown.
-    pub link: String,
-    /// ok, failed, unknown or disabled.
-    pub probe: String,
-    /// ok, failed, offline or unknown.
-    pub state: String,
-    /// The -t MODE column: routes, multicast or disabled.
-    pub probe_mode: String,
+    pub link: LinkState,
+    pub probe: ProbeState,
+    pub state: MemberState,
+    /// The -t MODE column.
+    pub probe_mode: ProbeMode,
     pub test_address: Option<String>,
     /// In firing order.
     pub targets: Vec<String>,
@@ -98,8 +96,7 @@ pub struct MemberStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressStatus {
     pub address: String,
-    /// up, or down when no member can carry it.
-    pub state: String,
+    pub state: AddressState,
     /// The member answering ARP for it.
     pub inbound: Option<String>,
     /// Every active member.

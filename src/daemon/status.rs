@@ -2,9 +2,12 @@
 
 use super::slots::Slots;
 use super::Daemon;
-use crate::control::{AddressStatus, Counters, GroupStatus, MemberStatus, Reply, Request};
+use crate::control::{
+    self, AddressState, AddressStatus, Counters, GroupStatus, LinkState, MemberStatus, ProbeMode, Reply,
+    Request,
+};
 use crate::datapath::buckets::Slot;
-use crate::detect::probe::Method;
+use crate::detect::probe::{Method, ProbeState};
 use crate::group::{Group, GroupState, MemberState};
 use std::time::Instant;
 
@@ -101,9 +104,9 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
             let st = slots.get(slot);
             let prober = slots.prober(slot);
             let probe_mode = match prober {
-                None => "disabled",
-                Some(p) if p.discovering() => "multicast",
-                Some(_) => "routes",
+                None => ProbeMode::Disabled,
+                Some(p) if p.discovering() => ProbeMode::Multicast,
+                Some(_) => ProbeMode::Routes,
             };
             let test_address = match prober.map(|p| p.method()) {
                 Some(Method::Icmp { test_addr }) => Some(test_addr.to_string()),
@@ -114,22 +117,25 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
                 active: g.active().contains(&slot),
                 flags,
                 link: if !m.present {
-                    "unknown"
+                    LinkState::Unknown
                 } else if m.link_up {
-                    "up"
+                    LinkState::Up
                 } else {
-                    "down"
-                }
-                .into(),
-                probe: m.probe.as_str().into(),
+                    LinkState::Down
+                },
+                probe: match m.probe {
+                    ProbeState::Ok => control::ProbeState::Ok,
+                    ProbeState::Failed => control::ProbeState::Failed,
+                    ProbeState::Unknown => control::ProbeState::Unknown,
+                    ProbeState::Disabled => control::ProbeState::Disabled,
+                },
                 state: match m.state() {
-                    MemberState::Ok => "ok",
-                    MemberState::Failed => "failed",
-                    MemberState::Offline => "offline",
-                    MemberState::Unknown => "unknown",
-                }
-                .into(),
-                probe_mode: probe_mode.into(),
+                    MemberState::Ok => control::MemberState::Ok,
+                    MemberState::Failed => control::MemberState::Failed,
+                    MemberState::Offline => control::MemberState::Offline,
+                    MemberState::Unknown => control::MemberState::Unknown,
+                },
+                probe_mode,
                 test_address,
                 targets: prober
                     .map(|p| p.targets().iter().map(|t| t.to_string()).collect())
@@ -158,7 +164,11 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
         .iter()
         .map(|(addr, slot)| AddressStatus {
             address: addr.to_string(),
-            state: if slot.is_some() { "up" } else { "down" }.into(),
+            state: if slot.is_some() {
+                AddressState::Up
+            } else {
+                AddressState::Down
+            },
             inbound: slot
                 .and_then(|s| g.members().get(usize::from(s)))
                 .map(|m| m.name.clone()),
@@ -169,11 +179,10 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
         interface: interface.to_string(),
         group: g.name().to_string(),
         state: match g.state() {
-            GroupState::Ok => "ok",
-            GroupState::Degraded => "degraded",
-            GroupState::Failed => "failed",
-        }
-        .into(),
+            GroupState::Ok => control::GroupState::Ok,
+            GroupState::Degraded => control::GroupState::Degraded,
+            GroupState::Failed => control::GroupState::Failed,
+        },
         fdt_ms: slots.probers().map(|p| p.fdt().as_millis() as u64).max(),
         members,
         addresses,
