@@ -639,6 +639,10 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             r#"{"version":1,"command":"status"}"#,
             r#"{"version":1,"command":"offline","args":["e1000g0"]}"#,
             r#"{"version":1,"command":"standby","args":["rge0","on"]}"#,
+            r#"{"version":1,"command":"standby","args":["rge0","off"]}"#,
+            r#"{"version":1,"command":"online","args":["e1000g0"]}"#,
+            r#"{"version":1,"command":"probes"}"#,
+            r#"{"version":1,"command":"reload","args":[]}"#,
         ]
         .iter()
         .map(|s| format!("{s}\n").into_bytes())

@@ -1,7 +1,7 @@
 //! ipmpadm: take members offline and back (Solaris if_mpadm -d / -r) and
 //! toggle standby, through the daemon's control socket.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use ipmpd::control::{socket, Reply, Request, NOT_RUNNING};
 
 /// Administer the members of running IPMP groups.
@@ -21,11 +21,13 @@ enum Cmd {
     /// Re-read every group's configuration (as SIGHUP does).
     Reload,
     /// Make a member a standby (on) or a normal member (off).
-    Standby {
-        interface: String,
-        #[arg(value_parser = ["on", "off"])]
-        state: String,
-    },
+    Standby { interface: String, state: Switch },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Switch {
+    On,
+    Off,
 }
 
 fn main() {
@@ -41,15 +43,10 @@ fn main() {
         Cmd::Online { interface } => Request::Online { member: interface },
         Cmd::Standby { interface, state } => Request::Standby {
             member: interface,
-            standby: state == "on",
+            standby: matches!(state, Switch::On),
         },
     };
-    let (Request::Offline { member: ifname }
-    | Request::Online { member: ifname }
-    | Request::Standby { member: ifname, .. }) = &request
-    else {
-        unreachable!("a member change")
-    };
+    let ifname = request.member().expect("a member change");
     let socks = ipmpd::cli::group_sockets(&run_dir);
     let mut reached = false;
     let mut denied = None;
@@ -64,7 +61,7 @@ fn main() {
             Err(_) => continue,
         };
         reached = true;
-        if !status.is_some_and(|s| s.members.iter().any(|m| &m.name == ifname)) {
+        if !status.is_some_and(|s| s.members.iter().any(|m| m.name == ifname)) {
             continue;
         }
         match socket::request(p, request.clone()) {

@@ -71,6 +71,16 @@ impl Request {
         }
     }
 
+    /// The member a change is for.
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            Request::Offline { member } | Request::Online { member } | Request::Standby { member, .. } => {
+                Some(member)
+            }
+            Request::Status | Request::Probes | Request::Reload => None,
+        }
+    }
+
     /// Whether it only reads (anyone may); every other request changes the
     /// group and needs root.
     pub fn reads_only(&self) -> bool {

@@ -44,17 +44,19 @@ impl Daemon {
                     }
                 };
             }
-            Request::Offline { member } => self.group.offline_check(member).map(|ev| (member, ev)),
-            Request::Online { member } => self.group.online_check(member).map(|ev| (member, ev)),
-            Request::Standby { member, standby } => {
-                self.group.standby_check(member, *standby).map(|ev| (member, ev))
-            }
+            Request::Offline { member } => self.group.offline_check(member),
+            Request::Online { member } => self.group.online_check(member),
+            Request::Standby { member, standby } => self.group.standby_check(member, *standby),
         };
-        let (member, event) = match checked {
-            Ok(c) => c,
+        let event = match checked {
+            Ok(event) => event,
             Err(refusal) => return Reply::error(refusal),
         };
-        log::info!("{} {member} requested by uid {uid}", req.name());
+        log::info!(
+            "{} {} requested by uid {uid}",
+            req.name(),
+            req.member().unwrap_or_default()
+        );
         let acts = self.group.handle(event, Instant::now());
         self.perform(acts);
         // Offline changes what a member accepts: the data plane must know.
