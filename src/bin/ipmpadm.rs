@@ -51,7 +51,7 @@ fn main() {
     let mut reached = false;
     let mut denied = None;
     for p in &socks {
-        let status = match socket::request(p, Request::Status) {
+        let status = match socket::request(p, &Request::Status) {
             Ok(Reply::Status(s)) => Some(s),
             Ok(_) => None,
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -64,7 +64,7 @@ fn main() {
         if !status.is_some_and(|s| s.members.iter().any(|m| m.name == ifname)) {
             continue;
         }
-        match socket::request(p, request.clone()) {
+        match socket::request(p, &request) {
             Ok(Reply::Error(e)) => {
                 eprintln!("ipmpadm: {e}");
                 std::process::exit(1);
@@ -92,7 +92,7 @@ fn reload_all(run_dir: &std::path::Path) -> ! {
     let mut reached = 0;
     let mut failed = false;
     for p in socks {
-        match socket::request(&p, Request::Reload) {
+        match socket::request(&p, &Request::Reload) {
             Ok(Reply::Error(e)) => {
                 eprintln!("ipmpadm: {e}");
                 failed = true;

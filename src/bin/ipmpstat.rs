@@ -44,7 +44,7 @@ struct Cli {
 fn collect(run_dir: &std::path::Path) -> Vec<GroupStatus> {
     ipmpd::cli::group_sockets(run_dir)
         .iter()
-        .filter_map(|p| match socket::request(p, Request::Status) {
+        .filter_map(|p| match socket::request(p, &Request::Status) {
             Ok(Reply::Status(s)) => Some(*s),
             Ok(Reply::Done) => None,
             Ok(Reply::Error(e)) => {
@@ -115,7 +115,7 @@ fn watch_probes(run_dir: &std::path::Path, fields: Option<&str>, parsable: bool)
     let mut reached = false;
     let mut disabled = false;
     for p in socks {
-        match socket::open_stream(&p, Request::Probes) {
+        match socket::open_stream(&p, &Request::Probes) {
             Ok(Ok(stream)) => {
                 reached = true;
                 let tx = tx.clone();

@@ -40,7 +40,7 @@ pub fn peer_uid(fd: std::os::fd::RawFd) -> io::Result<u32> {
 }
 
 /// One request line, newline included.
-fn request_line(req: Request) -> io::Result<Vec<u8>> {
+fn request_line(req: &Request) -> io::Result<Vec<u8>> {
     let mut line = serde_json::to_vec(&Envelope::new(req)).map_err(io::Error::other)?;
     line.push(b'\n');
     Ok(line)
@@ -48,7 +48,7 @@ fn request_line(req: Request) -> io::Result<Vec<u8>> {
 
 /// Client side of a streaming command: the response, then the stream of
 /// lines that follows it (Ok(Err) carries the daemon's refusal).
-pub fn open_stream(path: &Path, req: Request) -> io::Result<Result<UnixStream, String>> {
+pub fn open_stream(path: &Path, req: &Request) -> io::Result<Result<UnixStream, String>> {
     let stream = UnixStream::connect(path)?;
     (&stream).write_all(&request_line(req)?)?;
     // Read the response line byte by byte so nothing after it is consumed.
@@ -66,7 +66,7 @@ pub fn open_stream(path: &Path, req: Request) -> io::Result<Result<UnixStream, S
 }
 
 /// Client side: one request, one response.
-pub fn request(path: &Path, req: Request) -> io::Result<Reply> {
+pub fn request(path: &Path, req: &Request) -> io::Result<Reply> {
     let stream = UnixStream::connect(path)?;
     stream.set_read_timeout(Some(REPLY_WAIT))?;
     (&stream).write_all(&request_line(req)?)?;
