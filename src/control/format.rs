@@ -224,7 +224,7 @@ pub fn interfaces_table(groups: &[GroupStatus]) -> Table<MemberRow<'_>> {
 }
 
 /// Active members plain, then inactive ones in parentheses, then unusable
-/// ones in brackets: "rge0 e1000g1 (e1000g2) [e1000g0]".
+/// ones in brackets: "rge0 e1000g1 (e1000g2) \[e1000g0\]".
 pub fn interface_list(g: &GroupStatus) -> String {
     let active = g.members.iter().filter(|m| m.active).map(|m| m.name.clone());
     let inactive = g

@@ -19,7 +19,7 @@
 //! A refusal or error is `{"version":1,"ok":false,"error":"TEXT"}` ([`Reply`]):
 //! a malformed line, an unknown command or wrong operands (the text names
 //! the value), a change by anyone but root (uid from SO_PEERCRED), or a
-//! change the group refuses ([`crate::group::Refusal`]). The bounds on
+//! change the group refuses ([`crate::group::admin::Refusal`]). The bounds on
 //! clients are in [`server`].
 
 pub mod format;

@@ -193,7 +193,7 @@ impl From<ReplyLine> for Reply {
     }
 }
 
-/// Written by hand rather than through [`ReplyLine`] so a status is not
+/// Written by hand rather than through `ReplyLine` so a status is not
 /// copied to be sent.
 impl Serialize for Reply {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -340,5 +340,26 @@ mod tests {
             let back: Envelope<Reply> = serde_json::from_str(&line).unwrap();
             assert_eq!(serde_json::to_string(&back).unwrap(), line);
         }
+    }
+
+    #[test]
+    fn a_status_reply_carries_the_status() {
+        let status = GroupStatus {
+            interface: "ipmp0".into(),
+            group: "production0".into(),
+            state: crate::control::GroupState::Failed,
+            fdt_ms: None,
+            members: vec![],
+            addresses: vec![],
+            failovers: 0,
+        };
+        let line = serde_json::to_string(&Envelope::new(Reply::Status(Box::new(status.clone())))).unwrap();
+        assert!(
+            line.starts_with("{\"version\":1,\"ok\":true,\"status\":{\"interface\":\"ipmp0\""),
+            "{line}"
+        );
+        assert!(line.contains("\"state\":\"failed\""), "{line}");
+        let back: Envelope<Reply> = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.body, Reply::Status(Box::new(status)));
     }
 }

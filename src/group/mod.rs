@@ -7,10 +7,9 @@
 //! when it wants a [`Event::Tick`]. Nothing here reads a clock or touches a
 //! socket, so every rule is unit-tested with synthetic time.
 
-mod admin;
+pub mod admin;
 mod bindings;
 
-pub use admin::Refusal;
 pub use bindings::Bindings;
 
 use crate::datapath::buckets::{Buckets, Slot};
