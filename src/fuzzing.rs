@@ -8,7 +8,7 @@
 //! paths and not only the early rejections.
 
 use crate::config;
-use crate::control::{self, Request};
+use crate::control::{self, Envelope, Request};
 use crate::datapath::arp::{gratuitous_arp, igmp_general_query, inet_checksum};
 use crate::datapath::buckets::{Slot, NO_SLOT};
 use crate::datapath::counters::DropReason;
@@ -470,10 +470,12 @@ pub fn control_request(data: &[u8]) {
     if let Ok(r) = control::parse_request(data) {
         assert!(data.len() <= control::server::MAX_REQUEST_LINE);
         assert_eq!(r.version, control::PROTOCOL_VERSION);
-        // What parses re-serializes to the same request.
+        // What parses re-serializes to the same request, and that line
+        // parses again (the typed request has one wire form).
         let again = serde_json::to_string(&r).expect("a request serializes");
-        let back: Request = serde_json::from_str(&again).expect("and parses back");
+        let back: Envelope<Request> = serde_json::from_str(&again).expect("and parses back");
         assert_eq!(back, r);
+        assert_eq!(control::parse_request(again.as_bytes()), Ok(r));
     }
 }
 
@@ -619,6 +621,10 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             r#"{"version":1,"command":"status"}"#,
             r#"{"version":1,"command":"offline","args":["e1000g0"]}"#,
             r#"{"version":1,"command":"standby","args":["rge0","on"]}"#,
+            r#"{"version":1,"command":"standby","args":["rge0","off"]}"#,
+            r#"{"version":1,"command":"online","args":["e1000g0"]}"#,
+            r#"{"version":1,"command":"probes"}"#,
+            r#"{"version":1,"command":"reload","args":[]}"#,
         ]
         .iter()
         .map(|s| format!("{s}\n").into_bytes())

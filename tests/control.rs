@@ -173,3 +173,63 @@ fn caps_on_connections_lines_and_watchers() {
     drop(watchers);
     assert!(d.running());
 }
+
+/// One request line on a fresh connection; the daemon's one reply line.
+fn ask(lab: &Lab, line: &str) -> String {
+    let mut s = UnixStream::connect(sock(lab)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(line.as_bytes()).unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    reply
+}
+
+#[test]
+fn requests_the_daemon_cannot_take_are_refused_by_name() {
+    let lab = Lab::new("ctlrefuse");
+    let mut d = start_tutorial(&lab);
+    for (line, says) in [
+        (
+            "{\"version\":1,\"command\":\"bogus\"}\n",
+            "unknown command \\\"bogus\\\"",
+        ),
+        (
+            "{\"version\":2,\"command\":\"status\"}\n",
+            "protocol version 2 not supported",
+        ),
+        (
+            "{\"version\":1,\"command\":\"standby\",\"args\":[\"rge0\",\"maybe\"]}\n",
+            "standby: expected on or off, not \\\"maybe\\\"",
+        ),
+        (
+            "{\"version\":1,\"command\":\"offline\"}\n",
+            "offline: which interface?",
+        ),
+        (
+            "{\"version\":1,\"command\":\"offline\",\"args\":[\"nosuch0\"]}\n",
+            "nosuch0 is not in IPMP group production0",
+        ),
+    ] {
+        let reply = ask(&lab, line);
+        assert!(
+            reply.starts_with("{\"version\":1,\"ok\":false,\"error\":") && reply.contains(says),
+            "{line:?} answered {reply:?}"
+        );
+    }
+    // A good request is still answered in the same form.
+    assert!(ask(&lab, "{\"version\":1,\"command\":\"status\",\"args\":[]}\n")
+        .starts_with("{\"version\":1,\"ok\":true,\"status\":{"));
+
+    // Clients sending nothing but such requests do not wear the daemon down.
+    let hostile = Hostile::start(sock(&lab), &[(Kind::Refused, 8)]);
+    assert!(
+        wait_until(Duration::from_secs(10), || hostile.closed(Kind::Refused) >= 64),
+        "refused clients not answered and closed ({})",
+        hostile.closed(Kind::Refused)
+    );
+    let (code, i) = ipmpstat(&lab, &["-i"]);
+    assert_eq!(code, 0, "ipmpstat -i with refused clients connected");
+    assert!(i.contains("e1000g0"), "{i}");
+    drop(hostile);
+    assert!(d.running(), "{}", d.stderr_text());
+}

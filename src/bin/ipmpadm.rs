@@ -1,8 +1,8 @@
 //! ipmpadm: take members offline and back (Solaris if_mpadm -d / -r) and
 //! toggle standby, through the daemon's control socket.
 
-use clap::{Parser, Subcommand};
-use ipmpd::control::{socket, NOT_RUNNING};
+use clap::{Parser, Subcommand, ValueEnum};
+use ipmpd::control::{socket, Reply, Request, NOT_RUNNING};
 
 /// Administer the members of running IPMP groups.
 #[derive(Parser, Debug)]
@@ -21,11 +21,13 @@ enum Cmd {
     /// Re-read every group's configuration (as SIGHUP does).
     Reload,
     /// Make a member a standby (on) or a normal member (off).
-    Standby {
-        interface: String,
-        #[arg(value_parser = ["on", "off"])]
-        state: String,
-    },
+    Standby { interface: String, state: Switch },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Switch {
+    On,
+    Off,
 }
 
 fn main() {
@@ -35,19 +37,23 @@ fn main() {
     if matches!(cli.command, Cmd::Reload) {
         reload_all(&run_dir);
     }
-    let (command, args): (&str, Vec<&str>) = match &cli.command {
+    let request = match cli.command {
         Cmd::Reload => unreachable!("handled above"),
-        Cmd::Offline { interface } => ("offline", vec![interface]),
-        Cmd::Online { interface } => ("online", vec![interface]),
-        Cmd::Standby { interface, state } => ("standby", vec![interface, state]),
+        Cmd::Offline { interface } => Request::Offline { member: interface },
+        Cmd::Online { interface } => Request::Online { member: interface },
+        Cmd::Standby { interface, state } => Request::Standby {
+            member: interface,
+            standby: matches!(state, Switch::On),
+        },
     };
-    let ifname = args[0];
+    let ifname = request.member().expect("a member change");
     let socks = ipmpd::cli::group_sockets(&run_dir);
     let mut reached = false;
     let mut denied = None;
     for p in &socks {
-        let status = match socket::request(p, "status", &[]) {
-            Ok(r) => r.status,
+        let status = match socket::request(p, &Request::Status) {
+            Ok(Reply::Status(s)) => Some(s),
+            Ok(_) => None,
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 denied = Some(e);
                 continue;
@@ -58,12 +64,12 @@ fn main() {
         if !status.is_some_and(|s| s.members.iter().any(|m| m.name == ifname)) {
             continue;
         }
-        match socket::request(p, command, &args) {
-            Ok(r) if r.ok => return,
-            Ok(r) => {
-                eprintln!("ipmpadm: {}", r.error.unwrap_or_default());
+        match socket::request(p, &request) {
+            Ok(Reply::Error(e)) => {
+                eprintln!("ipmpadm: {e}");
                 std::process::exit(1);
             }
+            Ok(_) => return,
             Err(e) => {
                 eprintln!("ipmpadm: {}: {e}", p.display());
                 std::process::exit(1);
@@ -86,12 +92,12 @@ fn reload_all(run_dir: &std::path::Path) -> ! {
     let mut reached = 0;
     let mut failed = false;
     for p in socks {
-        match socket::request(&p, "reload", &[]) {
-            Ok(r) if r.ok => reached += 1,
-            Ok(r) => {
-                eprintln!("ipmpadm: {}", r.error.unwrap_or_default());
+        match socket::request(&p, &Request::Reload) {
+            Ok(Reply::Error(e)) => {
+                eprintln!("ipmpadm: {e}");
                 failed = true;
             }
+            Ok(_) => reached += 1,
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 eprintln!("ipmpadm: permission denied talking to ipmpd ({e}): run as root");
                 failed = true;

@@ -1,7 +1,7 @@
 //! ipmpstat: show every IPMP group's state, as Solaris ipmpstat does.
 
 use clap::{ArgGroup, Parser};
-use ipmpd::control::{format, socket, GroupStatus, NOT_RUNNING};
+use ipmpd::control::{format, socket, GroupStatus, Reply, Request, NOT_RUNNING};
 
 /// Display IPMP groups, interfaces, addresses and probe targets.
 #[derive(Parser, Debug)]
@@ -44,10 +44,11 @@ struct Cli {
 fn collect(run_dir: &std::path::Path) -> Vec<GroupStatus> {
     ipmpd::cli::group_sockets(run_dir)
         .iter()
-        .filter_map(|p| match socket::request(p, "status", &[]) {
-            Ok(r) if r.ok => r.status,
-            Ok(r) => {
-                eprintln!("ipmpstat: {}: {}", p.display(), r.error.unwrap_or_default());
+        .filter_map(|p| match socket::request(p, &Request::Status) {
+            Ok(Reply::Status(s)) => Some(*s),
+            Ok(Reply::Done) => None,
+            Ok(Reply::Error(e)) => {
+                eprintln!("ipmpstat: {}: {e}", p.display());
                 None
             }
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -86,16 +87,17 @@ fn main() {
         );
         return;
     }
-    let table = if cli.addresses {
-        format::addresses_table(&groups)
+    let fields = cli.fields.as_deref();
+    let out = if cli.addresses {
+        format::render(&format::addresses_table(&groups), fields, cli.parsable)
     } else if cli.groups {
-        format::groups_table(&groups)
+        format::render(&format::groups_table(&groups), fields, cli.parsable)
     } else if cli.interfaces {
-        format::interfaces_table(&groups)
+        format::render(&format::interfaces_table(&groups), fields, cli.parsable)
     } else {
-        format::targets_table(&groups)
+        format::render(&format::targets_table(&groups), fields, cli.parsable)
     };
-    match format::render(&table, cli.fields.as_deref(), cli.parsable) {
+    match out {
         Ok(out) => print!("{out}"),
         Err(e) => {
             eprintln!("ipmpstat: {e}");
@@ -113,7 +115,7 @@ fn watch_probes(run_dir: &std::path::Path, fields: Option<&str>, parsable: bool)
     let mut reached = false;
     let mut disabled = false;
     for p in socks {
-        match socket::open_stream(&p, "probes") {
+        match socket::open_stream(&p, &Request::Probes) {
             Ok(Ok(stream)) => {
                 reached = true;
                 let tx = tx.clone();
@@ -145,34 +147,8 @@ fn watch_probes(run_dir: &std::path::Path, fields: Option<&str>, parsable: bool)
     let mut any = false;
     for ev in rx {
         any = true;
-        let ms = |v: Option<u64>| {
-            v.map(|us| format!("{:.2}ms", us as f64 / 1000.0))
-                .unwrap_or_default()
-        };
-        let t = format::Table {
-            headers: vec![
-                "TIME",
-                "INTERFACE",
-                "PROBE",
-                "NETRTT",
-                "RTT",
-                "RTTAVG",
-                "TARGET",
-                "RTTDEV",
-            ],
-            widths: vec![10, 12, 7, 10, 10, 10, 16],
-            rows: vec![vec![
-                format!("{:.2}s", start.elapsed().as_secs_f64()),
-                ev.interface,
-                ev.seq.to_string(),
-                ms(ev.rtt_us),
-                ms(ev.rtt_us),
-                ms(ev.rtt_avg_us),
-                ev.target,
-                ms(ev.rtt_dev_us),
-            ]],
-        };
-        let sel = fields.unwrap_or("time,interface,probe,netrtt,rtt,rttavg,target");
+        let t = format::probe_table(start.elapsed(), ev);
+        let sel = fields.unwrap_or(format::PROBE_FIELDS);
         match format::render(&t, Some(sel), parsable) {
             Ok(out) => {
                 // The header once, then rows only.

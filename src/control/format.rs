@@ -1,17 +1,117 @@
 //! ipmpstat's tables, as in.mpathd's ipmpstat prints them: fixed column
 //! widths, left-justified, last column unpadded, "--" for empty fields.
+//!
+//! Each output mode is one list of [`Column`]s (header, width, how a row
+//! shows it), so a new column is one line.
 
-use super::GroupStatus;
+use super::{AddressStatus, GroupStatus, MemberStatus, ProbeEvent};
+use std::time::Duration;
 
-/// Column widths of `-i` (INTERFACE ACTIVE GROUP FLAGS LINK PROBE STATE).
-const I_WIDTHS: [usize; 6] = [12, 8, 12, 10, 10, 10];
-/// Column widths of `-g` (GROUP GROUPNAME STATE FDT INTERFACES).
-const G_WIDTHS: [usize; 4] = [12, 12, 10, 10];
-/// Column widths of `-a` (ADDRESS STATE GROUP INBOUND OUTBOUND).
-const A_WIDTHS: [usize; 4] = [24, 8, 12, 12];
-/// Column widths of `-t` (INTERFACE MODE TESTADDR TARGETS).
-const T_WIDTHS: [usize; 3] = [12, 10, 22];
 const EMPTY: &str = "--";
+/// The width of a mode's last column, used when `-o` puts it elsewhere.
+const LAST_WIDTH: usize = 12;
+
+/// One column of an output mode.
+pub struct Column<R> {
+    /// Its name, for the header line and `-o`.
+    pub header: &'static str,
+    /// Its width when another column follows.
+    pub width: usize,
+    /// The field of one row.
+    pub value: fn(&R) -> String,
+}
+
+/// A column (short to write in the mode lists below).
+const fn col<R>(header: &'static str, width: usize, value: fn(&R) -> String) -> Column<R> {
+    Column { header, width, value }
+}
+
+/// A row of `-i` and `-t`: a member of a group.
+pub struct MemberRow<'a> {
+    pub group: &'a GroupStatus,
+    pub member: &'a MemberStatus,
+}
+
+/// A row of `-a`: a data address of a group.
+pub struct AddressRow<'a> {
+    pub group: &'a GroupStatus,
+    pub address: &'a AddressStatus,
+}
+
+/// A row of `-p`: a probe outcome, at a time since ipmpstat started.
+pub struct ProbeRow {
+    pub time: Duration,
+    pub event: ProbeEvent,
+}
+
+/// `-i`: the members.
+pub fn interface_columns<'a>() -> Vec<Column<MemberRow<'a>>> {
+    vec![
+        col("INTERFACE", 12, |r| r.member.name.clone()),
+        col("ACTIVE", 8, |r| yes_no(r.member.active)),
+        col("GROUP", 12, |r| r.group.interface.clone()),
+        col("FLAGS", 10, |r| r.member.flags.clone()),
+        col("LINK", 10, |r| r.member.link.to_string()),
+        col("PROBE", 10, |r| r.member.probe.to_string()),
+        col("STATE", LAST_WIDTH, |r| r.member.state.to_string()),
+    ]
+}
+
+/// `-g`: the groups.
+pub fn group_columns<'a>() -> Vec<Column<&'a GroupStatus>> {
+    vec![
+        col("GROUP", 12, |g| g.interface.clone()),
+        col("GROUPNAME", 12, |g| g.group.clone()),
+        col("STATE", 10, |g| g.state.to_string()),
+        col("FDT", 10, |g| fdt(g)),
+        col("INTERFACES", LAST_WIDTH, |g| interface_list(g)),
+    ]
+}
+
+/// `-a`: the data addresses.
+pub fn address_columns<'a>() -> Vec<Column<AddressRow<'a>>> {
+    vec![
+        col("ADDRESS", 24, |r| r.address.address.clone()),
+        col("STATE", 8, |r| r.address.state.to_string()),
+        col("GROUP", 12, |r| r.group.interface.clone()),
+        col("INBOUND", 12, |r| r.address.inbound.clone().unwrap_or_default()),
+        col("OUTBOUND", LAST_WIDTH, |r| r.address.outbound.join(" ")),
+    ]
+}
+
+/// `-t`: the probe targets.
+pub fn target_columns<'a>() -> Vec<Column<MemberRow<'a>>> {
+    vec![
+        col("INTERFACE", 12, |r| r.member.name.clone()),
+        col("MODE", 10, |r| r.member.probe_mode.to_string()),
+        col("TESTADDR", 22, |r| {
+            r.member.test_address.clone().unwrap_or_default()
+        }),
+        col("TARGETS", LAST_WIDTH, |r| r.member.targets.join(" ")),
+    ]
+}
+
+/// `-p`: probe outcomes (lost probes with empty RTT fields).
+pub fn probe_columns() -> Vec<Column<ProbeRow>> {
+    vec![
+        col("TIME", 10, |r| format!("{:.2}s", r.time.as_secs_f64())),
+        col("INTERFACE", 12, |r| r.event.interface.clone()),
+        col("PROBE", 7, |r| r.event.seq.to_string()),
+        col("NETRTT", 10, |r| ms(r.event.rtt_us)),
+        col("RTT", 10, |r| ms(r.event.rtt_us)),
+        col("RTTAVG", 10, |r| ms(r.event.rtt_avg_us)),
+        col("TARGET", 16, |r| r.event.target.clone()),
+        col("RTTDEV", LAST_WIDTH, |r| ms(r.event.rtt_dev_us)),
+    ]
+}
+
+/// The columns `-p` shows without `-o` (RTTDEV only on request).
+pub const PROBE_FIELDS: &str = "time,interface,probe,netrtt,rtt,rttavg,target";
+
+fn ms(us: Option<u64>) -> String {
+    us.map(|us| format!("{:.2}ms", us as f64 / 1000.0))
+        .unwrap_or_default()
+}
 
 fn pad(f: &str, w: Option<usize>) -> String {
     let f = if f.is_empty() { EMPTY } else { f };
@@ -26,12 +126,10 @@ fn yes_no(b: bool) -> String {
     (if b { "yes" } else { "no" }).to_string()
 }
 
-/// One ipmpstat mode's output before rendering.
-pub struct Table {
-    pub headers: Vec<&'static str>,
-    /// Widths of all but the last column.
-    pub widths: Vec<usize>,
-    pub rows: Vec<Vec<String>>,
+/// One ipmpstat mode's output before rendering: its columns and rows.
+pub struct Table<R> {
+    pub columns: Vec<Column<R>>,
+    pub rows: Vec<R>,
 }
 
 /// Escapes a parsable field: ':' and '\' get a '\' when several fields are printed.
@@ -42,23 +140,24 @@ fn escape(f: &str) -> String {
 /// Renders a table: all columns, or the `-o` selection (case-insensitive,
 /// "all" for every one); `-P` parsable: no header, ':'-separated, empty
 /// fields as nothing.
-pub fn render(t: &Table, fields: Option<&str>, parsable: bool) -> Result<String, String> {
-    let cols: Vec<usize> = match fields {
-        None => (0..t.headers.len()).collect(),
+pub fn render<R>(t: &Table<R>, fields: Option<&str>, parsable: bool) -> Result<String, String> {
+    let cols: Vec<&Column<R>> = match fields {
+        None => t.columns.iter().collect(),
         Some(list) => {
             let mut v = Vec::new();
             for f in list.split(',') {
                 if f.eq_ignore_ascii_case("all") {
-                    v.extend(0..t.headers.len());
+                    v.extend(t.columns.iter());
                     continue;
                 }
-                match t.headers.iter().position(|h| h.eq_ignore_ascii_case(f)) {
-                    Some(i) => v.push(i),
+                match t.columns.iter().find(|c| c.header.eq_ignore_ascii_case(f)) {
+                    Some(c) => v.push(c),
                     None => {
+                        let names: Vec<&str> = t.columns.iter().map(|c| c.header).collect();
                         return Err(format!(
                             "unknown output field \"{f}\" (fields: {})",
-                            t.headers.join(",")
-                        ))
+                            names.join(",")
+                        ));
                     }
                 }
             }
@@ -73,11 +172,12 @@ pub fn render(t: &Table, fields: Option<&str>, parsable: bool) -> Result<String,
         for r in &t.rows {
             let vals: Vec<String> = cols
                 .iter()
-                .map(|&c| {
+                .map(|c| {
+                    let v = (c.value)(r);
                     if cols.len() > 1 {
-                        escape(&r[c])
+                        escape(&v)
                     } else {
-                        r[c].clone()
+                        v
                     }
                 })
                 .collect();
@@ -89,51 +189,42 @@ pub fn render(t: &Table, fields: Option<&str>, parsable: bool) -> Result<String,
     let line = |vals: Vec<String>| -> String {
         let n = cols.len();
         let mut s = String::new();
-        for (k, (&c, v)) in cols.iter().zip(vals).enumerate() {
-            let w = if k + 1 == n {
-                None
-            } else {
-                Some(t.widths.get(c).copied().unwrap_or(12))
-            };
+        for (k, (c, v)) in cols.iter().zip(vals).enumerate() {
+            let w = if k + 1 == n { None } else { Some(c.width) };
             s.push_str(&pad(&v, w));
         }
         s.trim_end().to_string()
     };
-    out.push_str(&line(cols.iter().map(|&c| t.headers[c].to_string()).collect()));
+    out.push_str(&line(cols.iter().map(|c| c.header.to_string()).collect()));
     out.push('\n');
     for r in &t.rows {
-        out.push_str(&line(cols.iter().map(|&c| r[c].clone()).collect()));
+        out.push_str(&line(cols.iter().map(|c| (c.value)(r)).collect()));
         out.push('\n');
     }
     Ok(out)
 }
 
-pub fn interfaces_table(groups: &[GroupStatus]) -> Table {
-    let rows = groups
+fn member_rows(groups: &[GroupStatus]) -> Vec<MemberRow<'_>> {
+    groups
         .iter()
-        .flat_map(|g| {
-            g.members.iter().map(move |m| {
-                vec![
-                    m.name.clone(),
-                    yes_no(m.active),
-                    g.interface.clone(),
-                    m.flags.clone(),
-                    m.link.clone(),
-                    m.probe.clone(),
-                    m.state.clone(),
-                ]
-            })
+        .flat_map(|group| {
+            group
+                .members
+                .iter()
+                .map(move |member| MemberRow { group, member })
         })
-        .collect();
+        .collect()
+}
+
+pub fn interfaces_table(groups: &[GroupStatus]) -> Table<MemberRow<'_>> {
     Table {
-        headers: vec!["INTERFACE", "ACTIVE", "GROUP", "FLAGS", "LINK", "PROBE", "STATE"],
-        widths: I_WIDTHS.to_vec(),
-        rows,
+        columns: interface_columns(),
+        rows: member_rows(groups),
     }
 }
 
 /// Active members plain, then inactive ones in parentheses, then unusable
-/// ones in brackets: "rge0 e1000g1 (e1000g2) [e1000g0]".
+/// ones in brackets: "rge0 e1000g1 (e1000g2) \[e1000g0\]".
 pub fn interface_list(g: &GroupStatus) -> String {
     let active = g.members.iter().filter(|m| m.active).map(|m| m.name.clone());
     let inactive = g
@@ -159,69 +250,44 @@ pub fn fdt(g: &GroupStatus) -> String {
         .unwrap_or_default()
 }
 
-pub fn groups_table(groups: &[GroupStatus]) -> Table {
+pub fn groups_table(groups: &[GroupStatus]) -> Table<&GroupStatus> {
     Table {
-        headers: vec!["GROUP", "GROUPNAME", "STATE", "FDT", "INTERFACES"],
-        widths: G_WIDTHS.to_vec(),
+        columns: group_columns(),
+        rows: groups.iter().collect(),
+    }
+}
+
+pub fn addresses_table(groups: &[GroupStatus]) -> Table<AddressRow<'_>> {
+    Table {
+        columns: address_columns(),
         rows: groups
             .iter()
-            .map(|g| {
-                vec![
-                    g.interface.clone(),
-                    g.group.clone(),
-                    g.state.clone(),
-                    fdt(g),
-                    interface_list(g),
-                ]
+            .flat_map(|group| {
+                group
+                    .addresses
+                    .iter()
+                    .map(move |address| AddressRow { group, address })
             })
             .collect(),
     }
 }
 
-pub fn addresses_table(groups: &[GroupStatus]) -> Table {
-    let rows = groups
-        .iter()
-        .flat_map(|g| {
-            g.addresses.iter().map(move |a| {
-                vec![
-                    a.address.clone(),
-                    a.state.clone(),
-                    g.interface.clone(),
-                    a.inbound.clone().unwrap_or_default(),
-                    a.outbound.join(" "),
-                ]
-            })
-        })
-        .collect();
+pub fn targets_table(groups: &[GroupStatus]) -> Table<MemberRow<'_>> {
     Table {
-        headers: vec!["ADDRESS", "STATE", "GROUP", "INBOUND", "OUTBOUND"],
-        widths: A_WIDTHS.to_vec(),
-        rows,
+        columns: target_columns(),
+        rows: member_rows(groups),
     }
 }
 
-pub fn targets_table(groups: &[GroupStatus]) -> Table {
-    let rows = groups
-        .iter()
-        .flat_map(|g| {
-            g.members.iter().map(|m| {
-                vec![
-                    m.name.clone(),
-                    m.probe_mode.clone(),
-                    m.test_address.clone().unwrap_or_default(),
-                    m.targets.join(" "),
-                ]
-            })
-        })
-        .collect();
+/// `-p`'s table of one probe outcome.
+pub fn probe_table(time: Duration, event: ProbeEvent) -> Table<ProbeRow> {
     Table {
-        headers: vec!["INTERFACE", "MODE", "TESTADDR", "TARGETS"],
-        widths: T_WIDTHS.to_vec(),
-        rows,
+        columns: probe_columns(),
+        rows: vec![ProbeRow { time, event }],
     }
 }
 
-fn all(t: Table) -> String {
+fn all<R>(t: Table<R>) -> String {
     render(&t, None, false).expect("every column exists")
 }
 
@@ -241,17 +307,19 @@ pub fn targets(groups: &[GroupStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{AddressStatus, MemberStatus};
+    use crate::control::{
+        AddressState, AddressStatus, GroupState, LinkState, MemberState, MemberStatus, ProbeMode, ProbeState,
+    };
 
-    fn member(name: &str, active: bool, inactive: bool, flags: &str, state: &str) -> MemberStatus {
+    fn member(name: &str, active: bool, inactive: bool, flags: &str, state: MemberState) -> MemberStatus {
         MemberStatus {
             name: name.into(),
             active,
             flags: flags.into(),
-            link: "up".into(),
-            probe: "disabled".into(),
-            state: state.into(),
-            probe_mode: "disabled".into(),
+            link: LinkState::Up,
+            probe: ProbeState::Disabled,
+            state,
+            probe_mode: ProbeMode::Disabled,
             test_address: None,
             targets: vec![],
             inactive,
@@ -264,16 +332,16 @@ mod tests {
         GroupStatus {
             interface: "production0".into(),
             group: "production0".into(),
-            state: "degraded".into(),
+            state: GroupState::Degraded,
             fdt_ms: None,
             members: vec![
-                member("e1000g0", false, false, "-------", "failed"),
-                member("e1000g1", true, false, "--mb---", "ok"),
-                member("rge0", false, true, "is-----", "ok"),
+                member("e1000g0", false, false, "-------", MemberState::Failed),
+                member("e1000g1", true, false, "--mb---", MemberState::Ok),
+                member("rge0", false, true, "is-----", MemberState::Ok),
             ],
             addresses: vec![AddressStatus {
                 address: "192.0.2.200".into(),
-                state: "up".into(),
+                state: AddressState::Up,
                 inbound: Some("e1000g1".into()),
                 outbound: vec!["e1000g1".into()],
             }],
@@ -319,7 +387,8 @@ mod tests {
 
     #[test]
     fn field_selection_and_parsable_output() {
-        let t = interfaces_table(&[tutorial()]);
+        let groups = [tutorial()];
+        let t = interfaces_table(&groups);
         let o = render(&t, Some("interface,STATE"), false).unwrap();
         assert_eq!(o.lines().next().unwrap(), "INTERFACE   STATE");
         assert_eq!(o.lines().nth(1).unwrap(), "e1000g0     failed");
@@ -367,6 +436,36 @@ mod tests {
         assert_eq!(
             t.lines().nth(1).unwrap(),
             "e1000g0     disabled  --                    --"
+        );
+    }
+
+    #[test]
+    fn a_last_column_moved_first_keeps_a_width() {
+        let g = render(&groups_table(&[tutorial()]), Some("interfaces,group"), false).unwrap();
+        assert_eq!(g, "INTERFACES  GROUP\ne1000g1 (rge0) [e1000g0] production0\n");
+    }
+
+    #[test]
+    fn probe_rows_in_the_original_layout() {
+        let ev = |rtt_us| ProbeEvent {
+            time_ms: 0,
+            interface: "e1000g0".into(),
+            seq: 7,
+            target: "192.0.2.1".into(),
+            rtt_us,
+            rtt_avg_us: rtt_us,
+            rtt_dev_us: None,
+        };
+        let t = probe_table(Duration::from_millis(1500), ev(Some(250)));
+        assert_eq!(
+            render(&t, Some(PROBE_FIELDS), false).unwrap(),
+            "TIME      INTERFACE   PROBE  NETRTT    RTT       RTTAVG    TARGET\n\
+             1.50s     e1000g0     7      0.25ms    0.25ms    0.25ms    192.0.2.1\n"
+        );
+        let lost = probe_table(Duration::from_millis(1500), ev(None));
+        assert_eq!(
+            render(&lost, Some("all"), true).unwrap(),
+            "1.50s:e1000g0:7::::192.0.2.1:\n"
         );
     }
 }

@@ -1,11 +1,8 @@
 //! Prometheus text exposition of the groups' state and counters
 //! (`ipmpstat --metrics`).
 
-use super::GroupStatus;
+use super::{GroupState, GroupStatus, MemberState};
 use std::fmt::Write;
-
-const MEMBER_STATES: [&str; 4] = ["ok", "failed", "offline", "unknown"];
-const GROUP_STATES: [&str; 3] = ["ok", "degraded", "failed"];
 
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -25,7 +22,7 @@ pub fn render(groups: &[GroupStatus]) -> String {
         "1 for the group's current state (ok, degraded, failed).",
     );
     for g in groups {
-        for s in GROUP_STATES {
+        for &s in GroupState::ALL {
             let _ = writeln!(
                 o,
                 "ipmpd_group_state{{group=\"{}\",state=\"{s}\"}} {}",
@@ -73,7 +70,7 @@ pub fn render(groups: &[GroupStatus]) -> String {
     );
     for g in groups {
         for m in &g.members {
-            for s in MEMBER_STATES {
+            for &s in MemberState::ALL {
                 let _ = writeln!(
                     o,
                     "ipmpd_member_state{{group=\"{}\",interface=\"{}\",state=\"{s}\"}} {}",

@@ -1,19 +1,43 @@
 //! The control side seen from outside: the status snapshot, its
 //! ipmpstat-style rendering, and the per-group Unix socket.
+//!
+//! # Protocol
+//!
+//! One connection carries one request line and one reply line, JSON, each
+//! in an [`Envelope`] with the protocol version ([`PROTOCOL_VERSION`]); a
+//! request of another version is refused. The commands ([`Request`]):
+//!
+//! | request | who | reply |
+//! |---|---|---|
+//! | `{"version":1,"command":"status"}` | anyone allowed to connect | `{"version":1,"ok":true,"status":{...}}` ([`GroupStatus`]) |
+//! | `{"version":1,"command":"probes"}` | anyone allowed to connect | `{"version":1,"ok":true}`, then one [`ProbeEvent`] a line until either side closes |
+//! | `{"version":1,"command":"reload"}` | root | `{"version":1,"ok":true}` |
+//! | `{"version":1,"command":"offline","args":["IF"]}` | root | `{"version":1,"ok":true}` |
+//! | `{"version":1,"command":"online","args":["IF"]}` | root | `{"version":1,"ok":true}` |
+//! | `{"version":1,"command":"standby","args":["IF","on"]}` (or `"off"`) | root | `{"version":1,"ok":true}` |
+//!
+//! A refusal or error is `{"version":1,"ok":false,"error":"TEXT"}` ([`Reply`]):
+//! a malformed line, an unknown command or wrong operands (the text names
+//! the value), a change by anyone but root (uid from SO_PEERCRED), or a
+//! change the group refuses ([`crate::group::admin::Refusal`]). The bounds on
+//! clients are in [`server`].
 
 pub mod format;
 #[doc(hidden)]
 pub mod hostile;
+pub mod protocol;
 pub mod server;
 pub mod socket;
+pub mod state;
 
 pub mod metrics;
+
+pub use protocol::{parse_request, Envelope, Reply, Request, PROTOCOL_VERSION};
+pub use state::{AddressState, GroupState, LinkState, MemberState, ProbeMode, ProbeState};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Version of the request/response protocol on the control socket.
-pub const PROTOCOL_VERSION: u32 = 1;
 /// What ipmpstat prints when no daemon answers (exit status 1).
 pub const NOT_RUNNING: &str = "cannot contact ipmpd -- is IPMP in use?";
 
@@ -24,8 +48,7 @@ pub struct GroupStatus {
     pub interface: String,
     /// The group's name (GROUPNAME column).
     pub group: String,
-    /// ok, degraded or failed.
-    pub state: String,
+    pub state: GroupState,
     /// Failure detection time in ms; None when nothing probes.
     pub fdt_ms: Option<u64>,
     pub members: Vec<MemberStatus>,
@@ -53,14 +76,11 @@ pub struct MemberStatus {
     pub active: bool,
     /// Seven characters "ismbMdh", '-' where unset.
     pub flags: String,
-    /// up, down or unknown.
-    pub link: String,
-    /// ok, failed, unknown or disabled.
-    pub probe: String,
-    /// ok, failed, offline or unknown.
-    pub state: String,
-    /// The -t MODE column: routes, multicast or disabled.
-    pub probe_mode: String,
+    pub link: LinkState,
+    pub probe: ProbeState,
+    pub state: MemberState,
+    /// The -t MODE column.
+    pub probe_mode: ProbeMode,
     pub test_address: Option<String>,
     /// In firing order.
     pub targets: Vec<String>,
@@ -76,8 +96,7 @@ pub struct MemberStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressStatus {
     pub address: String,
-    /// up, or down when no member can carry it.
-    pub state: String,
+    pub state: AddressState,
     /// The member answering ARP for it.
     pub inbound: Option<String>,
     /// Every active member.
@@ -96,67 +115,4 @@ pub struct ProbeEvent {
     pub rtt_us: Option<u64>,
     pub rtt_avg_us: Option<u64>,
     pub rtt_dev_us: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
-    pub version: u32,
-    /// status, offline, online, standby.
-    pub command: String,
-    /// The command's operands, e.g. ["e1000g0"] or ["rge0", "on"].
-    #[serde(default)]
-    pub args: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Response {
-    pub version: u32,
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<GroupStatus>,
-}
-
-/// Parses one request line as read from the control socket (the trailing
-/// newline may be there or not): bounded, UTF-8, JSON, and of our protocol
-/// version. The error is the text sent back to the client.
-pub fn parse_request(line: &[u8]) -> Result<Request, String> {
-    if line.len() > server::MAX_REQUEST_LINE {
-        return Err(format!("request longer than {} bytes", server::MAX_REQUEST_LINE));
-    }
-    let text = std::str::from_utf8(line).map_err(|e| format!("malformed request: {e}"))?;
-    match serde_json::from_str::<Request>(text) {
-        Err(e) => Err(format!("malformed request: {e}")),
-        Ok(r) if r.version != PROTOCOL_VERSION => Err(format!(
-            "protocol version {} not supported (this ipmpd speaks {PROTOCOL_VERSION})",
-            r.version
-        )),
-        Ok(r) => Ok(r),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_parse_and_bad_ones_say_why() {
-        let r = parse_request(b"{\"version\":1,\"command\":\"offline\",\"args\":[\"e0\"]}\n").unwrap();
-        assert_eq!(
-            (r.command.as_str(), r.args.as_slice()),
-            ("offline", &["e0".to_string()][..])
-        );
-        let r = parse_request(b"{\"version\":1,\"command\":\"status\"}").unwrap();
-        assert!(r.args.is_empty());
-        let e = parse_request(b"{\"version\":2,\"command\":\"status\"}").unwrap_err();
-        assert!(e.contains("protocol version 2"), "{e}");
-        assert!(parse_request(b"status\n")
-            .unwrap_err()
-            .starts_with("malformed request"));
-        assert!(parse_request(b"\xff\xfe").unwrap_err().contains("utf-8"));
-        let mut long = b"{\"version\":1,\"command\":\"status\",\"args\":[\"".to_vec();
-        long.resize(server::MAX_REQUEST_LINE + 1, b'a');
-        assert!(parse_request(&long).unwrap_err().contains("longer than 4096"));
-    }
 }

@@ -9,8 +9,8 @@
 //! [`MAX_CLIENTS`] connections and [`MAX_WATCHERS`] `ipmpstat -p` streams,
 //! each of which may lag by at most [`MAX_WATCH_BACKLOG`] bytes.
 
-use super::socket::{error, peer_uid, socket_path};
-use super::{parse_request, Request, Response};
+use super::socket::{peer_uid, socket_path};
+use super::{parse_request, Envelope, Reply, Request};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
@@ -54,7 +54,7 @@ pub struct Incoming {
     pub id: ClientId,
     /// From SO_PEERCRED, never from anything the client sent.
     pub uid: u32,
-    pub request: Result<Request, String>,
+    pub request: Result<Envelope<Request>, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,20 +143,20 @@ impl Server {
 
     /// Queues the answer to a request. With `watch`, the connection stays
     /// open for [`Server::broadcast`] lines (up to [`MAX_WATCHERS`]).
-    pub fn reply(&mut self, id: ClientId, resp: &Response, watch: bool, now: Instant) {
+    pub fn reply(&mut self, id: ClientId, resp: &Reply, watch: bool, now: Instant) {
         let watching = self.watchers();
         let Some(c) = self.conns.get_mut(id.0).and_then(Option::as_mut) else {
             return;
         };
         let refused;
         let resp = if watch && watching >= MAX_WATCHERS {
-            refused = error(format!("too many probe watchers (at most {MAX_WATCHERS})"));
+            refused = Reply::error(format!("too many probe watchers (at most {MAX_WATCHERS})"));
             &refused
         } else {
             resp
         };
-        let keep = watch && resp.ok;
-        let Ok(mut line) = serde_json::to_vec(resp) else {
+        let keep = watch && resp.ok();
+        let Ok(mut line) = serde_json::to_vec(&Envelope::new(resp)) else {
             return self.close(id.0);
         };
         line.push(b'\n');
@@ -260,9 +260,9 @@ impl Server {
                 log::debug!("control socket: too many clients; refusing one of uid {uid}");
                 // Best effort: the socket is non-blocking and a fresh
                 // socket buffer takes one short line.
-                if let Ok(mut line) = serde_json::to_vec(&error(format!(
+                if let Ok(mut line) = serde_json::to_vec(&Envelope::new(Reply::error(format!(
                     "too many control clients (at most {MAX_CLIENTS})"
-                ))) {
+                )))) {
                     line.push(b'\n');
                     let _ = stream.write(&line);
                 }
@@ -326,9 +326,9 @@ impl Server {
                         }
                         if c.inbuf.len() > MAX_REQUEST_LINE {
                             log::debug!("control client {i}: request over {MAX_REQUEST_LINE} bytes; closed");
-                            let mut line = serde_json::to_vec(&error(format!(
+                            let mut line = serde_json::to_vec(&Envelope::new(Reply::error(format!(
                                 "request longer than {MAX_REQUEST_LINE} bytes"
-                            )))
+                            ))))
                             .unwrap_or_default();
                             line.push(b'\n');
                             let _ = c.stream.write(&line);

@@ -142,10 +142,10 @@ impl Daemon {
             self.poll_links(now);
             self.refresh_targets(now);
             for client in requests {
-                let watch = matches!(&client.request, Ok(r) if r.command == "probes");
+                let watch = matches!(&client.request, Ok(r) if r.body == crate::control::Request::Probes);
                 let resp = match &client.request {
-                    Ok(r) => self.handle_request(r, client.uid),
-                    Err(e) => crate::control::socket::error(e.clone()),
+                    Ok(r) => self.handle_request(&r.body, client.uid),
+                    Err(e) => crate::control::Reply::error(e),
                 };
                 self.control.reply(client.id, &resp, watch, Instant::now());
             }

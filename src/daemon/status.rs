@@ -2,97 +2,66 @@
 
 use super::slots::Slots;
 use super::Daemon;
-use crate::control::socket::error;
 use crate::control::{
-    AddressStatus, Counters, GroupStatus, MemberStatus, Request, Response, PROTOCOL_VERSION,
+    self, AddressState, AddressStatus, Counters, GroupStatus, LinkState, MemberStatus, ProbeMode, Reply,
+    Request,
 };
 use crate::datapath::buckets::Slot;
-use crate::detect::probe::Method;
-use crate::group::{self, Group, GroupState, MemberState};
+use crate::detect::probe::{Method, ProbeState};
+use crate::group::{Group, GroupState, MemberState};
 use std::time::Instant;
 
 /// Positions of ipmpstat's FLAGS column: i s m b M d h.
 const FLAG_CHARS: [char; 7] = ['i', 's', 'm', 'b', 'M', 'd', 'h'];
 
 impl Daemon {
-    /// Answers one control request. Changes need root (uid from SO_PEERCRED).
-    pub(super) fn handle_request(&mut self, req: &Request, uid: u32) -> Response {
-        let ok = |status: Option<GroupStatus>| Response {
-            version: PROTOCOL_VERSION,
-            ok: true,
-            error: None,
-            status,
-        };
-        if req.command == "status" {
-            return ok(Some(self.status()));
-        }
-        if req.command == "probes" {
-            return if self.slots.probers().next().is_some() {
-                ok(None)
-            } else {
-                error("probe-based failure detection is disabled".into())
-            };
-        }
-        if uid != 0 {
-            return error(format!(
+    /// Answers one control request. Changes need root (uid from
+    /// SO_PEERCRED); whether the group allows them is the group core's rule.
+    pub(super) fn handle_request(&mut self, req: &Request, uid: u32) -> Reply {
+        if !req.reads_only() && uid != 0 {
+            return Reply::error(format!(
                 "{}: permission denied (only root may change group {})",
-                req.command, self.cfg.group
+                req.name(),
+                self.cfg.group
             ));
         }
-        if req.command == "reload" {
-            log::info!("reload requested by uid {uid}");
-            return match self.try_reload() {
-                Ok(()) => ok(None),
-                Err(e) => {
-                    log::error!("{e}");
-                    error(e)
-                }
-            };
-        }
-        let Some(ifname) = req.args.first() else {
-            return error(format!("{}: which interface?", req.command));
-        };
-        let Some(slot) = self.group.slot_of(ifname) else {
-            return error(format!("{ifname} is not in IPMP group {}", self.cfg.group));
-        };
-        let m = &self.group.members()[usize::from(slot)];
-        let event = match req.command.as_str() {
-            "offline" => {
-                if m.offline {
-                    return error(format!("{ifname} is already offline"));
-                }
-                let others = self
-                    .group
-                    .members()
-                    .iter()
-                    .enumerate()
-                    .any(|(i, o)| i != usize::from(slot) && o.usable());
-                if !others {
-                    return error(format!(
-                        "cannot offline {ifname}: no other functioning interfaces are in its IPMP group"
-                    ));
-                }
-                group::Event::Offline { slot, offline: true }
+        let checked = match req {
+            Request::Status => return Reply::Status(Box::new(self.status())),
+            Request::Probes => {
+                return if self.slots.probers().next().is_some() {
+                    Reply::Done
+                } else {
+                    Reply::error("probe-based failure detection is disabled")
+                };
             }
-            "online" => {
-                if !m.offline {
-                    return error(format!("{ifname} is not offline"));
-                }
-                group::Event::Offline { slot, offline: false }
+            Request::Reload => {
+                log::info!("reload requested by uid {uid}");
+                return match self.try_reload() {
+                    Ok(()) => Reply::Done,
+                    Err(e) => {
+                        log::error!("{e}");
+                        Reply::Error(e)
+                    }
+                };
             }
-            "standby" => match req.args.get(1).map(String::as_str) {
-                Some("on") => group::Event::Standby { slot, standby: true },
-                Some("off") => group::Event::Standby { slot, standby: false },
-                _ => return error("standby: expected on or off".into()),
-            },
-            other => return error(format!("unknown command {other:?}")),
+            Request::Offline { member } => self.group.offline_check(member),
+            Request::Online { member } => self.group.online_check(member),
+            Request::Standby { member, standby } => self.group.standby_check(member, *standby),
         };
-        log::info!("{} {} requested by uid {uid}", req.command, ifname);
+        let event = match checked {
+            Ok(event) => event,
+            Err(refusal) => return Reply::error(refusal),
+        };
+        log::info!(
+            "{} {} requested by uid {uid}",
+            req.name(),
+            req.member().unwrap_or_default()
+        );
         let acts = self.group.handle(event, Instant::now());
         self.perform(acts);
         // Offline changes what a member accepts: the data plane must know.
         self.publish();
-        ok(None)
+        Reply::Done
     }
 
     pub(super) fn status(&self) -> GroupStatus {
@@ -137,9 +106,9 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
             let st = slots.get(slot);
             let prober = slots.prober(slot);
             let probe_mode = match prober {
-                None => "disabled",
-                Some(p) if p.discovering() => "multicast",
-                Some(_) => "routes",
+                None => ProbeMode::Disabled,
+                Some(p) if p.discovering() => ProbeMode::Multicast,
+                Some(_) => ProbeMode::Routes,
             };
             let test_address = match prober.map(|p| p.method()) {
                 Some(Method::Icmp { test_addr }) => Some(test_addr.to_string()),
@@ -150,22 +119,25 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
                 active: g.active().contains(&slot),
                 flags,
                 link: if !m.present {
-                    "unknown"
+                    LinkState::Unknown
                 } else if m.link_up {
-                    "up"
+                    LinkState::Up
                 } else {
-                    "down"
-                }
-                .into(),
-                probe: m.probe.as_str().into(),
+                    LinkState::Down
+                },
+                probe: match m.probe {
+                    ProbeState::Ok => control::ProbeState::Ok,
+                    ProbeState::Failed => control::ProbeState::Failed,
+                    ProbeState::Unknown => control::ProbeState::Unknown,
+                    ProbeState::Disabled => control::ProbeState::Disabled,
+                },
                 state: match m.state() {
-                    MemberState::Ok => "ok",
-                    MemberState::Failed => "failed",
-                    MemberState::Offline => "offline",
-                    MemberState::Unknown => "unknown",
-                }
-                .into(),
-                probe_mode: probe_mode.into(),
+                    MemberState::Ok => control::MemberState::Ok,
+                    MemberState::Failed => control::MemberState::Failed,
+                    MemberState::Offline => control::MemberState::Offline,
+                    MemberState::Unknown => control::MemberState::Unknown,
+                },
+                probe_mode,
                 test_address,
                 targets: prober
                     .map(|p| p.targets().iter().map(|t| t.to_string()).collect())
@@ -194,7 +166,11 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
         .iter()
         .map(|(addr, slot)| AddressStatus {
             address: addr.to_string(),
-            state: if slot.is_some() { "up" } else { "down" }.into(),
+            state: if slot.is_some() {
+                AddressState::Up
+            } else {
+                AddressState::Down
+            },
             inbound: slot
                 .and_then(|s| g.members().get(usize::from(s)))
                 .map(|m| m.name.clone()),
@@ -205,11 +181,10 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
         interface: interface.to_string(),
         group: g.name().to_string(),
         state: match g.state() {
-            GroupState::Ok => "ok",
-            GroupState::Degraded => "degraded",
-            GroupState::Failed => "failed",
-        }
-        .into(),
+            GroupState::Ok => control::GroupState::Ok,
+            GroupState::Degraded => control::GroupState::Degraded,
+            GroupState::Failed => control::GroupState::Failed,
+        },
         fdt_ms: slots.probers().map(|p| p.fdt().as_millis() as u64).max(),
         members,
         addresses,

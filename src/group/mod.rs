@@ -9,6 +9,7 @@
 //! rule is unit-tested with synthetic time. This file applies events to the
 //! members; `rules` chooses the active set from them.
 
+pub mod admin;
 mod bindings;
 mod notice;
 mod rules;
