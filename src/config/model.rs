@@ -444,7 +444,7 @@ impl GroupConfig {
 mod tests {
     use super::*;
 
-    fn cfg() -> GroupConfig {
+    pub(super) fn cfg() -> GroupConfig {
         GroupConfig {
             group: "production0".into(),
             interface: "ipmp0".into(),
@@ -583,19 +583,12 @@ mod detect_tests {
 mod edge_tests {
     use super::*;
 
+    /// The unit tests' group, with group name `g` and both members required.
     fn cfg() -> GroupConfig {
-        GroupConfig {
-            group: "g".into(),
-            interface: "ipmp0".into(),
-            data: vec![parse_data_addr("192.0.2.200/24").unwrap()],
-            members: vec![MemberConfig::new("m0"), MemberConfig::new("m1")],
-            outbound: Outbound::Flow,
-            detect: DetectConfig::default(),
-            routes: vec![],
-            status_world_readable: false,
-            force: false,
-            run_dir: DEFAULT_RUN_DIR.into(),
-        }
+        let mut c = super::tests::cfg();
+        c.group = "g".into();
+        c.members[1].optional = false;
+        c
     }
 
     #[test]
