@@ -25,11 +25,11 @@ declare -A PKG_OF=(
     [ip]=iproute2 [bridge]=iproute2 [ss]=iproute2 [ethtool]=ethtool [tcpdump]=tcpdump
     [iperf3]=iperf3 [ping]=iputils-ping [arping]=arping [python3]=python3 [jq]=jq
     [setpriv]=util-linux [flock]=util-linux [sysctl]=procps [timeout]=coreutils
-    [realpath]=coreutils [systemd-analyze]=systemd [shellcheck]=shellcheck
+    [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
 )
 # Profiles: lists of needs (a profile may name another).
 declare -A PROFILE=(
-    [lab]="ip bridge ss ethtool sysctl flock"
+    [lab]="ip bridge ss ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
     [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze"
     [bench]="lab rust kernel iperf3 ping python3 jq timeout realpath"

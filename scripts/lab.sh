@@ -70,7 +70,7 @@ ns_sysctl() {
     in_ns "$1" sysctl -q -w "$2" >/dev/null
 }
 
-# The lab's tools (ip, bridge, ethtool, sysctl, flock), installed if missing.
+# The lab's tools (ip, bridge, ethtool, sysctl, flock, awk), installed if missing.
 ensure_tools() {
     "$(dirname "${BASH_SOURCE[0]}")/deps.sh" lab || die "missing tools (scripts/deps.sh lab failed)"
 }
