@@ -33,6 +33,8 @@ IPMPD_POLL_SECONDS=0.1
 # before SIGKILL; a killed daemon's next start restores from its state file.
 IPMPD_STOP_POLLS=50
 IPMPD_PID=""
+# The daemon's process name: its file name, cut to the kernel's 15 bytes.
+_IPMPD_COMM=""
 # shellcheck disable=SC2034 # read by the scripts that source this file
 IPMPD_STATUS=0
 
@@ -45,31 +47,28 @@ _ipmpd_pid_live() {
     [[ ${stat%% *} != Z ]]
 }
 
-# PID is still the daemon we started: live, and ipmpd (or `ip netns exec`
-# just before it execs ipmpd), so a pid reused after the daemon ended is
-# never signalled.
+# PID is still the daemon we started: live, and named like it (or `ip`:
+# `ip netns exec` just before it execs the daemon), so a pid reused after
+# the daemon ended is never signalled.
 _ipmpd_ours() {
+    local comm
     _ipmpd_pid_live "$1" || return 1
-    case $(cat "/proc/$1/comm" 2>/dev/null) in ipmpd | ip) return 0 ;; esac
-    return 1
+    comm=$(cat "/proc/$1/comm" 2>/dev/null) || return 1
+    [[ $comm == "$_IPMPD_COMM" || $comm == ip ]]
 }
 
 ipmpd_running() {
     [[ -n "$IPMPD_PID" ]] && _ipmpd_pid_live "$IPMPD_PID" &&
-        [[ "$(cat "/proc/$IPMPD_PID/comm" 2>/dev/null)" == ipmpd ]]
+        [[ "$(cat "/proc/$IPMPD_PID/comm" 2>/dev/null)" == "$_IPMPD_COMM" ]]
 }
 
 # _ipmpd_ready NS IF ADDR/PREFIX...: every address is on IF in NS.
 _ipmpd_ready() {
-    local ns=$1 ifname=$2 a addr host_len
+    local ns=$1 ifname=$2 a
     shift 2
     for a in "$@"; do
-        addr=${a%/*}
-        host_len=32
-        [[ $addr == *:* ]] && host_len=128
-        # `to ADDR/32` matches that address whatever its prefix, and lets ip
-        # compare IPv6 addresses in any spelling.
-        [[ -n "$(ip -n "$ns" -o addr show dev "$ifname" to "$addr/$host_len" 2>/dev/null)" ]] || return 1
+        # `to ADDR/32` matches that address whatever its prefix length.
+        [[ -n "$(ip -n "$ns" -o -4 addr show dev "$ifname" to "${a%/*}/32" 2>/dev/null)" ]] || return 1
     done
 }
 
@@ -104,6 +103,8 @@ ipmpd_start() {
         echo "ipmpd_start: no --data: readiness is the data addresses on $ifname" >&2
         return 1
     }
+    _IPMPD_COMM=$(basename "$IPMPD_BIN")
+    _IPMPD_COMM=${_IPMPD_COMM:0:15}
     if [[ -n "${IPMPD_LOG:-}" ]]; then
         ip netns exec "$ns" "$IPMPD_BIN" "$@" 2>>"$IPMPD_LOG" &
     else
