@@ -37,29 +37,25 @@ if ! [[ "$TRIALS" =~ ^[0-9]+$ ]] || ((TRIALS < 1 || TRIALS > 50)); then
 fi
 [[ $EUID -eq 0 ]] || { echo "bench-failover.sh: must run as root (network namespaces)" >&2; exit 1; }
 
-need=()
-for t in python3 ip ss ethtool timeout; do command -v "$t" >/dev/null || need+=("$t"); done
-if ((${#need[@]})); then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 iproute2 ethtool coreutils >/dev/null
-fi
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+scripts/deps.sh bench
 cargo build --release --quiet --bin ipmpd --example udpgap --example ctlhostile
-BIN="$PWD/target/release/ipmpd"
+IPMPD_BIN="$PWD/target/release/ipmpd"
 GAP="$PWD/target/release/examples/udpgap"
 HOSTILE="$PWD/target/release/examples/ctlhostile"
 LAB="$PWD/scripts/lab.sh"
+HELPER="$PWD/scripts/bench_failover.py"
 
 export LAB_PREFIX="ipmpfo$$"
 RUN_DIR="$(mktemp -d)"
 RESULTS="$RUN_DIR/results.tsv"
-DAEMON_PID=""
+export IPMPD_RUN_DIR="$RUN_DIR"
 BG_PIDS=()
 cleanup() {
     local p
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    if [[ -n "$DAEMON_PID" ]]; then
-        kill "$DAEMON_PID" 2>/dev/null || true
-        wait "$DAEMON_PID" 2>/dev/null || true
-    fi
+    ipmpd_stop
     "$LAB" down >/dev/null 2>&1 || true
     rm -rf "$RUN_DIR"
 }
@@ -83,34 +79,15 @@ CMDS=()
 lab() { "$LAB" "$@" >/dev/null; }
 restore_all() { local c; for c in e1000g0 e1000g1 rge0 cable4; do lab restore "$c"; done; }
 
-
 start_ipmpd() {
-    local tag=$1 i
+    local tag=$1
     shift
     CMDS+=("$tag: ipmpd --group bench0 --data $DATA/24 $*")
-    IPMPD_RUN_DIR="$RUN_DIR" ip netns exec "$H" "$BIN" --group bench0 --data "$DATA/24" "$@" \
-        2>"$RUN_DIR/ipmpd-$tag.log" &
-    DAEMON_PID=$!
-    for ((i = 0; i < 100; i++)); do
-        if ip -n "$H" -4 -o addr show dev ipmp0 2>/dev/null | grep -q "$DATA/"; then
-            ip netns exec "$H" ping -c 3 -i 0.2 -W 1 -q "$ROUTER" >/dev/null || true
-            return 0
-        fi
-        kill -0 "$DAEMON_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "ipmpd ($tag) did not become ready:" >&2
-    cat "$RUN_DIR/ipmpd-$tag.log" >&2
-    return 1
+    IPMPD_LOG="$RUN_DIR/ipmpd-$tag.log" ipmpd_start "$H" --group bench0 --data "$DATA/24" "$@"
+    ip netns exec "$H" ping -c 3 -i 0.2 -W 1 -q "$ROUTER" >/dev/null || true
 }
 stop_ipmpd() {
-    local i
-    [[ -n "$DAEMON_PID" ]] || return 0
-    kill "$DAEMON_PID" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DAEMON_PID" 2>/dev/null || true
-    wait "$DAEMON_PID" 2>/dev/null || true
-    DAEMON_PID=""
+    ipmpd_stop
     restore_all
     ip -n "$R" neigh flush dev r0
     ip -n "$H" neigh flush all 2>/dev/null || true
@@ -281,128 +258,18 @@ baseline_trials() {
 }
 
 # (d) TCP survival: echo server in the router, client (which also drives the
-# cut/restore cycles through lab.sh) in the host.
-cat >"$RUN_DIR/echo_server.py" <<'EOF'
-import socketserver, sys
-
-class Echo(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            data = self.request.recv(4096)
-            if not data:
-                return
-            self.request.sendall(data)
-
-class Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-    request_queue_size = 256
-
-Server((sys.argv[1], int(sys.argv[2])), Echo).serve_forever()
-EOF
-cat >"$RUN_DIR/tcp_cycles.py" <<'EOF'
-import json, os, selectors, socket, subprocess, sys, time
-
-router, port, n, cycles, lab, prefix = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
-env = dict(os.environ, LAB_PREFIX=prefix)
-members = ["e1000g0", "e1000g1", "rge0"]
-ports = [(prefix + "-swa", "sw-e1000g0"), (prefix + "-swa", "sw-e1000g1"), (prefix + "-swb", "sw-rge0")]
-
-def lab_cmd(*args):
-    subprocess.run([lab, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20, check=True)
-
-def counters():
-    out = []
-    for ns, dev in ports:
-        r = subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/statistics/rx_packets"],
-                           capture_output=True, text=True, timeout=10)
-        out.append(int(r.stdout.strip() or 0))
-    return out
-
-conns = []
-for i in range(n):
-    try:
-        s = socket.create_connection((router, port), timeout=5)
-    except OSError:
-        continue
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s.setblocking(False)
-    conns.append(s)
-alive = set(range(len(conns)))
-worst_ms = 0.0
-failed_at = {}
-
-def exchange(tag, deadline_s=4.0):
-    """One small message echoed on every live connection; the dead are dropped."""
-    global worst_ms
-    sel = selectors.DefaultSelector()
-    want = {}
-    t0 = time.monotonic()
-    for i in sorted(alive):
-        msg = f"{tag}:{i}\n".encode()
-        try:
-            conns[i].send(msg)
-        except OSError:
-            alive.discard(i)
-            failed_at[i] = tag
-            continue
-        want[i] = [msg, b""]
-        sel.register(conns[i], selectors.EVENT_READ, i)
-    end = t0 + deadline_s
-    while want and time.monotonic() < end:
-        for key, _ in sel.select(timeout=max(0.0, end - time.monotonic())):
-            i = key.data
-            try:
-                data = conns[i].recv(4096)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            w = want[i]
-            w[1] += data
-            if not data or len(w[1]) >= len(w[0]):
-                if w[1] != w[0]:
-                    alive.discard(i)
-                    failed_at[i] = tag
-                sel.unregister(conns[i])
-                del want[i]
-    for i in want:
-        alive.discard(i)
-        failed_at[i] = tag + " (timeout)"
-    sel.close()
-    worst_ms = max(worst_ms, (time.monotonic() - t0) * 1000)
-
-c1 = counters()
-for k in range(20):
-    exchange(f"warm{k}")
-c2 = counters()
-delta = [b - a for a, b in zip(c1, c2)]
-member = members[delta.index(max(delta))]
-for c in range(cycles):
-    lab_cmd("cut", member)
-    time.sleep(0.3)
-    exchange(f"cut{c}")
-    lab_cmd("restore", member)
-    time.sleep(0.5)
-    exchange(f"restored{c}")
-exchange("final")
-print(json.dumps({"opened": len(conns), "requested": n, "cycles": cycles, "member": member,
-                  "warmup_frames": dict(zip(members, delta)), "alive": len(alive),
-                  "slowest_round_ms": round(worst_ms, 1),
-                  "failed": {str(i): failed_at[i] for i in sorted(failed_at)}}))
-EOF
-
+# cut/restore cycles through lab.sh) in the host; both in scripts/bench_failover.py.
 TCP_RESULT=""
 tcp_trial() {
     local spid i
-    ip netns exec "$R" timeout 300 python3 "$RUN_DIR/echo_server.py" "$ROUTER" 7000 &
+    ip netns exec "$R" timeout 300 python3 "$HELPER" echo-server "$ROUTER" 7000 &
     spid=$!
     BG_PIDS+=("$spid")
     for ((i = 0; i < 50; i++)); do
         ip netns exec "$R" ss -Hltn | grep -q "$ROUTER:7000 " && break
         sleep 0.1
     done
-    TCP_RESULT=$(ip netns exec "$H" timeout 400 python3 "$RUN_DIR/tcp_cycles.py" "$ROUTER" 7000 100 50 \
+    TCP_RESULT=$(ip netns exec "$H" timeout 400 python3 "$HELPER" tcp-cycles "$ROUTER" 7000 100 50 \
         "$LAB" "$LAB_PREFIX" 2>"$RUN_DIR/tcp.err") || TCP_RESULT="client failed: $(tail -3 "$RUN_DIR/tcp.err")"
     kill "$spid" 2>/dev/null || true
     wait "$spid" 2>/dev/null || true
@@ -474,42 +341,7 @@ echo "gap = longest time between two consecutive packets arriving at the router 
 echo "whole stream: the event's gap, or scheduling noise when that is longer (column 'at the event': the longest"
 echo "gap began within 0.25 s of the event); lost/rate = packets lost x 50 us, the outage seen by the flow."
 echo
-python3 - "$RESULTS" "$RATE" <<'EOF'
-import csv, statistics, sys
-from collections import Counter, OrderedDict
-rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-by = OrderedDict()
-for r in rows:
-    by.setdefault(r["scenario"], []).append(r)
-def num(v):
-    try:
-        return float(v)
-    except ValueError:
-        return None
-rate = float(sys.argv[2])
-print("| scenario | trials ok | gap median (ms) | gap max (ms) | max gap at the event | lost median | lost max "
-      "| lost/rate max (ms) | reordered | ipmp0 tx drops | flow moved | carrier before -> after |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for name, rs in by.items():
-    ok = [r for r in rs if num(r["gap_ms"]) is not None]
-    gaps = [num(r["gap_ms"]) for r in ok]
-    lost = [num(r["lost"]) for r in ok]
-    reord = sum(num(r["reordered"]) or 0 for r in ok)
-    drops = sum(num(r["tap_drops"]) or 0 for r in ok)
-    moved = sum(1 for r in ok if r["before"] != r["after"])
-    # The longest gap starts within 0.25 s of the event (sender and receiver
-    # clocks both start with the stream, a few ms apart).
-    at_ev = sum(1 for r in ok if num(r["event_at_s"]) is not None
-                and abs(num(r["gap_at_s"]) - num(r["event_at_s"])) < 0.25)
-    at_ev_s = f"{at_ev}/{len(ok)}" if any(num(r["event_at_s"]) is not None for r in ok) else "-"
-    paths = Counter(f'{r["before"]}->{r["after"]}' for r in ok)
-    med = lambda xs, f: f % statistics.median(xs) if xs else "-"
-    mx = lambda xs, f: f % max(xs) if xs else "-"
-    print(f"| {name} | {len(ok)}/{len(rs)} | {med(gaps, '%.1f')} | {mx(gaps, '%.1f')} | {at_ev_s} "
-          f"| {med(lost, '%.0f')} | {mx(lost, '%.0f')} | {mx([x / rate * 1000 for x in lost], '%.1f')} "
-          f"| {reord:.0f} | {drops:.0f} | {moved}/{len(ok)} | "
-          + ", ".join(f"{k} ×{v}" for k, v in paths.most_common()) + " |")
-EOF
+python3 "$HELPER" summary "$RESULTS" "$RATE"
 echo
 echo "(d) TCP: $TCP_RESULT"
 alive=$(jget alive "$TCP_RESULT")

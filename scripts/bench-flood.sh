@@ -18,7 +18,7 @@ if ! [[ "$RUNS" =~ ^[0-9]+$ ]] || ((RUNS < 1 || RUNS > 20)); then
     exit 2
 fi
 [[ $EUID -eq 0 ]] || { echo "bench-flood.sh: must run as root (network namespaces)" >&2; exit 1; }
-scripts/deps.sh
+scripts/deps.sh bench
 cargo build --release --bin ipmpd --example lanflood
 echo "# kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 for ((i = 1; i <= RUNS; i++)); do

@@ -1,35 +1,140 @@
 #!/usr/bin/env bash
-# Installs what the demo, the tests and the benchmarks need on Debian/Ubuntu:
-# the namespace lab's tools and the real peers the tests talk to. Installs
-# only what is missing; safe to run repeatedly.
+# Installs what the demo, the tests, the benchmarks and the fuzzers need on
+# Debian/Ubuntu: the namespace lab's tools, the real peers the tests talk to
+# and the Rust toolchain. The one place scripts install anything: no other
+# script calls apt-get, rustup or cargo install. Installs only what is
+# missing; safe to run repeatedly, and from parallel callers (installs are
+# serialised by a lock).
+#
+# Usage: scripts/deps.sh [NEED|PROFILE]...   (none: the profile "all")
+#
+#   NEED     a command (ip, iperf3, jq, ...; the list is in PKG_OF below),
+#            or: rust (cargo, stable), kernel (Linux 6.6+, for tcx),
+#            nightly (the nightly toolchain), cargo-fuzz
+#   PROFILE  lab    the namespace lab (scripts/lab.sh)
+#            demo   scripts/demo.sh
+#            test   scripts/test.sh (the whole suite)
+#            bench  scripts/bench*.sh and scripts/soak.sh
+#            fuzz   scripts/fuzz.sh (nightly and cargo-fuzz)
+#            dev    shellcheck, for checking these scripts
+#            all    demo, test and bench: what the README's commands need
 set -euo pipefail
-declare -A pkg_of=(
-    [ip]=iproute2 [bridge]=iproute2 [ethtool]=ethtool [tcpdump]=tcpdump [iperf3]=iperf3
-    [ping]=iputils-ping [arping]=arping [python3]=python3 [setpriv]=util-linux
-    [flock]=util-linux [sysctl]=procps [ss]=iproute2 [systemd-analyze]=systemd
+
+# Debian package of each command.
+declare -A PKG_OF=(
+    [ip]=iproute2 [bridge]=iproute2 [ss]=iproute2 [ethtool]=ethtool [tcpdump]=tcpdump
+    [iperf3]=iperf3 [ping]=iputils-ping [arping]=arping [python3]=python3 [jq]=jq
+    [setpriv]=util-linux [flock]=util-linux [sysctl]=procps [timeout]=coreutils
+    [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
 )
-missing=()
-for tool in "${!pkg_of[@]}"; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_of[$tool]}")
-done
-if ((${#missing[@]})); then
-    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-    echo "deps: installing ${missing[*]}"
+# Profiles: lists of needs (a profile may name another).
+declare -A PROFILE=(
+    [lab]="ip bridge ss ethtool sysctl flock awk"
+    [demo]="lab rust kernel tcpdump ping"
+    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze"
+    [bench]="lab rust kernel iperf3 ping python3 jq timeout realpath"
+    [fuzz]="rust nightly cargo-fuzz"
+    [dev]="shellcheck"
+    [all]="demo test bench"
+)
+# Oldest kernel with tcx.
+MIN_KERNEL_MAJOR=6
+MIN_KERNEL_MINOR=6
+LOCK_FILE=/run/lock/ipmpd-deps.lock
+[[ -d /run/lock ]] || LOCK_FILE=/tmp/ipmpd-deps.lock
+
+die() { echo "deps: $*" >&2; exit 1; }
+
+# Expands profiles into needs, each once, in order.
+declare -A SEEN=()
+NEEDS=()
+expand() {
+    local n
+    for n in "$@"; do
+        [[ -z "${SEEN[$n]:-}" ]] || continue
+        SEEN[$n]=1
+        if [[ -n "${PROFILE[$n]:-}" ]]; then
+            # shellcheck disable=SC2086 # a profile is a space-separated list
+            expand ${PROFILE[$n]}
+        elif [[ -n "${PKG_OF[$n]:-}" || "$n" =~ ^(rust|kernel|nightly|cargo-fuzz)$ ]]; then
+            NEEDS+=("$n")
+        else
+            die "unknown need or profile '$n' (profiles: ${!PROFILE[*]})"
+        fi
+    done
+}
+if (($# == 0)); then expand all; else expand "$@"; fi
+
+# Everything below may install: one caller at a time.
+locked() {
+    exec 8>"$LOCK_FILE"
+    flock 8
+}
+
+apt_install() {
+    [[ $EUID -eq 0 ]] || die "missing $*; run as root to install them"
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not available; install: $*"
+    echo "deps: installing $*"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-if ! command -v cargo >/dev/null 2>&1; then
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+install_commands() {
+    local missing=() n
+    for n in "${NEEDS[@]}"; do
+        [[ -n "${PKG_OF[$n]:-}" ]] || continue
+        command -v "$n" >/dev/null 2>&1 || missing+=("${PKG_OF[$n]}")
+    done
+    ((${#missing[@]})) || return 0
+    locked
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    apt_install "${missing[@]}"
+    for n in "${NEEDS[@]}"; do
+        [[ -z "${PKG_OF[$n]:-}" ]] || command -v "$n" >/dev/null 2>&1 || die "could not install $n"
+    done
+}
+
+install_rust() {
+    command -v cargo >/dev/null 2>&1 && return 0
+    locked
     # Debian 13+ packages rustup; older releases: https://rustup.rs
     if apt-cache show rustup >/dev/null 2>&1; then
-        apt-get install -y -qq rustup >/dev/null && rustup default stable
+        apt_install rustup
+        rustup default stable
     else
-        echo "deps: cargo not found; install Rust (1.85 or newer) with rustup first" >&2
-        exit 1
+        die "cargo not found; install Rust (1.85 or newer) with rustup first"
     fi
-fi
-kmaj=$(uname -r | cut -d. -f1); kmin=$(uname -r | cut -d. -f2)
-if ((kmaj < 6 || (kmaj == 6 && kmin < 6))); then
-    echo "deps: kernel $(uname -r) is older than 6.6; ipmpd needs tcx (6.6+)" >&2
-    exit 1
-fi
+}
+
+install_nightly() {
+    command -v rustup >/dev/null 2>&1 || die "the nightly toolchain needs rustup"
+    rustup toolchain list | grep -q '^nightly' && return 0
+    locked
+    rustup toolchain install nightly --profile minimal
+}
+
+install_cargo_fuzz() {
+    command -v cargo-fuzz >/dev/null 2>&1 && return 0
+    locked
+    cargo install cargo-fuzz --locked
+}
+
+check_kernel() {
+    local kmaj kmin
+    kmaj=$(uname -r | cut -d. -f1)
+    kmin=$(uname -r | cut -d. -f2)
+    if ((kmaj < MIN_KERNEL_MAJOR || (kmaj == MIN_KERNEL_MAJOR && kmin < MIN_KERNEL_MINOR))); then
+        die "kernel $(uname -r) is older than $MIN_KERNEL_MAJOR.$MIN_KERNEL_MINOR; ipmpd needs tcx"
+    fi
+}
+
+install_commands
+for n in "${NEEDS[@]}"; do
+    case $n in
+    rust) install_rust ;;
+    nightly) install_nightly ;;
+    cargo-fuzz) install_cargo_fuzz ;;
+    kernel) check_kernel ;;
+    esac
+done

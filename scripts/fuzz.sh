@@ -18,14 +18,8 @@ MAX_LEN=${FUZZ_MAX_LEN:-9100}
 # Wall-clock cap per target (seconds); a run stopped by it says how far it got.
 MAX_TIME=${FUZZ_MAX_TIME:-0}
 
-install() {
-    if ! rustup toolchain list | grep -q '^nightly'; then
-        rustup toolchain install nightly --profile minimal
-    fi
-    if ! command -v cargo-fuzz >/dev/null 2>&1; then
-        cargo install cargo-fuzz --locked
-    fi
-}
+# cargo-fuzz and the nightly toolchain.
+install() { scripts/deps.sh fuzz; }
 
 # The valid inputs of ipmpd::fuzzing::seeds start each corpus.
 seed_corpus() {

@@ -70,21 +70,9 @@ ns_sysctl() {
     in_ns "$1" sysctl -q -w "$2" >/dev/null
 }
 
-# Install ip/bridge/ethtool/sysctl/flock if one of them is missing.
+# The lab's tools (ip, bridge, ethtool, sysctl, flock, awk), installed if missing.
 ensure_tools() {
-    local missing=() tool
-    for tool in ip bridge ethtool sysctl flock; do
-        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-    done
-    ((${#missing[@]} == 0)) && return 0
-    say "missing tools: ${missing[*]}; installing with apt-get"
-    command -v apt-get >/dev/null 2>&1 || die "apt-get not available; install: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq iproute2 ethtool procps util-linux >/dev/null
-    for tool in "${missing[@]}"; do
-        command -v "$tool" >/dev/null 2>&1 || die "could not install $tool"
-    done
+    "$(dirname "${BASH_SOURCE[0]}")/deps.sh" lab || die "missing tools (scripts/deps.sh lab failed)"
 }
 
 existing_namespaces() {

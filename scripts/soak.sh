@@ -36,22 +36,25 @@ RSS_SAMPLE_EVERY=60
 # Extra time the helpers may take beyond SECONDS before `timeout` ends them.
 GRACE=60
 MAX_RESTARTS=5
-READY_TRIES=100 # x 0.1 s
 
-scripts/deps.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+scripts/deps.sh bench
 if [[ -n "${IPMPD_BIN:-}" ]]; then
-    BIN="$(realpath "$IPMPD_BIN")"
+    IPMPD_BIN="$(realpath "$IPMPD_BIN")"
 else
     cargo build --release --quiet --bin ipmpd --bin ipmpstat
-    BIN="$PWD/target/release/ipmpd"
+    IPMPD_BIN="$PWD/target/release/ipmpd"
 fi
-STAT="$(dirname "$BIN")/ipmpstat"
-[[ -x "$BIN" && -x "$STAT" ]] || { echo "soak.sh: $BIN or $STAT missing" >&2; exit 1; }
+STAT="$(dirname "$IPMPD_BIN")/ipmpstat"
+[[ -x "$IPMPD_BIN" && -x "$STAT" ]] || { echo "soak.sh: $IPMPD_BIN or $STAT missing" >&2; exit 1; }
 LAB="$PWD/scripts/lab.sh"
 CONNS_PY="$PWD/scripts/soak_conns.py"
 
 export LAB_PREFIX="ipmpsoak$$"
 RUN_DIR="$(mktemp -d)"
+export IPMPD_RUN_DIR="$RUN_DIR/run"
+IPMPD_LOG="$RUN_DIR/ipmpd.log"
 H="${LAB_PREFIX}-host"
 R="${LAB_PREFIX}-router"
 ROUTER=192.0.2.1
@@ -61,17 +64,13 @@ MEMBERS=(e1000g0 e1000g1 rge0)
 # about failover and failback, not about holding a repair.
 ARGS=(--group soak0 --interface ipmp0 --data "$DATA/24" --member e1000g0 --member e1000g1
     --member rge0 --link-flap-limit 0)
-DAEMON_PID=""
 BG_PIDS=()
 
 cleanup() {
     local p
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [[ -n "$DAEMON_PID" ]]; then
-        kill "$DAEMON_PID" 2>/dev/null || true
-        wait "$DAEMON_PID" 2>/dev/null || true
-    fi
+    ipmpd_stop
     "$LAB" down >/dev/null 2>&1 || true
     rm -rf "$RUN_DIR"
 }
@@ -82,38 +81,18 @@ lab() { "$LAB" "$@" >/dev/null; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo NA; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo NA; }
 
-STARTS=0
-start_ipmpd() {
-    STARTS=$((STARTS + 1))
-    IPMPD_RUN_DIR="$RUN_DIR/run" ip netns exec "$H" "$BIN" "${ARGS[@]}" \
-        2>>"$RUN_DIR/ipmpd.log" &
-    DAEMON_PID=$!
-    local i
-    for ((i = 0; i < READY_TRIES; i++)); do
-        ip -n "$H" -4 -o addr show dev ipmp0 2>/dev/null | grep -q "inet $DATA/" && return 0
-        kill -0 "$DAEMON_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "soak.sh: ipmpd did not become ready:" >&2
-    tail -20 "$RUN_DIR/ipmpd.log" >&2
-    return 1
-}
-
-# The daemon is still the process we started (not dead, not replaced).
-daemon_alive() {
-    [[ -n "$DAEMON_PID" ]] && kill -0 "$DAEMON_PID" 2>/dev/null &&
-        [[ "$(cat "/proc/$DAEMON_PID/comm" 2>/dev/null)" == ipmpd ]]
-}
+start_ipmpd() { ipmpd_start "$H" "${ARGS[@]}"; }
 
 RESTARTS=0
 RESTART_NOTES=()
 check_daemon() {
-    daemon_alive && return 0
-    local st=0
-    wait "$DAEMON_PID" 2>/dev/null || st=$?
+    ipmpd_running && return 0
+    local pid=$IPMPD_PID st
+    ipmpd_stop # collects its exit status
+    st=$IPMPD_STATUS
     RESTARTS=$((RESTARTS + 1))
-    RESTART_NOTES+=("at $(($(date +%s) - T0)) s: pid $DAEMON_PID ended (status $st)")
-    echo "soak.sh: ipmpd (pid $DAEMON_PID) ended with status $st; starting it again" >&2
+    RESTART_NOTES+=("at $(($(date +%s) - T0)) s: pid $pid ended (status $st)")
+    echo "soak.sh: ipmpd (pid $pid) ended with status $st; starting it again" >&2
     tail -5 "$RUN_DIR/ipmpd.log" >&2
     ((RESTARTS <= MAX_RESTARTS)) || { echo "soak.sh: too many restarts, giving up" >&2; return 1; }
     start_ipmpd
@@ -131,7 +110,7 @@ wait_listen() {
 
 "$LAB" up >/dev/null
 echo "# ipmpd soak: kernel $(uname -r), $(nproc) CPUs, ${SECONDS_TOTAL} s, $(date -u +%FT%TZ)"
-echo "# $BIN ${ARGS[*]}"
+echo "# $IPMPD_BIN ${ARGS[*]}"
 start_ipmpd
 ip netns exec "$H" ping -c 3 -i 0.2 -W 1 -q "$ROUTER" >/dev/null
 
@@ -156,7 +135,7 @@ IPERF_PID=$!
 BG_PIDS+=("$IPERF_PID")
 
 sleep 2 # connections open, load flowing
-RSS_START=$(rss_kb "$DAEMON_PID")
+RSS_START=$(rss_kb "$IPMPD_PID")
 T0=$(date +%s)
 echo "load up: $CONNS connections, iperf3 $IPERF_STREAMS x $IPERF_RATE; RSS ${RSS_START} kB"
 
@@ -181,17 +160,16 @@ while (($(date +%s) - T0 < SECONDS_TOTAL - EVENT_INTERVAL)); do
     EVENTS=$((EVENTS + 1))
     el=$(($(date +%s) - T0))
     if ((el >= next_sample)); then
-        echo "  ${el} s: ${EVENTS} events, RSS $(rss_kb "$DAEMON_PID") kB"
+        echo "  ${el} s: ${EVENTS} events, RSS $(rss_kb "$IPMPD_PID") kB"
         next_sample=$((next_sample + RSS_SAMPLE_EVERY))
     fi
 done
 [[ -z "$cut_now" ]] || { lab restore "$cut_now"; EVENTS=$((EVENTS + 1)); }
 sleep 2 # the last repair settles
 check_daemon
-RSS_END=$(rss_kb "$DAEMON_PID")
-HWM=$(hwm_kb "$DAEMON_PID")
-FAILOVERS=$(IPMPD_RUN_DIR="$RUN_DIR/run" "$STAT" -g --json 2>/dev/null |
-    python3 -c 'import json,sys; print(sum(g["failovers"] for g in json.load(sys.stdin)))' 2>/dev/null || echo NA)
+RSS_END=$(rss_kb "$IPMPD_PID")
+HWM=$(hwm_kb "$IPMPD_PID")
+FAILOVERS=$("$STAT" -g --json 2>/dev/null | jq -er '[.[].failovers] | add // 0' 2>/dev/null || echo NA)
 
 CLIENT_ST=0
 wait "$CLIENT_PID" || CLIENT_ST=$?
@@ -201,14 +179,10 @@ check_daemon || true
 ELAPSED=$(($(date +%s) - T0))
 
 CONNS_JSON=$(tail -1 "$RUN_DIR/conns.json" 2>/dev/null || true)
-LOST=$(python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j["requested"]-j["alive"])' \
-    "$CONNS_JSON" 2>/dev/null || echo "$CONNS")
-IPERF_SUM=$(python3 -c '
-import json,sys
-j=json.load(open(sys.argv[1]))
-if "error" in j: print("error: " + j["error"]); sys.exit()
-s=j["end"]["sum_received"]; print("%.0f Mbit/s over %.0f s" % (s["bits_per_second"]/1e6, s["seconds"]))' \
-    "$RUN_DIR/iperf.json" 2>/dev/null || echo "no result")
+LOST=$(jq -er '.requested - .alive' <<<"$CONNS_JSON" 2>/dev/null || echo "$CONNS")
+IPERF_SUM=$(jq -er 'if has("error") then "error: " + .error
+        else .end.sum_received | "\(.bits_per_second) \(.seconds)" end' "$RUN_DIR/iperf.json" 2>/dev/null |
+    awk '/^error: / { print; next } { printf "%.0f Mbit/s over %.0f s\n", $1 / 1e6, $2 }') || IPERF_SUM="no result"
 
 echo
 echo "## soak summary (${ELAPSED} s, ${EVENTS} events: ${CUTS} cuts, the rest repairs; failovers counted by ipmpd: ${FAILOVERS})"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 if [[ $EUID -ne 0 ]]; then
     exec sudo -E "$0" "$@"
 fi
-scripts/deps.sh
+scripts/deps.sh test
 if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; fi
 if cargo clippy --version >/dev/null 2>&1; then cargo clippy --all-targets --quiet -- -D warnings; fi
 # Benches run once each in test mode first, so they cannot rot; then the

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Helpers of scripts/bench-failover.sh (lab namespaces only).
+
+  bench_failover.py echo-server ADDR PORT
+  bench_failover.py tcp-cycles ROUTER PORT CONNS CYCLES LAB_SH LAB_PREFIX
+  bench_failover.py summary RESULTS_TSV RATE
+
+echo-server  echoes every byte on every connection (runs in the router),
+             until killed.
+tcp-cycles   (d): opens CONNS connections to the echo server, finds the
+             member carrying them (rx_packets of the switch-side ports over
+             20 warm-up exchanges), then CYCLES times cuts that member's
+             carrier with LAB_SH, echoes one message on every connection,
+             restores it and echoes again; prints one JSON line: how many
+             connections still work, the slowest round, and which failed when.
+summary      the Markdown table of docs/BENCHMARKS.md from the TSV rows
+             bench-failover.sh records (RATE: packets/s of the stream).
+"""
+import csv
+import json
+import os
+import selectors
+import socket
+import socketserver
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter, OrderedDict
+
+MEMBERS = ["e1000g0", "e1000g1", "rge0"]
+WARMUP_ROUNDS = 20
+# Pauses after a cut and after a restore before the next exchange.
+CUT_SETTLE = 0.3
+RESTORE_SETTLE = 0.5
+EXCHANGE_DEADLINE = 4.0
+CONNECT_TIMEOUT = 5
+LAB_TIMEOUT = 20
+IP_TIMEOUT = 10
+RECV_MAX = 4096
+LISTEN_BACKLOG = 256
+# The longest gap counts as "at the event" when it starts this close to it
+# (sender and receiver clocks both start with the stream, a few ms apart).
+AT_EVENT_WINDOW = 0.25
+
+
+def echo_server(addr, port):
+    class Echo(socketserver.BaseRequestHandler):
+        def handle(self):
+            while True:
+                data = self.request.recv(RECV_MAX)
+                if not data:
+                    return
+                self.request.sendall(data)
+
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+        request_queue_size = LISTEN_BACKLOG
+
+    Server((addr, int(port)), Echo).serve_forever()
+
+
+def tcp_cycles(router, port, n, cycles, lab, prefix):
+    port, n, cycles = int(port), int(n), int(cycles)
+    env = dict(os.environ, LAB_PREFIX=prefix)
+    ports = [(prefix + "-swa", "sw-e1000g0"), (prefix + "-swa", "sw-e1000g1"), (prefix + "-swb", "sw-rge0")]
+
+    def lab_cmd(*args):
+        subprocess.run([lab, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=LAB_TIMEOUT, check=True)
+
+    def counters():
+        out = []
+        for ns, dev in ports:
+            r = subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/statistics/rx_packets"],
+                               capture_output=True, text=True, timeout=IP_TIMEOUT)
+            out.append(int(r.stdout.strip() or 0))
+        return out
+
+    conns = []
+    for _ in range(n):
+        try:
+            s = socket.create_connection((router, port), timeout=CONNECT_TIMEOUT)
+        except OSError:
+            continue
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+        conns.append(s)
+    alive = set(range(len(conns)))
+    worst_ms = 0.0
+    failed_at = {}
+
+    def exchange(tag, deadline_s=EXCHANGE_DEADLINE):
+        """One small message echoed on every live connection; the dead are dropped."""
+        nonlocal worst_ms
+        sel = selectors.DefaultSelector()
+        want = {}
+        t0 = time.monotonic()
+        for i in sorted(alive):
+            msg = f"{tag}:{i}\n".encode()
+            try:
+                conns[i].send(msg)
+            except OSError:
+                alive.discard(i)
+                failed_at[i] = tag
+                continue
+            want[i] = [msg, b""]
+            sel.register(conns[i], selectors.EVENT_READ, i)
+        end = t0 + deadline_s
+        while want and time.monotonic() < end:
+            for key, _ in sel.select(timeout=max(0.0, end - time.monotonic())):
+                i = key.data
+                try:
+                    data = conns[i].recv(RECV_MAX)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                w = want[i]
+                w[1] += data
+                if not data or len(w[1]) >= len(w[0]):
+                    if w[1] != w[0]:
+                        alive.discard(i)
+                        failed_at[i] = tag
+                    sel.unregister(conns[i])
+                    del want[i]
+        for i in want:
+            alive.discard(i)
+            failed_at[i] = tag + " (timeout)"
+        sel.close()
+        worst_ms = max(worst_ms, (time.monotonic() - t0) * 1000)
+
+    c1 = counters()
+    for k in range(WARMUP_ROUNDS):
+        exchange(f"warm{k}")
+    c2 = counters()
+    delta = [b - a for a, b in zip(c1, c2)]
+    member = MEMBERS[delta.index(max(delta))]
+    for c in range(cycles):
+        lab_cmd("cut", member)
+        time.sleep(CUT_SETTLE)
+        exchange(f"cut{c}")
+        lab_cmd("restore", member)
+        time.sleep(RESTORE_SETTLE)
+        exchange(f"restored{c}")
+    exchange("final")
+    print(json.dumps({"opened": len(conns), "requested": n, "cycles": cycles, "member": member,
+                      "warmup_frames": dict(zip(MEMBERS, delta)), "alive": len(alive),
+                      "slowest_round_ms": round(worst_ms, 1),
+                      "failed": {str(i): failed_at[i] for i in sorted(failed_at)}}))
+
+
+def summary(results, rate):
+    with open(results) as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    by = OrderedDict()
+    for r in rows:
+        by.setdefault(r["scenario"], []).append(r)
+
+    def num(v):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+
+    rate = float(rate)
+    print("| scenario | trials ok | gap median (ms) | gap max (ms) | max gap at the event | lost median | lost max "
+          "| lost/rate max (ms) | reordered | ipmp0 tx drops | flow moved | carrier before -> after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, rs in by.items():
+        ok = [r for r in rs if num(r["gap_ms"]) is not None]
+        gaps = [num(r["gap_ms"]) for r in ok]
+        lost = [num(r["lost"]) for r in ok]
+        reord = sum(num(r["reordered"]) or 0 for r in ok)
+        drops = sum(num(r["tap_drops"]) or 0 for r in ok)
+        moved = sum(1 for r in ok if r["before"] != r["after"])
+        at_ev = sum(1 for r in ok if num(r["event_at_s"]) is not None
+                    and abs(num(r["gap_at_s"]) - num(r["event_at_s"])) < AT_EVENT_WINDOW)
+        at_ev_s = f"{at_ev}/{len(ok)}" if any(num(r["event_at_s"]) is not None for r in ok) else "-"
+        paths = Counter(f'{r["before"]}->{r["after"]}' for r in ok)
+
+        def med(xs, f):
+            return f % statistics.median(xs) if xs else "-"
+
+        def mx(xs, f):
+            return f % max(xs) if xs else "-"
+
+        print(f"| {name} | {len(ok)}/{len(rs)} | {med(gaps, '%.1f')} | {mx(gaps, '%.1f')} | {at_ev_s} "
+              f"| {med(lost, '%.0f')} | {mx(lost, '%.0f')} | {mx([x / rate * 1000 for x in lost], '%.1f')} "
+              f"| {reord:.0f} | {drops:.0f} | {moved}/{len(ok)} | "
+              + ", ".join(f"{k} ×{v}" for k, v in paths.most_common()) + " |")
+
+
+COMMANDS = {"echo-server": (echo_server, 2), "tcp-cycles": (tcp_cycles, 6), "summary": (summary, 2)}
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or len(sys.argv) - 2 != COMMANDS[sys.argv[1]][1]:
+        sys.exit(__doc__)
+    fn, _ = COMMANDS[sys.argv[1]]
+    fn(*sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()
