@@ -140,7 +140,10 @@ fn wire_round_trips(data: &[u8]) {
         if let Ok(r) = icmpv4::Packet::new_checked(p.payload()).and_then(|q| icmpv4::Repr::parse(&q)) {
             let mut out = vec![0u8; r.buffer_len()];
             r.emit(&mut icmpv4::Packet::new_unchecked(&mut out[..]));
-            assert_eq!(icmpv4::Repr::parse(&icmpv4::Packet::new_unchecked(&out[..])), Ok(r));
+            assert_eq!(
+                icmpv4::Repr::parse(&icmpv4::Packet::new_unchecked(&out[..])),
+                Ok(r)
+            );
         }
         if let Ok(r) = igmp::Packet::new_checked(p.payload()).and_then(|q| igmp::Repr::parse(&q)) {
             let mut out = [0u8; igmp::QUERY_V3_LEN];

@@ -143,7 +143,9 @@ pub fn parse_ipv4_flow(frame: &[u8], l3: usize) -> Result<FlowKey, Malformed> {
 
 /// Classifies a frame read from the group interface.
 pub fn classify(frame: &[u8]) -> Result<Class, Malformed> {
-    let et = ethernet::Frame::new_checked(frame).map_err(|_| Malformed)?.ethertype();
+    let et = ethernet::Frame::new_checked(frame)
+        .map_err(|_| Malformed)?
+        .ethertype();
     if et == ETH_P_ARP {
         let (op, sender, target) = parse_arp(frame)?;
         return Ok(Class::Arp { op, sender, target });

@@ -202,11 +202,16 @@ pub struct EchoReply {
     pub payload: [u8; PROBE_PAYLOAD_LEN],
 }
 
-/// An ICMP echo message in an untagged Ethernet/IPv4 frame: the Ethernet
-/// view, the IPv4 view and the ICMP message, or None when any layer does
-/// not parse (truncated, inconsistent lengths, bad ICMP checksum, not
-/// ICMP, not echo).
-fn parse_echo(f: &[u8]) -> Option<(ethernet::Frame<&[u8]>, ipv4::Packet<&[u8]>, icmpv4::Repr<'_>)> {
+/// An ICMP echo message in an untagged Ethernet/IPv4 frame.
+struct Echo<'a> {
+    eth_src: Mac,
+    ip: ipv4::Packet<&'a [u8]>,
+    icmp: icmpv4::Repr<'a>,
+}
+
+/// The layers of an echo message, or None when any does not parse
+/// (truncated, inconsistent lengths, bad ICMP checksum, not ICMP, not echo).
+fn parse_echo(f: &[u8]) -> Option<Echo<'_>> {
     let eth = ethernet::Frame::new_checked(f).ok()?;
     if eth.ethertype() != ethertype::IPV4 {
         return None;
@@ -217,18 +222,22 @@ fn parse_echo(f: &[u8]) -> Option<(ethernet::Frame<&[u8]>, ipv4::Packet<&[u8]>, 
         return None;
     }
     let icmp = icmpv4::Repr::parse(&icmpv4::Packet::new_checked(ip.payload()).ok()?).ok()?;
-    Some((eth, ip, icmp))
+    Some(Echo {
+        eth_src: eth.src_addr(),
+        ip,
+        icmp,
+    })
 }
 
 /// Parses an ICMP echo reply carrying a probe payload; anything else
 /// (truncated, bad checksum, other type or code, short payload) is None.
 pub fn parse_echo_reply(f: &[u8]) -> Option<EchoReply> {
-    let (eth, ip, icmp) = parse_echo(f)?;
+    let Echo { eth_src, ip, icmp } = parse_echo(f)?;
     let icmpv4::Repr::EchoReply { ident, seq_no, data } = icmp else {
         return None;
     };
     Some(EchoReply {
-        eth_src: eth.src_addr(),
+        eth_src,
         src: ip.src_addr(),
         dst: ip.dst_addr(),
         id: ident,
@@ -241,7 +250,7 @@ pub fn parse_echo_reply(f: &[u8]) -> Option<EchoReply> {
 /// administrator can ping it, as on Solaris). None for anything else,
 /// including requests truncated on the way to us.
 pub fn echo_reply_to(req: &[u8], my_mac: Mac, test_addr: Ipv4Addr) -> Option<Vec<u8>> {
-    let (eth, ip, icmp) = parse_echo(req)?;
+    let Echo { eth_src, ip, icmp } = parse_echo(req)?;
     if ip.dst_addr() != test_addr || ip.is_fragment() {
         return None; // not ours, or a fragment
     }
@@ -261,7 +270,7 @@ pub fn echo_reply_to(req: &[u8], my_mac: Mac, test_addr: Ipv4Addr) -> Option<Vec
     };
     let out = ethernet::Repr {
         src_addr: my_mac,
-        dst_addr: eth.src_addr(),
+        dst_addr: eth_src,
         ethertype: ethertype::IPV4,
     };
     Some(ipr.frame(out, |p| reply.emit(&mut icmpv4::Packet::new_unchecked(p))))

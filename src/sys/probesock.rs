@@ -50,25 +50,25 @@ const fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
 pub fn probe_filter(test_addr: Option<Ipv4Addr>) -> [libc::sock_filter; 19] {
     let ta = u32::from(test_addr.unwrap_or(Ipv4Addr::UNSPECIFIED));
     [
-        op(LD_W_ABS, 0, 0, AD_VLAN_TAG_PRESENT), // 0
-        op(JEQ_K, 0, 16, 0),                     // 1: tagged: drop
-        op(LD_H_ABS, 0, 0, AT_ETHERTYPE),        // 2: ethertype
-        op(JEQ_K, 0, 5, ethertype::ARP as u32),  // 3: ARP, else 9
-        op(LD_H_ABS, 0, 0, AT_ARP_OP),           // 4: ARP op
-        op(JEQ_K, 11, 0, arp::op::REPLY as u32), // 5: reply: accept
-        op(JEQ_K, 0, 11, arp::op::REQUEST as u32), // 6: request, else drop
-        op(LD_W_ABS, 0, 0, AT_ARP_TPA),          // 7: target protocol address
-        op(JEQ_K, 8, 9, ta),                     // 8: our test address: accept
-        op(JEQ_K, 0, 8, ethertype::IPV4 as u32), // 9: IPv4, else drop
-        op(LD_B_ABS, 0, 0, AT_IP_PROTOCOL),      // 10: protocol
-        op(JEQ_K, 0, 6, ipv4::protocol::ICMP as u32), // 11: ICMP, else drop
-        op(LD_H_ABS, 0, 0, AT_IP_FLG_OFF),       // 12: flags and fragment offset
-        op(JSET_K, 4, 0, ipv4::FRAG_OFFSET_MASK as u32), // 13: a later fragment: drop
-        op(LDX_B_MSH, 0, 0, AT_IP_VER_IHL),      // 14: X = IP header length
-        op(LD_B_IND, 0, 0, AT_ICMP_TYPE),        // 15: ICMP type
+        op(LD_W_ABS, 0, 0, AD_VLAN_TAG_PRESENT),              // 0
+        op(JEQ_K, 0, 16, 0),                                  // 1: tagged: drop
+        op(LD_H_ABS, 0, 0, AT_ETHERTYPE),                     // 2: ethertype
+        op(JEQ_K, 0, 5, ethertype::ARP as u32),               // 3: ARP, else 9
+        op(LD_H_ABS, 0, 0, AT_ARP_OP),                        // 4: ARP op
+        op(JEQ_K, 11, 0, arp::op::REPLY as u32),              // 5: reply: accept
+        op(JEQ_K, 0, 11, arp::op::REQUEST as u32),            // 6: request, else drop
+        op(LD_W_ABS, 0, 0, AT_ARP_TPA),                       // 7: target protocol address
+        op(JEQ_K, 8, 9, ta),                                  // 8: our test address: accept
+        op(JEQ_K, 0, 8, ethertype::IPV4 as u32),              // 9: IPv4, else drop
+        op(LD_B_ABS, 0, 0, AT_IP_PROTOCOL),                   // 10: protocol
+        op(JEQ_K, 0, 6, ipv4::protocol::ICMP as u32),         // 11: ICMP, else drop
+        op(LD_H_ABS, 0, 0, AT_IP_FLG_OFF),                    // 12: flags and fragment offset
+        op(JSET_K, 4, 0, ipv4::FRAG_OFFSET_MASK as u32),      // 13: a later fragment: drop
+        op(LDX_B_MSH, 0, 0, AT_IP_VER_IHL),                   // 14: X = IP header length
+        op(LD_B_IND, 0, 0, AT_ICMP_TYPE),                     // 15: ICMP type
         op(JEQ_K, 0, 1, icmpv4::msg_type::ECHO_REPLY as u32), // 16: echo reply: accept
-        op(RET_K, 0, 0, PROBE_SNAPLEN),          // 17: accept
-        op(RET_K, 0, 0, 0),                      // 18: drop
+        op(RET_K, 0, 0, PROBE_SNAPLEN),                       // 17: accept
+        op(RET_K, 0, 0, 0),                                   // 18: drop
     ]
 }
 

@@ -278,10 +278,18 @@ mod tests {
         for n in 0..PACKET_LEN {
             assert_eq!(Packet::new_checked(&b[..n]).err(), Some(Error::Truncated));
         }
-        for (at, v) in [(field::HTYPE.start + 1, 6u8), (field::PTYPE.start, 0x86), (field::HLEN, 8), (field::PLEN, 16)] {
+        for (at, v) in [
+            (field::HTYPE.start + 1, 6u8),
+            (field::PTYPE.start, 0x86),
+            (field::HLEN, 8),
+            (field::PLEN, 16),
+        ] {
             let mut c = b;
             c[at] = v;
-            assert_eq!(Repr::parse(&Packet::new_unchecked(&c[..])), Err(Error::Unsupported));
+            assert_eq!(
+                Repr::parse(&Packet::new_unchecked(&c[..])),
+                Err(Error::Unsupported)
+            );
         }
     }
 }

@@ -113,7 +113,6 @@ impl<T: AsRef<[u8]>> Frame<T> {
     pub fn ethertype(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::ETHERTYPE)
     }
-
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Frame<&'a T> {
@@ -218,7 +217,9 @@ mod tests {
     #[test]
     fn address_kinds() {
         assert!(is_multicast(&BROADCAST));
-        assert!(is_multicast(&ipv4_multicast(std::net::Ipv4Addr::new(224, 0, 0, 1))));
+        assert!(is_multicast(&ipv4_multicast(std::net::Ipv4Addr::new(
+            224, 0, 0, 1
+        ))));
         assert_eq!(
             ipv4_multicast(std::net::Ipv4Addr::new(239, 129, 2, 3)),
             [0x01, 0x00, 0x5e, 0x01, 2, 3]

@@ -206,7 +206,10 @@ mod tests {
         assert_eq!(Repr::parse(&q), Ok(rep));
         // Only the type and the checksum differ from the request.
         assert_eq!(out[HEADER_LEN..], *ip.payload().get(HEADER_LEN..).unwrap());
-        assert_eq!(out[field::ECHO_IDENT.start..HEADER_LEN], ip.payload()[field::ECHO_IDENT.start..HEADER_LEN]);
+        assert_eq!(
+            out[field::ECHO_IDENT.start..HEADER_LEN],
+            ip.payload()[field::ECHO_IDENT.start..HEADER_LEN]
+        );
     }
 
     #[test]
@@ -226,9 +229,15 @@ mod tests {
         assert_eq!(Repr::parse(&Packet::new_unchecked(&c[..])), Err(Error::Checksum));
         let mut c = b.clone();
         c[field::TYPE] = 3; // destination unreachable
-        assert_eq!(Repr::parse(&Packet::new_unchecked(&c[..])), Err(Error::Unsupported));
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&c[..])),
+            Err(Error::Unsupported)
+        );
         let mut c = b.clone();
         c[field::CODE] = 1;
-        assert_eq!(Repr::parse(&Packet::new_unchecked(&c[..])), Err(Error::Unsupported));
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&c[..])),
+            Err(Error::Unsupported)
+        );
     }
 }

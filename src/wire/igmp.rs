@@ -239,6 +239,9 @@ mod tests {
         assert_eq!(Repr::parse(&Packet::new_unchecked(&c[..])), Err(Error::Checksum));
         let mut c = b;
         c[field::TYPE] = 0x22; // a version 3 report
-        assert_eq!(Repr::parse(&Packet::new_unchecked(&c[..])), Err(Error::Unsupported));
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&c[..])),
+            Err(Error::Unsupported)
+        );
     }
 }

@@ -186,7 +186,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self) -> bool {
         checksum::verify(&self.buffer.as_ref()[..self.header_len()])
     }
-
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
@@ -415,7 +414,11 @@ mod tests {
     fn refuses_inconsistent_headers() {
         let b = from_hex(KERNEL_PING);
         for n in 0..b.len() {
-            assert_eq!(Packet::new_checked(&b[..n]).err(), Some(Error::Truncated), "len {n}");
+            assert_eq!(
+                Packet::new_checked(&b[..n]).err(),
+                Some(Error::Truncated),
+                "len {n}"
+            );
         }
         let mut c = b.clone();
         c[field::VER_IHL] = 0x44; // 16-byte header

@@ -69,7 +69,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn ethertype(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::ETHERTYPE)
     }
-
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
