@@ -411,12 +411,16 @@ mod tests {
         assert_eq!(key.open(&t, 1, 0x1234), None, "another target");
         assert_eq!(parse_echo_reply(&req), None, "a request is not a reply");
         let mut bad = rep.clone();
-        bad[ICMP_AT + 10] ^= 0xff;
+        bad[ICMP_AT + icmpv4::HEADER_LEN + PAYLOAD_COUNTER.start + 2] ^= 0xff;
         assert_eq!(parse_echo_reply(&bad), None, "checksum");
         for n in 0..rep.len() {
             let _ = parse_echo_reply(&rep[..n]);
         }
-        assert_eq!(parse_echo_reply(&rep[..ICMP_AT + 20]), None, "truncated");
+        assert_eq!(
+            parse_echo_reply(&rep[..ICMP_AT + icmpv4::HEADER_LEN + PAYLOAD_TAG.start]),
+            None,
+            "truncated"
+        );
     }
 
     #[test]
