@@ -1,11 +1,16 @@
 //! The pure per-frame path: classify + flow hash + member pick + MAC rewrite
 //! (outbound), and the inbound check + rewrite, for 64- and 1500-byte frames.
+//! IPv6 frames (TCP, UDP, UDP behind a Destination options header) beside
+//! IPv4 TCP, for classify + hash alone and for the whole outbound path; an
+//! IPv6 TCP frame is at least 74 bytes, so its "64B" case is that.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use etherparse::PacketBuilder;
+use ipmpd::datapath::frame::{classify, flow_hash, flow_hash6, Class};
 use ipmpd::datapath::plan::{divert, inbound, outbound, Plan, Port};
 use ipmpd::detect::frames::{ProbeKey, PROBE_KEY_LEN};
-use ipmpd::wire::ethernet::field::DESTINATION;
+use ipmpd::wire::ethernet::{field::DESTINATION, HEADER_LEN as ETH_HLEN};
+use ipmpd::wire::ipv6::{self, next_header};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
@@ -55,9 +60,95 @@ fn frames(size: usize, dst: [u8; 6], src: [u8; 6]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The IPv6 frames benchmarked.
+#[derive(Clone, Copy)]
+enum V6 {
+    Tcp,
+    Udp,
+    /// UDP behind an 8-byte Destination options header (PadN only).
+    UdpDestOpts,
+}
+
+/// Bytes of the Destination options header of [`V6::UdpDestOpts`].
+const DEST_OPTS_LEN: usize = 8;
+/// TCP and UDP header bytes without options.
+const TCP_HLEN: usize = 20;
+const UDP_HLEN: usize = 8;
+
+/// IPv6 frames of `size` bytes (or the smallest the headers allow).
+fn frames6(size: usize, dst: [u8; 6], src: [u8; 6], kind: V6) -> Vec<Vec<u8>> {
+    let l4 = match kind {
+        V6::Tcp => TCP_HLEN,
+        V6::Udp => UDP_HLEN,
+        V6::UdpDestOpts => UDP_HLEN + DEST_OPTS_LEN,
+    };
+    let payload = vec![0u8; size.saturating_sub(ETH_HLEN + ipv6::HEADER_LEN + l4)];
+    (0..FLOWS)
+        .map(|i| {
+            let mut a = [0u8; 16];
+            a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            let mut b = a;
+            a[15] = 0x20;
+            b[8..10].copy_from_slice(&((i % 250) as u16).to_be_bytes());
+            b[15] = 1;
+            let mut v = Vec::with_capacity(size);
+            let eth = PacketBuilder::ethernet2(src, dst).ipv6(a, b, 64);
+            match kind {
+                V6::Tcp => eth.tcp(10000 + i as u16, 443, 1, 65535).write(&mut v, &payload),
+                V6::Udp | V6::UdpDestOpts => eth.udp(10000 + i as u16, 443).write(&mut v, &payload),
+            }
+            .unwrap();
+            if let V6::UdpDestOpts = kind {
+                let at = ETH_HLEN + ipv6::HEADER_LEN;
+                let nh = ETH_HLEN + ipv6::field::NXT_HDR;
+                let opts = [v[nh], 0, 1, 4, 0, 0, 0, 0];
+                v[nh] = next_header::DEST_OPTS;
+                v.splice(at..at, opts);
+                let len = ETH_HLEN + ipv6::field::LENGTH.start;
+                let n = u16::from_be_bytes([v[len], v[len + 1]]) + DEST_OPTS_LEN as u16;
+                v[len..len + 2].copy_from_slice(&n.to_be_bytes());
+            }
+            v
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let p = plan(3);
+    let v6_kinds = [
+        ("ipv6_tcp", V6::Tcp),
+        ("ipv6_udp", V6::Udp),
+        ("ipv6_udp_dest_opts", V6::UdpDestOpts),
+    ];
     for size in [64usize, 1500] {
+        // Classify and hash alone: what IPv6 adds to the per-frame cost.
+        let mut g = c.benchmark_group(format!("classify_hash_{size}B"));
+        let fs = frames(size, ROUTER_MAC, GROUP_MAC);
+        let mut i = 0;
+        g.bench_function("ipv4_tcp", |b| {
+            b.iter(|| {
+                i = (i + 1) % FLOWS;
+                match classify(black_box(&fs[i])) {
+                    Ok(Class::Ipv4Unicast(k)) => black_box(flow_hash(&k, 7)),
+                    _ => unreachable!(),
+                }
+            })
+        });
+        for (name, kind) in v6_kinds {
+            let fs = frames6(size, ROUTER_MAC, GROUP_MAC, kind);
+            let mut i = 0;
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    i = (i + 1) % FLOWS;
+                    match classify(black_box(&fs[i])) {
+                        Ok(Class::Ipv6Unicast(k)) => black_box(flow_hash6(&k, 7)),
+                        _ => unreachable!(),
+                    }
+                })
+            });
+        }
+        g.finish();
+
         let mut g = c.benchmark_group(format!("outbound_{size}B"));
         g.throughput(Throughput::ElementsAndBytes {
             elements: 1,
@@ -71,6 +162,16 @@ fn bench(c: &mut Criterion) {
                 black_box(outbound(black_box(&p), black_box(&mut fs[i])).unwrap())
             })
         });
+        for (name, kind) in v6_kinds {
+            let mut fs = frames6(size, ROUTER_MAC, GROUP_MAC, kind);
+            let mut i = 0;
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    i = (i + 1) % FLOWS;
+                    black_box(outbound(black_box(&p), black_box(&mut fs[i])).unwrap())
+                })
+            });
+        }
         g.finish();
 
         let mut g = c.benchmark_group(format!("inbound_{size}B"));

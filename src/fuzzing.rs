@@ -39,7 +39,14 @@ pub const TARGETS: &[Target] = &[
     ("config_toml", config_toml),
     ("config_flags", config_flags),
     ("control_request", control_request),
+    ("ipv6_parse", ipv6_parse),
+    ("icmpv6_parse", icmpv6_parse),
+    ("ndp_rewrite", ndp_rewrite),
+    ("echo6", echo6),
 ];
+
+mod ipv6;
+pub use ipv6::{echo6, icmpv6_parse, ipv6_parse, ndp_rewrite};
 
 /// Reads fields off the front of the fuzz input; zeros once it runs out, so
 /// every input is usable.
@@ -84,16 +91,18 @@ pub fn frame_classify(data: &[u8]) {
     crate::wire::check_round_trips(data);
     match classify(data) {
         Ok(Class::Ipv4Unicast(k)) => {
-            assert!(data.len() >= ETH_HLEN + ipv4::MIN_HEADER_LEN);
-            assert_eq!(ethertype(data), ETH_P_IP);
+            let (et, l3) = l3_of(data);
+            assert!(data.len() >= l3 + ipv4::MIN_HEADER_LEN);
+            assert_eq!(et, ETH_P_IP);
             assert!(!is_multicast_mac(&dst_mac(data)));
-            let ip = ipv4::Packet::new_unchecked(&data[IPV4_AT..]);
+            let ip = ipv4::Packet::new_unchecked(&data[l3..]);
             assert_eq!(k.src, u32::from(ip.src_addr()));
             let _ = flow_hash(&k, k.ports.into());
         }
         Ok(Class::Arp { .. }) => assert!(data.len() >= ETH_HLEN + ARP_LEN),
         Ok(Class::Multicast) => assert!(is_multicast_mac(&dst_mac(data))),
-        Ok(Class::OtherUnicast) => assert!(ethertype(data) != ETH_P_IP),
+        Ok(Class::OtherUnicast) => assert!(!matches!(l3_of(data).0, ETH_P_IP | ETH_P_IPV6)),
+        Ok(Class::Ipv6Unicast(_) | Class::Ndp { .. }) => assert_eq!(l3_of(data).0, ETH_P_IPV6),
         Err(Malformed) => {}
     }
     // The IPv4 parser at every offset a tag or a shim could put it.
@@ -637,7 +646,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         .iter()
         .map(|s| format!("{s}\n").into_bytes())
         .collect(),
-        _ => Vec::new(),
+        other => ipv6::seeds(other),
     }
 }
 

@@ -5,7 +5,9 @@
 //! as [`Malformed`] so the caller counts and drops it instead of panicking.
 
 use crate::wire::ethernet::{self, ethertype};
-use crate::wire::{arp, ipv4, read_u32, Field};
+use crate::wire::icmpv6;
+use crate::wire::ipv6::{self, next_header};
+use crate::wire::{arp, ipv4, ipv6ext, read_u32, vlan, Error, Field};
 use std::net::Ipv4Addr;
 
 /// An Ethernet address: the wire type, under the name the daemon uses.
@@ -16,6 +18,7 @@ pub const ETH_ALEN: usize = ethernet::ADDRESS_LEN;
 pub const ETH_P_IP: u16 = ethertype::IPV4;
 pub const ETH_P_ARP: u16 = ethertype::ARP;
 pub const ETH_P_8021Q: u16 = ethertype::VLAN;
+pub const ETH_P_IPV6: u16 = ethertype::IPV6;
 pub const BROADCAST_MAC: Mac = ethernet::BROADCAST;
 
 pub const IPPROTO_IGMP: u8 = ipv4::protocol::IGMP;
@@ -38,6 +41,10 @@ pub const ARP_THA: Field = in_frame(arp::field::THA);
 pub const ARP_TPA: Field = in_frame(arp::field::TPA);
 /// Where the IPv4 header of an untagged frame starts.
 pub const IPV4_AT: usize = ETH_HLEN;
+/// Where the IP header of an untagged frame starts (either version).
+pub const L3_AT: usize = ETH_HLEN;
+/// Where the IP header of a frame with one 802.1Q tag starts.
+pub const L3_AT_TAGGED: usize = ETH_HLEN + vlan::TAG_LEN;
 
 /// A frame too short or inconsistent to be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,18 @@ pub struct FlowKey {
     pub ports: u32,
 }
 
+/// The fields of an IPv6 flow that pick a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowKey6 {
+    pub src: u128,
+    pub dst: u128,
+    /// The upper-layer protocol (after extension headers).
+    pub proto: u8,
+    /// `src_port << 16 | dst_port` for TCP and UDP; the flow label when
+    /// the packet has no ports; zero for fragments.
+    pub ports: u32,
+}
+
 /// What the outbound path needs to know about a frame read from the group interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -64,9 +83,14 @@ pub enum Class {
         sender: Ipv4Addr,
         target: Ipv4Addr,
     },
-    /// Broadcast or multicast destination (not ARP): nominee only.
+    /// Unicast IPv6: spread per flow.
+    Ipv6Unicast(FlowKey6),
+    /// A neighbour discovery message (ICMPv6 133-137, RS to Redirect), unicast
+    /// or multicast: IPv6's ARP. Its link-layer address options name a MAC.
+    Ndp { msg_type: u8 },
+    /// Broadcast or multicast destination (not ARP, not NDP): nominee only.
     Multicast,
-    /// Any other unicast (IPv6 while disabled, VLAN-tagged, other ethertypes).
+    /// Any other unicast (other ethertypes, ARP or more than one tag behind a VLAN tag).
     OtherUnicast,
 }
 
@@ -141,7 +165,80 @@ pub fn parse_ipv4_flow(frame: &[u8], l3: usize) -> Result<FlowKey, Malformed> {
     })
 }
 
-/// Classifies a frame read from the group interface.
+/// What the fast path reads of an IPv6 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv6Flow {
+    Flow(FlowKey6),
+    /// A neighbour discovery message of this ICMPv6 type.
+    Ndp(u8),
+}
+
+#[inline]
+fn read_u128(b: &[u8], f: Field) -> u128 {
+    let mut o = [0u8; ipv6::ADDRESS_LEN];
+    o.copy_from_slice(&b[f]);
+    u128::from_be_bytes(o)
+}
+
+/// Parses the IPv6 header at `l3` and what follows it to the flow key,
+/// walking extension headers (at most [`ipv6ext::MAX_EXT_HEADERS`]).
+/// Specialised like [`parse_ipv4_flow`]: the payload length is not checked.
+/// Ports for TCP and UDP; every fragment (but an atomic one) hashes on
+/// addresses and protocol alone, so a datagram never splits across members;
+/// other packets (ICMPv6, ESP, a chain too long to walk) on the flow label.
+#[inline]
+pub fn parse_ipv6_flow(frame: &[u8], l3: usize) -> Result<Ipv6Flow, Malformed> {
+    let ip = frame.get(l3..).ok_or(Malformed)?;
+    if ip.len() < ipv6::HEADER_LEN {
+        return Err(Malformed);
+    }
+    let h = ipv6::Packet::new_unchecked(ip);
+    if h.version() != ipv6::VERSION {
+        return Err(Malformed);
+    }
+    let payload = &ip[ipv6::HEADER_LEN..];
+    let (proto, ports) = match ipv6ext::walk(h.next_header(), payload) {
+        Ok(u) => {
+            // The walk checked every header whole: `offset` is inside.
+            let l4 = &payload[u.offset..];
+            match (u.fragment, u.next_header) {
+                (Some(f), nh) if !f.is_atomic() => (nh, 0),
+                (_, nh @ (next_header::TCP | next_header::UDP)) if l4.len() >= ipv4::l4::PORTS.end => {
+                    (nh, read_u32(l4, ipv4::l4::PORTS))
+                }
+                (_, next_header::ICMPV6) => match l4.get(icmpv6::field::TYPE) {
+                    Some(&t) if icmpv6::is_ndp(t) => return Ok(Ipv6Flow::Ndp(t)),
+                    _ => (next_header::ICMPV6, h.flow_label()),
+                },
+                (_, nh) => (nh, h.flow_label()),
+            }
+        }
+        Err(Error::Unsupported) => (next_header::NO_NEXT, h.flow_label()),
+        Err(_) => return Err(Malformed),
+    };
+    Ok(Ipv6Flow::Flow(FlowKey6 {
+        src: read_u128(ip, ipv6::field::SRC_ADDR),
+        dst: read_u128(ip, ipv6::field::DST_ADDR),
+        proto,
+        ports,
+    }))
+}
+
+/// The ethertype and IP header offset of a frame of at least [`ETH_HLEN`]
+/// bytes, behind one 802.1Q tag if there is one.
+#[inline]
+pub fn l3_of(frame: &[u8]) -> (u16, usize) {
+    let et = ethertype(frame);
+    if et == ETH_P_8021Q {
+        if let Ok(t) = vlan::Packet::new_checked(&frame[ETH_HLEN..]) {
+            return (t.ethertype(), L3_AT_TAGGED);
+        }
+    }
+    (et, L3_AT)
+}
+
+/// Classifies a frame read from the group interface. IPv4 and IPv6 are
+/// read untagged or behind one 802.1Q tag; ARP untagged.
 pub fn classify(frame: &[u8]) -> Result<Class, Malformed> {
     let et = ethernet::Frame::new_checked(frame)
         .map_err(|_| Malformed)?
@@ -150,11 +247,22 @@ pub fn classify(frame: &[u8]) -> Result<Class, Malformed> {
         let (op, sender, target) = parse_arp(frame)?;
         return Ok(Class::Arp { op, sender, target });
     }
-    if is_multicast_mac(&dst_mac(frame)) {
+    let multicast = is_multicast_mac(&dst_mac(frame));
+    let (et, l3) = l3_of(frame);
+    if et == ETH_P_IPV6 {
+        // Before the multicast check: solicitations go to multicast groups.
+        return match parse_ipv6_flow(frame, l3) {
+            Ok(Ipv6Flow::Ndp(msg_type)) => Ok(Class::Ndp { msg_type }),
+            Ok(_) | Err(_) if multicast => Ok(Class::Multicast),
+            Ok(Ipv6Flow::Flow(k)) => Ok(Class::Ipv6Unicast(k)),
+            Err(e) => Err(e),
+        };
+    }
+    if multicast {
         return Ok(Class::Multicast);
     }
     if et == ETH_P_IP {
-        return parse_ipv4_flow(frame, IPV4_AT).map(Class::Ipv4Unicast);
+        return parse_ipv4_flow(frame, l3).map(Class::Ipv4Unicast);
     }
     Ok(Class::OtherUnicast)
 }
@@ -176,6 +284,29 @@ pub fn flow_hash(k: &FlowKey, seed: u64) -> u64 {
     let a = (u64::from(k.src) << 32 | u64::from(k.dst)) ^ seed;
     let b = u64::from(k.proto) << 32 | u64::from(k.ports);
     fmix64(a ^ fmix64(b ^ seed.rotate_left(29)))
+}
+
+/// The multiplier of [`flow_hash6`]'s word mixing: 2^64 / golden ratio, odd.
+const FLOW6_MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Rotation after each multiply, so high bits feed the next word's low ones.
+const FLOW6_ROTATE: u32 = 31;
+
+/// Hashes an IPv6 flow with the per-process seed: each 64-bit word of the
+/// key mixed in by multiply-rotate, then [`fmix64`] for the avalanche.
+#[inline]
+pub fn flow_hash6(k: &FlowKey6, seed: u64) -> u64 {
+    let words = [
+        (k.src >> 64) as u64,
+        k.src as u64,
+        (k.dst >> 64) as u64,
+        k.dst as u64,
+        u64::from(k.proto) << 32 | u64::from(k.ports),
+    ];
+    let mut h = seed;
+    for w in words {
+        h = (h ^ w).wrapping_mul(FLOW6_MIX).rotate_left(FLOW6_ROTATE);
+    }
+    fmix64(h ^ seed.rotate_left(29))
 }
 
 #[cfg(test)]
@@ -279,5 +410,166 @@ mod tests {
             ports: 3,
         };
         assert_ne!(flow_hash(&k, 1), flow_hash(&k, 2));
+    }
+
+    const A6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const B6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+    fn udp6(sp: u16, dp: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv6(A6, B6, 64)
+            .udp(sp, dp)
+            .write(&mut v, &[1, 2, 3])
+            .unwrap();
+        v
+    }
+
+    /// `f` with extension header `ext` (whose next header is fixed up)
+    /// inserted after the IPv6 header.
+    fn with_ext(f: &[u8], kind: u8, ext: &[u8]) -> Vec<u8> {
+        let at = L3_AT + ipv6::HEADER_LEN;
+        let mut ext = ext.to_vec();
+        let mut v = f[..at].to_vec();
+        ext[ipv6ext::field::NXT_HDR] = v[L3_AT + ipv6::field::NXT_HDR];
+        v[L3_AT + ipv6::field::NXT_HDR] = kind;
+        v.extend_from_slice(&ext);
+        v.extend_from_slice(&f[at..]);
+        let mut ip = ipv6::Packet::new_unchecked(&mut v[L3_AT..]);
+        let n = ip.payload_len() + ext.len() as u16;
+        ip.set_payload_len(n);
+        v
+    }
+
+    fn fragment(offset: u16, more: bool) -> [u8; ipv6ext::FRAGMENT_LEN] {
+        let mut h = [0u8; ipv6ext::FRAGMENT_LEN];
+        ipv6ext::Header::new_unchecked(&mut h[..], next_header::FRAGMENT).set_frag(offset, more, 7);
+        h
+    }
+
+    fn key6(f: &[u8]) -> FlowKey6 {
+        match classify(f) {
+            Ok(Class::Ipv6Unicast(k)) => k,
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn classifies_ipv6_tcp_and_udp_with_ports() {
+        let k = key6(&udp6(1000, 53));
+        assert_eq!((k.src, k.dst), (u128::from_be_bytes(A6), u128::from_be_bytes(B6)));
+        assert_eq!((k.proto, k.ports), (next_header::UDP, 1000 << 16 | 53));
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv6(A6, B6, 64)
+            .tcp(40000, 443, 1, 1000)
+            .write(&mut v, &[0; 10])
+            .unwrap();
+        let k = key6(&v);
+        assert_eq!((k.proto, k.ports), (next_header::TCP, 40000 << 16 | 443));
+        assert_ne!(flow_hash6(&k, 1), flow_hash6(&k, 2));
+    }
+
+    #[test]
+    fn ipv6_extension_headers_are_skipped() {
+        let plain = key6(&udp6(1000, 53));
+        let dest_opts = [0, 0, ipv6ext::option::PADN, 4, 0, 0, 0, 0];
+        let f = with_ext(&udp6(1000, 53), next_header::DEST_OPTS, &dest_opts);
+        let f = with_ext(&f, next_header::HOP_BY_HOP, &dest_opts);
+        assert_eq!(key6(&f), plain);
+        // Each truncation is an error, never a panic.
+        for n in 0..f.len() {
+            let r = classify(&f[..n]);
+            if n < L3_AT + ipv6::HEADER_LEN + 2 * ipv6ext::FRAGMENT_LEN {
+                assert_eq!(r, Err(Malformed), "len {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_fragments_of_a_datagram_hash_alike() {
+        let first = with_ext(&udp6(1000, 53), next_header::FRAGMENT, &fragment(0, true));
+        let later = with_ext(&udp6(7, 9), next_header::FRAGMENT, &fragment(185, false));
+        let (k1, k2) = (key6(&first), key6(&later));
+        assert_eq!((k1.ports, k1.proto), (0, next_header::UDP));
+        assert_eq!(k1, k2);
+        // An atomic fragment is a whole datagram: its ports count.
+        let atomic = with_ext(&udp6(1000, 53), next_header::FRAGMENT, &fragment(0, false));
+        assert_eq!(key6(&atomic), key6(&udp6(1000, 53)));
+    }
+
+    #[test]
+    fn ipv6_without_ports_hashes_on_the_flow_label() {
+        let f = crate::wire::from_hex(crate::wire::KERNEL_PING6);
+        let k = key6(&f);
+        assert_eq!((k.proto, k.ports), (next_header::ICMPV6, 0xaee3b));
+        // A chain longer than the walk's bound still has a flow key.
+        let mut g = udp6(1, 2);
+        for _ in 0..=ipv6ext::MAX_EXT_HEADERS {
+            g = with_ext(
+                &g,
+                next_header::DEST_OPTS,
+                &[0, 0, ipv6ext::option::PADN, 4, 0, 0, 0, 0],
+            );
+        }
+        assert_eq!(key6(&g).proto, next_header::NO_NEXT);
+    }
+
+    #[test]
+    fn ndp_is_recognised_unicast_or_multicast_and_mld_is_multicast() {
+        use crate::wire::{from_hex, KERNEL_MLD_REPORT, KERNEL_NA, KERNEL_NS, KERNEL_RS};
+        for (hex, t) in [
+            (KERNEL_NS, icmpv6::msg_type::NEIGHBOR_SOLICIT),
+            (KERNEL_NA, icmpv6::msg_type::NEIGHBOR_ADVERT),
+            (KERNEL_RS, icmpv6::msg_type::ROUTER_SOLICIT),
+        ] {
+            assert_eq!(classify(&from_hex(hex)), Ok(Class::Ndp { msg_type: t }));
+        }
+        assert_eq!(classify(&from_hex(KERNEL_MLD_REPORT)), Ok(Class::Multicast));
+        // A multicast frame that does not parse still goes to the nominee.
+        let mut m = from_hex(KERNEL_MLD_REPORT);
+        m.truncate(L3_AT + ipv6::HEADER_LEN + 2);
+        assert_eq!(classify(&m), Ok(Class::Multicast));
+        let mut bad = udp6(1, 2);
+        bad[L3_AT] = 0x45; // version 4 in an IPv6 ethertype
+        assert_eq!(classify(&bad), Err(Malformed));
+    }
+
+    /// `f` with an 802.1Q tag (VLAN 100) inserted after the addresses.
+    fn tagged(f: &[u8]) -> Vec<u8> {
+        let mut v = f[..vlan::TAG_OFFSET].to_vec();
+        v.extend_from_slice(&ETH_P_8021Q.to_be_bytes());
+        v.extend_from_slice(&100u16.to_be_bytes());
+        v.extend_from_slice(&f[vlan::TAG_OFFSET..]);
+        v
+    }
+
+    #[test]
+    fn ip_behind_a_vlan_tag_is_classified() {
+        let f = udp6(1000, 53);
+        assert_eq!(classify(&tagged(&f)), classify(&f));
+        let g = udp([192, 0, 2, 200], [192, 0, 2, 1], 1000, 53);
+        assert_eq!(classify(&tagged(&g)), classify(&g));
+        let ns = crate::wire::from_hex(crate::wire::KERNEL_NS);
+        assert_eq!(classify(&tagged(&ns)), classify(&ns));
+        // A tag cut short is no IP packet.
+        assert_eq!(classify(&tagged(&g)[..L3_AT + 2]), Ok(Class::OtherUnicast));
+    }
+
+    #[test]
+    fn flow_hash6_spreads() {
+        let mut counts = [0u32; 4];
+        for port in 0..4000u32 {
+            let k = FlowKey6 {
+                src: 1,
+                dst: 2,
+                proto: 6,
+                ports: port,
+            };
+            counts[(flow_hash6(&k, 42) & 3) as usize] += 1;
+        }
+        for c in counts {
+            assert!((800..1200).contains(&c), "{counts:?}");
+        }
     }
 }

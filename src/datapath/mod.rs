@@ -5,6 +5,7 @@ pub mod arp;
 pub mod buckets;
 pub mod counters;
 pub mod frame;
+pub mod ndp;
 pub mod plan;
 pub mod probegate;
 pub mod shell;

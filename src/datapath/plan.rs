@@ -7,6 +7,7 @@
 use super::buckets::{Buckets, Slot, NO_SLOT};
 use super::counters::DropReason;
 use super::frame::*;
+use super::ndp::rewrite_ndp_lladdr;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
 use crate::wire::{ethernet, icmpv4, ipv4};
 use std::net::Ipv4Addr;
@@ -161,13 +162,22 @@ pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, DropReason> {
             };
             bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash(&k, plan.seed)))
         }
+        // No IPv6 address is bound to a member yet: `bound` spreads by flow too.
+        Class::Ipv6Unicast(k) => plan.buckets.lookup(flow_hash6(&k, plan.seed)),
         Class::Arp { sender, .. } => plan.bound(sender).or(plan.nominee).unwrap_or(NO_SLOT),
-        Class::Multicast | Class::OtherUnicast => plan.nominee.unwrap_or(NO_SLOT),
+        Class::Ndp { .. } | Class::Multicast | Class::OtherUnicast => plan.nominee.unwrap_or(NO_SLOT),
     };
     let port = plan.port(slot).ok_or(DropReason::NoActiveMember)?;
     ethernet::Frame::new_unchecked(&mut *frame).set_src_addr(port.mac);
-    if matches!(class, Class::Arp { .. }) {
-        frame[ARP_SHA].copy_from_slice(&port.mac);
+    match class {
+        Class::Arp { .. } => frame[ARP_SHA].copy_from_slice(&port.mac),
+        // Neighbours learn the MAC in the options, not the Ethernet source:
+        // it must be the member's too. A message whose options do not
+        // parse leaves as it is (the neighbour drops it, as it would ours).
+        Class::Ndp { .. } => {
+            let _ = rewrite_ndp_lladdr(frame, port.mac);
+        }
+        _ => {}
     }
     Ok(slot)
 }
@@ -297,6 +307,55 @@ mod tests {
         let mut f = tcp([192, 0, 2, 200], 1, ROUTER, GMAC);
         assert_eq!(outbound(&p, &mut f), Err(DropReason::NoActiveMember));
         assert_eq!(outbound(&p, &mut [0u8; 5]), Err(DropReason::Malformed));
+    }
+
+    fn tcp6(sport: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        let (a, b): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("2001:db8::200".parse().unwrap(), "2001:db8::1".parse().unwrap());
+        PacketBuilder::ethernet2(GMAC, ROUTER)
+            .ipv6(a.octets(), b.octets(), 64)
+            .tcp(sport, 80, 1, 1000)
+            .write(&mut v, &[0; 10])
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn ipv6_flows_spread_and_stay_put_in_both_modes() {
+        for mode in [Outbound::Flow, Outbound::Bound] {
+            let mut p = plan();
+            p.outbound = mode;
+            let mut seen = [0u32; 3];
+            for port in 0..300u16 {
+                let mut f = tcp6(10000 + port);
+                let s = outbound(&p, &mut f).unwrap();
+                seen[usize::from(s)] += 1;
+                assert_eq!(src_mac(&f), M[usize::from(s)]);
+                assert_eq!(outbound(&p, &mut tcp6(10000 + port)).unwrap(), s);
+            }
+            assert!(seen.iter().all(|&n| n > 50), "{mode:?} {seen:?}");
+        }
+    }
+
+    #[test]
+    fn ndp_leaves_through_the_nominee_with_its_mac_in_the_options() {
+        use crate::wire::{from_hex, icmpv6, ipv6, ndisc, KERNEL_NA, KERNEL_NS};
+        let p = plan();
+        for hex in [KERNEL_NS, KERNEL_NA] {
+            let mut f = from_hex(hex);
+            assert_eq!(outbound(&p, &mut f).unwrap(), 0);
+            assert_eq!(src_mac(&f), M[0]);
+            let ip = ipv6::Packet::new_checked(&f[ETH_HLEN..]).unwrap();
+            let msg = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+            let lladdr = match ndisc::Repr::parse(&ip.src_addr(), &ip.dst_addr(), &msg).unwrap() {
+                ndisc::Repr::NeighborSolicit { lladdr, .. } | ndisc::Repr::NeighborAdvert { lladdr, .. } => {
+                    lladdr
+                }
+                r => panic!("{r:?}"),
+            };
+            assert_eq!(lladdr, Some(M[0]));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! through the daemon.
 
 pub mod frames;
+pub mod frames6;
 pub mod notice;
 pub mod probe;
 pub mod rtt;

@@ -26,7 +26,7 @@ pub mod ethertype {
     pub const ARP: u16 = 0x0806;
     /// An IEEE 802.1Q VLAN tag follows.
     pub const VLAN: u16 = 0x8100;
-    /// IPv6 (recognised, not parsed yet).
+    /// IPv6 ([`crate::wire::ipv6`]).
     pub const IPV6: u16 = 0x86dd;
 }
 

@@ -24,7 +24,13 @@
 //! `datapath::plan`) stays specialised for speed but takes every offset from
 //! the `field` modules here.
 //!
-//! Adding a format (IPv6, ICMPv6, NDP later):
+//! IPv6 follows the same shape: [`ipv6`] (the fixed header and derived
+//! addresses), [`ipv6ext`] (extension headers and a bounded walk to the
+//! upper layer), [`icmpv6`] (with the pseudo-header checksum of
+//! [`checksum`]), [`ndisc`] and [`mld`] (ICMPv6 messages, read and written
+//! through `icmpv6::Packet`).
+//!
+//! Adding a format:
 //! 1. a new module `wire/NAME.rs` with `mod field` (its ranges), `Packet<T>`
 //!    with `new_unchecked`/`new_checked`/`check_len`/`into_inner`, getters,
 //!    setters, and a `Repr` with `parse`/`emit`/`buffer_len`;
@@ -40,8 +46,13 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
+pub mod icmpv6;
 pub mod igmp;
 pub mod ipv4;
+pub mod ipv6;
+pub mod ipv6ext;
+pub mod mld;
+pub mod ndisc;
 pub mod virtio;
 pub mod vlan;
 
@@ -178,3 +189,46 @@ pub(crate) const KERNEL_ARP_REPLY: &str = "0200 0000 000a 0200 0000 000b 0806 00
 #[cfg(test)]
 pub(crate) const KERNEL_IGMP_QUERY: &str = "0100 5e00 0001 0200 0000 000a 0800 46c0 \
      0024 0000 4000 0102 0413 0000 0000 e000 0001 9404 0000 1164 ec1e 0000 0000 027d 0000";
+
+/// Frames captured with `tcpdump -xx` between two Linux 6 network
+/// namespaces with IPv6 on (2001:db8::1, MAC 02:..:0a; 2001:db8::2,
+/// MAC 02:..:0b). An MLDv2 report (from ::, before the link-local address
+/// is valid) joining ff02::1:ff00:b, with its Hop-by-Hop Router Alert.
+#[cfg(test)]
+pub(crate) const KERNEL_MLD_REPORT: &str = "3333 0000 0016 0200 0000 000b 86dd 6000 \
+     0000 0024 0001 0000 0000 0000 0000 0000 0000 0000 0000 ff02 0000 0000 0000 0000 \
+     0000 0000 0016 3a00 0502 0000 0100 8f00 6f7f 0000 0001 0400 0000 ff02 0000 0000 \
+     0000 0000 0001 ff00 000b";
+/// A DAD probe for fe80::ff:fe00:a: from ::, with the RFC 7527 nonce option.
+#[cfg(test)]
+pub(crate) const KERNEL_DAD_NS: &str = "3333 ff00 000a 0200 0000 000a 86dd 6000 \
+     0000 0020 3aff 0000 0000 0000 0000 0000 0000 0000 0000 ff02 0000 0000 0000 0000 \
+     0001 ff00 000a 8700 2b4b 0000 0000 fe80 0000 0000 0000 0000 00ff fe00 000a 0e01 \
+     8043 0c3d b73e";
+/// A router solicitation from fe80::ff:fe00:a to ff02::2, with its SLLA.
+#[cfg(test)]
+pub(crate) const KERNEL_RS: &str = "3333 0000 0002 0200 0000 000a 86dd 6000 \
+     0000 0010 3aff fe80 0000 0000 0000 0000 00ff fe00 000a ff02 0000 0000 0000 0000 \
+     0000 0000 0002 8500 7b1a 0000 0000 0101 0200 0000 000a";
+/// A neighbour solicitation for 2001:db8::2 from 2001:db8::1, with its SLLA.
+#[cfg(test)]
+pub(crate) const KERNEL_NS: &str = "3333 ff00 0002 0200 0000 000a 86dd 6000 \
+     0000 0020 3aff 2001 0db8 0000 0000 0000 0000 0000 0001 ff02 0000 0000 0000 0000 \
+     0001 ff00 0002 8700 1c1e 0000 0000 2001 0db8 0000 0000 0000 0000 0000 0002 0101 \
+     0200 0000 000a";
+/// The solicited advertisement answering it (S=1, O=1), with its TLLA.
+#[cfg(test)]
+pub(crate) const KERNEL_NA: &str = "0200 0000 000a 0200 0000 000b 86dd 6000 \
+     0000 0020 3aff 2001 0db8 0000 0000 0000 0000 0000 0002 2001 0db8 0000 0000 0000 \
+     0000 0000 0001 8800 8a68 6000 0000 2001 0db8 0000 0000 0000 0000 0000 0002 0201 \
+     0200 0000 000b";
+/// `ping -6 -c 1 -s 16 2001:db8::2`: the echo request.
+#[cfg(test)]
+pub(crate) const KERNEL_PING6: &str = "0200 0000 000b 0200 0000 000a 86dd 600a \
+     ee3b 0018 3a40 2001 0db8 0000 0000 0000 0000 0000 0001 2001 0db8 0000 0000 0000 \
+     0000 0000 0002 8000 7548 314f 0001 5199 0c6b 0000 0000 169b 0900 0000 0000";
+/// Its echo reply.
+#[cfg(test)]
+pub(crate) const KERNEL_PONG6: &str = "0200 0000 000a 0200 0000 000b 86dd 6003 \
+     5e32 0018 3a40 2001 0db8 0000 0000 0000 0000 0000 0002 2001 0db8 0000 0000 0000 \
+     0000 0000 0001 8100 7448 314f 0001 5199 0c6b 0000 0000 169b 0900 0000 0000";
