@@ -355,7 +355,7 @@ mod tests {
             Err(Error::Truncated)
         );
         // An MLDv1 query (24 bytes) is not ours.
-        let mut v1 = vec![0u8; QUERY_LEN - 4];
+        let mut v1 = [0u8; QUERY_LEN - 4];
         v1[icmpv6::field::TYPE] = msg_type::MLD_QUERY;
         assert_eq!(
             Repr::parse(&src, &dst, &icmpv6::Packet::new_unchecked(&v1[..])),
