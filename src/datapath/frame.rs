@@ -286,13 +286,24 @@ pub fn flow_hash(k: &FlowKey, seed: u64) -> u64 {
     fmix64(a ^ fmix64(b ^ seed.rotate_left(29)))
 }
 
-/// The multiplier of [`flow_hash6`]'s word mixing: 2^64 / golden ratio, odd.
-const FLOW6_MIX: u64 = 0x9e37_79b9_7f4a_7c15;
-/// Rotation after each multiply, so high bits feed the next word's low ones.
-const FLOW6_ROTATE: u32 = 31;
+/// Odd multipliers of [`flow_hash6`], one per 64-bit word of the key (the
+/// first is 2^64 / golden ratio; the others are MurmurHash3's and
+/// splitmix64's constants).
+const FLOW6_MUL: [u64; 5] = [
+    0x9e37_79b9_7f4a_7c15,
+    0xff51_afd7_ed55_8ccd,
+    0xc4ce_b9fe_1a85_ec53,
+    0xbf58_476d_1ce4_e5b9,
+    0x94d0_49bb_1331_11eb,
+];
+/// Half a word: the low half of a product (the well-mixed high half of
+/// the next one) meets the high half of its neighbour.
+const HALF: u32 = 32;
 
 /// Hashes an IPv6 flow with the per-process seed: each 64-bit word of the
-/// key mixed in by multiply-rotate, then [`fmix64`] for the avalanche.
+/// key, keyed by a rotation of the seed, through its own multiply (the five
+/// are independent, so they overlap in the CPU), combined, then [`fmix64`]
+/// for the avalanche.
 #[inline]
 pub fn flow_hash6(k: &FlowKey6, seed: u64) -> u64 {
     let words = [
@@ -302,11 +313,14 @@ pub fn flow_hash6(k: &FlowKey6, seed: u64) -> u64 {
         k.dst as u64,
         u64::from(k.proto) << 32 | u64::from(k.ports),
     ];
-    let mut h = seed;
-    for w in words {
-        h = (h ^ w).wrapping_mul(FLOW6_MIX).rotate_left(FLOW6_ROTATE);
+    let mut h = 0u64;
+    for (i, (w, m)) in words.into_iter().zip(FLOW6_MUL).enumerate() {
+        // Rotations by different amounts per word, so swapping source and
+        // destination (or any two words) changes the hash.
+        let r = (i as u32 * 13) % u64::BITS;
+        h ^= (w ^ seed.rotate_left(r)).wrapping_mul(m).rotate_left(HALF + r);
     }
-    fmix64(h ^ seed.rotate_left(29))
+    fmix64(h)
 }
 
 #[cfg(test)]
@@ -557,6 +571,23 @@ mod tests {
     }
 
     #[test]
+    fn flow_hash6_tells_directions_apart() {
+        let k = FlowKey6 {
+            src: 1 << 100 | 5,
+            dst: 2 << 100 | 9,
+            proto: 17,
+            ports: 1 << 16 | 2,
+        };
+        let back = FlowKey6 {
+            src: k.dst,
+            dst: k.src,
+            ..k
+        };
+        assert_ne!(flow_hash6(&k, 3), flow_hash6(&back, 3));
+        assert_ne!(flow_hash6(&k, 3), flow_hash6(&k, 4));
+    }
+
+    #[test]
     fn flow_hash6_spreads() {
         let mut counts = [0u32; 4];
         for port in 0..4000u32 {
@@ -570,6 +601,22 @@ mod tests {
         }
         for c in counts {
             assert!((800..1200).contains(&c), "{counts:?}");
+        }
+        // Hosts of one /64, and /64s of one /48, spread too.
+        for shift in [0, 64] {
+            let mut counts = [0u32; 4];
+            for host in 0..4000u128 {
+                let k = FlowKey6 {
+                    src: 1,
+                    dst: 0x2001_0db8 << 96 | host << shift,
+                    proto: 6,
+                    ports: 80,
+                };
+                counts[(flow_hash6(&k, 42) & 3) as usize] += 1;
+            }
+            for c in counts {
+                assert!((800..1200).contains(&c), "shift {shift}: {counts:?}");
+            }
         }
     }
 }
