@@ -63,8 +63,19 @@ fn run(args: &[&str]) -> Output {
 
 fn ok(args: &[&str]) -> String {
     let o = run(args);
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `ip netns exec NS` and a command given as one string (no quoted words).
+fn in_ns(ns: &str, cmd: &str) -> String {
+    let mut args = vec!["ip", "netns", "exec", ns];
+    args.extend(cmd.split_whitespace());
+    ok(&args)
 }
 
 impl Pair {
@@ -77,26 +88,30 @@ impl Pair {
             let _ = run(&["ip", "netns", "del", n]);
             ok(&["ip", "netns", "add", n]);
         }
-        ok(&["ip", "-n", &p.wire, "link", "add", "w0", "type", "veth", "peer", "name", "h0", "netns", &p.host]);
-        ok(&["ip", "-n", &p.wire, "link", "set", "w0", "address", &fmt_mac(&WIRE_MAC)]);
+        let (w, h) = (p.wire.as_str(), p.host.as_str());
+        in_ns(w, &format!("ip link add w0 type veth peer name h0 netns {h}"));
+        in_ns(w, &format!("ip link set w0 address {}", fmt_mac(&WIRE_MAC)));
         // The wire end runs no IPv6 stack of its own: only our frames leave it.
-        ok(&["ip", "netns", "exec", &p.wire, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        in_ns(w, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
         for k in ["all", "default", "h0"] {
-            ok(&["ip", "netns", "exec", &p.host, "sysctl", "-qw", &format!("net.ipv6.conf.{k}.disable_ipv6=0")]);
+            in_ns(h, &format!("sysctl -qw net.ipv6.conf.{k}.disable_ipv6=0"));
         }
-        ok(&["ip", "-n", &p.wire, "link", "set", "w0", "up"]);
-        ok(&["ip", "-n", &p.host, "link", "set", "h0", "up"]);
-        ok(&["ip", "-n", &p.host, "addr", "add", &format!("{HOST_ADDR}/64"), "dev", "h0", "nodad"]);
+        in_ns(w, "ip link set w0 up");
+        in_ns(h, "ip link set h0 up");
+        in_ns(h, &format!("ip addr add {HOST_ADDR}/64 dev h0 nodad"));
         p
     }
 
     fn send(&self, frame: &[u8], mode: &str, wait: &str) -> Output {
         let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
-        run(&["ip", "netns", "exec", &self.wire, "python3", "-c", SENDER, "w0", &hex, mode, wait])
+        let w = self.wire.as_str();
+        run(&[
+            "ip", "netns", "exec", w, "python3", "-c", SENDER, "w0", &hex, mode, wait,
+        ])
     }
 
     fn neigh_mac(&self, addr: &str) -> Option<[u8; 6]> {
-        let out = ok(&["ip", "-n", &self.host, "-6", "neigh", "show", addr, "dev", "h0"]);
+        let out = in_ns(&self.host, &format!("ip -6 neigh show {addr} dev h0"));
         let mut words = out.split_whitespace();
         words.find(|w| *w == "lladdr")?;
         parse_mac(words.next()?)
@@ -114,10 +129,11 @@ impl Drop for Pair {
 #[test]
 fn unsolicited_na_moves_a_neighbour_entry() {
     let p = Pair::new("na");
-    ok(&[
-        "ip", "-n", &p.host, "-6", "neigh", "replace", DATA_ADDR, "lladdr", &fmt_mac(&OLD_MAC), "dev", "h0", "nud",
-        "stale",
-    ]);
+    let old = fmt_mac(&OLD_MAC);
+    in_ns(
+        &p.host,
+        &format!("ip -6 neigh replace {DATA_ADDR} lladdr {old} dev h0 nud stale"),
+    );
     assert_eq!(p.neigh_mac(DATA_ADDR), Some(OLD_MAC));
     let na = unsolicited_na(NEW_MAC, DATA_ADDR.parse().unwrap());
     let o = p.send(&na, "send", "0");
