@@ -5,11 +5,14 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use etherparse::PacketBuilder;
 use ipmpd::datapath::plan::{divert, inbound, outbound, Plan, Port};
 use ipmpd::detect::frames::{ProbeKey, PROBE_KEY_LEN};
+use ipmpd::wire::ethernet::field::DESTINATION;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 const GROUP_MAC: [u8; 6] = [2, 0xaa, 0, 0, 0, 1];
 const ROUTER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+/// Where our probe payload holds the probe type (after an 8-byte counter).
+const PAYLOAD_TYPE: std::ops::Range<usize> = 8..12;
 /// Distinct flows cycled through, so the bucket lookup is not one cache line.
 const FLOWS: usize = 1024;
 
@@ -82,9 +85,9 @@ fn bench(c: &mut Criterion) {
                 i = (i + 1) % FLOWS;
                 let f = &mut fs[i];
                 // Put the member's MAC back so every iteration does the full rewrite.
-                f[..6].copy_from_slice(&member_mac(1));
+                f[DESTINATION].copy_from_slice(&member_mac(1));
                 inbound(black_box(&p), 1, black_box(f)).unwrap();
-                black_box(&f[..6]);
+                black_box(&f[DESTINATION]);
             })
         });
         g.finish();
@@ -107,7 +110,7 @@ fn bench(c: &mut Criterion) {
     // Our payload layout (counter, probe type 1, tag) with a wrong tag: the
     // tag is computed, twice (also as a discovery answer), then refused.
     let mut payload = [0x5a; 20];
-    payload[8..12].copy_from_slice(&1u32.to_be_bytes());
+    payload[PAYLOAD_TYPE].copy_from_slice(&1u32.to_be_bytes());
     let mut bogus = Vec::new();
     PacketBuilder::ethernet2(ROUTER_MAC, member_mac(1))
         .ipv4([192, 0, 2, 1], ta.octets(), 64)

@@ -9,7 +9,7 @@
 
 use crate::config;
 use crate::control::{self, Envelope, Request};
-use crate::datapath::arp::{gratuitous_arp, igmp_general_query, inet_checksum};
+use crate::datapath::arp::{gratuitous_arp, igmp_general_query};
 use crate::datapath::buckets::{Slot, NO_SLOT};
 use crate::datapath::counters::DropReason;
 use crate::datapath::frame::*;
@@ -18,6 +18,8 @@ use crate::datapath::vnet::{self, VnetHdr, MAX_FRAME, VNET_HDR_LEN};
 use crate::detect::frames::{self, ProbeInput};
 use crate::detect::probe::{Method, Out, Prober};
 use crate::sys::packet::{parse_auxdata_vlan, HEADROOM};
+use crate::wire::checksum::checksum as inet_checksum;
+use crate::wire::{ethernet, icmpv4, ipv4, vlan};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -77,17 +79,16 @@ impl<'a> Input<'a> {
 }
 
 /// Frame classification and the flow key, as the outbound thread reads
-/// every frame from the group interface.
+/// every frame from the group interface; and the `wire` parsers.
 pub fn frame_classify(data: &[u8]) {
+    crate::wire::check_round_trips(data);
     match classify(data) {
         Ok(Class::Ipv4Unicast(k)) => {
-            assert!(data.len() >= ETH_HLEN + 20);
+            assert!(data.len() >= ETH_HLEN + ipv4::MIN_HEADER_LEN);
             assert_eq!(ethertype(data), ETH_P_IP);
             assert!(!is_multicast_mac(&dst_mac(data)));
-            assert_eq!(
-                k.src,
-                u32::from_be_bytes([data[26], data[27], data[28], data[29]])
-            );
+            let ip = ipv4::Packet::new_unchecked(&data[IPV4_AT..]);
+            assert_eq!(k.src, u32::from(ip.src_addr()));
             let _ = flow_hash(&k, k.ports.into());
         }
         Ok(Class::Arp { .. }) => assert!(data.len() >= ETH_HLEN + ARP_LEN),
@@ -96,9 +97,9 @@ pub fn frame_classify(data: &[u8]) {
         Err(Malformed) => {}
     }
     // The IPv4 parser at every offset a tag or a shim could put it.
-    for l3 in [0, ETH_HLEN, ETH_HLEN + 4, data.len(), data.len() + 1] {
+    for l3 in [0, ETH_HLEN, ETH_HLEN + vlan::TAG_LEN, data.len(), data.len() + 1] {
         if let Ok(k) = parse_ipv4_flow(data, l3) {
-            assert!(data.len() >= l3 + 20);
+            assert!(data.len() >= l3 + ipv4::MIN_HEADER_LEN);
             if k.ports != 0 {
                 assert!(k.proto == IPPROTO_TCP || k.proto == IPPROTO_UDP);
             }
@@ -137,11 +138,10 @@ pub fn icmp_echo(data: &[u8]) {
         // the requester, with both checksums right.
         assert_eq!(src_mac(&reply), my_mac);
         assert_eq!(dst_mac(&reply), src_mac(f));
-        assert_eq!(inet_checksum(&reply[ETH_HLEN..ETH_HLEN + 20]), 0);
-        let total = usize::from(be16(&reply, ETH_HLEN + 2));
-        assert!(reply.len() >= ETH_HLEN + total);
-        assert_eq!(inet_checksum(&reply[ETH_HLEN + 20..ETH_HLEN + total]), 0);
-        assert_eq!(reply[ETH_HLEN + 12..ETH_HLEN + 16], test_addr.octets());
+        let ip = ipv4::Packet::new_checked(&reply[IPV4_AT..]).expect("a whole IPv4 packet");
+        assert!(ip.verify_checksum());
+        assert!(icmpv4::Packet::new_checked(ip.payload()).is_ok_and(|p| p.verify_checksum()));
+        assert_eq!(ip.src_addr(), test_addr);
         if let Some(r) = frames::parse_echo_reply(&reply) {
             assert_eq!(r.src, test_addr);
         }
@@ -161,8 +161,9 @@ pub fn igmp_checksum(data: &[u8]) {
     let mut inp = Input(data);
     let q = igmp_general_query(inp.mac());
     assert!(matches!(classify(&q), Ok(Class::Multicast)));
-    assert_eq!(inet_checksum(&q[ETH_HLEN..ETH_HLEN + 24]), 0);
-    assert_eq!(inet_checksum(&q[ETH_HLEN + 24..ETH_HLEN + 36]), 0);
+    let ip = ipv4::Packet::new_checked(&q[IPV4_AT..]).expect("a whole IPv4 packet");
+    assert!(ip.verify_checksum());
+    assert!(crate::wire::igmp::Packet::new_checked(ip.payload()).is_ok_and(|p| p.verify_checksum()));
     let g = gratuitous_arp(inp.mac(), inp.ip());
     assert!(parse_arp(&g).is_ok());
 }
@@ -206,10 +207,13 @@ pub fn vnet_header(data: &[u8]) {
         assert!(len - VNET_HDR_LEN >= ETH_HLEN);
         if let Some((tpid, tci)) = vlan {
             assert_eq!(len, buf.len() + 4);
-            let f = &out[VNET_HDR_LEN..];
-            assert_eq!((be16(f, 12), be16(f, 14)), (tpid, tci));
-            assert_eq!(f[..12], buf[VNET_HDR_LEN..VNET_HDR_LEN + 12]);
-            assert_eq!(f[16..], buf[VNET_HDR_LEN + 12..]);
+            let f = ethernet::Frame::new_unchecked(&out[VNET_HDR_LEN..]);
+            let tag = vlan::Packet::new_unchecked(f.payload());
+            assert_eq!((f.ethertype(), tag.tci()), (tpid, tci));
+            let (macs, tagged) = (vlan::TAG_OFFSET, vlan::TAG_OFFSET + vlan::TAG_LEN);
+            let (f, orig) = (&out[VNET_HDR_LEN..], &buf[VNET_HDR_LEN..]);
+            assert_eq!(f[..macs], orig[..macs]);
+            assert_eq!(f[tagged..], orig[macs..]);
         } else {
             assert_eq!(out, buf);
         }
@@ -310,13 +314,14 @@ pub fn datapath_plan(data: &[u8]) {
             let m = port(s).expect("outbound picked a member that is not there");
             assert_eq!(src_mac(&out), m.mac);
             // Only the source MAC and, for ARP, the sender hardware address change.
-            assert_eq!(out[..6], frame[..6]);
+            assert_eq!(dst_mac(&out), dst_mac(frame));
+            let macs_end = ethernet::field::SOURCE.end;
             if matches!(classify(frame), Ok(Class::Arp { .. })) {
-                assert_eq!(out[ARP_SHA..ARP_SHA + ETH_ALEN], m.mac);
-                assert_eq!(out[12..ARP_SHA], frame[12..ARP_SHA]);
-                assert_eq!(out[ARP_SHA + ETH_ALEN..], frame[ARP_SHA + ETH_ALEN..]);
+                assert_eq!(out[ARP_SHA], m.mac);
+                assert_eq!(out[macs_end..ARP_SHA.start], frame[macs_end..ARP_SHA.start]);
+                assert_eq!(out[ARP_SHA.end..], frame[ARP_SHA.end..]);
             } else {
-                assert_eq!(out[12..], frame[12..], "beyond the MACs");
+                assert_eq!(out[macs_end..], frame[macs_end..], "beyond the MACs");
             }
         }
         Err(DropReason::Malformed) => assert!(classify(frame).is_err()),
@@ -496,10 +501,13 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     });
     let echo = frames::echo_request(router, host, gw, ta, 7, 3, &sealed);
     let mut reply = frames::echo_request(router, host, gw, ta, 7, 3, &sealed);
-    reply[ETH_HLEN + 20] = 0; // echo reply
-    reply[ETH_HLEN + 22..ETH_HLEN + 24].copy_from_slice(&[0, 0]);
-    let c = inet_checksum(&reply[ETH_HLEN + 20..]);
-    reply[ETH_HLEN + 22..ETH_HLEN + 24].copy_from_slice(&c.to_be_bytes());
+    {
+        // The same message as an echo reply (the frame has no padding).
+        let mut eth = ethernet::Frame::new_unchecked(&mut reply[..]);
+        let mut icmp = icmpv4::Packet::new_unchecked(&mut eth.payload_mut()[ipv4::MIN_HEADER_LEN..]);
+        icmp.set_msg_type(icmpv4::msg_type::ECHO_REPLY);
+        icmp.fill_checksum();
+    }
     let arp_req = frames::arp_request(router, gw, ta);
     let arp_rep = frames::arp_reply(router, gw, host, ta);
     let garp = gratuitous_arp(host, Ipv4Addr::new(192, 0, 2, 200));
@@ -635,18 +643,24 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
 
 /// An Ethernet/IPv4 frame from 192.0.2.200 to 192.0.2.1 with `l4` after the header.
 fn ipv4_frame(src: Mac, dst: Mac, proto: u8, l4: &[u8]) -> Vec<u8> {
-    let mut f = crate::datapath::arp::eth_frame(dst, src, ETH_P_IP, ETH_HLEN + 20 + l4.len());
-    let ip = &mut f[ETH_HLEN..ETH_HLEN + 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
-    ip[8] = 64;
-    ip[9] = proto;
-    ip[12..16].copy_from_slice(&[192, 0, 2, 200]);
-    ip[16..20].copy_from_slice(&[192, 0, 2, 1]);
-    let c = inet_checksum(ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f[ETH_HLEN + 20..ETH_HLEN + 20 + l4.len()].copy_from_slice(l4);
-    f
+    /// A host's usual TTL.
+    const TTL: u8 = 64;
+    let ip = ipv4::Repr {
+        src_addr: Ipv4Addr::new(192, 0, 2, 200),
+        dst_addr: Ipv4Addr::new(192, 0, 2, 1),
+        protocol: proto,
+        payload_len: l4.len(),
+        ttl: TTL,
+        dscp_ecn: 0,
+        dont_frag: false,
+        router_alert: false,
+    };
+    let eth = ethernet::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        ethertype: ETH_P_IP,
+    };
+    ip.frame(eth, |p| p.copy_from_slice(l4))
 }
 
 /// One PACKET_AUXDATA control message as the kernel lays it out.

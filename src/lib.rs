@@ -11,3 +11,4 @@ pub mod fuzzing;
 pub mod group;
 pub mod netlink;
 pub mod sys;
+pub mod wire;

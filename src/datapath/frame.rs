@@ -1,37 +1,43 @@
-//! Frame classification and flow hashing: pure functions on byte slices.
+//! Frame classification and flow hashing: pure functions on byte slices,
+//! the per-frame fast path. Layouts and offsets come from [`crate::wire`].
 //!
 //! Every accessor checks bounds first; a frame that does not parse is reported
 //! as [`Malformed`] so the caller counts and drops it instead of panicking.
 
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::{arp, ipv4, read_u32, Field};
 use std::net::Ipv4Addr;
 
-pub type Mac = [u8; 6];
+/// An Ethernet address: the wire type, under the name the daemon uses.
+pub type Mac = ethernet::Address;
 
-pub const ETH_HLEN: usize = 14;
-pub const ETH_ALEN: usize = 6;
-pub const ETH_P_IP: u16 = 0x0800;
-pub const ETH_P_ARP: u16 = 0x0806;
-pub const ETH_P_8021Q: u16 = 0x8100;
-pub const BROADCAST_MAC: Mac = [0xff; 6];
+pub const ETH_HLEN: usize = ethernet::HEADER_LEN;
+pub const ETH_ALEN: usize = ethernet::ADDRESS_LEN;
+pub const ETH_P_IP: u16 = ethertype::IPV4;
+pub const ETH_P_ARP: u16 = ethertype::ARP;
+pub const ETH_P_8021Q: u16 = ethertype::VLAN;
+pub const BROADCAST_MAC: Mac = ethernet::BROADCAST;
 
-pub const IPPROTO_IGMP: u8 = 2;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
-
-const IPV4_MIN_HLEN: usize = 20;
-const IPV4_FLAG_MF: u16 = 0x2000;
-const IPV4_FRAG_OFFSET_MASK: u16 = 0x1fff;
+pub const IPPROTO_IGMP: u8 = ipv4::protocol::IGMP;
+pub const IPPROTO_TCP: u8 = ipv4::protocol::TCP;
+pub const IPPROTO_UDP: u8 = ipv4::protocol::UDP;
 
 /// ARP over Ethernet for IPv4 (RFC 826): the only ARP shape we handle.
-pub const ARP_LEN: usize = 28;
-pub const ARP_HTYPE_ETHERNET: u16 = 1;
-pub const ARP_OP_REQUEST: u16 = 1;
-pub const ARP_OP_REPLY: u16 = 2;
-/// Offsets inside the Ethernet frame.
-pub const ARP_SHA: usize = ETH_HLEN + 8;
-pub const ARP_SPA: usize = ETH_HLEN + 14;
-pub const ARP_THA: usize = ETH_HLEN + 18;
-pub const ARP_TPA: usize = ETH_HLEN + 24;
+pub const ARP_LEN: usize = arp::PACKET_LEN;
+pub const ARP_OP_REQUEST: u16 = arp::op::REQUEST;
+pub const ARP_OP_REPLY: u16 = arp::op::REPLY;
+
+/// `f` moved from the start of an Ethernet payload to the start of the frame.
+const fn in_frame(f: Field) -> Field {
+    f.start + ETH_HLEN..f.end + ETH_HLEN
+}
+
+/// Where the fast path reads and rewrites ARP addresses, in the frame.
+pub const ARP_SHA: Field = in_frame(arp::field::SHA);
+pub const ARP_THA: Field = in_frame(arp::field::THA);
+pub const ARP_TPA: Field = in_frame(arp::field::TPA);
+/// Where the IPv4 header of an untagged frame starts.
+pub const IPV4_AT: usize = ETH_HLEN;
 
 /// A frame too short or inconsistent to be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,77 +70,72 @@ pub enum Class {
     OtherUnicast,
 }
 
-#[inline]
-pub fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-#[inline]
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
+/// The destination address of a frame of at least [`ETH_HLEN`] bytes.
 #[inline]
 pub fn dst_mac(frame: &[u8]) -> Mac {
-    [frame[0], frame[1], frame[2], frame[3], frame[4], frame[5]]
+    ethernet::Frame::new_unchecked(frame).dst_addr()
 }
 
+/// The source address of a frame of at least [`ETH_HLEN`] bytes.
 #[inline]
 pub fn src_mac(frame: &[u8]) -> Mac {
-    [frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]
+    ethernet::Frame::new_unchecked(frame).src_addr()
 }
 
 /// Group bit of the first octet: broadcast and multicast.
 #[inline]
 pub fn is_multicast_mac(mac: &Mac) -> bool {
-    mac[0] & 1 == 1
+    ethernet::is_multicast(mac)
 }
 
+/// The ethertype of a frame of at least [`ETH_HLEN`] bytes.
 #[inline]
 pub fn ethertype(frame: &[u8]) -> u16 {
-    be16(frame, 12)
+    ethernet::Frame::new_unchecked(frame).ethertype()
 }
 
 /// Parses an ARP payload (Ethernet/IPv4 only) and returns (op, sender IP, target IP).
+#[inline]
 pub fn parse_arp(frame: &[u8]) -> Result<(u16, Ipv4Addr, Ipv4Addr), Malformed> {
-    if frame.len() < ETH_HLEN + ARP_LEN {
+    let payload = frame.get(ETH_HLEN..).ok_or(Malformed)?;
+    let a = arp::Packet::new_checked(payload).map_err(|_| Malformed)?;
+    if !a.is_ethernet_ipv4() {
         return Err(Malformed);
     }
-    let a = &frame[ETH_HLEN..];
-    if be16(a, 0) != ARP_HTYPE_ETHERNET || be16(a, 2) != ETH_P_IP || a[4] != 6 || a[5] != 4 {
-        return Err(Malformed);
-    }
-    let op = be16(a, 6);
-    Ok((
-        op,
-        Ipv4Addr::from(be32(frame, ARP_SPA)),
-        Ipv4Addr::from(be32(frame, ARP_TPA)),
-    ))
+    Ok((a.operation(), a.source_protocol_addr(), a.target_protocol_addr()))
 }
 
-/// Parses the IPv4 header at `l3` and extracts the flow key.
+/// Parses the IPv4 header at `l3` and extracts the flow key. Specialised
+/// for speed: only the fields the key needs, and the total length is not
+/// checked (a frame whose header is whole is forwarded whatever follows).
+#[inline]
 pub fn parse_ipv4_flow(frame: &[u8], l3: usize) -> Result<FlowKey, Malformed> {
     let ip = frame.get(l3..).ok_or(Malformed)?;
-    if ip.len() < IPV4_MIN_HLEN || ip[0] >> 4 != 4 {
+    if ip.len() < ipv4::MIN_HEADER_LEN {
         return Err(Malformed);
     }
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    if ihl < IPV4_MIN_HLEN || ip.len() < ihl {
+    let h = ipv4::Packet::new_unchecked(ip);
+    if h.version() != ipv4::VERSION {
         return Err(Malformed);
     }
-    let proto = ip[9];
-    let frag = be16(ip, 6);
-    let fragmented = frag & (IPV4_FLAG_MF | IPV4_FRAG_OFFSET_MASK) != 0;
+    let ihl = h.header_len();
+    if ihl < ipv4::MIN_HEADER_LEN || ip.len() < ihl {
+        return Err(Malformed);
+    }
+    let proto = h.protocol();
     // Only the first fragment carries ports, so every fragment hashes on
     // addresses and protocol alone and a datagram never splits across members.
-    let ports = if !fragmented && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && ip.len() >= ihl + 4 {
-        be32(ip, ihl)
+    let ports = if !h.is_fragment()
+        && (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
+        && ip.len() >= ihl + ipv4::l4::PORTS.end
+    {
+        read_u32(&ip[ihl..], ipv4::l4::PORTS)
     } else {
         0
     };
     Ok(FlowKey {
-        src: be32(ip, 12),
-        dst: be32(ip, 16),
+        src: read_u32(ip, ipv4::field::SRC_ADDR),
+        dst: read_u32(ip, ipv4::field::DST_ADDR),
         proto,
         ports,
     })
@@ -142,10 +143,9 @@ pub fn parse_ipv4_flow(frame: &[u8], l3: usize) -> Result<FlowKey, Malformed> {
 
 /// Classifies a frame read from the group interface.
 pub fn classify(frame: &[u8]) -> Result<Class, Malformed> {
-    if frame.len() < ETH_HLEN {
-        return Err(Malformed);
-    }
-    let et = ethertype(frame);
+    let et = ethernet::Frame::new_checked(frame)
+        .map_err(|_| Malformed)?
+        .ethertype();
     if et == ETH_P_ARP {
         let (op, sender, target) = parse_arp(frame)?;
         return Ok(Class::Arp { op, sender, target });
@@ -154,7 +154,7 @@ pub fn classify(frame: &[u8]) -> Result<Class, Malformed> {
         return Ok(Class::Multicast);
     }
     if et == ETH_P_IP {
-        return parse_ipv4_flow(frame, ETH_HLEN).map(Class::Ipv4Unicast);
+        return parse_ipv4_flow(frame, IPV4_AT).map(Class::Ipv4Unicast);
     }
     Ok(Class::OtherUnicast)
 }
@@ -209,13 +209,14 @@ mod tests {
     #[test]
     fn fragments_hash_on_addresses_only() {
         let mut f = udp([192, 0, 2, 200], [192, 0, 2, 1], 1000, 53);
-        f[ETH_HLEN + 6] = 0x20; // MF
+        ipv4::Packet::new_unchecked(&mut f[IPV4_AT..]).set_flags_and_offset(ipv4::FLAG_MF);
         let Class::Ipv4Unicast(k) = classify(&f).unwrap() else {
             panic!()
         };
         assert_eq!(k.ports, 0);
         let mut g = udp([192, 0, 2, 200], [192, 0, 2, 1], 7, 9);
-        g[ETH_HLEN + 7] = 0x10; // offset, no ports in this fragment
+        // A later fragment (offset 16 words): no ports in it.
+        ipv4::Packet::new_unchecked(&mut g[IPV4_AT..]).set_flags_and_offset(0x10);
         let Class::Ipv4Unicast(k2) = classify(&g).unwrap() else {
             panic!()
         };
@@ -228,21 +229,21 @@ mod tests {
         for n in 0..f.len() {
             // Never panics; short IPv4 headers and short frames are errors.
             let r = classify(&f[..n]);
-            if n < ETH_HLEN + IPV4_MIN_HLEN {
+            if n < ETH_HLEN + ipv4::MIN_HEADER_LEN {
                 assert_eq!(r, Err(Malformed), "len {n}");
             }
         }
         let mut bad = f.clone();
-        bad[ETH_HLEN] = 0x44; // IHL 4 words < minimum
+        bad[IPV4_AT + ipv4::field::VER_IHL] = 0x44; // IHL 4 words < minimum
         assert_eq!(classify(&bad), Err(Malformed));
-        bad[ETH_HLEN] = 0x65; // version 6 in an IPv4 ethertype
+        bad[IPV4_AT + ipv4::field::VER_IHL] = 0x65; // version 6 in an IPv4 ethertype
         assert_eq!(classify(&bad), Err(Malformed));
     }
 
     #[test]
     fn multicast_and_arp_are_recognised() {
         let mut f = udp([192, 0, 2, 200], [239, 1, 1, 1], 1, 2);
-        f[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 1, 1, 1]);
+        ethernet::Frame::new_unchecked(&mut f[..]).set_dst_addr([0x01, 0x00, 0x5e, 1, 1, 1]);
         assert_eq!(classify(&f).unwrap(), Class::Multicast);
         let arp = crate::datapath::arp::gratuitous_arp([2, 0, 0, 0, 0, 9], Ipv4Addr::new(192, 0, 2, 7));
         assert_eq!(
@@ -253,7 +254,7 @@ mod tests {
                 target: Ipv4Addr::new(192, 0, 2, 7)
             }
         );
-        assert_eq!(classify(&arp[..30]), Err(Malformed));
+        assert_eq!(classify(&arp[..ARP_TPA.start]), Err(Malformed));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::buckets::{Buckets, Slot, NO_SLOT};
 use super::counters::DropReason;
 use super::frame::*;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
+use crate::wire::{ethernet, icmpv4, ipv4};
 use std::net::Ipv4Addr;
 
 /// How unicast IPv4 picks a member: the configuration's enum, as is.
@@ -99,10 +100,6 @@ pub enum Divert {
     Discard,
 }
 
-const IPPROTO_ICMP: u8 = 1;
-const ICMP_ECHO_REQUEST: u8 = 8;
-const ICMP_ECHO_REPLY: u8 = 0;
-
 /// Picks out probe traffic before the data path sees a frame: only what can
 /// be an answer to our probes, or a request to answer, reaches the prober.
 #[inline]
@@ -123,19 +120,18 @@ pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
             }
             _ => Divert::No,
         },
-        ETH_P_IP if frame.len() >= ETH_HLEN + 20 => {
-            let dst = Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]);
-            if Some(dst) != port.test_addr {
+        ETH_P_IP if frame.len() >= IPV4_AT + ipv4::MIN_HEADER_LEN => {
+            let ip = ipv4::Packet::new_unchecked(&frame[IPV4_AT..]);
+            if Some(ip.dst_addr()) != port.test_addr {
                 return Divert::No;
             }
-            let ihl = usize::from(frame[ETH_HLEN] & 0x0f) * 4;
-            let icmp = ETH_HLEN + ihl;
-            if frame[ETH_HLEN + 9] != IPPROTO_ICMP || frame.len() < icmp + 1 {
+            let icmp_type = IPV4_AT + ip.header_len() + icmpv4::field::TYPE;
+            if ip.protocol() != ipv4::protocol::ICMP || frame.len() <= icmp_type {
                 return Divert::Discard;
             }
-            match frame[icmp] {
-                ICMP_ECHO_REQUEST => Divert::Request { arp: false },
-                ICMP_ECHO_REPLY => {
+            match frame[icmp_type] {
+                icmpv4::msg_type::ECHO_REQUEST => Divert::Request { arp: false },
+                icmpv4::msg_type::ECHO_REPLY => {
                     let (Some(key), Some(r)) = (&plan.probe_key, parse_echo_reply(frame)) else {
                         return Divert::Discard;
                     };
@@ -169,9 +165,9 @@ pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, DropReason> {
         Class::Multicast | Class::OtherUnicast => plan.nominee.unwrap_or(NO_SLOT),
     };
     let port = plan.port(slot).ok_or(DropReason::NoActiveMember)?;
-    frame[6..12].copy_from_slice(&port.mac);
+    ethernet::Frame::new_unchecked(&mut *frame).set_src_addr(port.mac);
     if matches!(class, Class::Arp { .. }) {
-        frame[ARP_SHA..ARP_SHA + ETH_ALEN].copy_from_slice(&port.mac);
+        frame[ARP_SHA].copy_from_slice(&port.mac);
     }
     Ok(slot)
 }
@@ -203,12 +199,9 @@ pub fn inbound(plan: &Plan, slot: Slot, frame: &mut [u8]) -> Result<(), DropReas
     if dst != port.mac {
         return Err(DropReason::OtherMac);
     }
-    frame[..6].copy_from_slice(&plan.group_mac);
-    if ethertype(frame) == ETH_P_ARP
-        && frame.len() >= ETH_HLEN + ARP_LEN
-        && frame[ARP_THA..ARP_THA + ETH_ALEN] == port.mac
-    {
-        frame[ARP_THA..ARP_THA + ETH_ALEN].copy_from_slice(&plan.group_mac);
+    ethernet::Frame::new_unchecked(&mut *frame).set_dst_addr(plan.group_mac);
+    if ethertype(frame) == ETH_P_ARP && frame.len() >= ETH_HLEN + ARP_LEN && frame[ARP_THA] == port.mac {
+        frame[ARP_THA].copy_from_slice(&plan.group_mac);
     }
     Ok(())
 }
@@ -222,6 +215,10 @@ mod tests {
     const GMAC: Mac = [2, 0xaa, 0, 0, 0, 1];
     const M: [Mac; 3] = [[2, 0, 0, 0, 0, 10], [2, 0, 0, 0, 0, 11], [2, 0, 0, 0, 0, 12]];
     const ROUTER: Mac = [2, 0, 0, 0, 0, 1];
+
+    fn set_arp_op(f: &mut [u8], op: u16) {
+        crate::wire::arp::Packet::new_unchecked(&mut f[ETH_HLEN..]).set_operation(op);
+    }
 
     fn plan() -> Plan {
         let mut p = Plan::empty(GMAC, 7);
@@ -285,7 +282,7 @@ mod tests {
         let mut f = gratuitous_arp(GMAC, Ipv4Addr::new(192, 0, 2, 201));
         assert_eq!(outbound(&p, &mut f).unwrap(), 2);
         assert_eq!(src_mac(&f), M[2]);
-        assert_eq!(&f[ARP_SHA..ARP_SHA + 6], &M[2]);
+        assert_eq!(&f[ARP_SHA], &M[2]);
         // Unbound sender (proxy ARP): the nominee.
         let mut f = gratuitous_arp(GMAC, Ipv4Addr::new(192, 0, 2, 99));
         assert_eq!(outbound(&p, &mut f).unwrap(), 0);
@@ -326,11 +323,11 @@ mod tests {
     fn inbound_arp_reply_target_mac_is_rewritten() {
         let p = plan();
         let mut f = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
-        f[..6].copy_from_slice(&M[2]);
-        f[21] = 2; // reply
-        f[ARP_THA..ARP_THA + 6].copy_from_slice(&M[2]);
+        ethernet::Frame::new_unchecked(&mut f[..]).set_dst_addr(M[2]);
+        set_arp_op(&mut f, ARP_OP_REPLY);
+        f[ARP_THA].copy_from_slice(&M[2]);
         assert_eq!(inbound(&p, 2, &mut f), Ok(()));
-        assert_eq!(&f[ARP_THA..ARP_THA + 6], &GMAC);
+        assert_eq!(&f[ARP_THA], &GMAC);
     }
 
     #[test]
@@ -349,7 +346,7 @@ mod tests {
         p.icmp_id = 0x4242;
         // ARP request for the test address: prober only, on the member that has it.
         let mut req = gratuitous_arp(ROUTER, router);
-        req[ARP_TPA..ARP_TPA + 4].copy_from_slice(&ta.octets());
+        req[ARP_TPA].copy_from_slice(&ta.octets());
         assert_eq!(divert(&p, 1, &req), Divert::Request { arp: true });
         assert_eq!(divert(&p, 0, &req), Divert::No);
         // Other traffic for the test address goes nowhere.
@@ -409,14 +406,14 @@ mod tests {
         // ARP replies to a member are copied to the prober only while
         // probing, and only from a target.
         let mut rep = gratuitous_arp(ROUTER, router);
-        rep[..6].copy_from_slice(&M[2]);
-        rep[21] = 2;
+        ethernet::Frame::new_unchecked(&mut rep[..]).set_dst_addr(M[2]);
+        set_arp_op(&mut rep, ARP_OP_REPLY);
         assert_eq!(divert(&p, 2, &rep), Divert::No);
         p.probing = true;
         assert_eq!(divert(&p, 2, &rep), Divert::No, "not from a target");
         p.targets = vec![router];
         assert_eq!(divert(&p, 2, &rep), Divert::Tee);
-        assert_eq!(divert(&p, 2, &rep[..20]), Divert::No);
+        assert_eq!(divert(&p, 2, &rep[..ARP_SHA.start]), Divert::No);
     }
 
     #[test]

@@ -478,7 +478,7 @@ fn forward_in(
         match divert {
             Divert::Answer { .. } => return c.pass(frame_len),
             Divert::Request { arp: true } if m.probe_sock_addr.is_some() => {
-                let tpa = &buf[VNET_HDR_LEN + super::frame::ARP_TPA..][..4];
+                let tpa = &buf[VNET_HDR_LEN..][super::frame::ARP_TPA];
                 if m.probe_sock_addr.map(|a| a.octets()) == tpa.try_into().ok() {
                     return c.pass(frame_len);
                 }

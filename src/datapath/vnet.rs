@@ -5,9 +5,11 @@
 use super::counters::DropReason;
 use super::frame::ETH_HLEN;
 use crate::sys::packet::HEADROOM;
+use crate::wire::virtio::{self, field, read_u16_le};
+use crate::wire::vlan;
 
 /// `struct virtio_net_hdr`: the size both TAP and packet sockets use by default.
-pub const VNET_HDR_LEN: usize = 10;
+pub const VNET_HDR_LEN: usize = virtio::HEADER_LEN;
 
 pub const F_NEEDS_CSUM: u8 = 1;
 pub const F_DATA_VALID: u8 = 2;
@@ -22,7 +24,7 @@ pub const GSO_ECN: u8 = 0x80;
 
 /// Largest frame a vnet header can describe (a 64 KiB GSO super-frame plus
 /// link header and one VLAN tag).
-pub const MAX_FRAME: usize = 65535 + ETH_HLEN + 4;
+pub const MAX_FRAME: usize = u16::MAX as usize + ETH_HLEN + vlan::TAG_LEN;
 
 /// Why a header cannot describe its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,24 +47,23 @@ impl VnetHdr {
         if b.len() < VNET_HDR_LEN {
             return Err(BadHeader);
         }
-        let u = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
         Ok(VnetHdr {
-            flags: b[0],
-            gso_type: b[1],
-            hdr_len: u(2),
-            gso_size: u(4),
-            csum_start: u(6),
-            csum_offset: u(8),
+            flags: b[field::FLAGS],
+            gso_type: b[field::GSO_TYPE],
+            hdr_len: read_u16_le(b, field::HDR_LEN),
+            gso_size: read_u16_le(b, field::GSO_SIZE),
+            csum_start: read_u16_le(b, field::CSUM_START),
+            csum_offset: read_u16_le(b, field::CSUM_OFFSET),
         })
     }
 
     pub fn write(&self, b: &mut [u8]) {
-        b[0] = self.flags;
-        b[1] = self.gso_type;
-        b[2..4].copy_from_slice(&self.hdr_len.to_le_bytes());
-        b[4..6].copy_from_slice(&self.gso_size.to_le_bytes());
-        b[6..8].copy_from_slice(&self.csum_start.to_le_bytes());
-        b[8..10].copy_from_slice(&self.csum_offset.to_le_bytes());
+        b[field::FLAGS] = self.flags;
+        b[field::GSO_TYPE] = self.gso_type;
+        b[field::HDR_LEN].copy_from_slice(&self.hdr_len.to_le_bytes());
+        b[field::GSO_SIZE].copy_from_slice(&self.gso_size.to_le_bytes());
+        b[field::CSUM_START].copy_from_slice(&self.csum_start.to_le_bytes());
+        b[field::CSUM_OFFSET].copy_from_slice(&self.csum_offset.to_le_bytes());
     }
 
     /// Checks that the header describes a frame of `frame_len` bytes: known
@@ -95,22 +96,24 @@ impl VnetHdr {
         Ok(())
     }
 
-    /// Adjusts the offsets after a 4-byte VLAN tag was inserted after the MACs.
+    /// Adjusts the offsets after a VLAN tag was inserted after the MACs.
     pub fn shift_for_vlan(&mut self) -> Result<(), BadHeader> {
         if self.flags & F_NEEDS_CSUM != 0 {
-            self.csum_start = self.csum_start.checked_add(4).ok_or(BadHeader)?;
+            self.csum_start = self.csum_start.checked_add(TAG_LEN16).ok_or(BadHeader)?;
         }
         if self.hdr_len != 0 {
-            self.hdr_len = self.hdr_len.checked_add(4).ok_or(BadHeader)?;
+            self.hdr_len = self.hdr_len.checked_add(TAG_LEN16).ok_or(BadHeader)?;
         }
         Ok(())
     }
 }
 
 /// Bytes of the two MAC addresses, after which a VLAN tag goes.
-const MACS_LEN: usize = 12;
+const MACS_LEN: usize = vlan::TAG_OFFSET;
 /// Bytes of an 802.1Q tag (TPID and TCI).
-const VLAN_TAG_LEN: usize = 4;
+const VLAN_TAG_LEN: usize = vlan::TAG_LEN;
+/// The same, for header fields.
+const TAG_LEN16: u16 = VLAN_TAG_LEN as u16;
 const _: () = assert!(
     HEADROOM >= VLAN_TAG_LEN,
     "the receive headroom must fit a VLAN tag"
@@ -137,11 +140,9 @@ pub fn prepare_rx(
             // headroom and write the tag after them.
             let macs = VNET_HDR_LEN + MACS_LEN;
             slot.copy_within(HEADROOM..HEADROOM + macs, HEADROOM - VLAN_TAG_LEN);
-            let tag = HEADROOM - VLAN_TAG_LEN + macs;
-            slot[tag..tag + 2].copy_from_slice(&tpid.to_be_bytes());
-            slot[tag + 2..tag + 4].copy_from_slice(&tci.to_be_bytes());
-            hdr.shift_for_vlan().map_err(|_| DropReason::Vlan)?;
             let start = HEADROOM - VLAN_TAG_LEN;
+            vlan::write_tag(&mut slot[start + VNET_HDR_LEN..], tpid, tci);
+            hdr.shift_for_vlan().map_err(|_| DropReason::Vlan)?;
             hdr.write(&mut slot[start..]);
             (start, len + VLAN_TAG_LEN)
         }
@@ -179,7 +180,7 @@ mod tests {
         assert!(VnetHdr { gso_type: 9, ..h }.validate(3000).is_err());
         assert!(VnetHdr { flags: 0x40, ..h }.validate(3000).is_err());
         assert!(VnetHdr::default().validate(60).is_ok());
-        assert!(VnetHdr::parse(&b[..9]).is_err());
+        assert!(VnetHdr::parse(&b[..VNET_HDR_LEN - 1]).is_err());
     }
 
     #[test]

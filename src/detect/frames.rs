@@ -1,13 +1,11 @@
 //! Probe frames: ICMP echo from a test address, ARP requests and replies.
 //! Pure builders and validating parsers.
 
-use crate::datapath::arp::{arp_frame as arp, eth_frame as eth, inet_checksum};
-use crate::datapath::frame::*;
+use crate::datapath::frame::{Mac, ARP_OP_REPLY, ARP_OP_REQUEST};
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::{arp, icmpv4, ipv4};
 use std::net::Ipv4Addr;
 
-const ICMP_ECHO_REPLY: u8 = 0;
-const ICMP_ECHO_REQUEST: u8 = 8;
-const ICMP_HLEN: usize = 8;
 /// Probe payload: counter (8 bytes), probe type (4), keyed tag (8).
 pub const PROBE_PAYLOAD_LEN: usize = 20;
 const PAYLOAD_COUNTER: std::ops::Range<usize> = 0..8;
@@ -17,24 +15,50 @@ const PAYLOAD_TAG: std::ops::Range<usize> = 12..20;
 pub const PROBE_KEY_LEN: usize = 16;
 /// Probe type of a failure-detection probe (in.mpathd's payload field).
 pub const PROBE_TYPE_FAILURE_DETECTION: u32 = 1;
+/// What a tag is computed over: every field of a [`ProbeId`], big-endian.
+mod tag_input {
+    use std::ops::Range;
+    pub const COUNTER: Range<usize> = 0..8;
+    pub const SLOT: usize = 8;
+    pub const ID: Range<usize> = 9..11;
+    pub const SEQ: Range<usize> = 11..13;
+    pub const TEST_ADDR: Range<usize> = 13..17;
+    pub const TARGET: Range<usize> = 17..21;
+    pub const LEN: usize = TARGET.end;
+}
 /// Probes are link-local: they must not be routed past the first hop.
 const PROBE_TTL: u8 = 1;
+/// The TTL of our answers to pings, Linux's default.
+const ECHO_ANSWER_TTL: u8 = 64;
+
+/// An Ethernet/IPv4 ARP frame.
+fn arp_frame(op: u16, src: Mac, dst: Mac, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
+    arp::Repr {
+        operation: op,
+        source_hardware_addr: sha,
+        source_protocol_addr: spa,
+        target_hardware_addr: tha,
+        target_protocol_addr: tpa,
+    }
+    .frame(src, dst)
+}
+
 /// A broadcast ARP request for `target` (sender 0.0.0.0 makes it an RFC 5227 probe).
 pub fn arp_request(src_mac: Mac, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
-    arp(
+    arp_frame(
         ARP_OP_REQUEST,
         src_mac,
-        BROADCAST_MAC,
+        ethernet::BROADCAST,
         src_mac,
         sender,
-        [0; 6],
+        ethernet::UNSPECIFIED,
         target,
     )
 }
 
 /// The answer to an ARP request for a test address.
 pub fn arp_reply(src_mac: Mac, src_ip: Ipv4Addr, dst_mac: Mac, dst_ip: Ipv4Addr) -> Vec<u8> {
-    arp(ARP_OP_REPLY, src_mac, dst_mac, src_mac, src_ip, dst_mac, dst_ip)
+    arp_frame(ARP_OP_REPLY, src_mac, dst_mac, src_mac, src_ip, dst_mac, dst_ip)
 }
 
 /// An ARP frame as the control side needs it.
@@ -48,18 +72,17 @@ pub struct ArpInfo {
 }
 
 pub fn parse_arp_info(f: &[u8]) -> Option<ArpInfo> {
-    if ethertype(f.get(..ETH_HLEN)?) != ETH_P_ARP {
+    let eth = ethernet::Frame::new_checked(f).ok()?;
+    if eth.ethertype() != ethertype::ARP {
         return None;
     }
-    let (op, spa, tpa) = parse_arp(f).ok()?;
-    let mut sha = [0u8; 6];
-    sha.copy_from_slice(&f[ARP_SHA..ARP_SHA + 6]);
+    let a = arp::Repr::parse(&arp::Packet::new_checked(eth.payload()).ok()?).ok()?;
     Some(ArpInfo {
-        op,
-        sha,
-        spa,
-        tpa,
-        dst: dst_mac(f),
+        op: a.operation,
+        sha: a.source_hardware_addr,
+        spa: a.source_protocol_addr,
+        tpa: a.target_protocol_addr,
+        dst: eth.dst_addr(),
     })
 }
 
@@ -95,14 +118,17 @@ impl ProbeKey {
     /// a LAN host cannot produce a tag for a probe it has not seen.
     pub fn tag(&self, p: &ProbeId) -> u64 {
         use std::hash::Hasher;
+        // One buffer, one write: a write per field would cost SipHash's
+        // tail handling each time, and the data plane computes two tags per
+        // echo reply to a test address.
+        let mut m = [0u8; tag_input::LEN];
+        m[tag_input::COUNTER].copy_from_slice(&p.counter.to_be_bytes());
+        m[tag_input::SLOT] = p.slot;
+        m[tag_input::ID].copy_from_slice(&p.id.to_be_bytes());
+        m[tag_input::SEQ].copy_from_slice(&p.seq.to_be_bytes());
+        m[tag_input::TEST_ADDR].copy_from_slice(&p.test_addr.octets());
+        m[tag_input::TARGET].copy_from_slice(&p.target.octets());
         let mut h = siphasher::sip::SipHasher24::new_with_key(&self.0);
-        let mut m = [0u8; 8 + 1 + 2 + 2 + 4 + 4];
-        m[..8].copy_from_slice(&p.counter.to_be_bytes());
-        m[8] = p.slot;
-        m[9..11].copy_from_slice(&p.id.to_be_bytes());
-        m[11..13].copy_from_slice(&p.seq.to_be_bytes());
-        m[13..17].copy_from_slice(&p.test_addr.octets());
-        m[17..21].copy_from_slice(&p.target.octets());
         h.write(&m);
         h.finish()
     }
@@ -140,11 +166,12 @@ impl ProbeKey {
             return Some(counter);
         }
         // An answer to target discovery: the echo went to the all-hosts group.
-        p.target = crate::detect::probe::ALL_HOSTS;
+        p.target = ipv4::ALL_HOSTS;
         (self.tag(&p) == tag).then_some(counter)
     }
 }
 
+/// An ICMP echo request carrying a probe payload, from a test address.
 #[allow(clippy::too_many_arguments)]
 pub fn echo_request(
     src_mac: Mac,
@@ -155,29 +182,28 @@ pub fn echo_request(
     seq: u16,
     payload: &[u8; PROBE_PAYLOAD_LEN],
 ) -> Vec<u8> {
-    let ip_len = 20 + ICMP_HLEN + PROBE_PAYLOAD_LEN;
-    let mut f = eth(dst_mac, src_mac, ETH_P_IP, ETH_HLEN + ip_len);
-    let ip = &mut f[ETH_HLEN..ETH_HLEN + 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-    ip[6] = 0x40; // DF
-    ip[8] = PROBE_TTL;
-    ip[9] = IPPROTO_ICMP_PROBE;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    let c = inet_checksum(ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let icmp = &mut f[ETH_HLEN + 20..ETH_HLEN + ip_len];
-    icmp[0] = ICMP_ECHO_REQUEST;
-    icmp[4..6].copy_from_slice(&id.to_be_bytes());
-    icmp[6..8].copy_from_slice(&seq.to_be_bytes());
-    icmp[8..].copy_from_slice(payload);
-    let c = inet_checksum(icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    f
+    let icmp = icmpv4::Repr::EchoRequest {
+        ident: id,
+        seq_no: seq,
+        data: payload,
+    };
+    let ip = ipv4::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: ipv4::protocol::ICMP,
+        payload_len: icmp.buffer_len(),
+        ttl: PROBE_TTL,
+        dscp_ecn: 0,
+        dont_frag: true,
+        router_alert: false,
+    };
+    let eth = ethernet::Repr {
+        src_addr: src_mac,
+        dst_addr: dst_mac,
+        ethertype: ethertype::IPV4,
+    };
+    ip.frame(eth, |p| icmp.emit(&mut icmpv4::Packet::new_unchecked(p)))
 }
-
-const IPPROTO_ICMP_PROBE: u8 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EchoReply {
@@ -190,34 +216,48 @@ pub struct EchoReply {
     pub payload: [u8; PROBE_PAYLOAD_LEN],
 }
 
+/// An ICMP echo message in an untagged Ethernet/IPv4 frame.
+struct Echo<'a> {
+    eth_src: Mac,
+    ip: ipv4::Packet<&'a [u8]>,
+    icmp: icmpv4::Repr<'a>,
+}
+
+/// The layers of an echo message, or None when any does not parse
+/// (truncated, inconsistent lengths, bad ICMP checksum, not ICMP, not echo).
+fn parse_echo(f: &[u8]) -> Option<Echo<'_>> {
+    let eth = ethernet::Frame::new_checked(f).ok()?;
+    if eth.ethertype() != ethertype::IPV4 {
+        return None;
+    }
+    // The view, not the Repr: the data plane runs this on every echo reply
+    // to a test address, and needs only the version and protocol checked.
+    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
+    if ip.version() != ipv4::VERSION || ip.protocol() != ipv4::protocol::ICMP {
+        return None;
+    }
+    let icmp = icmpv4::Repr::parse(&icmpv4::Packet::new_checked(ip.payload()).ok()?).ok()?;
+    Some(Echo {
+        eth_src: eth.src_addr(),
+        ip,
+        icmp,
+    })
+}
+
 /// Parses an ICMP echo reply carrying a probe payload; anything else
 /// (truncated, bad checksum, other type or code, short payload) is None.
 pub fn parse_echo_reply(f: &[u8]) -> Option<EchoReply> {
-    if f.len() < ETH_HLEN + 20 || ethertype(f) != ETH_P_IP {
+    let Echo { eth_src, ip, icmp } = parse_echo(f)?;
+    let icmpv4::Repr::EchoReply { ident, seq_no, data } = icmp else {
         return None;
-    }
-    let ip = &f[ETH_HLEN..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    if ip[0] >> 4 != 4 || ihl < 20 || ip[9] != IPPROTO_ICMP_PROBE {
-        return None;
-    }
-    let total = usize::from(be16(ip, 2));
-    if total < ihl + ICMP_HLEN + PROBE_PAYLOAD_LEN || total > ip.len() {
-        return None;
-    }
-    let icmp = &ip[ihl..total];
-    if icmp[0] != ICMP_ECHO_REPLY || icmp[1] != 0 || inet_checksum(icmp) != 0 {
-        return None;
-    }
-    let mut payload = [0u8; PROBE_PAYLOAD_LEN];
-    payload.copy_from_slice(&icmp[ICMP_HLEN..ICMP_HLEN + PROBE_PAYLOAD_LEN]);
+    };
     Some(EchoReply {
-        eth_src: src_mac(f),
-        src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
-        dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
-        id: be16(icmp, 4),
-        seq: be16(icmp, 6),
-        payload,
+        eth_src,
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        id: ident,
+        seq: seq_no,
+        payload: data.get(..PROBE_PAYLOAD_LEN)?.try_into().ok()?,
     })
 }
 
@@ -225,45 +265,30 @@ pub fn parse_echo_reply(f: &[u8]) -> Option<EchoReply> {
 /// administrator can ping it, as on Solaris). None for anything else,
 /// including requests truncated on the way to us.
 pub fn echo_reply_to(req: &[u8], my_mac: Mac, test_addr: Ipv4Addr) -> Option<Vec<u8>> {
-    if req.len() < ETH_HLEN + 20 || ethertype(req) != ETH_P_IP {
-        return None;
-    }
-    let ip = &req[ETH_HLEN..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total = usize::from(be16(ip, 2));
-    if ip[0] >> 4 != 4
-        || ihl < 20
-        || ip[9] != IPPROTO_ICMP_PROBE
-        || total < ihl + ICMP_HLEN
-        || total > ip.len()
-    {
-        return None;
-    }
-    if ip[16..20] != test_addr.octets() || be16(ip, 6) & 0x3fff != 0 {
+    let Echo { eth_src, ip, icmp } = parse_echo(req)?;
+    if ip.dst_addr() != test_addr || ip.is_fragment() {
         return None; // not ours, or a fragment
     }
-    let icmp = &ip[ihl..total];
-    if icmp[0] != ICMP_ECHO_REQUEST || icmp[1] != 0 || inet_checksum(icmp) != 0 {
+    let icmpv4::Repr::EchoRequest { ident, seq_no, data } = icmp else {
         return None;
-    }
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let mut f = eth(src_mac(req), my_mac, ETH_P_IP, ETH_HLEN + 20 + icmp.len());
-    let out = &mut f[ETH_HLEN..ETH_HLEN + 20];
-    out[0] = 0x45;
-    out[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
-    out[8] = 64;
-    out[9] = IPPROTO_ICMP_PROBE;
-    out[12..16].copy_from_slice(&test_addr.octets());
-    out[16..20].copy_from_slice(&src.octets());
-    let c = inet_checksum(out);
-    out[10..12].copy_from_slice(&c.to_be_bytes());
-    let body = &mut f[ETH_HLEN + 20..ETH_HLEN + 20 + icmp.len()];
-    body.copy_from_slice(icmp);
-    body[0] = ICMP_ECHO_REPLY;
-    body[2..4].copy_from_slice(&[0, 0]);
-    let c = inet_checksum(body);
-    body[2..4].copy_from_slice(&c.to_be_bytes());
-    Some(f)
+    };
+    let reply = icmpv4::Repr::EchoReply { ident, seq_no, data };
+    let ipr = ipv4::Repr {
+        src_addr: test_addr,
+        dst_addr: ip.src_addr(),
+        protocol: ipv4::protocol::ICMP,
+        payload_len: reply.buffer_len(),
+        ttl: ECHO_ANSWER_TTL,
+        dscp_ecn: 0,
+        dont_frag: false,
+        router_alert: false,
+    };
+    let out = ethernet::Repr {
+        src_addr: my_mac,
+        dst_addr: eth_src,
+        ethertype: ethertype::IPV4,
+    };
+    Some(ipr.frame(out, |p| reply.emit(&mut icmpv4::Packet::new_unchecked(p))))
 }
 
 /// What a probe frame handed over by the data plane asks of the control side.
@@ -336,24 +361,28 @@ pub fn probe_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datapath::frame::{dst_mac, ARP_TPA, BROADCAST_MAC, ETH_HLEN};
 
     const A: Mac = [2, 0, 0, 0, 0, 1];
     const B: Mac = [2, 0, 0, 0, 0, 2];
 
+    /// Where the ICMP message of our (option-less) frames starts.
+    const ICMP_AT: usize = ETH_HLEN + ipv4::MIN_HEADER_LEN;
+
     /// Turns our request into the reply a kernel would send.
     fn reflect(req: &[u8]) -> Vec<u8> {
         let mut r = req.to_vec();
-        r.copy_within(6..12, 0);
-        r[6..12].copy_from_slice(&B);
-        let ip = ETH_HLEN;
-        let (s, d) = (r[ip + 12..ip + 16].to_vec(), r[ip + 16..ip + 20].to_vec());
-        r[ip + 12..ip + 16].copy_from_slice(&d);
-        r[ip + 16..ip + 20].copy_from_slice(&s);
-        let icmp = ip + 20;
-        r[icmp] = ICMP_ECHO_REPLY;
-        r[icmp + 2..icmp + 4].copy_from_slice(&[0, 0]);
-        let c = inet_checksum(&r[icmp..icmp + ICMP_HLEN + PROBE_PAYLOAD_LEN]);
-        r[icmp + 2..icmp + 4].copy_from_slice(&c.to_be_bytes());
+        let mut eth = ethernet::Frame::new_unchecked(&mut r[..]);
+        let from = eth.src_addr();
+        eth.set_dst_addr(from);
+        eth.set_src_addr(B);
+        let mut ip = ipv4::Packet::new_unchecked(eth.payload_mut());
+        let (s, d) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src_addr(d);
+        ip.set_dst_addr(s);
+        let mut icmp = icmpv4::Packet::new_unchecked(ip.payload_mut());
+        icmp.set_msg_type(icmpv4::msg_type::ECHO_REPLY);
+        icmp.fill_checksum();
         r
     }
 
@@ -397,12 +426,16 @@ mod tests {
         assert_eq!(key.open(&t, 1, 0x1234), None, "another target");
         assert_eq!(parse_echo_reply(&req), None, "a request is not a reply");
         let mut bad = rep.clone();
-        bad[ETH_HLEN + 20 + 10] ^= 0xff;
+        bad[ICMP_AT + icmpv4::HEADER_LEN + PAYLOAD_COUNTER.start + 2] ^= 0xff;
         assert_eq!(parse_echo_reply(&bad), None, "checksum");
         for n in 0..rep.len() {
             let _ = parse_echo_reply(&rep[..n]);
         }
-        assert_eq!(parse_echo_reply(&rep[..ETH_HLEN + 40]), None, "truncated");
+        assert_eq!(
+            parse_echo_reply(&rep[..ICMP_AT + icmpv4::HEADER_LEN + PAYLOAD_TAG.start]),
+            None,
+            "truncated"
+        );
     }
 
     #[test]
@@ -416,6 +449,31 @@ mod tests {
         assert_eq!(dst_mac(&rep), B);
         assert_eq!(echo_reply_to(&req, A, router), None, "not for this address");
         assert_eq!(echo_reply_to(&rep, A, ta), None, "a reply is not answered");
+    }
+
+    #[test]
+    fn the_tag_hashes_the_fields_concatenated() {
+        // The layout the tag has always had: one buffer of every field.
+        let key = [5u8; PROBE_KEY_LEN];
+        let p = ProbeId {
+            counter: 0x0102_0304_0506_0708,
+            slot: 9,
+            id: 0x0a0b,
+            seq: 0x0c0d,
+            test_addr: Ipv4Addr::new(192, 0, 2, 201),
+            target: Ipv4Addr::new(192, 0, 2, 1),
+        };
+        let mut m = Vec::new();
+        m.extend_from_slice(&p.counter.to_be_bytes());
+        m.push(p.slot);
+        m.extend_from_slice(&p.id.to_be_bytes());
+        m.extend_from_slice(&p.seq.to_be_bytes());
+        m.extend_from_slice(&p.test_addr.octets());
+        m.extend_from_slice(&p.target.octets());
+        use std::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher24::new_with_key(&key);
+        h.write(&m);
+        assert_eq!(ProbeKey::new(key).tag(&p), h.finish());
     }
 
     #[test]
@@ -437,33 +495,41 @@ mod tests {
                 Ipv4Addr::new(192, 0, 2, 1)
             )
         );
-        assert_eq!(parse_arp_info(&r[..30]), None);
+        assert_eq!(parse_arp_info(&r[..ARP_TPA.start]), None);
     }
 }
 
 #[cfg(test)]
 mod capture_tests {
     use super::*;
+    use crate::datapath::frame::ETH_HLEN;
 
     #[test]
     fn a_captured_linux_ping_to_a_test_address_is_answered() {
-        let hex = "4500 0054 985e 4000 4001 1d80 c000 0201 c000 02c9 0800 2abf 0a43 0001 e21c 026b \
-                   0000 0000 1ea2 0100 0000 0000 1011 1213 1415 1617 1819 1a1b 1c1d 1e1f 2021 2223 \
-                   2425 2627 2829 2a2b 2c2d 2e2f 3031 3233 3435 3637";
-        let ip: Vec<u8> = hex
-            .split_whitespace()
-            .flat_map(|w| {
-                [
-                    u8::from_str_radix(&w[..2], 16).unwrap(),
-                    u8::from_str_radix(&w[2..], 16).unwrap(),
-                ]
-            })
-            .collect();
         let mut f = vec![
             0x76, 0x8f, 0xfe, 0x47, 0x4c, 0xcd, 0x0a, 0x8e, 0x45, 0xbd, 0x44, 0x2e, 0x08, 0x00,
         ];
-        f.extend_from_slice(&ip);
+        f.extend_from_slice(&crate::wire::from_hex(crate::wire::KERNEL_PING));
         let r = echo_reply_to(&f, [2, 0, 0, 0, 0, 1], Ipv4Addr::new(192, 0, 2, 201));
         assert!(r.is_some());
+    }
+
+    /// A ping between two namespaces and the kernel's answer (tcpdump -xx).
+    const PING: &str = "0200 0000 000b 0200 0000 000a 0800 4500 0054 663a 4000 4001 4fa4 c000 0201 c000 \
+        02c9 0800 8231 125f 0001 538b 0c6b 0000 0000 44a5 0000 0000 0000 1011 1213 1415 \
+        1617 1819 1a1b 1c1d 1e1f 2021 2223 2425 2627 2829 2a2b 2c2d 2e2f 3031 3233 3435 3637";
+    const PONG: &str = "0200 0000 000a 0200 0000 000b 0800 4500 0054 6322 0000 4001 92bc c000 02c9 c000 \
+        0201 0000 8a31 125f 0001 538b 0c6b 0000 0000 44a5 0000 0000 0000 1011 1213 1415 \
+        1617 1819 1a1b 1c1d 1e1f 2021 2223 2425 2627 2829 2a2b 2c2d 2e2f 3031 3233 3435 3637";
+
+    #[test]
+    fn our_answer_to_a_ping_is_the_kernels_but_for_the_ip_id() {
+        let req = crate::wire::from_hex(PING);
+        let mut kernel = crate::wire::from_hex(PONG);
+        let ours = echo_reply_to(&req, [2, 0, 0, 0, 0, 0x0b], Ipv4Addr::new(192, 0, 2, 201)).unwrap();
+        let mut ip = ipv4::Packet::new_unchecked(&mut kernel[ETH_HLEN..]);
+        ip.set_ident(0);
+        ip.fill_checksum();
+        assert_eq!(ours, kernel);
     }
 }

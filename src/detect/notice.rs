@@ -150,13 +150,7 @@ impl Notice {
     }
 }
 
-/// A MAC address as `ip link` shows it.
-fn fmt_mac(m: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
+use crate::wire::ethernet::format as fmt_mac;
 
 impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

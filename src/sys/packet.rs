@@ -301,6 +301,16 @@ fn bytes_of(words: &[u64; CTRL_LEN / 8]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(words.as_ptr().cast(), CTRL_LEN) }
 }
 
+/// `struct tpacket_auxdata` (linux/if_packet.h): the fields we read.
+mod auxdata {
+    use std::ops::Range;
+    pub const STATUS: Range<usize> = 0..4;
+    pub const VLAN_TCI: Range<usize> = 16..18;
+    pub const VLAN_TPID: Range<usize> = 18..20;
+    /// Bytes up to the last field we read.
+    pub const LEN: usize = VLAN_TPID.end;
+}
+
 /// Finds PACKET_AUXDATA among the control messages and returns the VLAN tag
 /// it reports, if any. Pure byte parsing of `struct cmsghdr` +
 /// `struct tpacket_auxdata`.
@@ -316,17 +326,17 @@ pub fn parse_auxdata_vlan(ctrl: &[u8]) -> Option<(u16, u16)> {
             .checked_add(len)
             .filter(|&e| e <= ctrl.len() && len >= CMSG_HDR)?;
         let data = &ctrl[off + CMSG_HDR..end];
-        if level == libc::SOL_PACKET && ty == libc::PACKET_AUXDATA && data.len() >= 20 {
-            let status = u32::from_ne_bytes(data[0..4].try_into().ok()?);
-            let tci = u16::from_ne_bytes(data[16..18].try_into().ok()?);
-            let tpid = u16::from_ne_bytes(data[18..20].try_into().ok()?);
+        if level == libc::SOL_PACKET && ty == libc::PACKET_AUXDATA && data.len() >= auxdata::LEN {
+            let status = u32::from_ne_bytes(data[auxdata::STATUS].try_into().ok()?);
+            let tci = u16::from_ne_bytes(data[auxdata::VLAN_TCI].try_into().ok()?);
+            let tpid = u16::from_ne_bytes(data[auxdata::VLAN_TPID].try_into().ok()?);
             if status & libc::TP_STATUS_VLAN_VALID == 0 {
                 return None;
             }
             let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                 tpid
             } else {
-                crate::datapath::frame::ETH_P_8021Q
+                crate::wire::ethernet::ethertype::VLAN
             };
             return Some((tpid, tci));
         }

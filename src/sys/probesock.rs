@@ -5,6 +5,8 @@
 //! the member's main socket.
 
 use super::{cvt, cvt_size, setsockopt};
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::{arp, icmpv4, ipv4};
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -26,6 +28,18 @@ const RET_K: u16 = 0x06;
 /// SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT: whether the frame had a VLAN tag.
 const AD_VLAN_TAG_PRESENT: u32 = (-0x1000i32 + 48) as u32;
 
+// Where the filter looks, in an untagged frame.
+const AT_ETHERTYPE: u32 = ethernet::field::ETHERTYPE.start as u32;
+const L3: usize = ethernet::HEADER_LEN;
+const AT_ARP_OP: u32 = (L3 + arp::field::OPER.start) as u32;
+const AT_ARP_TPA: u32 = (L3 + arp::field::TPA.start) as u32;
+const AT_IP_PROTOCOL: u32 = (L3 + ipv4::field::PROTOCOL) as u32;
+const AT_IP_FLG_OFF: u32 = (L3 + ipv4::field::FLG_OFF.start) as u32;
+/// The first byte of the IPv4 header, whose low nibble LDX_B_MSH reads.
+const AT_IP_VER_IHL: u32 = (L3 + ipv4::field::VER_IHL) as u32;
+/// The ICMP type, relative to the end of the IPv4 header (X).
+const AT_ICMP_TYPE: u32 = (L3 + icmpv4::field::TYPE) as u32;
+
 const fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
@@ -36,25 +50,25 @@ const fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
 pub fn probe_filter(test_addr: Option<Ipv4Addr>) -> [libc::sock_filter; 19] {
     let ta = u32::from(test_addr.unwrap_or(Ipv4Addr::UNSPECIFIED));
     [
-        op(LD_W_ABS, 0, 0, AD_VLAN_TAG_PRESENT), // 0
-        op(JEQ_K, 0, 16, 0),                     // 1: tagged: drop
-        op(LD_H_ABS, 0, 0, 12),                  // 2: ethertype
-        op(JEQ_K, 0, 5, 0x0806),                 // 3: ARP, else 9
-        op(LD_H_ABS, 0, 0, 20),                  // 4: ARP op
-        op(JEQ_K, 11, 0, 2),                     // 5: reply: accept
-        op(JEQ_K, 0, 11, 1),                     // 6: request, else drop
-        op(LD_W_ABS, 0, 0, 38),                  // 7: target protocol address
-        op(JEQ_K, 8, 9, ta),                     // 8: our test address: accept
-        op(JEQ_K, 0, 8, 0x0800),                 // 9: IPv4, else drop
-        op(LD_B_ABS, 0, 0, 23),                  // 10: protocol
-        op(JEQ_K, 0, 6, 1),                      // 11: ICMP, else drop
-        op(LD_H_ABS, 0, 0, 20),                  // 12: flags and fragment offset
-        op(JSET_K, 4, 0, 0x1fff),                // 13: a fragment: drop
-        op(LDX_B_MSH, 0, 0, 14),                 // 14: X = IP header length
-        op(LD_B_IND, 0, 0, 14),                  // 15: ICMP type
-        op(JEQ_K, 0, 1, 0),                      // 16: echo reply: accept
-        op(RET_K, 0, 0, PROBE_SNAPLEN),          // 17: accept
-        op(RET_K, 0, 0, 0),                      // 18: drop
+        op(LD_W_ABS, 0, 0, AD_VLAN_TAG_PRESENT),              // 0
+        op(JEQ_K, 0, 16, 0),                                  // 1: tagged: drop
+        op(LD_H_ABS, 0, 0, AT_ETHERTYPE),                     // 2: ethertype
+        op(JEQ_K, 0, 5, ethertype::ARP as u32),               // 3: ARP, else 9
+        op(LD_H_ABS, 0, 0, AT_ARP_OP),                        // 4: ARP op
+        op(JEQ_K, 11, 0, arp::op::REPLY as u32),              // 5: reply: accept
+        op(JEQ_K, 0, 11, arp::op::REQUEST as u32),            // 6: request, else drop
+        op(LD_W_ABS, 0, 0, AT_ARP_TPA),                       // 7: target protocol address
+        op(JEQ_K, 8, 9, ta),                                  // 8: our test address: accept
+        op(JEQ_K, 0, 8, ethertype::IPV4 as u32),              // 9: IPv4, else drop
+        op(LD_B_ABS, 0, 0, AT_IP_PROTOCOL),                   // 10: protocol
+        op(JEQ_K, 0, 6, ipv4::protocol::ICMP as u32),         // 11: ICMP, else drop
+        op(LD_H_ABS, 0, 0, AT_IP_FLG_OFF),                    // 12: flags and fragment offset
+        op(JSET_K, 4, 0, ipv4::FRAG_OFFSET_MASK as u32),      // 13: a later fragment: drop
+        op(LDX_B_MSH, 0, 0, AT_IP_VER_IHL),                   // 14: X = IP header length
+        op(LD_B_IND, 0, 0, AT_ICMP_TYPE),                     // 15: ICMP type
+        op(JEQ_K, 0, 1, icmpv4::msg_type::ECHO_REPLY as u32), // 16: echo reply: accept
+        op(RET_K, 0, 0, PROBE_SNAPLEN),                       // 17: accept
+        op(RET_K, 0, 0, 0),                                   // 18: drop
     ]
 }
 
@@ -127,12 +141,14 @@ impl AsRawFd for ProbeSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::testns::{ifindex, in_new_netns, sh};
+    use crate::sys::testns::{ifindex, in_new_netns, sh, wait_up};
 
     #[test]
     fn only_probe_frames_pass_the_filter() {
         in_new_netns(|| {
             sh("ip link add pa type veth peer name pb && ip link set pa up && ip link set pb up");
+            wait_up("pa");
+            wait_up("pb");
             let ta = Ipv4Addr::new(192, 0, 2, 201);
             let s = ProbeSocket::open(ifindex("pb"), Some(ta)).unwrap();
             let tx = ProbeSocket::open(ifindex("pa"), None).unwrap();
@@ -142,12 +158,15 @@ mod tests {
             let router = Ipv4Addr::new(192, 0, 2, 1);
             let reply = crate::detect::frames::echo_request(b, a, router, ta, 1, 1, &[0; 20]);
             let mut echo_reply = reply.clone();
-            echo_reply[34] = 0; // type 0; the filter does not check sums
+            // An echo reply; the filter does not check sums.
+            let at = L3 + ipv4::MIN_HEADER_LEN + icmpv4::field::TYPE;
+            echo_reply[at] = icmpv4::msg_type::ECHO_REPLY;
             let arp_reply = crate::detect::frames::arp_reply(b, router, a, ta);
             let arp_for_ta = crate::detect::frames::arp_request(b, router, ta);
             let arp_for_other = crate::detect::frames::arp_request(b, router, Ipv4Addr::new(192, 0, 2, 7));
             let mut frag = echo_reply.clone();
-            frag[21] = 1; // a later fragment (offset 8)
+            // A later fragment (offset 8 bytes), DF as before.
+            ipv4::Packet::new_unchecked(&mut frag[L3..]).set_flags_and_offset(ipv4::FLAG_DF | 1);
             for f in [
                 &reply,
                 &arp_for_other,

@@ -1,0 +1,180 @@
+//! Packet formats: every byte layout the daemon reads or writes, in one place.
+//!
+//! Each format lives in its own module, in the style of smoltcp's `wire`:
+//!
+//! - a zero-copy view `Packet<T: AsRef<[u8]>>` (`Frame` for Ethernet) over a
+//!   buffer. `new_unchecked` wraps without checks (for the fast path, after
+//!   its own length check); `new_checked` checks length and consistency and
+//!   returns an [`Error`], never panics. Getters read fields; setters (for
+//!   `T: AsMut<[u8]>`) write them. The getters of a view made with
+//!   `new_checked` never panic.
+//! - the byte ranges of the fields, in the format's `field` module: the only
+//!   place in the crate that spells a header offset.
+//! - a `Repr`: the high-level, owned content of a header, with
+//!   `parse(&Packet)` (which also rejects what the daemon does not handle),
+//!   `buffer_len()` and `emit(&mut Packet)`, so that building a frame is
+//!   "size the buffer, emit each layer's `Repr` into its payload".
+//!
+//! Layers nest through `payload()`/`payload_mut()`: an Ethernet frame's
+//! payload is an ARP or IPv4 packet, an IPv4 packet's payload an ICMP or IGMP
+//! message. Checksums are computed by [`checksum`] and filled by the
+//! `fill_checksum` of the format that has one.
+//!
+//! The per-frame fast path (`datapath::frame::classify`, the rewrites of
+//! `datapath::plan`) stays specialised for speed but takes every offset from
+//! the `field` modules here.
+//!
+//! Adding a format (IPv6, ICMPv6, NDP later):
+//! 1. a new module `wire/NAME.rs` with `mod field` (its ranges), `Packet<T>`
+//!    with `new_unchecked`/`new_checked`/`check_len`/`into_inner`, getters,
+//!    setters, and a `Repr` with `parse`/`emit`/`buffer_len`;
+//! 2. its numbers (ethertype, protocol, type codes) as named constants here
+//!    or in the module that carries them ([`ethernet::ethertype`],
+//!    [`ipv4::protocol`]);
+//! 3. unit tests: emit then parse gives the same `Repr`, a frame captured
+//!    from the kernel parses, and every truncation of a valid packet is an
+//!    error, not a panic;
+//! 4. `pub mod` and the re-exports below.
+
+pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmpv4;
+pub mod igmp;
+pub mod ipv4;
+pub mod virtio;
+pub mod vlan;
+
+pub use ethernet::Address as EthernetAddress;
+
+/// A byte range of a header field.
+pub type Field = std::ops::Range<usize>;
+/// Everything from an offset on: a payload.
+pub type Rest = std::ops::RangeFrom<usize>;
+
+/// Why a buffer is not a packet the daemon handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// Shorter than its header, or than the length its header declares.
+    Truncated,
+    /// Inconsistent fields (a header length below the minimum, a version
+    /// that does not match the ethertype).
+    Malformed,
+    /// Well formed, but a kind the daemon does not handle (ARP over other
+    /// hardware, an ICMP type other than echo).
+    Unsupported,
+    /// A checksum that does not verify.
+    Checksum,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Error::Truncated => "truncated packet",
+            Error::Malformed => "malformed packet",
+            Error::Unsupported => "unsupported packet",
+            Error::Checksum => "checksum error",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Reads a big-endian u16 at `f` (which must be two bytes inside `b`).
+#[inline]
+pub(crate) fn read_u16(b: &[u8], f: Field) -> u16 {
+    u16::from_be_bytes([b[f.start], b[f.start + 1]])
+}
+
+/// Reads a big-endian u32 at `f` (four bytes inside `b`).
+#[inline]
+pub(crate) fn read_u32(b: &[u8], f: Field) -> u32 {
+    u32::from_be_bytes([b[f.start], b[f.start + 1], b[f.start + 2], b[f.start + 3]])
+}
+
+#[inline]
+pub(crate) fn write_u16(b: &mut [u8], f: Field, v: u16) {
+    b[f].copy_from_slice(&v.to_be_bytes());
+}
+
+/// For the fuzz targets (`fuzzing::frame_classify`): every parser here on
+/// `data` as a frame and on its payload (untagged and tagged). None may
+/// panic, and what parses, emitted again, parses the same; a parser bug
+/// panics here.
+pub fn check_round_trips(data: &[u8]) {
+    if let Ok(f) = ethernet::Frame::new_checked(data) {
+        let r = ethernet::Repr::parse(&f).expect("a whole header parses");
+        let mut out = [0u8; ethernet::HEADER_LEN];
+        r.emit(&mut ethernet::Frame::new_unchecked(&mut out[..]));
+        assert_eq!(out[..], data[..ethernet::HEADER_LEN]);
+    }
+    for at in [0, ethernet::HEADER_LEN, ethernet::HEADER_LEN + vlan::TAG_LEN] {
+        let Some(b) = data.get(at..) else {
+            continue;
+        };
+        if let Ok(r) = arp::Packet::new_checked(b).and_then(|p| arp::Repr::parse(&p)) {
+            let mut out = [0u8; arp::PACKET_LEN];
+            r.emit(&mut arp::Packet::new_unchecked(&mut out[..]));
+            assert_eq!(out[..], b[..arp::PACKET_LEN]);
+        }
+        let Ok(p) = ipv4::Packet::new_checked(b) else {
+            continue;
+        };
+        if let Ok(r) = ipv4::Repr::parse(&p) {
+            assert_eq!(r.payload_len, p.payload().len());
+            let mut out = vec![0u8; r.total_len()];
+            r.emit(&mut ipv4::Packet::new_unchecked(&mut out[..]));
+            let again = ipv4::Packet::new_checked(&out[..]).expect("what we emit is whole");
+            assert!(again.verify_checksum());
+            assert_eq!(ipv4::Repr::parse(&again), Ok(r));
+        }
+        if let Ok(r) = icmpv4::Packet::new_checked(p.payload()).and_then(|q| icmpv4::Repr::parse(&q)) {
+            let mut out = vec![0u8; r.buffer_len()];
+            r.emit(&mut icmpv4::Packet::new_unchecked(&mut out[..]));
+            assert_eq!(
+                icmpv4::Repr::parse(&icmpv4::Packet::new_unchecked(&out[..])),
+                Ok(r)
+            );
+        }
+        if let Ok(r) = igmp::Packet::new_checked(p.payload()).and_then(|q| igmp::Repr::parse(&q)) {
+            let mut out = [0u8; igmp::QUERY_V3_LEN];
+            r.emit(&mut igmp::Packet::new_unchecked(&mut out[..]));
+            assert_eq!(igmp::Repr::parse(&igmp::Packet::new_unchecked(&out[..])), Ok(r));
+        }
+    }
+}
+
+/// Parses hex with any whitespace in between, for captured frames in tests.
+#[cfg(test)]
+pub(crate) fn from_hex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
+/// A ping from 192.0.2.1 to 192.0.2.201 captured on Linux: the IPv4 packet
+/// (84 bytes, ICMP echo request with the 56-byte payload of iputils ping).
+#[cfg(test)]
+pub(crate) const KERNEL_PING: &str =
+    "4500 0054 985e 4000 4001 1d80 c000 0201 c000 02c9 0800 2abf 0a43 0001 e21c 026b \
+     0000 0000 1ea2 0100 0000 0000 1011 1213 1415 1617 1819 1a1b 1c1d 1e1f 2021 2223 \
+     2425 2627 2829 2a2b 2c2d 2e2f 3031 3233 3435 3637";
+
+/// Frames captured with `tcpdump -xx` between two Linux 6 network
+/// namespaces (192.0.2.1, MAC 02:..:0a, asks for 192.0.2.201, 02:..:0b).
+/// The kernel's ARP request for 192.0.2.201.
+#[cfg(test)]
+pub(crate) const KERNEL_ARP_REQUEST: &str = "ffff ffff ffff 0200 0000 000a 0806 0001 \
+     0800 0604 0001 0200 0000 000a c000 0201 0000 0000 0000 c000 02c9";
+/// The kernel's ARP reply to it.
+#[cfg(test)]
+pub(crate) const KERNEL_ARP_REPLY: &str = "0200 0000 000a 0200 0000 000b 0806 0001 \
+     0800 0604 0002 0200 0000 000b c000 02c9 0200 0000 000a c000 0201";
+/// An IGMPv3 general query of a Linux bridge querier without an address.
+#[cfg(test)]
+pub(crate) const KERNEL_IGMP_QUERY: &str = "0100 5e00 0001 0200 0000 000a 0800 46c0 \
+     0024 0000 4000 0102 0413 0000 0000 e000 0001 9404 0000 1164 ec1e 0000 0000 027d 0000";
