@@ -9,9 +9,12 @@
 //!   `T: AsMut<[u8]>`) write them. The getters of a view made with
 //!   `new_checked` never panic.
 //! - the byte ranges of the fields, in the format's `field` module: the only
-//!   place in the crate that spells a header offset.
+//!   place in the crate that spells a protocol header's offset (the payload
+//!   of our own probes has its layout in `detect::frames`).
 //! - a `Repr`: the high-level, owned content of a header, with
-//!   `parse(&Packet)` (which also rejects what the daemon does not handle),
+//!   `parse(&Packet)` (which rejects what the daemon never accepts; it may
+//!   be lossy: `ipv4::Repr` keeps only the Router Alert option and does not
+//!   refuse fragments, which callers check on the view),
 //!   `buffer_len()` and `emit(&mut Packet)`, so that building a frame is
 //!   "size the buffer, emit each layer's `Repr` into its payload".
 //!
@@ -32,7 +35,8 @@
 //!    or in the module that carries them ([`ethernet::ethertype`],
 //!    [`ipv4::protocol`]);
 //! 3. unit tests: emit then parse gives the same `Repr`, a frame captured
-//!    from the kernel parses, and every truncation of a valid packet is an
+//!    from the kernel parses (where the kernel sends one; the VLAN test tags
+//!    a captured frame by hand), and every truncation of a valid packet is an
 //!    error, not a panic;
 //! 4. `pub mod` and the re-exports below.
 
