@@ -33,7 +33,7 @@ pub mod state;
 pub mod metrics;
 
 pub use protocol::{parse_request, Envelope, Reply, Request, PROTOCOL_VERSION};
-pub use state::{AddressState, GroupState, LinkState, MemberState, ProbeMode, ProbeState};
+pub use state::{AddressState, GroupState, LinkState, MemberState, ProbeState, TargetMode};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -79,8 +79,9 @@ pub struct MemberStatus {
     pub link: LinkState,
     pub probe: ProbeState,
     pub state: MemberState,
-    /// The -t MODE column.
-    pub probe_mode: ProbeMode,
+    /// The -t MODE column (`probe_mode` on the wire).
+    #[serde(rename = "probe_mode")]
+    pub target_mode: TargetMode,
     pub test_address: Option<String>,
     /// In firing order.
     pub targets: Vec<String>,
