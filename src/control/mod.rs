@@ -20,7 +20,9 @@
 //! a malformed line, an unknown command or wrong operands (the text names
 //! the value), a change by anyone but root (uid from SO_PEERCRED), or a
 //! change the group refuses ([`crate::group::admin::Refusal`]). The bounds on
-//! clients are in [`server`].
+//! clients are in [`server`]. Which changes need a new protocol version and
+//! which an older client reads anyway (new state values, new status fields)
+//! is in [`protocol`].
 
 pub mod format;
 #[doc(hidden)]
