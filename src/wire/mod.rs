@@ -103,53 +103,6 @@ pub(crate) fn write_u16(b: &mut [u8], f: Field, v: u16) {
     b[f].copy_from_slice(&v.to_be_bytes());
 }
 
-/// For the fuzz targets (`fuzzing::frame_classify`): every parser here on
-/// `data` as a frame and on its payload (untagged and tagged). None may
-/// panic, and what parses, emitted again, parses the same; a parser bug
-/// panics here.
-pub fn check_round_trips(data: &[u8]) {
-    if let Ok(f) = ethernet::Frame::new_checked(data) {
-        let r = ethernet::Repr::parse(&f).expect("a whole header parses");
-        let mut out = [0u8; ethernet::HEADER_LEN];
-        r.emit(&mut ethernet::Frame::new_unchecked(&mut out[..]));
-        assert_eq!(out[..], data[..ethernet::HEADER_LEN]);
-    }
-    for at in [0, ethernet::HEADER_LEN, ethernet::HEADER_LEN + vlan::TAG_LEN] {
-        let Some(b) = data.get(at..) else {
-            continue;
-        };
-        if let Ok(r) = arp::Packet::new_checked(b).and_then(|p| arp::Repr::parse(&p)) {
-            let mut out = [0u8; arp::PACKET_LEN];
-            r.emit(&mut arp::Packet::new_unchecked(&mut out[..]));
-            assert_eq!(out[..], b[..arp::PACKET_LEN]);
-        }
-        let Ok(p) = ipv4::Packet::new_checked(b) else {
-            continue;
-        };
-        if let Ok(r) = ipv4::Repr::parse(&p) {
-            assert_eq!(r.payload_len, p.payload().len());
-            let mut out = vec![0u8; r.total_len()];
-            r.emit(&mut ipv4::Packet::new_unchecked(&mut out[..]));
-            let again = ipv4::Packet::new_checked(&out[..]).expect("what we emit is whole");
-            assert!(again.verify_checksum());
-            assert_eq!(ipv4::Repr::parse(&again), Ok(r));
-        }
-        if let Ok(r) = icmpv4::Packet::new_checked(p.payload()).and_then(|q| icmpv4::Repr::parse(&q)) {
-            let mut out = vec![0u8; r.buffer_len()];
-            r.emit(&mut icmpv4::Packet::new_unchecked(&mut out[..]));
-            assert_eq!(
-                icmpv4::Repr::parse(&icmpv4::Packet::new_unchecked(&out[..])),
-                Ok(r)
-            );
-        }
-        if let Ok(r) = igmp::Packet::new_checked(p.payload()).and_then(|q| igmp::Repr::parse(&q)) {
-            let mut out = [0u8; igmp::QUERY_V3_LEN];
-            r.emit(&mut igmp::Packet::new_unchecked(&mut out[..]));
-            assert_eq!(igmp::Repr::parse(&igmp::Packet::new_unchecked(&out[..])), Ok(r));
-        }
-    }
-}
-
 /// Parses hex with any whitespace in between, for captured frames in tests.
 #[cfg(test)]
 pub(crate) fn from_hex(s: &str) -> Vec<u8> {
