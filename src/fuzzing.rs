@@ -384,9 +384,13 @@ pub fn datapath_plan(data: &[u8]) {
             if is_multicast_mac(&dst) {
                 assert_eq!(p.nominee, Some(slot));
                 assert_eq!(inb, frame);
-            } else {
-                assert_eq!(dst, m.mac);
+            } else if dst == m.mac {
                 assert_eq!(dst_mac(&inb), p.group_mac);
+            } else {
+                // Unicast to the group's own MAC: one copy, unchanged.
+                assert_eq!(dst, p.group_mac);
+                assert_eq!(p.nominee, Some(slot));
+                assert_eq!(inb, frame);
             }
             assert_eq!(inb.len(), frame.len());
         }
