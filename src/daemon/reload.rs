@@ -416,6 +416,181 @@ mod tests {
         }
     }
 
+    fn addr(s: &str) -> DataAddr {
+        crate::config::parse_data_addr(s).unwrap()
+    }
+
+    /// Two members, no test addresses (probing off), one data address.
+    fn base() -> GroupConfig {
+        GroupConfig {
+            group: "g0".into(),
+            interface: "ipmp0".into(),
+            data: vec![addr("192.0.2.200/24")],
+            members: vec![m("a", false), m("b", false)],
+            outbound: crate::config::Outbound::Flow,
+            detect: crate::config::DetectConfig::default(),
+            status_world_readable: false,
+            routes: vec![],
+            force: false,
+            run_dir: crate::config::DEFAULT_RUN_DIR.into(),
+        }
+    }
+
+    #[test]
+    fn the_same_configuration_changes_nothing_but_what_every_reload_sets() {
+        let c = base();
+        let d = diff_config(&c, &c);
+        assert_eq!(
+            d,
+            ConfigDiff {
+                kept: vec![],
+                running: c.clone(),
+                policy: group::Policy {
+                    failback: c.detect.failback,
+                    flap_limit: c.detect.link_flap_limit,
+                },
+                fdt: c.detect.fdt,
+                probing: false,
+                members: MemberDiff::default(),
+                targets: None,
+                routes: Changes::default(),
+                data: Changes::default(),
+            }
+        );
+        assert!(!d.members.builds_probers());
+    }
+
+    #[test]
+    fn a_new_interface_name_is_kept_for_a_restart() {
+        let old = base();
+        let new = GroupConfig {
+            interface: "ipmp1".into(),
+            ..base()
+        };
+        let d = diff_config(&old, &new);
+        assert_eq!(d.running.interface, "ipmp0");
+        assert_eq!(
+            d.kept,
+            vec![Kept::Interface {
+                running: "ipmp0".into(),
+                wanted: "ipmp1".into()
+            }]
+        );
+        assert_eq!(
+            d.kept[0].to_string(),
+            "reload: renaming the group interface (ipmp0 to ipmp1) needs a restart; keeping ipmp0"
+        );
+    }
+
+    #[test]
+    fn a_new_probe_mode_is_kept_for_a_restart() {
+        let old = base();
+        let mut new = base();
+        new.detect.probe = Some(ProbeMode::Arp);
+        let d = diff_config(&old, &new);
+        assert_eq!(d.running.detect.probe, None);
+        assert!(!d.probing);
+        assert_eq!(
+            d.kept,
+            vec![Kept::ProbeMode {
+                running: ProbeMode::Off,
+                wanted: ProbeMode::Arp
+            }]
+        );
+        assert_eq!(
+            d.kept[0].to_string(),
+            "reload: changing the probe mode needs a restart; keeping Off"
+        );
+        // Running with ARP, members added are probed.
+        let d = diff_config(&new, &new);
+        assert!(d.kept.is_empty() && d.probing);
+    }
+
+    #[test]
+    fn policy_and_fdt_follow_the_new_configuration_clamped() {
+        let old = base();
+        let mut new = base();
+        new.detect.failback = !old.detect.failback;
+        new.detect.link_flap_limit = old.detect.link_flap_limit + 1;
+        new.detect.fdt = crate::detect::FDT_MIN / 2;
+        let d = diff_config(&old, &new);
+        assert_eq!(
+            d.policy,
+            group::Policy {
+                failback: new.detect.failback,
+                flap_limit: new.detect.link_flap_limit,
+            }
+        );
+        assert_eq!(d.fdt, crate::detect::FDT_MIN);
+        assert_eq!(d.running, new);
+        assert!(d.kept.is_empty());
+    }
+
+    #[test]
+    fn members_are_diffed_and_test_addresses_need_probers() {
+        let old = base();
+        let mut new = base();
+        new.members[1].test_address = Some(addr("192.0.2.201/24"));
+        new.members.push(m("c", true));
+        // A test address turns probing on only at a restart (probe unset).
+        let d = diff_config(&old, &new);
+        assert_eq!(
+            d.members,
+            MemberDiff {
+                removed: vec![],
+                added: vec![m("c", true)],
+                changed: vec![new.members[1].clone()],
+            }
+        );
+        assert!(d.members.builds_probers());
+        assert_eq!(d.running.members, new.members);
+    }
+
+    #[test]
+    fn targets_are_given_only_when_they_changed() {
+        let old = base();
+        let mut new = base();
+        new.detect.targets = vec![Ipv4Addr::new(192, 0, 2, 1)];
+        assert_eq!(diff_config(&old, &new).targets, Some(new.detect.targets.clone()));
+        assert_eq!(diff_config(&new, &new).targets, None);
+        // Back to none: the probers are told (they then use the routers).
+        assert_eq!(diff_config(&new, &old).targets, Some(vec![]));
+    }
+
+    #[test]
+    fn routes_are_compared_by_destination_and_gateway() {
+        let gw = |d| Some(Ipv4Addr::new(192, 0, 2, d));
+        let (net1, net2) = (addr("198.51.100.0/24"), addr("203.0.113.0/24"));
+        let mut old = base();
+        old.routes = vec![(net1, gw(1)), (net2, None)];
+        let mut new = base();
+        new.routes = vec![(net2, None), (net1, gw(2))];
+        let d = diff_config(&old, &new);
+        assert_eq!(
+            d.routes,
+            Changes {
+                removed: vec![(net1, gw(1))],
+                added: vec![(net1, gw(2))],
+            }
+        );
+    }
+
+    #[test]
+    fn data_addresses_are_compared_by_address_only() {
+        let mut old = base();
+        old.data.push(addr("192.0.2.210/24"));
+        let mut new = base();
+        new.data = vec![addr("192.0.2.200/25"), addr("192.0.2.220/24")];
+        let d = diff_config(&old, &new);
+        assert_eq!(
+            d.data,
+            Changes {
+                removed: vec![addr("192.0.2.210/24")],
+                added: vec![addr("192.0.2.220/24")],
+            }
+        );
+    }
+
     #[test]
     fn diff_names_removed_added_and_changed_members() {
         let old = [m("a", false), m("b", false), m("c", false)];
