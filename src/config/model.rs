@@ -567,6 +567,15 @@ mod detect_tests {
         let (fdt, too_small) = c.effective_fdt();
         assert_eq!(fdt, detect::FDT_MIN);
         assert_eq!(too_small, Some(Duration::from_millis(20)));
+        // The set-up's notice, from these values: in.mpathd's text.
+        let notice = detect::notice::Notice::FdtTooSmall {
+            configured: too_small.unwrap(),
+            minimum: fdt,
+        };
+        assert_eq!(
+            notice.to_string(),
+            "Too small failure detection time of 20 ms, assuming minimum of 100 ms"
+        );
         c.detect.fdt = detect::FDT_MIN;
         assert_eq!(c.effective_fdt(), (detect::FDT_MIN, None));
         c.data = vec![parse_data_addr("192.0.2.201/24").unwrap()];
