@@ -10,7 +10,7 @@
 # defaults to "ipmplab"), and every veth pair is created directly across two
 # lab namespaces, so nothing ever appears in the root namespace.
 #
-# Usage: scripts/lab.sh up|down|status|cut CABLE|restore CABLE|exec NS cmd...
+# Usage: scripts/lab.sh up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR
 #
 #   up       Build the topology. `up` always yields a FRESH lab: if namespaces
 #            with this prefix already exist (complete or partial lab), they are
@@ -27,6 +27,12 @@
 #            longer cross between the switches.
 #   restore C  Undo `cut C`.
 #   exec NS cmd...  Run cmd in ${LAB_PREFIX}-NS (NS = host|swa|swb|router).
+#   dhcp-server DIR  Run a DHCPv4 server (dnsmasq, no DNS) on the router's r0
+#            in the foreground until SIGTERM/Ctrl-C: addresses
+#            192.0.2.100-150, 2-minute leases (dnsmasq's shortest), T1 of
+#            20 s (option 58) so a client renews soon. Its lease file
+#            (DIR/leases) and log (DIR/dnsmasq.log, every DHCP message) are in
+#            DIR; nothing is read from or written to /etc.
 set -euo pipefail
 
 PREFIX="${LAB_PREFIX:-ipmplab}"
@@ -44,7 +50,7 @@ die() { echo "lab[$PREFIX]: error: $*" >&2; exit 1; }
 
 usage() {
     cat >&2 <<EOF
-usage: ${0##*/} up|down|status|cut CABLE|restore CABLE|exec NS cmd...
+usage: ${0##*/} up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR
   CABLE: e1000g0 | e1000g1 | rge0 | router | cable4
   NS:    host | swa | swb | router
   namespace prefix from LAB_PREFIX (now: $PREFIX)
@@ -293,6 +299,40 @@ cmd_exec() {
     exec ip netns exec "$(ns "$role")" "$@"
 }
 
+# The lab's DHCP server (see the header). Offered range inside the router's
+# subnet, away from the tests' fixed addresses (.200 and up).
+DHCP_RANGE_FIRST=192.0.2.100
+DHCP_RANGE_LAST=192.0.2.150
+DHCP_NETMASK=255.255.255.0
+# dnsmasq refuses leases shorter than 2 minutes.
+DHCP_LEASE=2m
+# Renewal time (option 58, seconds): well inside the lease, so a client in
+# a test renews after a short wait.
+DHCP_T1=20
+# Rebinding time (option 59, seconds): past T1, before the lease ends.
+DHCP_T2=100
+
+cmd_dhcp_server() {
+    local dir=${1:-}
+    [[ -n "$dir" ]] || usage
+    need_root
+    "$(dirname "${BASH_SOURCE[0]}")/deps.sh" dnsmasq || die "dnsmasq missing (scripts/deps.sh dnsmasq failed)"
+    ns_exists router || die "lab is not up ($(ns router) missing)"
+    mkdir -p "$dir"
+    dir=$(realpath "$dir")
+    : >"$dir/leases"
+    # --conf-file=/dev/null: no /etc/dnsmasq.conf; --port=0: no DNS;
+    # --user=root: the lease file stays in DIR, writable without a
+    # privilege change; --bind-interfaces: r0 only.
+    exec ip netns exec "$(ns router)" dnsmasq --keep-in-foreground --conf-file=/dev/null \
+        --port=0 --no-hosts --no-resolv --user=root --group=root \
+        --interface=r0 --bind-interfaces --dhcp-authoritative \
+        --dhcp-range="$DHCP_RANGE_FIRST,$DHCP_RANGE_LAST,$DHCP_NETMASK,$DHCP_LEASE" \
+        --dhcp-option=option:T1,"$DHCP_T1" --dhcp-option=option:T2,"$DHCP_T2" \
+        --dhcp-leasefile="$dir/leases" --pid-file="$dir/dnsmasq.pid" \
+        --log-dhcp --log-facility="$dir/dnsmasq.log"
+}
+
 main() {
     local cmd=${1:-}
     [[ -n "$cmd" ]] || usage
@@ -303,6 +343,7 @@ main() {
         status) cmd_status ;;
         cut | restore) cmd_cut_restore "$cmd" "$@" ;;
         exec) cmd_exec "$@" ;;
+        dhcp-server) cmd_dhcp_server "$@" ;;
         -h | --help | help) usage ;;
         *) usage ;;
     esac

@@ -421,15 +421,11 @@ impl GroupConfig {
     }
 
     /// The FDT in force and, when the configured one was below the minimum,
-    /// the in.mpathd log line saying so.
-    pub fn effective_fdt(&self) -> (Duration, Option<String>) {
+    /// the configured one (the prober set-up says so with
+    /// `detect::notice::Notice::FdtTooSmall`).
+    pub fn effective_fdt(&self) -> (Duration, Option<Duration>) {
         if self.detect.fdt < detect::FDT_MIN {
-            let msg = format!(
-                "Too small failure detection time of {} ms, assuming minimum of {} ms",
-                self.detect.fdt.as_millis(),
-                detect::FDT_MIN.as_millis()
-            );
-            (detect::FDT_MIN, Some(msg))
+            (detect::FDT_MIN, Some(self.detect.fdt))
         } else {
             (self.detect.fdt, None)
         }
@@ -568,12 +564,20 @@ mod detect_tests {
         c.detect.probe = Some(ProbeMode::Arp);
         assert_eq!(c.probe_mode(), ProbeMode::Arp);
         c.detect.fdt = Duration::from_millis(20);
-        let (fdt, msg) = c.effective_fdt();
+        let (fdt, too_small) = c.effective_fdt();
         assert_eq!(fdt, detect::FDT_MIN);
+        assert_eq!(too_small, Some(Duration::from_millis(20)));
+        // The set-up's notice, from these values: in.mpathd's text.
+        let notice = detect::notice::Notice::FdtTooSmall {
+            configured: too_small.unwrap(),
+            minimum: fdt,
+        };
         assert_eq!(
-            msg.unwrap(),
+            notice.to_string(),
             "Too small failure detection time of 20 ms, assuming minimum of 100 ms"
         );
+        c.detect.fdt = detect::FDT_MIN;
+        assert_eq!(c.effective_fdt(), (detect::FDT_MIN, None));
         c.data = vec![parse_data_addr("192.0.2.201/24").unwrap()];
         assert!(c.validate().unwrap_err().contains("also a data address"));
     }

@@ -83,7 +83,7 @@ pub fn address_columns<'a>() -> Vec<Column<AddressRow<'a>>> {
 pub fn target_columns<'a>() -> Vec<Column<MemberRow<'a>>> {
     vec![
         col("INTERFACE", 12, |r| r.member.name.clone()),
-        col("MODE", 10, |r| r.member.probe_mode.to_string()),
+        col("MODE", 10, |r| r.member.target_mode.to_string()),
         col("TESTADDR", 22, |r| {
             r.member.test_address.clone().unwrap_or_default()
         }),
@@ -308,7 +308,7 @@ pub fn targets(groups: &[GroupStatus]) -> String {
 mod tests {
     use super::*;
     use crate::control::{
-        AddressState, AddressStatus, GroupState, LinkState, MemberState, MemberStatus, ProbeMode, ProbeState,
+        AddressState, AddressStatus, GroupState, LinkState, MemberState, MemberStatus, ProbeState, TargetMode,
     };
 
     fn member(name: &str, active: bool, inactive: bool, flags: &str, state: MemberState) -> MemberStatus {
@@ -319,7 +319,7 @@ mod tests {
             link: LinkState::Up,
             probe: ProbeState::Disabled,
             state,
-            probe_mode: ProbeMode::Disabled,
+            target_mode: TargetMode::Disabled,
             test_address: None,
             targets: vec![],
             inactive,

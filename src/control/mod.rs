@@ -20,7 +20,9 @@
 //! a malformed line, an unknown command or wrong operands (the text names
 //! the value), a change by anyone but root (uid from SO_PEERCRED), or a
 //! change the group refuses ([`crate::group::admin::Refusal`]). The bounds on
-//! clients are in [`server`].
+//! clients are in [`server`]. Which changes need a new protocol version and
+//! which an older client reads anyway (new state values, new status fields)
+//! is in [`protocol`].
 
 pub mod format;
 #[doc(hidden)]
@@ -33,7 +35,7 @@ pub mod state;
 pub mod metrics;
 
 pub use protocol::{parse_request, Envelope, Reply, Request, PROTOCOL_VERSION};
-pub use state::{AddressState, GroupState, LinkState, MemberState, ProbeMode, ProbeState};
+pub use state::{AddressState, GroupState, LinkState, MemberState, ProbeState, TargetMode};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -79,8 +81,9 @@ pub struct MemberStatus {
     pub link: LinkState,
     pub probe: ProbeState,
     pub state: MemberState,
-    /// The -t MODE column.
-    pub probe_mode: ProbeMode,
+    /// The -t MODE column (`probe_mode` on the wire).
+    #[serde(rename = "probe_mode")]
+    pub target_mode: TargetMode,
     pub test_address: Option<String>,
     /// In firing order.
     pub targets: Vec<String>,

@@ -3,6 +3,23 @@
 //! each is one JSON line (see the module doc of [`super`] for every
 //! command); these types are what both sides hold, so no code matches a
 //! command by its name.
+//!
+//! # Changing the protocol
+//!
+//! The daemon refuses requests of another [`PROTOCOL_VERSION`]; clients
+//! read replies leniently, so an older ipmpstat still prints what a newer
+//! daemon sends as long as the change is one of these:
+//!
+//! - a new value of a status state ([`super::state`]): every state enum has
+//!   a catch-all, `Unrecognised`, that any name it does not know
+//!   deserializes into; ipmpstat shows it as `?`;
+//! - a new field in a status object: unknown fields are ignored (no
+//!   `deny_unknown_fields`); give it `#[serde(default)]` so a newer client
+//!   reads an older daemon too.
+//!
+//! Anything else a client cannot read needs a [`PROTOCOL_VERSION`] bump: a
+//! new command, new or changed operands, a field renamed, removed or given
+//! another type, a new required field.
 
 use super::{server, GroupStatus};
 use serde::ser::SerializeStruct;
@@ -233,6 +250,9 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope<Request>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::{
+        Counters, GroupState, LinkState, MemberState, MemberStatus, ProbeState, TargetMode,
+    };
 
     fn parse(s: &str) -> Result<Request, String> {
         parse_request(s.as_bytes()).map(|e| e.body)
@@ -361,5 +381,69 @@ mod tests {
         assert!(line.contains("\"state\":\"failed\""), "{line}");
         let back: Envelope<Reply> = serde_json::from_str(&line).unwrap();
         assert_eq!(back.body, Reply::Status(Box::new(status)));
+    }
+
+    fn member() -> MemberStatus {
+        MemberStatus {
+            name: "e1000g0".into(),
+            active: true,
+            flags: "--mb---".into(),
+            link: LinkState::Up,
+            probe: ProbeState::Ok,
+            state: MemberState::Ok,
+            target_mode: TargetMode::Multicast,
+            test_address: Some("192.0.2.21".into()),
+            targets: vec!["192.0.2.1".into()],
+            inactive: false,
+            counters: Counters::default(),
+            rtt_us: Some(250),
+        }
+    }
+
+    /// A member's status as protocol version 1 spells it, every field.
+    const MEMBER_V1: &str = "{\"name\":\"e1000g0\",\"active\":true,\"flags\":\"--mb---\",\
+        \"link\":\"up\",\"probe\":\"ok\",\"state\":\"ok\",\"probe_mode\":\"multicast\",\
+        \"test_address\":\"192.0.2.21\",\"targets\":[\"192.0.2.1\"],\"inactive\":false,\
+        \"counters\":{\"rx_frames\":0,\"rx_bytes\":0,\"tx_frames\":0,\"tx_bytes\":0,\
+        \"rx_drops\":{},\"tx_drops\":{}},\"rtt_us\":250}";
+
+    #[test]
+    fn a_member_keeps_its_wire_form() {
+        assert_eq!(serde_json::to_string(&member()).unwrap(), MEMBER_V1);
+        assert_eq!(serde_json::from_str::<MemberStatus>(MEMBER_V1).unwrap(), member());
+    }
+
+    /// What a newer daemon may add without a version bump (see the module
+    /// doc) still reads: new state names as `Unrecognised`, new fields
+    /// ignored.
+    #[test]
+    fn a_status_from_a_newer_daemon_still_reads() {
+        let newer = MEMBER_V1
+            .replace("\"state\":\"ok\"", "\"state\":\"draining\"")
+            .replace("\"probe_mode\":\"multicast\"", "\"probe_mode\":\"neighbours\"")
+            .replace("\"rtt_us\":250", "\"rtt_us\":250,\"weight\":3");
+        let line = format!(
+            "{{\"version\":1,\"ok\":true,\"status\":{{\"interface\":\"ipmp0\",\
+             \"group\":\"production0\",\"state\":\"overloaded\",\"fdt_ms\":null,\
+             \"members\":[{newer}],\"addresses\":[],\"failovers\":0}}}}"
+        );
+        let back: Envelope<Reply> = serde_json::from_str(&line).unwrap();
+        let Reply::Status(s) = back.body else {
+            panic!("not a status: {line}");
+        };
+        assert_eq!(s.state, GroupState::Unrecognised);
+        let m = &s.members[0];
+        assert_eq!(m.state, MemberState::Unrecognised);
+        assert_eq!(m.target_mode, TargetMode::Unrecognised);
+        assert_eq!(
+            *m,
+            MemberStatus {
+                state: m.state,
+                target_mode: m.target_mode,
+                ..member()
+            }
+        );
+        let table = crate::control::format::interfaces(std::slice::from_ref(&*s));
+        assert!(table.lines().nth(1).unwrap().ends_with(" ?"), "{table}");
     }
 }

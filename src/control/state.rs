@@ -1,9 +1,20 @@
 //! The states the status reports, as ipmpstat prints them and `--json`
 //! spells them: each enum's names are defined once, here, for serde, the
-//! tables and the metrics alike.
+//! tables and the metrics alike. The cores' own state enums
+//! ([`crate::group::GroupState`], [`crate::group::MemberState`],
+//! [`crate::detect::probe::ProbeState`]) convert with `From`.
+//!
+//! Every enum has a catch-all, `Unrecognised` (shown and sent as `?`): a
+//! name this build does not know, from a newer daemon, deserializes into it,
+//! so an older ipmpstat still prints the table. A new state value therefore
+//! needs no protocol version bump (see [`super::protocol`]).
 
+use crate::{detect, group};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// How a state this build does not know is shown and sent.
+pub const UNRECOGNISED: &str = "?";
 
 /// An enum of states, each with the one name it is shown and sent as.
 macro_rules! states {
@@ -12,15 +23,21 @@ macro_rules! states {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
             $($(#[$vdoc])* #[serde(rename = $text)] $variant,)+
+            /// A name this build does not know (from a newer daemon);
+            /// never sent by this one.
+            #[serde(rename = "?", other)]
+            Unrecognised,
         }
 
         impl $name {
-            /// Every state, in the order the metrics list them.
+            /// Every state this daemon reports (not `Unrecognised`), in the
+            /// order the metrics list them.
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
 
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
+                    $name::Unrecognised => UNRECOGNISED,
                 }
             }
         }
@@ -86,8 +103,9 @@ states! {
 }
 
 states! {
-    /// How a member's targets are found (`ipmpstat -t` MODE).
-    ProbeMode {
+    /// How a member's targets are found (`ipmpstat -t` MODE); not to be
+    /// confused with [`crate::config::ProbeMode`], how a member is probed.
+    TargetMode {
         /// From the routing table (or configured).
         Routes = "routes",
         /// Still discovering them by multicast.
@@ -104,6 +122,38 @@ states! {
         Up = "up",
         /// No member can carry it.
         Down = "down",
+    }
+}
+
+impl From<group::GroupState> for GroupState {
+    fn from(s: group::GroupState) -> GroupState {
+        match s {
+            group::GroupState::Ok => GroupState::Ok,
+            group::GroupState::Degraded => GroupState::Degraded,
+            group::GroupState::Failed => GroupState::Failed,
+        }
+    }
+}
+
+impl From<group::MemberState> for MemberState {
+    fn from(s: group::MemberState) -> MemberState {
+        match s {
+            group::MemberState::Ok => MemberState::Ok,
+            group::MemberState::Failed => MemberState::Failed,
+            group::MemberState::Offline => MemberState::Offline,
+            group::MemberState::Unknown => MemberState::Unknown,
+        }
+    }
+}
+
+impl From<detect::probe::ProbeState> for ProbeState {
+    fn from(s: detect::probe::ProbeState) -> ProbeState {
+        match s {
+            detect::probe::ProbeState::Ok => ProbeState::Ok,
+            detect::probe::ProbeState::Failed => ProbeState::Failed,
+            detect::probe::ProbeState::Unknown => ProbeState::Unknown,
+            detect::probe::ProbeState::Disabled => ProbeState::Disabled,
+        }
     }
 }
 
@@ -126,9 +176,42 @@ mod tests {
         same_names(MemberState::ALL);
         same_names(LinkState::ALL);
         same_names(ProbeState::ALL);
-        same_names(ProbeMode::ALL);
+        same_names(TargetMode::ALL);
         same_names(AddressState::ALL);
+        same_names(&[MemberState::Unrecognised]);
         assert_eq!(GroupState::Degraded, "degraded");
-        assert!(serde_json::from_str::<MemberState>("\"sideways\"").is_err());
+    }
+
+    /// A state a newer daemon may send is not an error: it is shown as `?`.
+    #[test]
+    fn unknown_names_deserialize_to_the_catch_all() {
+        let from = |json: &str| serde_json::from_str::<MemberState>(json);
+        assert_eq!(from("\"sideways\"").unwrap(), MemberState::Unrecognised);
+        assert_eq!(from("\"sideways\"").unwrap().to_string(), "?");
+        assert_eq!(from("\"unknown\"").unwrap(), MemberState::Unknown);
+        assert_eq!(
+            serde_json::from_str::<TargetMode>("\"neighbours\"").unwrap(),
+            TargetMode::Unrecognised
+        );
+        // Still a string: another JSON type is malformed.
+        assert!(from("3").is_err());
+        assert!(!MemberState::ALL.contains(&MemberState::Unrecognised));
+    }
+
+    /// Each core state converts to the state of the same name.
+    #[test]
+    fn core_states_convert_by_name() {
+        use detect::probe::ProbeState as P;
+        use group::GroupState as G;
+        use group::MemberState as M;
+        for s in [G::Ok, G::Degraded, G::Failed] {
+            assert_eq!(format!("{s:?}"), format!("{:?}", GroupState::from(s)));
+        }
+        for s in [M::Ok, M::Failed, M::Offline, M::Unknown] {
+            assert_eq!(format!("{s:?}"), format!("{:?}", MemberState::from(s)));
+        }
+        for s in [P::Ok, P::Failed, P::Unknown, P::Disabled] {
+            assert_eq!(s.as_str(), ProbeState::from(s).as_str());
+        }
     }
 }

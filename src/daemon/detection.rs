@@ -95,8 +95,11 @@ pub(super) fn build_probers(
 ) -> Vec<Option<Prober>> {
     let mode = cfg.probe_mode();
     let (fdt, too_small) = cfg.effective_fdt();
-    if let Some(msg) = too_small {
-        log::warn!("{msg}");
+    if let Some(configured) = too_small {
+        log_notice(Notice::FdtTooSmall {
+            configured,
+            minimum: fdt,
+        });
     }
     if mode == ProbeMode::Off {
         return cfg.members.iter().map(|_| None).collect();

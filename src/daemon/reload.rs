@@ -4,13 +4,15 @@
 
 use super::slots::Slots;
 use super::{detection, Daemon, SlotState};
-use crate::config::{GroupConfig, MemberConfig, ProbeMode};
+use crate::config::{DataAddr, GroupConfig, MemberConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::{ProbeCounter, ProbeState, Prober};
 use crate::group;
 use crate::group::Group;
 use crate::netlink::RouteInfo;
-use std::time::Instant;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 /// Re-reads the configuration: the file merged with the original flags,
 /// validated, as at the start. An error leaves the running configuration in
@@ -31,48 +33,31 @@ impl Daemon {
         Ok(())
     }
 
+    /// Applies the difference [`diff_config`] finds between the running
+    /// configuration and `new`.
     pub(super) fn reload(&mut self, new: GroupConfig) {
         let now = Instant::now();
-        let old = self.cfg.clone();
-        if new.interface != old.interface {
-            log::warn!(
-                "reload: renaming the group interface ({} to {}) needs a restart; keeping {}",
-                old.interface,
-                new.interface,
-                old.interface
-            );
+        let diff = diff_config(&self.cfg, &new);
+        for k in &diff.kept {
+            log::warn!("{k}");
         }
-        if new.probe_mode() != old.probe_mode() {
-            log::warn!(
-                "reload: changing the probe mode needs a restart; keeping {:?}",
-                old.probe_mode()
-            );
-        }
-        self.group.set_policy(group::Policy {
-            failback: new.detect.failback,
-            flap_limit: new.detect.link_flap_limit,
-        });
+        self.group.set_policy(diff.policy);
         // Detection settings of the members that stay.
-        let (fdt, _) = new.effective_fdt();
         for p in self.slots.probers_mut() {
-            p.set_configured_fdt(fdt);
+            p.set_configured_fdt(diff.fdt);
         }
-        let mut cfg = new.clone();
-        cfg.interface = old.interface.clone();
-        cfg.detect.probe = old.detect.probe;
-        self.cfg = cfg;
-        let diff = diff_members(&old.members, &new.members);
-        let routes = if diff.added.is_empty() && diff.changed.is_empty() {
-            Vec::new()
-        } else {
+        self.cfg = diff.running;
+        let routes = if diff.members.builds_probers() {
             self.nl.routes().unwrap_or_default()
+        } else {
+            Vec::new()
         };
         let (cfg, secret, counter) = (self.cfg.clone(), self.secret, self.probe_counter.clone());
         let changes = apply_members(
             &mut self.group,
             &mut self.slots,
-            &diff,
-            cfg.probe_mode() != ProbeMode::Off,
+            &diff.members,
+            diff.probing,
             now,
             &mut |m, slot| prober_for(&cfg, &routes, secret, &counter, m, slot),
         );
@@ -98,13 +83,13 @@ impl Daemon {
         // Targets follow the new configuration; none configured: the
         // routers (the refresh, due now, finds them).
         self.next_target_refresh = now;
-        if self.cfg.detect.targets != old.detect.targets {
+        if let Some(targets) = &diff.targets {
             for p in self.slots.probers_mut() {
-                p.set_targets(&self.cfg.detect.targets);
+                p.set_targets(targets);
             }
         }
         // Static routes through the group interface.
-        for (dst, gw) in old.routes.iter().filter(|r| !new.routes.contains(r)) {
+        for (dst, gw) in &diff.routes.removed {
             if let Err(e) = self
                 .nl
                 .del_route_v4(self.tap_index, dst.addr, dst.prefix_len, *gw)
@@ -112,7 +97,7 @@ impl Daemon {
                 log::warn!("reload: removing route {dst}: {e}");
             }
         }
-        for (dst, gw) in new.routes.iter().filter(|r| !old.routes.contains(r)) {
+        for (dst, gw) in &diff.routes.added {
             if let Err(e) = self
                 .nl
                 .add_route_v4(self.tap_index, dst.addr, dst.prefix_len, *gw)
@@ -121,26 +106,149 @@ impl Daemon {
             }
         }
         // Data addresses: netlink events bind and unbind them as usual.
-        for d in old
-            .data
-            .iter()
-            .filter(|d| !new.data.iter().any(|n| n.addr == d.addr))
-        {
+        for d in &diff.data.removed {
             if let Err(e) = self.nl.del_address(self.tap_index, d.addr, d.prefix_len) {
                 log::warn!("reload: removing {d}: {e}");
             }
         }
-        for d in new
-            .data
-            .iter()
-            .filter(|d| !old.data.iter().any(|o| o.addr == d.addr))
-        {
+        for d in &diff.data.added {
             if let Err(e) = self.nl.add_address(self.tap_index, d.addr, d.prefix_len) {
                 log::warn!("reload: adding {d}: {e}");
             }
         }
         self.publish();
         log::info!("configuration of group {} reloaded", self.cfg.group);
+    }
+}
+
+/// A setting a reload cannot change without a restart: the running one
+/// is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kept {
+    /// The group interface's name.
+    Interface { running: String, wanted: String },
+    /// The probe mode in force.
+    ProbeMode { running: ProbeMode, wanted: ProbeMode },
+}
+
+impl fmt::Display for Kept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Kept::Interface { running, wanted } => write!(
+                f,
+                "reload: renaming the group interface ({running} to {wanted}) needs a restart; keeping {running}"
+            ),
+            Kept::ProbeMode { running, .. } => write!(
+                f,
+                "reload: changing the probe mode needs a restart; keeping {running:?}"
+            ),
+        }
+    }
+}
+
+/// Entries a reload removes and adds, each in configuration order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Changes<T> {
+    pub removed: Vec<T>,
+    pub added: Vec<T>,
+}
+
+impl<T> Default for Changes<T> {
+    fn default() -> Self {
+        Changes {
+            removed: Vec::new(),
+            added: Vec::new(),
+        }
+    }
+}
+
+/// A static route through the group interface: (destination, gateway).
+pub(crate) type Route = (DataAddr, Option<Ipv4Addr>);
+
+/// What a reload does, worked out from the old and new configurations
+/// alone; the shell ([`Daemon::reload`]) applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConfigDiff {
+    /// Settings that need a restart, kept as they run (logged).
+    pub kept: Vec<Kept>,
+    /// The configuration in force afterwards: the new one with the kept
+    /// settings of the old.
+    pub running: GroupConfig,
+    /// Failback and flap damping, set on every reload.
+    pub policy: group::Policy,
+    /// The FDT for the probers that stay, set on every reload (which also
+    /// drops an FDT the prober raised).
+    pub fdt: Duration,
+    /// Whether members added now are probed (the running probe mode is
+    /// not off).
+    pub probing: bool,
+    pub members: MemberDiff,
+    /// The new probe targets, when they changed.
+    pub targets: Option<Vec<Ipv4Addr>>,
+    /// Static routes, compared by destination and gateway.
+    pub routes: Changes<Route>,
+    /// Data addresses, compared by address (a new prefix length alone
+    /// changes nothing).
+    pub data: Changes<DataAddr>,
+}
+
+pub(crate) fn diff_config(old: &GroupConfig, new: &GroupConfig) -> ConfigDiff {
+    let mut kept = Vec::new();
+    if new.interface != old.interface {
+        kept.push(Kept::Interface {
+            running: old.interface.clone(),
+            wanted: new.interface.clone(),
+        });
+    }
+    if new.probe_mode() != old.probe_mode() {
+        kept.push(Kept::ProbeMode {
+            running: old.probe_mode(),
+            wanted: new.probe_mode(),
+        });
+    }
+    let mut running = new.clone();
+    running.interface = old.interface.clone();
+    running.detect.probe = old.detect.probe;
+    let probing = running.probe_mode() != ProbeMode::Off;
+    ConfigDiff {
+        kept,
+        policy: group::Policy {
+            failback: new.detect.failback,
+            flap_limit: new.detect.link_flap_limit,
+        },
+        fdt: new.effective_fdt().0,
+        probing,
+        members: diff_members(&old.members, &new.members),
+        targets: (new.detect.targets != old.detect.targets).then(|| new.detect.targets.clone()),
+        routes: Changes {
+            removed: old
+                .routes
+                .iter()
+                .filter(|r| !new.routes.contains(r))
+                .cloned()
+                .collect(),
+            added: new
+                .routes
+                .iter()
+                .filter(|r| !old.routes.contains(r))
+                .cloned()
+                .collect(),
+        },
+        data: Changes {
+            removed: old
+                .data
+                .iter()
+                .filter(|d| !new.data.iter().any(|n| n.addr == d.addr))
+                .cloned()
+                .collect(),
+            added: new
+                .data
+                .iter()
+                .filter(|d| !old.data.iter().any(|o| o.addr == d.addr))
+                .cloned()
+                .collect(),
+        },
+        running,
     }
 }
 
@@ -263,7 +371,7 @@ pub(super) fn apply_members(
 
 /// What a reload changes about the members, from the two configurations
 /// alone.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MemberDiff {
     /// Members no longer configured, by name.
     pub removed: Vec<String>,
@@ -271,6 +379,13 @@ pub(crate) struct MemberDiff {
     pub added: Vec<MemberConfig>,
     /// Members in both whose settings changed, with the new settings.
     pub changed: Vec<MemberConfig>,
+}
+
+impl MemberDiff {
+    /// Whether applying it builds probers (which need the routes).
+    pub fn builds_probers(&self) -> bool {
+        !(self.added.is_empty() && self.changed.is_empty())
+    }
 }
 
 pub(crate) fn diff_members(old: &[MemberConfig], new: &[MemberConfig]) -> MemberDiff {
@@ -299,6 +414,181 @@ mod tests {
             standby,
             ..MemberConfig::new(name)
         }
+    }
+
+    fn addr(s: &str) -> DataAddr {
+        crate::config::parse_data_addr(s).unwrap()
+    }
+
+    /// Two members, no test addresses (probing off), one data address.
+    fn base() -> GroupConfig {
+        GroupConfig {
+            group: "g0".into(),
+            interface: "ipmp0".into(),
+            data: vec![addr("192.0.2.200/24")],
+            members: vec![m("a", false), m("b", false)],
+            outbound: crate::config::Outbound::Flow,
+            detect: crate::config::DetectConfig::default(),
+            status_world_readable: false,
+            routes: vec![],
+            force: false,
+            run_dir: crate::config::DEFAULT_RUN_DIR.into(),
+        }
+    }
+
+    #[test]
+    fn the_same_configuration_changes_nothing_but_what_every_reload_sets() {
+        let c = base();
+        let d = diff_config(&c, &c);
+        assert_eq!(
+            d,
+            ConfigDiff {
+                kept: vec![],
+                running: c.clone(),
+                policy: group::Policy {
+                    failback: c.detect.failback,
+                    flap_limit: c.detect.link_flap_limit,
+                },
+                fdt: c.detect.fdt,
+                probing: false,
+                members: MemberDiff::default(),
+                targets: None,
+                routes: Changes::default(),
+                data: Changes::default(),
+            }
+        );
+        assert!(!d.members.builds_probers());
+    }
+
+    #[test]
+    fn a_new_interface_name_is_kept_for_a_restart() {
+        let old = base();
+        let new = GroupConfig {
+            interface: "ipmp1".into(),
+            ..base()
+        };
+        let d = diff_config(&old, &new);
+        assert_eq!(d.running.interface, "ipmp0");
+        assert_eq!(
+            d.kept,
+            vec![Kept::Interface {
+                running: "ipmp0".into(),
+                wanted: "ipmp1".into()
+            }]
+        );
+        assert_eq!(
+            d.kept[0].to_string(),
+            "reload: renaming the group interface (ipmp0 to ipmp1) needs a restart; keeping ipmp0"
+        );
+    }
+
+    #[test]
+    fn a_new_probe_mode_is_kept_for_a_restart() {
+        let old = base();
+        let mut new = base();
+        new.detect.probe = Some(ProbeMode::Arp);
+        let d = diff_config(&old, &new);
+        assert_eq!(d.running.detect.probe, None);
+        assert!(!d.probing);
+        assert_eq!(
+            d.kept,
+            vec![Kept::ProbeMode {
+                running: ProbeMode::Off,
+                wanted: ProbeMode::Arp
+            }]
+        );
+        assert_eq!(
+            d.kept[0].to_string(),
+            "reload: changing the probe mode needs a restart; keeping Off"
+        );
+        // Running with ARP, members added are probed.
+        let d = diff_config(&new, &new);
+        assert!(d.kept.is_empty() && d.probing);
+    }
+
+    #[test]
+    fn policy_and_fdt_follow_the_new_configuration_clamped() {
+        let old = base();
+        let mut new = base();
+        new.detect.failback = !old.detect.failback;
+        new.detect.link_flap_limit = old.detect.link_flap_limit + 1;
+        new.detect.fdt = crate::detect::FDT_MIN / 2;
+        let d = diff_config(&old, &new);
+        assert_eq!(
+            d.policy,
+            group::Policy {
+                failback: new.detect.failback,
+                flap_limit: new.detect.link_flap_limit,
+            }
+        );
+        assert_eq!(d.fdt, crate::detect::FDT_MIN);
+        assert_eq!(d.running, new);
+        assert!(d.kept.is_empty());
+    }
+
+    #[test]
+    fn members_are_diffed_and_test_addresses_need_probers() {
+        let old = base();
+        let mut new = base();
+        new.members[1].test_address = Some(addr("192.0.2.201/24"));
+        new.members.push(m("c", true));
+        // A test address turns probing on only at a restart (probe unset).
+        let d = diff_config(&old, &new);
+        assert_eq!(
+            d.members,
+            MemberDiff {
+                removed: vec![],
+                added: vec![m("c", true)],
+                changed: vec![new.members[1].clone()],
+            }
+        );
+        assert!(d.members.builds_probers());
+        assert_eq!(d.running.members, new.members);
+    }
+
+    #[test]
+    fn targets_are_given_only_when_they_changed() {
+        let old = base();
+        let mut new = base();
+        new.detect.targets = vec![Ipv4Addr::new(192, 0, 2, 1)];
+        assert_eq!(diff_config(&old, &new).targets, Some(new.detect.targets.clone()));
+        assert_eq!(diff_config(&new, &new).targets, None);
+        // Back to none: the probers are told (they then use the routers).
+        assert_eq!(diff_config(&new, &old).targets, Some(vec![]));
+    }
+
+    #[test]
+    fn routes_are_compared_by_destination_and_gateway() {
+        let gw = |d| Some(Ipv4Addr::new(192, 0, 2, d));
+        let (net1, net2) = (addr("198.51.100.0/24"), addr("203.0.113.0/24"));
+        let mut old = base();
+        old.routes = vec![(net1, gw(1)), (net2, None)];
+        let mut new = base();
+        new.routes = vec![(net2, None), (net1, gw(2))];
+        let d = diff_config(&old, &new);
+        assert_eq!(
+            d.routes,
+            Changes {
+                removed: vec![(net1, gw(1))],
+                added: vec![(net1, gw(2))],
+            }
+        );
+    }
+
+    #[test]
+    fn data_addresses_are_compared_by_address_only() {
+        let mut old = base();
+        old.data.push(addr("192.0.2.210/24"));
+        let mut new = base();
+        new.data = vec![addr("192.0.2.200/25"), addr("192.0.2.220/24")];
+        let d = diff_config(&old, &new);
+        assert_eq!(
+            d.data,
+            Changes {
+                removed: vec![addr("192.0.2.210/24")],
+                added: vec![addr("192.0.2.220/24")],
+            }
+        );
     }
 
     #[test]

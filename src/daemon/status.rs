@@ -3,12 +3,11 @@
 use super::slots::Slots;
 use super::Daemon;
 use crate::control::{
-    self, AddressState, AddressStatus, Counters, GroupStatus, LinkState, MemberStatus, ProbeMode, Reply,
-    Request,
+    AddressState, AddressStatus, Counters, GroupStatus, LinkState, MemberStatus, Reply, Request, TargetMode,
 };
 use crate::datapath::buckets::Slot;
-use crate::detect::probe::{Method, ProbeState};
-use crate::group::{Group, GroupState, MemberState};
+use crate::detect::probe::Method;
+use crate::group::Group;
 use std::time::Instant;
 
 /// Positions of ipmpstat's FLAGS column: i s m b M d h.
@@ -105,10 +104,10 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
                 .collect();
             let st = slots.get(slot);
             let prober = slots.prober(slot);
-            let probe_mode = match prober {
-                None => ProbeMode::Disabled,
-                Some(p) if p.discovering() => ProbeMode::Multicast,
-                Some(_) => ProbeMode::Routes,
+            let target_mode = match prober {
+                None => TargetMode::Disabled,
+                Some(p) if p.discovering() => TargetMode::Multicast,
+                Some(_) => TargetMode::Routes,
             };
             let test_address = match prober.map(|p| p.method()) {
                 Some(Method::Icmp { test_addr }) => Some(test_addr.to_string()),
@@ -125,19 +124,9 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
                 } else {
                     LinkState::Down
                 },
-                probe: match m.probe {
-                    ProbeState::Ok => control::ProbeState::Ok,
-                    ProbeState::Failed => control::ProbeState::Failed,
-                    ProbeState::Unknown => control::ProbeState::Unknown,
-                    ProbeState::Disabled => control::ProbeState::Disabled,
-                },
-                state: match m.state() {
-                    MemberState::Ok => control::MemberState::Ok,
-                    MemberState::Failed => control::MemberState::Failed,
-                    MemberState::Offline => control::MemberState::Offline,
-                    MemberState::Unknown => control::MemberState::Unknown,
-                },
-                probe_mode,
+                probe: m.probe.into(),
+                state: m.state().into(),
+                target_mode,
                 test_address,
                 targets: prober
                     .map(|p| p.targets().iter().map(|t| t.to_string()).collect())
@@ -180,11 +169,7 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
     GroupStatus {
         interface: interface.to_string(),
         group: g.name().to_string(),
-        state: match g.state() {
-            GroupState::Ok => control::GroupState::Ok,
-            GroupState::Degraded => control::GroupState::Degraded,
-            GroupState::Failed => control::GroupState::Failed,
-        },
+        state: g.state().into(),
         fdt_ms: slots.probers().map(|p| p.fdt().as_millis() as u64).max(),
         members,
         addresses,

@@ -14,7 +14,8 @@ pub enum DropReason {
     BadVnetHeader,
     /// No active member to send through.
     NoActiveMember,
-    /// Broadcast/multicast received on a member that is not the nominee.
+    /// Broadcast/multicast, or unicast to the group's own MAC, received on
+    /// a member that is not the nominee.
     NotNominee,
     /// Unicast for a MAC that is not the receiving member's.
     OtherMac,

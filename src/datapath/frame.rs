@@ -1,8 +1,11 @@
 //! Frame classification and flow hashing: pure functions on byte slices,
 //! the per-frame fast path. Layouts and offsets come from [`crate::wire`].
 //!
-//! Every accessor checks bounds first; a frame that does not parse is reported
-//! as [`Malformed`] so the caller counts and drops it instead of panicking.
+//! [`classify`] and the parsers check bounds first; a frame that does not
+//! parse is reported as [`Malformed`] so the caller counts and drops it
+//! instead of panicking. The small accessors (`dst_mac`, `src_mac`,
+//! `ethertype`) do not check: they need a frame of at least `ETH_HLEN` bytes,
+//! which their callers have checked.
 
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::icmpv6;

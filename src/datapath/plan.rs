@@ -199,21 +199,34 @@ pub fn inbound(plan: &Plan, slot: Slot, frame: &mut [u8]) -> Result<(), DropReas
     }
     let dst = dst_mac(frame);
     if is_multicast_mac(&dst) {
-        // One copy of each broadcast/multicast: the one the nominee received.
-        return if plan.nominee == Some(slot) {
-            Ok(())
-        } else {
-            Err(DropReason::NotNominee)
-        };
+        return nominee_only(plan, slot);
     }
     if dst != port.mac {
-        return Err(DropReason::OtherMac);
+        // Unicast to the group's own MAC (a DHCP server answering chaddr):
+        // no switch ever learns that MAC, so every member receives a
+        // flooded copy; deliver the nominee's only, as for broadcast. The
+        // destination is already the group's: nothing to rewrite.
+        return if dst == plan.group_mac {
+            nominee_only(plan, slot)
+        } else {
+            Err(DropReason::OtherMac)
+        };
     }
     ethernet::Frame::new_unchecked(&mut *frame).set_dst_addr(plan.group_mac);
     if ethertype(frame) == ETH_P_ARP && frame.len() >= ETH_HLEN + ARP_LEN && frame[ARP_THA] == port.mac {
         frame[ARP_THA].copy_from_slice(&plan.group_mac);
     }
     Ok(())
+}
+
+/// One copy of a frame every member receives: the one the nominee received.
+#[inline]
+fn nominee_only(plan: &Plan, slot: Slot) -> Result<(), DropReason> {
+    if plan.nominee == Some(slot) {
+        Ok(())
+    } else {
+        Err(DropReason::NotNominee)
+    }
 }
 
 #[cfg(test)]
@@ -376,6 +389,41 @@ mod tests {
         let mut f = gratuitous_arp(ROUTER, Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!(inbound(&p, 0, &mut f.clone()), Ok(()));
         assert_eq!(inbound(&p, 1, &mut f), Err(DropReason::NotNominee));
+    }
+
+    #[test]
+    fn inbound_unicast_to_the_group_mac_only_from_the_nominee() {
+        // A DHCP server answers chaddr = the group's MAC; switches flood it
+        // to every member, and exactly one copy must reach the group.
+        let mut p = plan();
+        let f = tcp([192, 0, 2, 1], 67, GMAC, ROUTER);
+        assert_eq!(inbound(&p, 0, &mut f.clone()), Ok(()));
+        for other in [1, 2] {
+            assert_eq!(inbound(&p, other, &mut f.clone()), Err(DropReason::NotNominee));
+        }
+        let mut delivered = f.clone();
+        inbound(&p, 0, &mut delivered).unwrap();
+        assert_eq!(delivered, f, "already addressed to the group: unchanged");
+        // The nominee moved: so does the one copy.
+        p.nominee = Some(2);
+        assert_eq!(inbound(&p, 0, &mut f.clone()), Err(DropReason::NotNominee));
+        assert_eq!(inbound(&p, 2, &mut f.clone()), Ok(()));
+        // No nominee (nothing active): nobody delivers it.
+        p.nominee = None;
+        for s in [0, 1, 2] {
+            assert_eq!(inbound(&p, s, &mut f.clone()), Err(DropReason::NotNominee));
+        }
+        // An offline nominee accepts nothing, as for any frame.
+        p.nominee = Some(1);
+        p.ports[1] = Some(Port {
+            mac: M[1],
+            accept: false,
+            test_addr: None,
+        });
+        assert_eq!(inbound(&p, 1, &mut f.clone()), Err(DropReason::Offline));
+        // Another host's MAC is still not ours.
+        let other = tcp([192, 0, 2, 1], 67, [2, 0xbb, 0, 0, 0, 9], ROUTER);
+        assert_eq!(inbound(&p, 0, &mut other.clone()), Err(DropReason::OtherMac));
     }
 
     #[test]

@@ -15,6 +15,17 @@ const PAYLOAD_TAG: std::ops::Range<usize> = 12..20;
 pub const PROBE_KEY_LEN: usize = 16;
 /// Probe type of a failure-detection probe (in.mpathd's payload field).
 pub const PROBE_TYPE_FAILURE_DETECTION: u32 = 1;
+/// What a tag is computed over: every field of a [`ProbeId`], big-endian.
+mod tag_input {
+    use std::ops::Range;
+    pub const COUNTER: Range<usize> = 0..8;
+    pub const SLOT: usize = 8;
+    pub const ID: Range<usize> = 9..11;
+    pub const SEQ: Range<usize> = 11..13;
+    pub const TEST_ADDR: Range<usize> = 13..17;
+    pub const TARGET: Range<usize> = 17..21;
+    pub const LEN: usize = TARGET.end;
+}
 /// Probes are link-local: they must not be routed past the first hop.
 const PROBE_TTL: u8 = 1;
 /// The TTL of our answers to pings, Linux's default.
@@ -107,15 +118,18 @@ impl ProbeKey {
     /// a LAN host cannot produce a tag for a probe it has not seen.
     pub fn tag(&self, p: &ProbeId) -> u64 {
         use std::hash::Hasher;
+        // One buffer, one write: a write per field would cost SipHash's
+        // tail handling each time, and the data plane computes two tags per
+        // echo reply to a test address.
+        let mut m = [0u8; tag_input::LEN];
+        m[tag_input::COUNTER].copy_from_slice(&p.counter.to_be_bytes());
+        m[tag_input::SLOT] = p.slot;
+        m[tag_input::ID].copy_from_slice(&p.id.to_be_bytes());
+        m[tag_input::SEQ].copy_from_slice(&p.seq.to_be_bytes());
+        m[tag_input::TEST_ADDR].copy_from_slice(&p.test_addr.octets());
+        m[tag_input::TARGET].copy_from_slice(&p.target.octets());
         let mut h = siphasher::sip::SipHasher24::new_with_key(&self.0);
-        // The fields in order, big-endian: SipHash reads one byte stream,
-        // so writing them one after the other hashes their concatenation.
-        h.write(&p.counter.to_be_bytes());
-        h.write(&[p.slot]);
-        h.write(&p.id.to_be_bytes());
-        h.write(&p.seq.to_be_bytes());
-        h.write(&p.test_addr.octets());
-        h.write(&p.target.octets());
+        h.write(&m);
         h.finish()
     }
 
@@ -216,9 +230,10 @@ fn parse_echo(f: &[u8]) -> Option<Echo<'_>> {
     if eth.ethertype() != ethertype::IPV4 {
         return None;
     }
+    // The view, not the Repr: the data plane runs this on every echo reply
+    // to a test address, and needs only the version and protocol checked.
     let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
-    let ipr = ipv4::Repr::parse(&ip).ok()?;
-    if ipr.protocol != ipv4::protocol::ICMP {
+    if ip.version() != ipv4::VERSION || ip.protocol() != ipv4::protocol::ICMP {
         return None;
     }
     let icmp = icmpv4::Repr::parse(&icmpv4::Packet::new_checked(ip.payload()).ok()?).ok()?;

@@ -119,6 +119,11 @@ pub enum Notice {
         group: String,
         fdt: Duration,
     },
+    /// The configured FDT is below the minimum, which is used instead.
+    FdtTooSmall {
+        configured: Duration,
+        minimum: Duration,
+    },
     /// A raised FDT came down again.
     FdtImproved {
         fdt: Duration,
@@ -140,7 +145,8 @@ impl Notice {
             | Notice::ArpNotPinned { .. }
             | Notice::ArpContradicted { .. }
             | Notice::TargetMacChanged { .. }
-            | Notice::FdtRaised { .. } => Level::Warn,
+            | Notice::FdtRaised { .. }
+            | Notice::FdtTooSmall { .. } => Level::Warn,
             Notice::Targets { .. }
             | Notice::Discovering { .. }
             | Notice::TargetRetry { .. }
@@ -150,13 +156,7 @@ impl Notice {
     }
 }
 
-/// A MAC address as `ip link` shows it.
-fn fmt_mac(m: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
+use crate::wire::ethernet::format as fmt_mac;
 
 impl fmt::Display for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -271,6 +271,12 @@ impl fmt::Display for Notice {
                 configured.as_millis(),
                 fdt.as_millis()
             ),
+            Notice::FdtTooSmall { configured, minimum } => write!(
+                f,
+                "Too small failure detection time of {} ms, assuming minimum of {} ms",
+                configured.as_millis(),
+                minimum.as_millis()
+            ),
             Notice::FdtImproved { fdt, member, group } => write!(
                 f,
                 "Improved failure detection time {} ms on (inet {member}) for group \"{group}\"",
@@ -317,6 +323,14 @@ mod tests {
                 },
                 Level::Warn,
                 "probe reply for 192.0.2.1 on e1000g0 from MAC 02:00:00:00:00:66, not the target's (none); ignored",
+            ),
+            (
+                Notice::FdtTooSmall {
+                    configured: Duration::from_millis(20),
+                    minimum: crate::detect::FDT_MIN,
+                },
+                Level::Warn,
+                "Too small failure detection time of 20 ms, assuming minimum of 100 ms",
             ),
             (
                 Notice::FdtImproved {

@@ -459,10 +459,7 @@ pub(super) fn broadcast_v4(addr: Ipv4Addr, prefix_len: u8) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(u32::from(addr) | host_mask))
 }
 
-pub(super) fn fmt_mac(mac: &[u8; 6]) -> String {
-    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
-    parts.join(":")
-}
+pub(super) use crate::wire::ethernet::format as fmt_mac;
 
 /// An IPv4 address message (RTM_NEWADDR / RTM_DELADDR body).
 pub(super) fn addr_v4(index: u32, addr: Ipv4Addr, prefix_len: u8) -> AddressMessage {

@@ -176,6 +176,24 @@ pub(crate) mod testns {
         assert!(st.success(), "{cmd}");
     }
 
+    /// Waits until `name` is operationally up: a veth's qdisc is attached
+    /// only then (by the kernel's link watcher, asynchronously), and a frame
+    /// sent before is dropped.
+    pub fn wait_up(name: &str) {
+        const WAIT_UP_TRIES: u32 = 500;
+        for _ in 0..WAIT_UP_TRIES {
+            let out = std::process::Command::new("ip")
+                .args(["-o", "link", "show", "dev", name])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{name} not up");
+    }
+
     pub fn ifindex(name: &str) -> u32 {
         let c = std::ffi::CString::new(name).unwrap();
         // SAFETY: c is a valid NUL-terminated string.

@@ -141,12 +141,14 @@ impl AsRawFd for ProbeSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::testns::{ifindex, in_new_netns, sh};
+    use crate::sys::testns::{ifindex, in_new_netns, sh, wait_up};
 
     #[test]
     fn only_probe_frames_pass_the_filter() {
         in_new_netns(|| {
             sh("ip link add pa type veth peer name pb && ip link set pa up && ip link set pb up");
+            wait_up("pa");
+            wait_up("pb");
             let ta = Ipv4Addr::new(192, 0, 2, 201);
             let s = ProbeSocket::open(ifindex("pb"), Some(ta)).unwrap();
             let tx = ProbeSocket::open(ifindex("pa"), None).unwrap();

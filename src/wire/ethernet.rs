@@ -50,9 +50,15 @@ pub fn is_unicast(a: &Address) -> bool {
     !is_multicast(a) && *a != UNSPECIFIED
 }
 
+/// An address as `ip link` shows it: six lower-case hex pairs joined by colons.
+pub fn format(a: &Address) -> String {
+    let parts: Vec<String> = a.iter().map(|b| format!("{b:02x}")).collect();
+    parts.join(":")
+}
+
 /// The IPv4 multicast MAC of group `ip` (RFC 1112 6.4: 01:00:5e and the
 /// group's low 23 bits).
-pub fn ipv4_multicast(ip: std::net::Ipv4Addr) -> Address {
+pub const fn ipv4_multicast(ip: std::net::Ipv4Addr) -> Address {
     let o = ip.octets();
     [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]
 }

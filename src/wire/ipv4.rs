@@ -86,6 +86,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The buffer holds the header and the total length it declares
     /// (more is link padding); the header length is at least the minimum
     /// and within the total.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         if len < MIN_HEADER_LEN {

@@ -9,9 +9,12 @@
 //!   `T: AsMut<[u8]>`) write them. The getters of a view made with
 //!   `new_checked` never panic.
 //! - the byte ranges of the fields, in the format's `field` module: the only
-//!   place in the crate that spells a header offset.
+//!   place in the crate that spells a protocol header's offset (the payload
+//!   of our own probes has its layout in `detect::frames`).
 //! - a `Repr`: the high-level, owned content of a header, with
-//!   `parse(&Packet)` (which also rejects what the daemon does not handle),
+//!   `parse(&Packet)` (which rejects what the daemon never accepts; it may
+//!   be lossy: `ipv4::Repr` keeps only the Router Alert option and does not
+//!   refuse fragments, which callers check on the view),
 //!   `buffer_len()` and `emit(&mut Packet)`, so that building a frame is
 //!   "size the buffer, emit each layer's `Repr` into its payload".
 //!
@@ -38,7 +41,8 @@
 //!    or in the module that carries them ([`ethernet::ethertype`],
 //!    [`ipv4::protocol`]);
 //! 3. unit tests: emit then parse gives the same `Repr`, a frame captured
-//!    from the kernel parses, and every truncation of a valid packet is an
+//!    from the kernel parses (where the kernel sends one; the VLAN test tags
+//!    a captured frame by hand), and every truncation of a valid packet is an
 //!    error, not a panic;
 //! 4. `pub mod` and the re-exports below.
 
@@ -108,53 +112,6 @@ pub(crate) fn read_u32(b: &[u8], f: Field) -> u32 {
 #[inline]
 pub(crate) fn write_u16(b: &mut [u8], f: Field, v: u16) {
     b[f].copy_from_slice(&v.to_be_bytes());
-}
-
-/// For the fuzz targets (`fuzzing::frame_classify`): every parser here on
-/// `data` as a frame and on its payload (untagged and tagged). None may
-/// panic, and what parses, emitted again, parses the same; a parser bug
-/// panics here.
-pub fn check_round_trips(data: &[u8]) {
-    if let Ok(f) = ethernet::Frame::new_checked(data) {
-        let r = ethernet::Repr::parse(&f).expect("a whole header parses");
-        let mut out = [0u8; ethernet::HEADER_LEN];
-        r.emit(&mut ethernet::Frame::new_unchecked(&mut out[..]));
-        assert_eq!(out[..], data[..ethernet::HEADER_LEN]);
-    }
-    for at in [0, ethernet::HEADER_LEN, ethernet::HEADER_LEN + vlan::TAG_LEN] {
-        let Some(b) = data.get(at..) else {
-            continue;
-        };
-        if let Ok(r) = arp::Packet::new_checked(b).and_then(|p| arp::Repr::parse(&p)) {
-            let mut out = [0u8; arp::PACKET_LEN];
-            r.emit(&mut arp::Packet::new_unchecked(&mut out[..]));
-            assert_eq!(out[..], b[..arp::PACKET_LEN]);
-        }
-        let Ok(p) = ipv4::Packet::new_checked(b) else {
-            continue;
-        };
-        if let Ok(r) = ipv4::Repr::parse(&p) {
-            assert_eq!(r.payload_len, p.payload().len());
-            let mut out = vec![0u8; r.total_len()];
-            r.emit(&mut ipv4::Packet::new_unchecked(&mut out[..]));
-            let again = ipv4::Packet::new_checked(&out[..]).expect("what we emit is whole");
-            assert!(again.verify_checksum());
-            assert_eq!(ipv4::Repr::parse(&again), Ok(r));
-        }
-        if let Ok(r) = icmpv4::Packet::new_checked(p.payload()).and_then(|q| icmpv4::Repr::parse(&q)) {
-            let mut out = vec![0u8; r.buffer_len()];
-            r.emit(&mut icmpv4::Packet::new_unchecked(&mut out[..]));
-            assert_eq!(
-                icmpv4::Repr::parse(&icmpv4::Packet::new_unchecked(&out[..])),
-                Ok(r)
-            );
-        }
-        if let Ok(r) = igmp::Packet::new_checked(p.payload()).and_then(|q| igmp::Repr::parse(&q)) {
-            let mut out = [0u8; igmp::QUERY_V3_LEN];
-            r.emit(&mut igmp::Packet::new_unchecked(&mut out[..]));
-            assert_eq!(igmp::Repr::parse(&igmp::Packet::new_unchecked(&out[..])), Ok(r));
-        }
-    }
 }
 
 /// Parses hex with any whitespace in between, for captured frames in tests.

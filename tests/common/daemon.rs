@@ -163,3 +163,33 @@ pub fn ipmpstat(lab: &Lab, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Starts ipmpd in the host namespace with `NOTIFY_SOCKET` pointing at a
+/// socket of the test, and waits for its `READY=1` (systemd's readiness):
+/// for groups whose interface has no data address at start.
+pub fn start_notified(lab: &Lab, args: &[String]) -> Proc {
+    use std::os::unix::net::UnixDatagram;
+    let path = lab.dir.join("notify.sock");
+    let _ = std::fs::remove_file(&path);
+    let sock = UnixDatagram::bind(&path).expect("bind the notify socket");
+    sock.set_read_timeout(Some(READY_TIMEOUT))
+        .expect("notify socket timeout");
+    let mut full = vec![format!("NOTIFY_SOCKET={}", path.display())];
+    full.extend(env_args(lab, args));
+    let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+    let mut p = lab.spawn("host", "env", &refs);
+    let mut buf = [0u8; 256];
+    let ready = loop {
+        match sock.recv(&mut buf) {
+            Ok(n) if String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "READY=1") => break true,
+            Ok(_) => continue,
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        ready && p.running(),
+        "ipmpd did not report READY=1:\n{}",
+        p.stderr_text()
+    );
+    p
+}

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod dhcp;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -308,6 +309,22 @@ impl Lab {
     /// Starts `program args...` in the namespace in the background; its
     /// stdout/stderr go to files in the lab's temp dir.
     pub fn spawn(&self, which: &str, program: &str, args: &[&str]) -> Proc {
+        // `ip netns exec` execs the program, so the child's pid is the program's.
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(which), program]).args(args);
+        self.spawn_command(which, program, cmd)
+    }
+
+    /// Starts `scripts/lab.sh ARGS` with this lab's prefix in the background
+    /// (a subcommand that execs its server, e.g. `dhcp-server`, so the
+    /// [`Proc`] is the server itself).
+    pub fn spawn_script(&self, args: &[&str]) -> Proc {
+        let mut cmd = Command::new("bash");
+        cmd.arg(lab_script()).args(args).env("LAB_PREFIX", &self.prefix);
+        self.spawn_command("lab", args.first().copied().unwrap_or("lab"), cmd)
+    }
+
+    fn spawn_command(&self, which: &str, program: &str, mut cmd: Command) -> Proc {
         let n = self.spawned.fetch_add(1, Ordering::Relaxed);
         let base = Path::new(program)
             .file_name()
@@ -318,15 +335,12 @@ impl Lab {
         let stderr_path = self.dir.join(format!("{name}.stderr"));
         let stdout = File::create(&stdout_path).expect("create stdout log");
         let stderr = File::create(&stderr_path).expect("create stderr log");
-        // `ip netns exec` execs the program, so the child's pid is the program's.
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(which), program])
-            .args(args)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program} in {}: {e}", self.ns(which)));
+            .unwrap_or_else(|e| panic!("spawn {program} ({which}) for {}: {e}", self.prefix));
         Proc {
             child,
             status: None,

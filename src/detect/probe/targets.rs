@@ -11,8 +11,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 /// The all-hosts group (RFC 1112) and its MAC, for target discovery.
-pub const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
-pub const ALL_HOSTS_MAC: Mac = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01];
+pub const ALL_HOSTS: Ipv4Addr = crate::wire::ipv4::ALL_HOSTS;
+pub const ALL_HOSTS_MAC: Mac = crate::wire::ethernet::ipv4_multicast(ALL_HOSTS);
 
 #[derive(Clone, Debug)]
 pub(super) struct Target {

@@ -1,0 +1,340 @@
+//! DHCPv4 on the group interface, with the clients users run, against a
+//! real server (dnsmasq on the lab's router, `scripts/lab.sh dhcp-server`).
+//!
+//! The group starts with members and no data address (ready by sd_notify),
+//! the client leases an address for ipmp0 (its MAC as chaddr), ipmpd binds
+//! and announces it; the member carrying it fails and the address stays
+//! reachable; the lease is renewed (same address, one client in the
+//! server's lease file) and released (unbound). The server answers chaddr,
+//! ipmp0's own MAC, which no switch has learnt: every member receives a
+//! flooded copy, and each reply must reach ipmp0 exactly once.
+//!
+//! The clients run with the scripts in tests/tools/ and their lease and
+//! pid files in the lab's temp dir: the distributions' scripts would
+//! rewrite the machine's /etc/resolv.conf and hostname, and DHCP must run
+//! on nothing but the lab's interface.
+
+mod common;
+
+use common::daemon::{ipmpstat, start_notified, strings};
+use common::dhcp::{DhcpServer, ReplyCapture};
+use common::{wait_until, Lab, MEMBERS};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const GROUP_IF: &str = "ipmp0";
+/// A client's first lease (the server answers at once).
+const LEASE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The lab server's T1 is 20 s (scripts/lab.sh): a renewal comes well
+/// within this.
+const RENEW_TIMEOUT: Duration = Duration::from_secs(60);
+/// Binding, announcement, failover, release: each takes well under this.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Grace for a client to exit.
+const CLIENT_EXIT: Duration = Duration::from_secs(10);
+/// Pings per reachability check.
+const PINGS: u32 = 20;
+
+/// The tutorial's members, no data address.
+fn no_data_args() -> Vec<String> {
+    let mut v = strings(&["--group", "production0", "--interface", GROUP_IF]);
+    for m in MEMBERS {
+        v.extend(strings(&["--member", m]));
+    }
+    v
+}
+
+fn tool(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/tools")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// IPv4 addresses on the group interface.
+fn group_addrs(lab: &Lab) -> Vec<String> {
+    let out = lab.exec_ok("host", &["ip", "-4", "-o", "addr", "show", "dev", GROUP_IF]);
+    out.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            w.find(|x| *x == "inet")?;
+            Some(w.next()?.split('/').next()?.to_string())
+        })
+        .collect()
+}
+
+/// The member the daemon binds `addr` to (ipmpstat -a, INBOUND), if bound.
+fn bound_member(lab: &Lab, addr: &str) -> Option<String> {
+    let (_, out, _) = ipmpstat(lab, &["-a"]);
+    out.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.first() == Some(&addr) && w.len() > 3 && MEMBERS.contains(&w[3])).then(|| w[3].to_string())
+    })
+}
+
+fn listed(lab: &Lab, addr: &str) -> bool {
+    let (_, out, _) = ipmpstat(lab, &["-a"]);
+    out.lines().any(|l| l.split_whitespace().next() == Some(addr))
+}
+
+fn client_log(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// The server leased exactly one address, to ipmp0's MAC, and ipmp0 has it.
+fn lease_obtained(lab: &Lab, srv: &DhcpServer, gmac: &[u8; 6], log: &Path) -> String {
+    let mut addr = None;
+    let ok = wait_until(LEASE_TIMEOUT, || {
+        addr = srv
+            .leases()
+            .iter()
+            .find(|l| l.mac == *gmac)
+            .map(|l| l.addr.clone())
+            .filter(|a| group_addrs(lab).contains(a));
+        addr.is_some()
+    });
+    assert!(
+        ok,
+        "no lease reached {GROUP_IF}\nclient: {}\n{}",
+        client_log(log),
+        srv.describe()
+    );
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    addr.unwrap()
+}
+
+/// ipmpd bound `addr` to a member and announced it there (the router's
+/// neighbour entry is that member's MAC); the router reaches it.
+fn bound_and_reachable(lab: &Lab, addr: &str) -> String {
+    let mut member = None;
+    let ok = wait_until(SETTLE_TIMEOUT, || {
+        member = bound_member(lab, addr);
+        member
+            .as_deref()
+            .is_some_and(|m| lab.neigh_mac("router", addr) == Some(lab.mac("host", m)))
+    });
+    assert!(
+        ok,
+        "{addr} not bound and announced (bound to {member:?}, router has {:?})",
+        lab.neigh_mac("router", addr)
+    );
+    let p = lab.ping("router", addr, PINGS);
+    assert!(p.clean(), "router -> {addr}: {}", p.output);
+    member.unwrap()
+}
+
+/// Cuts the carrier of the member carrying `addr`; the address moves and
+/// the router still reaches it.
+fn fail_over(lab: &Lab, addr: &str, carrier: &str) -> String {
+    lab.cut(carrier);
+    let mut now_on = None;
+    let moved = wait_until(SETTLE_TIMEOUT, || {
+        now_on = bound_member(lab, addr).filter(|m| m != carrier);
+        now_on.is_some()
+    });
+    assert!(moved, "{addr} did not leave {carrier}");
+    let mut last = None;
+    let reached = wait_until(SETTLE_TIMEOUT, || {
+        let p = lab.ping("router", addr, PINGS);
+        let clean = p.clean();
+        last = Some(p);
+        clean
+    });
+    assert!(
+        reached,
+        "router -> {addr} after {carrier} failed: {}",
+        last.map(|p| p.output).unwrap_or_default()
+    );
+    now_on.unwrap()
+}
+
+/// Waits until the client's script logged `line`.
+fn logged(log: &Path, line: &str, timeout: Duration) {
+    let ok = wait_until(timeout, || client_log(log).lines().any(|l| l == line));
+    assert!(ok, "client never logged {line:?}:\n{}", client_log(log));
+}
+
+/// The lease is over: not in the server's lease file, not on ipmp0, not
+/// bound by ipmpd.
+fn released(lab: &Lab, srv: &DhcpServer, gmac: &[u8; 6], addr: &str) {
+    let ok = wait_until(SETTLE_TIMEOUT, || {
+        srv.leases().iter().all(|l| l.addr != addr)
+            && !group_addrs(lab).iter().any(|a| a == addr)
+            && !listed(lab, addr)
+    });
+    assert!(
+        ok,
+        "{addr} still leased, on {GROUP_IF} ({:?}) or bound ({})\n{}",
+        group_addrs(lab),
+        ipmpstat(lab, &["-a"]).1,
+        srv.describe()
+    );
+    assert_eq!(srv.count("DHCPRELEASE", gmac), 1, "{}", srv.describe());
+}
+
+/// Every OFFER and ACK the server sent reached ipmp0 exactly once, and
+/// they came as unicast to ipmp0's own MAC.
+fn each_reply_delivered_once(srv: &DhcpServer, cap: ReplyCapture, gmac: &[u8; 6]) {
+    let offers = srv.count("DHCPOFFER", gmac);
+    let acks = srv.count("DHCPACK", gmac);
+    let count = |kinds: &[String], k: &str| kinds.iter().filter(|x| *x == k).count();
+    // The last reply may still be on its way into the capture.
+    let (kinds, text) = cap.finish(|k| count(k, "Offer") >= offers && count(k, "ACK") >= acks);
+    let seen = |k: &str| count(&kinds, k);
+    assert!(offers >= 1 && acks >= 1, "{}", srv.describe());
+    assert_eq!(
+        (seen("Offer"), seen("ACK")),
+        (offers, acks),
+        "(OFFER, ACK) into {GROUP_IF} vs sent by the server\n{text}\n{}",
+        srv.describe()
+    );
+    assert!(
+        text.contains(&format!("> {}", common::fmt_mac(gmac))),
+        "no reply was unicast to {GROUP_IF}'s MAC:\n{text}"
+    );
+}
+
+struct Setup {
+    lab: Lab,
+    _daemon: common::Proc,
+    srv: DhcpServer,
+    gmac: [u8; 6],
+    work: PathBuf,
+}
+
+/// A lab, the group with no data address (ready by sd_notify), the DHCP
+/// server, and a directory for the client's files.
+fn setup(tag: &str) -> Setup {
+    let lab = Lab::new(tag);
+    let daemon = start_notified(&lab, &no_data_args());
+    assert!(group_addrs(&lab).is_empty(), "no data address configured");
+    let srv = DhcpServer::start(&lab);
+    let gmac = lab.mac("host", GROUP_IF);
+    let work = lab.dir.join("client");
+    std::fs::create_dir_all(&work).unwrap();
+    Setup {
+        lab,
+        _daemon: daemon,
+        srv,
+        gmac,
+        work,
+    }
+}
+
+/// ISC dhclient: lease, failover, renewal (a new client instance from the
+/// lease file: INIT-REBOOT, answered to ipmp0's MAC through the new
+/// nominee; then RENEWING at T1), release with `dhclient -r`.
+#[test]
+fn dhclient_lease_survives_failover_renews_and_releases() {
+    let Setup {
+        lab,
+        _daemon,
+        srv,
+        gmac,
+        work,
+    } = setup("dhcpisc");
+    let log = work.join("script.log");
+    let conf = work.join("dhclient.conf");
+    std::fs::write(&conf, "").unwrap(); // defaults; never the host's /etc/dhcp
+    let args: Vec<String> = vec![
+        "-cf".into(),
+        path(&conf),
+        "-sf".into(),
+        tool("dhclient-script"),
+        "-lf".into(),
+        path(&work.join("dhclient.leases")),
+        "-pf".into(),
+        path(&work.join("dhclient.pid")),
+        "-e".into(),
+        format!("DHCP_TEST_LOG={}", path(&log)),
+    ];
+    let run = |extra: &[&str]| -> common::Proc {
+        let mut a: Vec<&str> = extra.to_vec();
+        a.extend(args.iter().map(String::as_str));
+        a.push(GROUP_IF);
+        lab.spawn("host", "dhclient", &a)
+    };
+    let cap = ReplyCapture::start(&lab, GROUP_IF);
+
+    let mut client = run(&["-d", "-1", "-v"]);
+    let addr = lease_obtained(&lab, &srv, &gmac, &log);
+    logged(&log, &format!("BOUND {addr}"), SETTLE_TIMEOUT);
+    let carrier = bound_and_reachable(&lab, &addr);
+    fail_over(&lab, &addr, &carrier);
+
+    // A client restarted after the failover asks for its lease again.
+    client.stop(CLIENT_EXIT); // SIGTERM: dhclient exits without releasing
+    std::fs::write(&log, "").unwrap(); // what follows is the new client's
+    let mut client = run(&["-d", "-1", "-v"]);
+    logged(&log, &format!("REBOOT {addr}"), LEASE_TIMEOUT);
+    // And renews it at T1, unicast from the leased address.
+    logged(&log, &format!("RENEW {addr}"), RENEW_TIMEOUT);
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    assert!(client.running(), "dhclient exited: {}", client.stderr_text());
+
+    // Release: gives the lease back (and signals the client named in the
+    // pid file, which does not always exit at once: stopped below, without
+    // a release of its own, as SIGTERM does).
+    let mut release = run(&["-r", "-v"]);
+    let st = release.wait_timeout(CLIENT_EXIT);
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "dhclient -r: {st:?} {}",
+        release.stderr_text()
+    );
+    client.stop(CLIENT_EXIT);
+    released(&lab, &srv, &gmac, &addr);
+    each_reply_delivered_once(&srv, cap, &gmac);
+}
+
+/// busybox udhcpc: lease, failover, renewal (SIGUSR1: RENEWING), release
+/// (SIGUSR2).
+#[test]
+fn udhcpc_lease_survives_failover_renews_and_releases() {
+    let Setup {
+        lab,
+        _daemon,
+        srv,
+        gmac,
+        work,
+    } = setup("dhcpudh");
+    let log = work.join("script.log");
+    let log_env = format!("DHCP_TEST_LOG={}", path(&log));
+    let pid = path(&work.join("udhcpc.pid"));
+    let script = tool("udhcpc-script");
+    let cap = ReplyCapture::start(&lab, GROUP_IF);
+
+    // -f foreground, -n exit if no lease; the script's log through the
+    // environment udhcpc passes on.
+    let mut client = lab.spawn(
+        "host",
+        "env",
+        &[
+            &log_env, "udhcpc", "-f", "-n", "-i", GROUP_IF, "-s", &script, "-p", &pid,
+        ],
+    );
+    let addr = lease_obtained(&lab, &srv, &gmac, &log);
+    logged(&log, &format!("bound {addr}"), SETTLE_TIMEOUT);
+    let carrier = bound_and_reachable(&lab, &addr);
+    fail_over(&lab, &addr, &carrier);
+
+    client.signal(libc::SIGUSR1); // renew now
+    logged(&log, &format!("renew {addr}"), RENEW_TIMEOUT);
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+
+    client.signal(libc::SIGUSR2); // release
+    released(&lab, &srv, &gmac, &addr);
+    assert!(client.running(), "udhcpc exited: {}", client.stderr_text());
+    client.stop(CLIENT_EXIT);
+    each_reply_delivered_once(&srv, cap, &gmac);
+}
