@@ -9,7 +9,7 @@
 //! member never holds up the frames of the others.
 
 use super::{cvt, cvt_size, setsockopt};
-use crate::datapath::vnet::{MAX_FRAME, VNET_HDR_LEN};
+use crate::wire::virtio::{HEADER_LEN as VNET_HDR_LEN, MAX_FRAME};
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
