@@ -11,6 +11,8 @@
 //! and broadcast ARP requests for DATA_ADDR from rotating sender addresses.
 //! Prints `sent=N seconds=S rate=R` (the rate actually reached).
 
+use ipmpd::wire::ethernet::{self, Address};
+use ipmpd::wire::{arp, icmpv4, ipv4};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -25,58 +27,59 @@ const VARIANTS: usize = 64;
 const SENDER_BASE: [u8; 4] = [192, 0, 2, 100];
 const ETH_P_ALL: u16 = 3;
 
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
+/// Hop limit of the flood's datagrams (what a Linux host sends).
+const TTL: u8 = 64;
+/// Bytes of each echo message's data.
+const ECHO_DATA_LEN: usize = 20;
+
+/// An IPv4 datagram carrying `icmp`, in an Ethernet frame.
+fn ipv4_icmp(
+    dst_mac: Address,
+    src_mac: Address,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    icmp: icmpv4::Repr,
+) -> Vec<u8> {
+    let ip = ipv4::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: ipv4::protocol::ICMP,
+        payload_len: icmp.buffer_len(),
+        ttl: TTL,
+        dscp_ecn: 0,
+        dont_frag: false,
+        router_alert: false,
+    };
+    let eth = ethernet::Repr {
+        src_addr: src_mac,
+        dst_addr: dst_mac,
+        ethertype: ethernet::ethertype::IPV4,
+    };
+    ip.frame(eth, |p| icmp.emit(&mut icmpv4::Packet::new_unchecked(p)))
 }
 
-fn ipv4_icmp(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, icmp: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(14 + 20 + icmp.len());
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&[0x08, 0x00]);
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 1;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    let c = checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(icmp);
-    f
+/// A broadcast ARP request, unpadded (as short as the kernel lets it go).
+fn arp_request(src_mac: Address, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let eth = ethernet::Repr {
+        src_addr: src_mac,
+        dst_addr: ethernet::BROADCAST,
+        ethertype: ethernet::ethertype::ARP,
+    };
+    let arp = arp::Repr {
+        operation: arp::op::REQUEST,
+        source_hardware_addr: src_mac,
+        source_protocol_addr: sender,
+        target_hardware_addr: ethernet::UNSPECIFIED,
+        target_protocol_addr: target,
+    };
+    let mut v = vec![0u8; eth.buffer_len() + arp.buffer_len()];
+    let mut f = ethernet::Frame::new_unchecked(&mut v[..]);
+    eth.emit(&mut f);
+    arp.emit(&mut arp::Packet::new_unchecked(f.payload_mut()));
+    v
 }
 
-fn icmp(kind: u8, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
-    let mut m = vec![kind, 0, 0, 0];
-    m.extend_from_slice(&id.to_be_bytes());
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend_from_slice(payload);
-    let c = checksum(&m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
-    m
-}
-
-fn arp_request(src_mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
-    let mut f = vec![0xff; 6];
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&sender.octets());
-    f.extend_from_slice(&[0; 6]);
-    f.extend_from_slice(&target.octets());
-    f
-}
-
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
+fn parse_mac(s: &str) -> Option<Address> {
     let v: Vec<u8> = s
         .trim()
         .split(':')
@@ -187,21 +190,19 @@ fn main() {
     let target = Ipv4Addr::new(192, 0, 2, 1);
     for i in 0..VARIANTS {
         let src = Ipv4Addr::from(0xc633_6400u32 | (i as u32)); // 198.51.100.i
-        frames.push(ipv4_icmp(
-            member,
-            me,
-            src,
-            test_addr,
-            &icmp(8, rng.next() as u16, i as u16, &[0; 20]),
-        ));
-        let payload: Vec<u8> = (0..20).map(|_| rng.next() as u8).collect();
-        frames.push(ipv4_icmp(
-            member,
-            me,
-            target,
-            test_addr,
-            &icmp(0, id, i as u16, &payload),
-        ));
+        let request = icmpv4::Repr::EchoRequest {
+            ident: rng.next() as u16,
+            seq_no: i as u16,
+            data: &[0; ECHO_DATA_LEN],
+        };
+        frames.push(ipv4_icmp(member, me, src, test_addr, request));
+        let payload: Vec<u8> = (0..ECHO_DATA_LEN).map(|_| rng.next() as u8).collect();
+        let reply = icmpv4::Repr::EchoReply {
+            ident: id,
+            seq_no: i as u16,
+            data: &payload,
+        };
+        frames.push(ipv4_icmp(member, me, target, test_addr, reply));
         let mut s = SENDER_BASE;
         s[3] += i as u8;
         frames.push(arp_request(me, Ipv4Addr::from(s), data));

@@ -35,6 +35,8 @@ IPMPD_STOP_POLLS=50
 IPMPD_PID=""
 # The daemon's process name: its file name, cut to the kernel's 15 bytes.
 _IPMPD_COMM=""
+# The shell that started the daemon: its parent, as long as it runs.
+_IPMPD_PARENT=""
 # shellcheck disable=SC2034 # read by the scripts that source this file
 IPMPD_STATUS=0
 
@@ -47,18 +49,31 @@ _ipmpd_pid_live() {
     [[ ${stat%% *} != Z ]]
 }
 
-# PID is still the daemon we started: live, and named like it (or `ip`:
-# `ip netns exec` just before it execs the daemon), so a pid reused after
-# the daemon ended is never signalled.
+# The parent pid of process PID (field 4 of its stat), or nothing.
+_ipmpd_ppid() {
+    local stat fields
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    read -r -a fields <<<"${stat##*) }"
+    echo "${fields[1]:-}"
+}
+
+# PID is still the daemon we started: live, a child of the shell that
+# started it, and named like it (or `ip`: `ip netns exec` just before it
+# execs the daemon). A pid reused after the daemon ended, by an `ip` of
+# another script or another subshell, has another parent: it is never
+# signalled. (This shell's own foreground commands have ended by the time
+# it checks.)
 _ipmpd_ours() {
     local comm
     _ipmpd_pid_live "$1" || return 1
+    [[ -n "$_IPMPD_PARENT" && "$(_ipmpd_ppid "$1")" == "$_IPMPD_PARENT" ]] || return 1
     comm=$(cat "/proc/$1/comm" 2>/dev/null) || return 1
     [[ $comm == "$_IPMPD_COMM" || $comm == ip ]]
 }
 
 ipmpd_running() {
     [[ -n "$IPMPD_PID" ]] && _ipmpd_pid_live "$IPMPD_PID" &&
+        [[ "$(_ipmpd_ppid "$IPMPD_PID")" == "$_IPMPD_PARENT" ]] &&
         [[ "$(cat "/proc/$IPMPD_PID/comm" 2>/dev/null)" == "$_IPMPD_COMM" ]]
 }
 
@@ -105,6 +120,8 @@ ipmpd_start() {
     }
     _IPMPD_COMM=$(basename "$IPMPD_BIN")
     _IPMPD_COMM=${_IPMPD_COMM:0:15}
+    # `&` forks from this shell process (a subshell's own pid, not $$).
+    _IPMPD_PARENT=$BASHPID
     if [[ -n "${IPMPD_LOG:-}" ]]; then
         ip netns exec "$ns" "$IPMPD_BIN" "$@" 2>>"$IPMPD_LOG" &
     else

@@ -17,7 +17,7 @@ use crate::datapath::plan::{self, Divert, Outbound, Plan, Port};
 use crate::datapath::vnet::{self, VnetHdr, MAX_FRAME, VNET_HDR_LEN};
 use crate::detect::frames::{self, ProbeInput};
 use crate::detect::probe::{Method, Out, Prober};
-use crate::sys::packet::{parse_auxdata_vlan, HEADROOM};
+use crate::sys::packet::{auxdata, parse_auxdata_vlan, HEADROOM};
 use crate::wire::checksum::checksum as inet_checksum;
 use crate::wire::{ethernet, icmpv4, ipv4, vlan};
 use std::net::Ipv4Addr;
@@ -249,7 +249,10 @@ pub fn vnet_header(data: &[u8]) {
         }
         let mut shifted = h;
         if shifted.shift_for_vlan().is_ok() && h.flags & vnet::F_NEEDS_CSUM != 0 {
-            assert_eq!(shifted.csum_start, h.csum_start + 4);
+            assert_eq!(
+                usize::from(shifted.csum_start),
+                usize::from(h.csum_start) + vlan::TAG_LEN
+            );
         }
     }
     // Inbound: a receive slot, headroom first.
@@ -262,7 +265,7 @@ pub fn vnet_header(data: &[u8]) {
         assert!(h.validate(len - VNET_HDR_LEN).is_ok());
         assert!(len - VNET_HDR_LEN >= ETH_HLEN);
         if let Some((tpid, tci)) = vlan {
-            assert_eq!(len, buf.len() + 4);
+            assert_eq!(len, buf.len() + vlan::TAG_LEN);
             let f = ethernet::Frame::new_unchecked(&out[VNET_HDR_LEN..]);
             let tag = vlan::Packet::new_unchecked(f.payload());
             assert_eq!((f.ethertype(), tag.tci()), (tpid, tci));
@@ -283,7 +286,7 @@ pub fn vnet_header(data: &[u8]) {
 pub fn vlan_auxdata(data: &[u8]) {
     if parse_auxdata_vlan(data).is_some() {
         // A control message header and a whole tpacket_auxdata were read.
-        assert!(data.len() >= std::mem::size_of::<libc::cmsghdr>() + 20);
+        assert!(data.len() >= std::mem::size_of::<libc::cmsghdr>() + auxdata::LEN);
     }
 }
 
@@ -727,13 +730,14 @@ fn ipv4_frame(src: Mac, dst: Mac, proto: u8, l4: &[u8]) -> Vec<u8> {
 fn auxdata_cmsg(status: u32, tci: u16, tpid: u16) -> Vec<u8> {
     let hdr = std::mem::size_of::<libc::cmsghdr>();
     let mut v = Vec::new();
-    v.extend_from_slice(&(hdr + 20).to_ne_bytes());
+    v.extend_from_slice(&(hdr + auxdata::LEN).to_ne_bytes());
     v.extend_from_slice(&libc::SOL_PACKET.to_ne_bytes());
     v.extend_from_slice(&libc::PACKET_AUXDATA.to_ne_bytes());
     v.resize(hdr, 0);
-    v.extend_from_slice(&status.to_ne_bytes());
-    v.extend_from_slice(&[0; 12]);
-    v.extend_from_slice(&tci.to_ne_bytes());
-    v.extend_from_slice(&tpid.to_ne_bytes());
+    let mut data = [0u8; auxdata::LEN];
+    data[auxdata::STATUS].copy_from_slice(&status.to_ne_bytes());
+    data[auxdata::VLAN_TCI].copy_from_slice(&tci.to_ne_bytes());
+    data[auxdata::VLAN_TPID].copy_from_slice(&tpid.to_ne_bytes());
+    v.extend_from_slice(&data);
     v
 }

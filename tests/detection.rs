@@ -5,6 +5,7 @@ mod common;
 
 use common::daemon::*;
 use common::{fmt_mac, wait_until, Lab, Proc, ROUTER_IP};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ use std::time::Duration;
 /// measured by scripts/bench-failover.sh, not here.
 const SETTLE: Duration = Duration::from_secs(10);
 const FDT: &str = "700ms";
+/// The spoofing attacker's MAC.
+const ATTACKER_MAC: &str = "02:00:5e:00:66:66";
+/// How long the spoofer answers probes (the cut must be detected meanwhile).
+const SPOOF_SECONDS: &str = "8";
 
 fn args(extra: &[&str]) -> Vec<String> {
     let mut a = tutorial_args();
@@ -302,27 +307,25 @@ fn spoofed_echo_replies_do_not_keep_a_dead_member_alive() {
     };
     sh(&format!(
         "ip netns add {a} && ip -n {a} link add a0 type veth peer name sw-atk netns {swa} && \
-         ip -n {swa} link set sw-atk master br0 up && ip -n {a} link set a0 address 02:00:5e:00:66:66 up",
+         ip -n {swa} link set sw-atk master br0 up && ip -n {a} link set a0 address {ATTACKER_MAC} up",
         a = atk.0,
         swa = lab.ns("swa")
     ));
     let e0 = fmt_mac(&lab.mac("host", "e1000g0"));
     let router_mac = fmt_mac(&lab.mac("router", "r0"));
-    let py = format!(
-        "import socket,struct,time,os\n\
-         def csum(b):\n s=sum(struct.unpack('!%dH'%(len(b)//2),b[:len(b)//2*2]))+(b[-1]<<8 if len(b)%2 else 0)\n while s>>16: s=(s&0xffff)+(s>>16)\n return (~s)&0xffff\n\
-         mac=lambda t: bytes(int(x,16) for x in t.split(':'))\n\
-         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3)); s.bind(('a0',0)); s.settimeout(0.005)\n\
-         def reply(ident,seq):\n icmp=struct.pack('!BBHHH',0,0,0,ident,seq)+os.urandom(16)\n icmp=icmp[:2]+struct.pack('!H',csum(icmp))+icmp[4:]\n ip=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(icmp),0,0,64,1,0,socket.inet_aton('192.0.2.1'),socket.inet_aton('192.0.2.201'))\n ip=ip[:10]+struct.pack('!H',csum(ip))+ip[12:]\n s.send(mac('{e0}')+mac('{router_mac}')+b'\\x08\\x00'+ip+icmp)\n\
-         end=time.time()+8; sent=0; matched=0\n\
-         me=mac('02:00:5e:00:66:66')\n\
-         def arp_reply(f):\n s.send(f[6:12]+me+b'\\x08\\x06'+bytes.fromhex('0001080006040002')+me+socket.inet_aton('192.0.2.1')+f[22:28]+f[28:32])\n\
-         while time.time()<end:\n try:\n  f=s.recv(2000)\n  if f[12:14]==b'\\x08\\x06' and f[20:22]==b'\\x00\\x01' and f[38:42]==socket.inet_aton('192.0.2.1') and f[6:12]==mac('{e0}'):\n   arp_reply(f)\n  if f[12:14]==b'\\x08\\x00' and f[23]==1 and f[26:30]==socket.inet_aton('192.0.2.201') and f[34]==8:\n   ident,seq=struct.unpack('!HH',f[38:42]); reply(ident,seq); sent+=1; matched+=1\n except socket.timeout: pass\n reply(int.from_bytes(os.urandom(2),'big'),sent%300); sent+=1\n\
-         print('spoofed',sent,matched)\n"
-    );
     wait_probing();
     let spoofer = Command::new("ip")
-        .args(["netns", "exec", &atk.0, "python3", "-c", &py])
+        .args(["netns", "exec", &atk.0, "python3"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/spoofer.py"))
+        .args([
+            "a0",
+            ATTACKER_MAC,
+            &e0,
+            &router_mac,
+            ROUTER_IP,
+            "192.0.2.201", // e1000g0's test address
+            SPOOF_SECONDS,
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -347,7 +350,7 @@ fn spoofed_echo_replies_do_not_keep_a_dead_member_alive() {
     // sequence number, or its ARP answers for the target were refused (the
     // target's MAC is pinned), so no probe ever went to it.
     assert!(
-        matched >= 5 || logged(&d, "from 02:00:5e:00:66:66"),
+        matched >= 5 || logged(&d, &format!("from {ATTACKER_MAC}")),
         "the spoofer took part: {text}\n{}",
         d.stderr_text()
     );

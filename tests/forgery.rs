@@ -7,6 +7,7 @@ mod common;
 
 use common::daemon::*;
 use common::{fmt_mac, wait_until, Lab, Proc, ROUTER_IP};
+use ipmpd::wire::{ethernet, icmpv4, ipv4};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -195,6 +196,19 @@ fn first_frame(pcap: &Path) -> Vec<u8> {
     b[40..40 + incl].to_vec()
 }
 
+/// The identifier of the ICMP echo request in an Ethernet frame.
+fn echo_request_ident(frame: &[u8]) -> u16 {
+    let eth = ethernet::Frame::new_checked(frame).expect("an Ethernet frame");
+    assert_eq!(eth.ethertype(), ethernet::ethertype::IPV4, "an IPv4 frame");
+    let ip = ipv4::Packet::new_checked(eth.payload()).expect("an IPv4 packet");
+    assert_eq!(ip.protocol(), ipv4::protocol::ICMP, "an ICMP packet");
+    let icmp = icmpv4::Packet::new_checked(ip.payload()).expect("an ICMP message");
+    match icmpv4::Repr::parse(&icmp) {
+        Ok(icmpv4::Repr::EchoRequest { ident, .. }) => ident,
+        other => panic!("not an echo request: {other:?}"),
+    }
+}
+
 /// Phase 1: the liar lies (ARP for the target, unsolicited too, with its
 /// own MAC; reflection of echo requests) and replays captured probe answers
 /// while every path works: no member changes state. Phase 2: the silent cut
@@ -319,7 +333,7 @@ fn a_flood_at_a_test_address_and_a_data_address_fails_no_member() {
     wait_probing();
     // The flooder knows the daemon's ICMP id (it is on the wire).
     let probe = first_frame(&capture(&lab, "icmp[0] == 8 and src host 192.0.2.201", 1));
-    let id = u16::from_be_bytes([probe[38], probe[39]]);
+    let id = echo_request_ident(&probe);
     let h = LanHost::attach(&lab);
     let e0 = fmt_mac(&lab.mac("host", "e1000g0"));
     let before = state_changes(&d);

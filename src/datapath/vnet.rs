@@ -22,9 +22,7 @@ pub const GSO_TCPV6: u8 = 4;
 pub const GSO_UDP_L4: u8 = 5;
 pub const GSO_ECN: u8 = 0x80;
 
-/// Largest frame a vnet header can describe (a 64 KiB GSO super-frame plus
-/// link header and one VLAN tag).
-pub const MAX_FRAME: usize = u16::MAX as usize + ETH_HLEN + vlan::TAG_LEN;
+pub use crate::wire::virtio::MAX_FRAME;
 
 /// Why a header cannot describe its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

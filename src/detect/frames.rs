@@ -1,8 +1,8 @@
 //! Probe frames: ICMP echo from a test address, ARP requests and replies.
 //! Pure builders and validating parsers.
 
-use crate::datapath::frame::{Mac, ARP_OP_REPLY, ARP_OP_REQUEST};
-use crate::wire::ethernet::{self, ethertype};
+use crate::wire::arp::op::{REPLY as ARP_OP_REPLY, REQUEST as ARP_OP_REQUEST};
+use crate::wire::ethernet::{self, ethertype, Address as Mac};
 use crate::wire::{arp, icmpv4, ipv4};
 use std::net::Ipv4Addr;
 

@@ -4,7 +4,7 @@
 //! shell logs [`Notice::level`] with the notice's `Display`.
 
 use super::MAX_PROBE_TARGETS;
-use crate::datapath::frame::Mac;
+use crate::wire::ethernet::Address as Mac;
 use log::Level;
 use std::fmt;
 use std::net::Ipv4Addr;

@@ -24,7 +24,7 @@ mod targets;
 use super::notice::{Notice, TargetSource};
 pub use super::rtt::Rtt;
 use super::*;
-use crate::datapath::frame::Mac;
+use crate::wire::ethernet::Address as Mac;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -18,9 +18,9 @@ pub use bindings::Bindings;
 pub use notice::{LeftBecause, Notice};
 
 use crate::datapath::buckets::{Buckets, Slot};
-use crate::datapath::frame::Mac;
 use crate::detect::probe::ProbeState;
 use crate::detect::FLAP_WINDOW;
+use crate::wire::ethernet::Address as Mac;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Instant;

@@ -6,7 +6,7 @@
 
 use super::{notice, Action, Group, GroupState, LeftBecause, Member, Notice};
 use crate::datapath::buckets::Slot;
-use crate::datapath::frame::Mac;
+use crate::wire::ethernet::Address as Mac;
 
 impl Group {
     /// Chooses the active set by in.mpathd's policy, then brings buckets,

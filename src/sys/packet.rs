@@ -9,7 +9,7 @@
 //! member never holds up the frames of the others.
 
 use super::{cvt, cvt_size, setsockopt};
-use crate::datapath::vnet::{MAX_FRAME, VNET_HDR_LEN};
+use crate::wire::virtio::{HEADER_LEN as VNET_HDR_LEN, MAX_FRAME};
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -302,7 +302,7 @@ fn bytes_of(words: &[u64; CTRL_LEN / 8]) -> &[u8] {
 }
 
 /// `struct tpacket_auxdata` (linux/if_packet.h): the fields we read.
-mod auxdata {
+pub mod auxdata {
     use std::ops::Range;
     pub const STATUS: Range<usize> = 0..4;
     pub const VLAN_TCI: Range<usize> = 16..18;
@@ -351,14 +351,15 @@ mod tests {
 
     fn cmsg(status: u32, tci: u16, tpid: u16) -> Vec<u8> {
         let mut v = Vec::new();
-        v.extend_from_slice(&(CMSG_HDR + 20).to_ne_bytes());
+        v.extend_from_slice(&(CMSG_HDR + auxdata::LEN).to_ne_bytes());
         v.extend_from_slice(&libc::SOL_PACKET.to_ne_bytes());
         v.extend_from_slice(&libc::PACKET_AUXDATA.to_ne_bytes());
         v.resize(CMSG_HDR, 0);
-        v.extend_from_slice(&status.to_ne_bytes());
-        v.extend_from_slice(&[0; 12]);
-        v.extend_from_slice(&tci.to_ne_bytes());
-        v.extend_from_slice(&tpid.to_ne_bytes());
+        let mut data = [0u8; auxdata::LEN];
+        data[auxdata::STATUS].copy_from_slice(&status.to_ne_bytes());
+        data[auxdata::VLAN_TCI].copy_from_slice(&tci.to_ne_bytes());
+        data[auxdata::VLAN_TPID].copy_from_slice(&tpid.to_ne_bytes());
+        v.extend_from_slice(&data);
         v
     }
 

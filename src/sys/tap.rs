@@ -2,7 +2,7 @@
 //! checksum and GSO state cross the daemon intact.
 
 use super::{cvt, cvt_size};
-use crate::datapath::vnet::VNET_HDR_LEN;
+use crate::wire::virtio::HEADER_LEN as VNET_HDR_LEN;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

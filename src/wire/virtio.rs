@@ -6,6 +6,10 @@
 /// Bytes of the header both TAP and packet sockets use by default.
 pub const HEADER_LEN: usize = field::CSUM_OFFSET.end;
 
+/// Largest frame a header can describe: a 64 KiB GSO super-frame plus its
+/// link header and one VLAN tag.
+pub const MAX_FRAME: usize = u16::MAX as usize + super::ethernet::HEADER_LEN + super::vlan::TAG_LEN;
+
 pub mod field {
     use crate::wire::Field;
     pub const FLAGS: usize = 0;

@@ -4,9 +4,9 @@
 //! alone stopped answering.
 
 use super::{Method, Notice, Out, Prober, Status, TargetSource};
-use crate::datapath::frame::Mac;
 use crate::detect::rtt::Rtt;
 use crate::detect::{MAX_PROBE_TARGETS, NUM_PROBE_FAILS, TARGET_RETRY};
+use crate::wire::ethernet::Address as Mac;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
