@@ -35,7 +35,7 @@
 //!
 //! Adding a format:
 //! 1. a new module `wire/NAME.rs` with `mod field` (its ranges), `Packet<T>`
-//!    with `new_unchecked`/`new_checked`/`check_len`/`into_inner`, getters,
+//!    with `check_len` and the shared constructors (`view_constructors!`), getters,
 //!    setters, and a `Repr` with `parse`/`emit`/`buffer_len`;
 //! 2. its numbers (ethertype, protocol, type codes) as named constants here
 //!    or in the module that carries them ([`ethernet::ethertype`],
@@ -45,6 +45,35 @@
 //!    a captured frame by hand), and every truncation of a valid packet is an
 //!    error, not a panic;
 //! 4. `pub mod` and the re-exports below.
+
+/// The constructors every view shares: `new_unchecked` wraps, `new_checked`
+/// wraps after the view's own `check_len`, `into_inner` gives the buffer
+/// back. Used inside `impl<T: AsRef<[u8]>> View<T>`; the view is a struct
+/// with a `buffer: T` field.
+macro_rules! view_constructors {
+    ($view:ident) => {
+        /// Wraps `buffer` without checks (the caller checked its length).
+        #[inline]
+        pub const fn new_unchecked(buffer: T) -> $view<T> {
+            $view { buffer }
+        }
+
+        /// Wraps `buffer` after `check_len`: the getters never panic then.
+        #[inline]
+        pub fn new_checked(buffer: T) -> Result<$view<T>> {
+            let v = $view::new_unchecked(buffer);
+            v.check_len()?;
+            Ok(v)
+        }
+
+        /// The wrapped buffer.
+        #[inline]
+        pub fn into_inner(self) -> T {
+            self.buffer
+        }
+    };
+}
+use view_constructors;
 
 pub mod arp;
 pub mod checksum;
