@@ -22,7 +22,7 @@ scripts/deps.sh bench
 cargo build --release --bin ipmpd --example lanflood
 echo "# kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 for ((i = 1; i <= RUNS; i++)); do
-    IPMPD_BIN="$PWD/target/release/ipmpd" LANFLOOD="$PWD/target/release/examples/lanflood" \
+    IPMPD_FLOOD_RATE=100000 IPMPD_BIN="$PWD/target/release/ipmpd" LANFLOOD="$PWD/target/release/examples/lanflood" \
         cargo test -q --test forgery -- a_flood --nocapture 2>&1 |
         grep -E '^flood:|panicked|failure detected|in: ' || true
 done

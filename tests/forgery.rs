@@ -36,7 +36,13 @@ const STATE_CHANGES: [&str; 4] = [
 /// How long each phase of hostile traffic lasts.
 const LIE_SECONDS: &str = "6";
 /// The flood: frames per second asked of the sender, and for how long.
-const FLOOD_RATE: &str = "100000";
+/// The tests run the debug daemon, about ten times slower per frame than
+/// the release build: on an idle 2-CPU machine the sender reaches ~90,000
+/// frames/s and the debug build (before and after the wire reshape alike)
+/// falls behind its own probes. 50,000 is what the recorded runs reached;
+/// `scripts/bench-flood.sh` asks 100,000 of the release daemon through
+/// IPMPD_FLOOD_RATE.
+const FLOOD_RATE: &str = "50000";
 const FLOOD_SECONDS: &str = "4";
 /// Daemon CPU over the flood, in CPU seconds per second of flood: loose, a
 /// runaway (a busy loop, a lock-up) is what it catches; the measured figure
@@ -344,7 +350,7 @@ fn a_flood_at_a_test_address_and_a_data_address_fails_no_member() {
         &[
             "a0",
             FLOOD_SECONDS,
-            FLOOD_RATE,
+            &std::env::var("IPMPD_FLOOD_RATE").unwrap_or_else(|_| FLOOD_RATE.into()),
             &e0,
             "192.0.2.201",
             &id.to_string(),
