@@ -18,6 +18,7 @@
 #            fuzz   scripts/fuzz.sh (nightly and cargo-fuzz)
 #            dhcp   the DHCP server and clients of tests/dhcp.rs (dnsmasq,
 #                   dhclient, udhcpc; dnsmasq-base: the binary, no service)
+#            ipv6   the IPv6 peers of tests/ipv6.rs (ndisc6)
 #            dev    shellcheck, for checking these scripts
 #            all    demo, test and bench: what the README's commands need
 set -euo pipefail
@@ -29,13 +30,15 @@ declare -A PKG_OF=(
     [setpriv]=util-linux [flock]=util-linux [sysctl]=procps [timeout]=coreutils
     [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
     [dnsmasq]=dnsmasq-base [dhclient]=isc-dhcp-client [udhcpc]=udhcpc
+    [ndisc6]=ndisc6
 )
 # Profiles: lists of needs (a profile may name another).
 declare -A PROFILE=(
     [lab]="ip bridge ss ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
-    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp"
+    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6"
     [dhcp]="dnsmasq dhclient udhcpc"
+    [ipv6]="ndisc6"
     [bench]="lab rust kernel iperf3 ping python3 jq timeout realpath"
     [fuzz]="rust nightly cargo-fuzz"
     [dev]="shellcheck"

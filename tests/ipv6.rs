@@ -1,0 +1,191 @@
+//! IPv6 data addresses through the group against real kernel peers: the
+//! host's stack on ipmp0 (dual stack), the router's r0 (2001:db8::1/64).
+
+mod common;
+
+use common::daemon::*;
+use common::{fmt_mac, wait_until, Lab, MEMBERS};
+use std::time::Duration;
+
+const ROUTER6: &str = "2001:db8::1";
+const DATA6: [&str; 2] = ["2001:db8::200", "2001:db8::201"];
+/// DAD (1 s by default) and the binding after it, with room for a busy machine.
+const BOUND_TIMEOUT: Duration = Duration::from_secs(15);
+/// Time for the router's neighbour entry to follow a failover (the
+/// unsolicited NA is sent at once, then repeated).
+const MOVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// One gigabyte each way, as the acceptance asks.
+const TRANSFER: &str = "1G";
+/// Bound on each transfer: the debug daemon on a shared 2-core machine.
+const TRANSFER_TIMEOUT_S: &str = "600";
+
+/// The tutorial group plus two IPv6 data addresses (dual stack).
+fn dual_stack_args() -> Vec<String> {
+    let mut a = tutorial_args();
+    for d in DATA6 {
+        a.push("--data".into());
+        a.push(format!("{d}/64"));
+    }
+    a
+}
+
+/// The member an address is bound to, from `ipmpstat -a` (None: unbound or absent).
+fn inbound_of(lab: &Lab, addr: &str) -> Option<String> {
+    let (_, out, _) = ipmpstat(lab, &["-a"]);
+    out.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.first() == Some(&addr) && w.get(1) == Some(&"up"))
+            .then(|| w.get(3).map(|s| s.to_string()))
+            .flatten()
+    })
+}
+
+/// Starts the dual-stack group and waits until both IPv6 addresses are
+/// bound (past DAD); returns the daemon.
+fn start_dual_stack(lab: &Lab) -> common::Proc {
+    let d = start(lab, &dual_stack_args(), "ipmp0", DATA);
+    let bound = wait_until(BOUND_TIMEOUT, || {
+        DATA6.iter().all(|a| inbound_of(lab, a).is_some())
+    });
+    let (_, table, _) = ipmpstat(lab, &["-a"]);
+    assert!(bound, "IPv6 addresses not bound:\n{table}\n{}", d.stderr_text());
+    d
+}
+
+fn member_mac(lab: &Lab, name: &str) -> [u8; 6] {
+    lab.mac("host", name)
+}
+
+#[test]
+fn ping6_both_ways_neighbours_spread_and_move_on_failure() {
+    let lab = Lab::new("v6ping");
+    let d = start_dual_stack(&lab);
+    for a in DATA6 {
+        let r = lab.ping("router", a, 20);
+        assert!(r.clean(), "router -> {a}: {r:?}");
+    }
+    let r = lab.ping("host", ROUTER6, 20);
+    assert!(r.clean(), "host -> router: {r:?}");
+    // IPv4 still works beside it.
+    let r = lab.ping("router", DATA, 5);
+    assert!(r.clean(), "router -> {DATA}: {r:?}");
+
+    // The router knows each address by the MAC of the member it is bound
+    // to, and the two are on different members (spread evenly).
+    let mut bound = Vec::new();
+    for a in DATA6 {
+        let m = inbound_of(&lab, a).expect("bound");
+        let got = lab.neigh_mac("router", a);
+        assert_eq!(
+            got,
+            Some(member_mac(&lab, &m)),
+            "{a} bound to {m}; router has {:?}",
+            got.map(|x| fmt_mac(&x))
+        );
+        bound.push(m);
+    }
+    assert_ne!(bound[0], bound[1], "both IPv6 addresses on one member");
+    assert!(bound.iter().all(|m| MEMBERS.contains(&m.as_str())));
+
+    // Carrier loss on the first address's member: the router's entry moves
+    // to the new member's MAC (the unsolicited NA) and ping6 still works.
+    let victim = bound[0].clone();
+    lab.cut(&victim);
+    let moved = wait_until(MOVE_TIMEOUT, || {
+        matches!(inbound_of(&lab, DATA6[0]), Some(m) if m != victim)
+            && inbound_of(&lab, DATA6[0])
+                .is_some_and(|m| lab.neigh_mac("router", DATA6[0]) == Some(member_mac(&lab, &m)))
+    });
+    let (_, table, _) = ipmpstat(&lab, &["-a"]);
+    assert!(
+        moved,
+        "entry for {} did not follow: router has {:?}\n{table}\n{}",
+        DATA6[0],
+        lab.neigh_mac("router", DATA6[0]).map(|x| fmt_mac(&x)),
+        d.stderr_text()
+    );
+    assert!(
+        d.stderr_text().contains(&format!("{} now bound to", DATA6[0])),
+        "no announcement logged"
+    );
+    let r = lab.ping("router", DATA6[0], 20);
+    assert!(r.clean(), "router -> {} after the cut: {r:?}", DATA6[0]);
+}
+
+#[test]
+fn ndisc6_gets_exactly_one_answer_with_the_bound_members_mac() {
+    let lab = Lab::new("v6ndisc");
+    let _d = start_dual_stack(&lab);
+    for a in DATA6 {
+        let m = inbound_of(&lab, a).expect("bound");
+        // -m: wait for and show every reply, not just the first; -n: numeric.
+        let out = lab.exec_ok("router", &["ndisc6", "-m", "-n", "-r", "1", a, "r0"]);
+        let answers: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("Target link-layer address"))
+            .collect();
+        assert_eq!(answers.len(), 1, "{a}: {out}");
+        let want = fmt_mac(&member_mac(&lab, &m)).to_uppercase();
+        assert!(
+            answers[0].to_uppercase().contains(&want),
+            "{a} bound to {m} ({want}): {out}"
+        );
+    }
+}
+
+#[test]
+fn the_link_local_of_ipmp0_is_bound_and_pingable() {
+    let lab = Lab::new("v6ll");
+    let _d = start_dual_stack(&lab);
+    let ll = ipmpd::wire::ipv6::link_local_from_mac(lab.mac("host", "ipmp0")).to_string();
+    assert!(
+        wait_until(BOUND_TIMEOUT, || inbound_of(&lab, &ll).is_some()),
+        "{ll} not bound: {}",
+        ipmpstat(&lab, &["-a"]).1
+    );
+    let r = lab.ping("router", &format!("{ll}%r0"), 10);
+    assert!(r.clean(), "router -> {ll}: {r:?}");
+}
+
+#[test]
+fn a_gigabyte_over_tcp6_each_way() {
+    let lab = Lab::new("v6tcp");
+    let _d = start_dual_stack(&lab);
+    for reverse in [false, true] {
+        let mut srv = lab.spawn("router", "iperf3", &["-s", "-1", "-B", ROUTER6]);
+        assert!(wait_until(Duration::from_secs(5), || lab
+            .sh("router", "ss -ltn | grep -q ':5201'")
+            .status
+            .success()));
+        let mut args = vec!["-6", "-c", ROUTER6, "-n", TRANSFER, "-J"];
+        if reverse {
+            args.push("-R");
+        }
+        let out = lab.exec(
+            "host",
+            &[&["timeout", TRANSFER_TIMEOUT_S, "iperf3"][..], &args[..]].concat(),
+        );
+        let j = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "iperf3 reverse={reverse}: {j}");
+        // TCP delivered every byte: the receiver counted the whole gigabyte.
+        let received = received_bytes(&j).unwrap_or_else(|| panic!("no sum_received: {j}"));
+        assert!(
+            received >= 1 << 30,
+            "reverse={reverse}: {received} bytes received"
+        );
+        srv.wait_timeout(Duration::from_secs(5));
+    }
+}
+
+/// `end.sum_received.bytes` of iperf3's JSON.
+fn received_bytes(j: &str) -> Option<u64> {
+    let at = j.find("\"sum_received\"")?;
+    let rest = &j[at..];
+    let b = rest.find("\"bytes\":")? + "\"bytes\":".len();
+    rest[b..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
