@@ -222,3 +222,120 @@ fn a_gigabyte_over_tcp6_each_way_arrives_intact() {
         assert!(sent.starts_with(&format!("{total} ")), "{sent}");
     }
 }
+
+/// The member holding the `m` flag (multicast and broadcast nominee).
+fn nominee(lab: &Lab) -> Option<String> {
+    let (_, out, _) = ipmpstat(lab, &["-i"]);
+    out.lines().skip(1).find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.get(3).is_some_and(|f| f.contains('m'))).then(|| w[0].to_string())
+    })
+}
+
+/// The switch (namespace, port) each member is cabled to.
+fn switch_port(member: &str) -> (&'static str, String) {
+    let ns = if member == "rge0" { "swb" } else { "swa" };
+    (ns, format!("sw-{member}"))
+}
+
+/// Starts tcpdump in the background and waits until it listens.
+fn capture(lab: &Lab, which: &str, args: &[&str]) -> common::Proc {
+    let mut full = vec!["-n", "-l", "-e"];
+    full.extend_from_slice(args);
+    let mut p = lab.spawn(which, "tcpdump", &full);
+    assert!(
+        wait_until(Duration::from_secs(10), || p
+            .stderr_text()
+            .contains("listening on")),
+        "tcpdump did not start: {}",
+        p.stderr_text()
+    );
+    p
+}
+
+#[test]
+fn after_a_nominee_move_mld_reports_leave_through_the_new_nominee() {
+    let lab = Lab::new("v6mld");
+    let d = start_dual_stack(&lab);
+    let old = nominee(&lab).expect("a nominee");
+    // MLDv2 reports (to ff02::16) the host sends, seen entering each
+    // remaining member's switch port. The lab has no MLD querier: without
+    // the query the daemon injects, the kernel would not report again.
+    let caps: Vec<(String, common::Proc)> = MEMBERS
+        .iter()
+        .filter(|m| **m != old)
+        .map(|m| {
+            let (ns, port) = switch_port(m);
+            let p = capture(&lab, ns, &["-i", &port, "-Q", "in", "ip6", "dst", "ff02::16"]);
+            (m.to_string(), p)
+        })
+        .collect();
+    lab.cut(&old);
+    assert!(
+        wait_until(MOVE_TIMEOUT, || nominee(&lab).is_some_and(|n| n != old)),
+        "nominee did not move from {old}"
+    );
+    let new = nominee(&lab).expect("a nominee");
+    let new_mac = fmt_mac(&member_mac(&lab, &new));
+    let (_, new_cap) = caps.iter().find(|(m, _)| *m == new).expect("captured");
+    let reported = wait_until(MOVE_TIMEOUT, || {
+        new_cap
+            .stdout_text()
+            .lines()
+            .any(|l| l.starts_with(&new_mac) || l.contains(&format!(" {new_mac} >")))
+    });
+    assert!(
+        reported,
+        "no MLD report through the new nominee {new} ({new_mac}):\n{}\n{}",
+        new_cap.stdout_text(),
+        d.stderr_text()
+    );
+}
+
+/// Linux's DAD takes 1 s (one probe, RetransTimer 1 s); three leave room.
+const DAD_TIME: Duration = Duration::from_secs(3);
+
+#[test]
+fn dad_waits_for_an_active_member_and_the_address_is_bound_after_it() {
+    let lab = Lab::new("v6dad");
+    for m in MEMBERS {
+        lab.cut(m);
+    }
+    let d = start(&lab, &dual_stack_args(), "ipmp0", DATA);
+    // No member forwards: ipmp0 has no carrier, the kernel holds its IPv6
+    // addresses tentative (no DAD probe it could not send) and nothing is
+    // bound.
+    std::thread::sleep(DAD_TIME);
+    let addrs = lab.exec_ok("host", &["ip", "-6", "addr", "show", "dev", "ipmp0"]);
+    for a in DATA6 {
+        let line = addrs
+            .lines()
+            .find(|l| l.contains(&format!("{a}/64")))
+            .unwrap_or_else(|| panic!("{a} missing: {addrs}"));
+        assert!(line.contains("tentative"), "{a} not held tentative: {addrs}");
+        assert_eq!(inbound_of(&lab, a), None);
+    }
+    // A member comes up: DAD runs through it, then the addresses are bound
+    // and answer.
+    lab.restore(MEMBERS[1]);
+    // The link-local too: the kernel forms it on carrier, then tests it.
+    let ll = ipmpd::wire::ipv6::link_local_from_mac(lab.mac("host", "ipmp0")).to_string();
+    assert!(
+        wait_until(BOUND_TIMEOUT, || DATA6
+            .iter()
+            .chain([&ll.as_str()])
+            .all(|a| inbound_of(&lab, a).as_deref() == Some(MEMBERS[1]))),
+        "not bound after DAD: {}\n{}",
+        ipmpstat(&lab, &["-a"]).1,
+        d.stderr_text()
+    );
+    let addrs = lab.exec_ok("host", &["ip", "-6", "addr", "show", "dev", "ipmp0"]);
+    assert!(
+        !addrs.contains("tentative") && !addrs.contains("dadfailed"),
+        "{addrs}"
+    );
+    for a in DATA6 {
+        let r = lab.ping("router", a, 5);
+        assert!(r.clean(), "router -> {a}: {r:?}");
+    }
+}
