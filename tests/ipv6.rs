@@ -253,10 +253,18 @@ fn capture(lab: &Lab, which: &str, args: &[&str]) -> common::Proc {
     p
 }
 
+/// Linux repeats an unsolicited MLD report twice (robustness 2), up to
+/// 1 s apart (mldv2_unsolicited_report_interval); after joins at DAD time.
+const UNSOLICITED_REPORTS_DONE: Duration = Duration::from_secs(5);
+
 #[test]
 fn after_a_nominee_move_mld_reports_leave_through_the_new_nominee() {
     let lab = Lab::new("v6mld");
     let d = start_dual_stack(&lab);
+    // Let the kernel's own unsolicited reports for its new groups end
+    // (two each, up to a second apart), so that only a report made after
+    // the move can be seen.
+    std::thread::sleep(UNSOLICITED_REPORTS_DONE);
     let old = nominee(&lab).expect("a nominee");
     // MLDv2 reports (to ff02::16) the host sends, seen entering each
     // remaining member's switch port. The lab has no MLD querier: without
