@@ -83,6 +83,18 @@ fn ping6_both_ways_neighbours_spread_and_move_on_failure() {
         bound.push(m);
     }
     assert_ne!(bound[0], bound[1], "both IPv6 addresses on one member");
+    // The JSON status carries them with their members too.
+    let (_, j, _) = ipmpstat(&lab, &["-a", "--json"]);
+    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+    for (a, m) in DATA6.iter().zip(&bound) {
+        assert!(
+            groups[0]
+                .addresses
+                .iter()
+                .any(|x| x.address == *a && x.inbound.as_deref() == Some(m.as_str())),
+            "{a} on {m} not in {j}"
+        );
+    }
     assert!(bound.iter().all(|m| MEMBERS.contains(&m.as_str())));
 
     // Carrier loss on the first address's member: the router's entry moves
@@ -242,7 +254,7 @@ fn switch_port(member: &str) -> (&'static str, String) {
 fn capture(lab: &Lab, which: &str, args: &[&str]) -> common::Proc {
     let mut full = vec!["-n", "-l", "-e"];
     full.extend_from_slice(args);
-    let mut p = lab.spawn(which, "tcpdump", &full);
+    let p = lab.spawn(which, "tcpdump", &full);
     assert!(
         wait_until(Duration::from_secs(10), || p
             .stderr_text()
