@@ -589,6 +589,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn address_flags_say_when_dad_is_pending_or_failed() {
+        use netlink_packet_core::Emitable;
+        let detail = |flags| Addr6Detail {
+            index: 7,
+            addr: "2001:db8::200".parse().unwrap(),
+            prefix_len: 64,
+            flags,
+            valid_lft: INFINITY_LIFE_TIME,
+            preferred_lft: INFINITY_LIFE_TIME,
+            proto: 0,
+            metric: None,
+        };
+        for (flags, pending) in [
+            (IFA_F_TENTATIVE, true),
+            (IFA_F_TENTATIVE | IFA_F_OPTIMISTIC, true),
+            (IFA_F_DADFAILED | IFA_F_TENTATIVE, true),
+            (IFA_F_PERMANENT, false),
+            (0, false),
+        ] {
+            let msg = addr_v6(7, &detail(flags));
+            let mut buf = vec![0u8; msg.buffer_len()];
+            msg.emit(&mut buf);
+            let a = parse_addr(&buf).unwrap().unwrap();
+            assert_eq!(a.flags, flags);
+            assert_eq!(a.dad_pending_or_failed(), pending, "{flags:#x}");
+            assert_eq!(a.addr, IpAddr::from(detail(flags).addr));
+        }
+    }
+
+    #[test]
     fn broadcast_computation() {
         let a = Ipv4Addr::new(192, 0, 2, 77);
         assert_eq!(broadcast_v4(a, 24), Some(Ipv4Addr::new(192, 0, 2, 255)));
