@@ -402,3 +402,34 @@ fn an_address_whose_dad_fails_is_never_bound_and_one_added_later_is() {
     let r = lab.ping("router", DATA6[0], 5);
     assert!(r.clean(), "router -> {}: {r:?}", DATA6[0]);
 }
+
+#[test]
+fn the_files_ipv6_data_addresses_and_routes_are_configured() {
+    let lab = Lab::new("v6file");
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 2001:db8:1::/64 lies behind the router (a documentation prefix).
+    std::fs::write(
+        dir.join("production0.toml"),
+        "data = [\"192.0.2.200/24\", \"2001:db8::200/64\"]\n\
+         [[member]]\nname = \"e1000g0\"\n[[member]]\nname = \"e1000g1\"\n[[member]]\nname = \"rge0\"\n\
+         [[route]]\ndestination = \"2001:db8:1::/64\"\ngateway = \"2001:db8::1\"\n",
+    )
+    .unwrap();
+    let args = strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]);
+    let d = start(&lab, &args, "ipmp0", DATA);
+    let routes = lab.exec_ok("host", &["ip", "-6", "route", "show", "2001:db8:1::/64"]);
+    assert!(
+        routes.contains("via 2001:db8::1 dev ipmp0"),
+        "{routes}\n{}",
+        d.stderr_text()
+    );
+    assert!(
+        wait_until(BOUND_TIMEOUT, || inbound_of(&lab, DATA6[0]).is_some()),
+        "{} not bound: {}",
+        DATA6[0],
+        ipmpstat(&lab, &["-a"]).1
+    );
+    let r = lab.ping("router", DATA6[0], 5);
+    assert!(r.clean(), "router -> {}: {r:?}", DATA6[0]);
+}

@@ -10,7 +10,7 @@ use super::model::{
 };
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use toml::Spanned;
@@ -59,8 +59,8 @@ pub struct FileMember {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRoute {
-    pub destination: DataAddr,
-    pub gateway: Option<Ipv4Addr>,
+    pub destination: IfAddr,
+    pub gateway: Option<IpAddr>,
 }
 
 impl<'de> Deserialize<'de> for IfAddr {

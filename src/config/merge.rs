@@ -428,7 +428,10 @@ mod tests {
         );
         assert_eq!(
             c.routes,
-            vec![(addr("198.51.100.0/24"), Some(Ipv4Addr::new(192, 0, 2, 1)))]
+            vec![(
+                addr("198.51.100.0/24").into(),
+                Some(Ipv4Addr::new(192, 0, 2, 1).into())
+            )]
         );
         assert_eq!(c.run_dir, Path::new(RUN));
         assert!(!c.force);

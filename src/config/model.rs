@@ -232,8 +232,9 @@ pub struct GroupConfig {
     pub detect: DetectConfig,
     /// Any local user may read the status (changes stay root-only).
     pub status_world_readable: bool,
-    /// Static routes through the group interface: (destination, gateway).
-    pub routes: Vec<(DataAddr, Option<Ipv4Addr>)>,
+    /// Static routes through the group interface: (destination, gateway),
+    /// both of one family.
+    pub routes: Vec<(IfAddr, Option<IpAddr>)>,
     /// Take members that still carry addresses or routes.
     pub force: bool,
     pub run_dir: PathBuf,
@@ -388,6 +389,13 @@ impl GroupConfig {
                     Item::Data(i),
                     format!("data address {} is given twice", d.addr),
                 ));
+            }
+        }
+        for (dst, gw) in &self.routes {
+            if let Some(gw) = gw.filter(|g| g.is_ipv4() != dst.addr.is_ipv4()) {
+                return Err(
+                    format!("route {dst} via {gw}: the gateway is not of the destination's family").into(),
+                );
             }
         }
         for (i, m) in self.members.iter().enumerate() {
@@ -590,6 +598,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("2001:db8::200 is given twice"));
+        // Routes of either family, the gateway of the destination's.
+        let mut c = cfg();
+        let v6 = parse_if_addr("2001:db8:1::/64").unwrap();
+        c.routes = vec![(v6, Some("2001:db8::1".parse().unwrap())), (v6, None)];
+        assert!(c.validate().is_ok());
+        c.routes.push((v6, Some("192.0.2.1".parse().unwrap())));
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("route 2001:db8:1::/64 via 192.0.2.1"), "{e}");
     }
 
     #[test]

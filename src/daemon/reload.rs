@@ -4,7 +4,7 @@
 
 use super::slots::Slots;
 use super::{detection, Daemon, SlotState};
-use crate::config::{DataAddr, GroupConfig, IfAddr, MemberConfig, ProbeMode};
+use crate::config::{GroupConfig, IfAddr, MemberConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::{ProbeCounter, ProbeState, Prober};
 use crate::group;
@@ -90,18 +90,12 @@ impl Daemon {
         }
         // Static routes through the group interface.
         for (dst, gw) in &diff.routes.removed {
-            if let Err(e) = self
-                .nl
-                .del_route_v4(self.tap_index, dst.addr, dst.prefix_len, *gw)
-            {
+            if let Err(e) = self.nl.del_route(self.tap_index, dst.addr, dst.prefix_len, *gw) {
                 log::warn!("reload: removing route {dst}: {e}");
             }
         }
         for (dst, gw) in &diff.routes.added {
-            if let Err(e) = self
-                .nl
-                .add_route_v4(self.tap_index, dst.addr, dst.prefix_len, *gw)
-            {
+            if let Err(e) = self.nl.add_route(self.tap_index, dst.addr, dst.prefix_len, *gw) {
                 log::warn!("reload: adding route {dst}: {e}");
             }
         }
@@ -163,7 +157,7 @@ impl<T> Default for Changes<T> {
 }
 
 /// A static route through the group interface: (destination, gateway).
-pub(crate) type Route = (DataAddr, Option<Ipv4Addr>);
+pub(crate) type Route = (IfAddr, Option<std::net::IpAddr>);
 
 /// What a reload does, worked out from the old and new configurations
 /// alone; the shell ([`Daemon::reload`]) applies it.
@@ -416,7 +410,7 @@ mod tests {
         }
     }
 
-    fn addr(s: &str) -> DataAddr {
+    fn addr(s: &str) -> crate::config::DataAddr {
         crate::config::parse_data_addr(s).unwrap()
     }
 
@@ -559,8 +553,8 @@ mod tests {
 
     #[test]
     fn routes_are_compared_by_destination_and_gateway() {
-        let gw = |d| Some(Ipv4Addr::new(192, 0, 2, d));
-        let (net1, net2) = (addr("198.51.100.0/24"), addr("203.0.113.0/24"));
+        let gw = |d| Some(Ipv4Addr::new(192, 0, 2, d).into());
+        let (net1, net2): (IfAddr, IfAddr) = (addr("198.51.100.0/24").into(), addr("203.0.113.0/24").into());
         let mut old = base();
         old.routes = vec![(net1, gw(1)), (net2, None)];
         let mut new = base();

@@ -239,7 +239,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     }
     // Static routes through the group, now that its addresses are there.
     for (dst, gw) in d.cfg.routes.clone() {
-        d.nl.add_route_v4(d.tap_index, dst.addr, dst.prefix_len, gw)
+        d.nl.add_route(d.tap_index, dst.addr, dst.prefix_len, gw)
             .map_err(|e| refused(format!("route {dst}: {e}")))?;
     }
     log::info!(

@@ -38,6 +38,10 @@ pub enum NetlinkError {
     /// Refused before anything was sent.
     #[error("{op}: prefix length {len} is longer than {max}")]
     PrefixTooLong { op: String, len: u8, max: u8 },
+    /// Refused before anything was sent: a route's gateway of another
+    /// family than its destination.
+    #[error("{op}: the gateway is not of the destination's family")]
+    GatewayFamily { op: String },
 }
 
 /// "File exists (os error 17)", with " (kernel: ...)" when the kernel
@@ -57,7 +61,9 @@ impl NetlinkError {
         match self {
             NetlinkError::Kernel { errno, .. } => Some(*errno),
             NetlinkError::Socket { source, .. } => source.raw_os_error(),
-            NetlinkError::Malformed { .. } | NetlinkError::PrefixTooLong { .. } => None,
+            NetlinkError::Malformed { .. }
+            | NetlinkError::PrefixTooLong { .. }
+            | NetlinkError::GatewayFamily { .. } => None,
         }
     }
 
@@ -86,7 +92,9 @@ impl NetlinkError {
             NetlinkError::Kernel { errno, .. } => io::Error::from_raw_os_error(*errno).kind(),
             NetlinkError::Socket { source, .. } => source.kind(),
             NetlinkError::Malformed { .. } => io::ErrorKind::InvalidData,
-            NetlinkError::PrefixTooLong { .. } => io::ErrorKind::InvalidInput,
+            NetlinkError::PrefixTooLong { .. } | NetlinkError::GatewayFamily { .. } => {
+                io::ErrorKind::InvalidInput
+            }
         }
     }
 }

@@ -456,6 +456,52 @@ impl Handle {
         )
     }
 
+    /// Adds a static route of either family through link `index`: IPv4 as
+    /// [`Handle::add_route_v4`]; IPv6 in the main table, RTPROT_STATIC.
+    /// `gateway` must be of the destination's family (else InvalidInput).
+    pub fn add_route(
+        &mut self,
+        index: u32,
+        dst: IpAddr,
+        dst_len: u8,
+        gateway: Option<IpAddr>,
+    ) -> Result<(), NetlinkError> {
+        match route_parts(index, dst, dst_len, gateway)? {
+            RouteParts::V4(dst, gw) => self.add_route_v4(index, dst, dst_len, gw),
+            RouteParts::V6(r) => {
+                let via = gateway.map(|gw| format!(" via {gw}")).unwrap_or_default();
+                self.change(
+                    RouteNetlinkMessage::NewRoute(messages::route_v6(&r)),
+                    NLM_F_CREATE | NLM_F_EXCL,
+                    index,
+                    |link| format!("adding route {dst}/{dst_len}{via} dev {link}"),
+                )
+            }
+        }
+    }
+
+    /// Removes a route [`Handle::add_route`] added.
+    pub fn del_route(
+        &mut self,
+        index: u32,
+        dst: IpAddr,
+        dst_len: u8,
+        gateway: Option<IpAddr>,
+    ) -> Result<(), NetlinkError> {
+        match route_parts(index, dst, dst_len, gateway)? {
+            RouteParts::V4(dst, gw) => self.del_route_v4(index, dst, dst_len, gw),
+            RouteParts::V6(r) => {
+                let via = gateway.map(|gw| format!(" via {gw}")).unwrap_or_default();
+                self.change(
+                    RouteNetlinkMessage::DelRoute(messages::route_v6(&r)),
+                    0,
+                    index,
+                    |link| format!("removing route {dst}/{dst_len}{via} dev {link}"),
+                )
+            }
+        }
+    }
+
     pub fn del_route_v4(
         &mut self,
         index: u32,
@@ -489,6 +535,47 @@ impl fmt::Debug for Handle {
             .field("fd", &self.sock.as_raw_fd())
             .field("seq", &self.seq)
             .finish_non_exhaustive()
+    }
+}
+
+/// A route of one family, checked.
+enum RouteParts {
+    V4(Ipv4Addr, Option<Ipv4Addr>),
+    V6(Route6Detail),
+}
+
+/// RTPROT_STATIC: routes an administrator (here: the configuration) added.
+const RTPROT_STATIC: u8 = 4;
+
+fn route_parts(
+    index: u32,
+    dst: IpAddr,
+    dst_len: u8,
+    gateway: Option<IpAddr>,
+) -> Result<RouteParts, NetlinkError> {
+    match (dst, gateway) {
+        (IpAddr::V4(d), None) => Ok(RouteParts::V4(d, None)),
+        (IpAddr::V4(d), Some(IpAddr::V4(g))) => Ok(RouteParts::V4(d, Some(g))),
+        (IpAddr::V6(d), g @ (None | Some(IpAddr::V6(_)))) => {
+            check_prefix(dst_len, V6_BITS, || format!("adding route {d}/{dst_len}"))?;
+            Ok(RouteParts::V6(Route6Detail {
+                table: u32::from(RouteHeader::RT_TABLE_MAIN),
+                protocol: RTPROT_STATIC,
+                dst: d,
+                dst_len,
+                gateway: match g {
+                    Some(IpAddr::V6(g)) => Some(g),
+                    _ => None,
+                },
+                oif: index,
+                metric: None,
+                onlink: false,
+                pref: None,
+            }))
+        }
+        (_, Some(g)) => Err(NetlinkError::GatewayFamily {
+            op: format!("adding route {dst}/{dst_len} via {g}"),
+        }),
     }
 }
 
