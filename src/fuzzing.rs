@@ -533,6 +533,14 @@ pub fn config_flags(data: &[u8]) {
         assert!(a.prefix_len <= 32);
         assert!(!a.addr.is_multicast() && !a.addr.is_unspecified());
     }
+    if let Ok(a) = config::parse_if_addr(&s) {
+        // An address's bits: the longest prefix of each family.
+        const V4_BITS: u8 = 32;
+        const V6_BITS: u8 = 128;
+        let max = if a.addr.is_ipv4() { V4_BITS } else { V6_BITS };
+        assert!(a.prefix_len <= max);
+        assert!(!a.addr.is_multicast() && !a.addr.is_unspecified() && !a.addr.is_loopback());
+    }
     if let Ok((ifname, _)) = config::parse_test_address(&s) {
         assert!(!ifname.is_empty() && ifname.len() <= config::IFNAME_MAX);
     }
