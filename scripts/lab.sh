@@ -30,7 +30,9 @@
 #   dhcp-server DIR  Run a DHCPv4 server (dnsmasq, no DNS) on the router's r0
 #            in the foreground until SIGTERM/Ctrl-C: addresses
 #            192.0.2.100-150, 2-minute leases (dnsmasq's shortest), T1 of
-#            20 s (option 58) so a client renews soon. Its lease file
+#            20 s (option 58) so a client renews soon, T2 of 40 s (option
+#            59) so a client that cannot reach the server by unicast
+#            rebinds (broadcast) soon. Its lease file
 #            (DIR/leases) and log (DIR/dnsmasq.log, every DHCP message) are in
 #            DIR; nothing is read from or written to /etc.
 #   radvd DIR  Run a router advertisement daemon (radvd) on the router's r0
@@ -316,8 +318,9 @@ DHCP_LEASE=2m
 # Renewal time (option 58, seconds): well inside the lease, so a client in
 # a test renews after a short wait.
 DHCP_T1=20
-# Rebinding time (option 59, seconds): past T1, before the lease ends.
-DHCP_T2=100
+# Rebinding time (option 59, seconds): past T1 with room for a few
+# renewal attempts, well before the lease ends, and soon enough for a test.
+DHCP_T2=40
 
 cmd_dhcp_server() {
     local dir=${1:-}
