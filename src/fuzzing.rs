@@ -329,6 +329,13 @@ fn arbitrary_plan(inp: &mut Input) -> Plan {
     p.nominee = (nominee != NO_SLOT).then_some(nominee % 12);
     let b = usize::from(inp.u8()) % (FUZZ_MAX_BINDINGS + 1);
     p.bindings = (0..b).map(|_| (inp.ip(), inp.u8() % 12)).collect();
+    let b6 = usize::from(inp.u8()) % (FUZZ_MAX_BINDINGS + 1);
+    p.bindings6 = (0..b6)
+        .map(|_| {
+            let a = (u128::from(inp.u64()) << 64) | u128::from(inp.u64());
+            (std::net::Ipv6Addr::from(a), inp.u8() % 12)
+        })
+        .collect();
     p.outbound = if inp.bool() {
         Outbound::Bound
     } else {

@@ -5,8 +5,8 @@
 //! names the line.
 
 use super::model::{
-    check_garp_count, duration_from_ms, parse_data_addr, parse_duration, parse_yes_no, DataAddr, Outbound,
-    ProbeMode,
+    check_garp_count, duration_from_ms, parse_data_addr, parse_duration, parse_if_addr, parse_yes_no,
+    DataAddr, IfAddr, Outbound, ProbeMode,
 };
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
@@ -24,7 +24,7 @@ pub const CONFIG_DIR_ENV: &str = "IPMPD_CONFIG_DIR";
 pub struct FileConfig {
     pub interface: Option<Spanned<String>>,
     #[serde(default)]
-    pub data: Vec<Spanned<DataAddr>>,
+    pub data: Vec<Spanned<IfAddr>>,
     #[serde(default, rename = "member")]
     pub members: Vec<FileMember>,
     pub probe: Option<Spanned<ProbeMode>>,
@@ -61,6 +61,13 @@ pub struct FileMember {
 pub struct FileRoute {
     pub destination: DataAddr,
     pub gateway: Option<Ipv4Addr>,
+}
+
+impl<'de> Deserialize<'de> for IfAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_if_addr(&s).map_err(de::Error::custom)
+    }
 }
 
 impl<'de> Deserialize<'de> for DataAddr {

@@ -4,7 +4,7 @@
 
 use super::file::{self, FileError, GroupFile, Position, Spanned};
 use super::model::{
-    self, DataAddr, DetectConfig, GroupConfig, Invalid, Item, MemberConfig, Outbound, ProbeMode,
+    self, DataAddr, DetectConfig, GroupConfig, IfAddr, Invalid, Item, MemberConfig, Outbound, ProbeMode,
 };
 use crate::detect;
 use std::net::Ipv4Addr;
@@ -33,8 +33,8 @@ pub struct Flags {
     #[arg(long, value_name = "IF")]
     pub interface: Option<String>,
     /// Data address of the group (repeatable), e.g. 192.0.2.200/24.
-    #[arg(long = "data", value_name = "ADDR/PREFIX", value_parser = model::parse_data_addr)]
-    pub data: Vec<DataAddr>,
+    #[arg(long = "data", value_name = "ADDR/PREFIX", value_parser = model::parse_if_addr)]
+    pub data: Vec<IfAddr>,
     /// Member NIC (repeatable); must exist at start.
     #[arg(long = "member", value_name = "IF")]
     pub members: Vec<String>,
@@ -403,7 +403,7 @@ mod tests {
         let c = resolve_ok(&[], Some(FILE));
         assert_eq!(c.group, "production0", "the group is named after the file");
         assert_eq!(c.interface, "production0");
-        assert_eq!(c.data, vec![addr("192.0.2.200/24")]);
+        assert_eq!(c.data, vec![addr("192.0.2.200/24").into()]);
         assert_eq!(c.detect.probe, Some(ProbeMode::Arp));
         assert_eq!(c.detect.targets, vec![Ipv4Addr::new(192, 0, 2, 1)]);
         assert_eq!(c.detect.fdt, Duration::from_secs(5));
@@ -502,7 +502,10 @@ mod tests {
             ],
             Some(FILE),
         );
-        assert_eq!(c.data, vec![addr("192.0.2.210/24"), addr("192.0.2.211/24")]);
+        assert_eq!(
+            c.data,
+            vec![addr("192.0.2.210/24").into(), addr("192.0.2.211/24").into()]
+        );
         assert_eq!(c.detect.targets, vec![Ipv4Addr::new(192, 0, 2, 2)]);
         // Members: any member flag replaces the file's list.
         let c = resolve_ok(&["--member", "e5", "--optional-member", "e6"], Some(FILE));

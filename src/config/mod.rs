@@ -16,7 +16,8 @@ pub mod model;
 pub use file::{FileConfig, FileError, GroupFile, Position, CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR};
 pub use merge::{resolve, ConfigError, Flags, Loaded, Source};
 pub use model::{
-    check_garp_count, check_ifname, duration_from_ms, parse_data_addr, parse_duration, parse_test_address,
-    parse_yes_no, DataAddr, DetectConfig, GroupConfig, Invalid, Item, MemberConfig, Outbound, ProbeMode,
-    DEFAULT_INTERFACE, DEFAULT_RUN_DIR, DURATION_MAX, IFNAME_MAX, LINK_POLL_MIN, RUN_DIR_ENV,
+    check_garp_count, check_ifname, duration_from_ms, parse_data_addr, parse_duration, parse_if_addr,
+    parse_test_address, parse_yes_no, DataAddr, DetectConfig, GroupConfig, IfAddr, Invalid, Item,
+    MemberConfig, Outbound, ProbeMode, DEFAULT_INTERFACE, DEFAULT_RUN_DIR, DURATION_MAX, IFNAME_MAX,
+    LINK_POLL_MIN, RUN_DIR_ENV,
 };

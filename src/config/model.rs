@@ -4,7 +4,7 @@
 
 use crate::detect;
 use serde::Deserialize;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,6 +27,41 @@ pub struct DataAddr {
 impl std::fmt::Display for DataAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// A data address of either family with its prefix (`--data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfAddr {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl std::fmt::Display for IfAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+impl From<DataAddr> for IfAddr {
+    fn from(d: DataAddr) -> IfAddr {
+        IfAddr {
+            addr: d.addr.into(),
+            prefix_len: d.prefix_len,
+        }
+    }
+}
+
+impl IfAddr {
+    /// The IPv4 address as a [`DataAddr`] (subnets, probe targets).
+    pub fn v4(&self) -> Option<DataAddr> {
+        match self.addr {
+            IpAddr::V4(addr) => Some(DataAddr {
+                addr,
+                prefix_len: self.prefix_len,
+            }),
+            IpAddr::V6(_) => None,
+        }
     }
 }
 
@@ -191,7 +226,7 @@ pub fn parse_yes_no(s: &str) -> Result<bool, String> {
 pub struct GroupConfig {
     pub group: String,
     pub interface: String,
-    pub data: Vec<DataAddr>,
+    pub data: Vec<IfAddr>,
     pub members: Vec<MemberConfig>,
     pub outbound: Outbound,
     pub detect: DetectConfig,
@@ -222,6 +257,36 @@ pub fn parse_data_addr(s: &str) -> Result<DataAddr, String> {
     }
     Ok(DataAddr { addr, prefix_len: p })
 }
+
+/// Parses a data address of either family: `ADDR/PREFIX` as
+/// [`parse_data_addr`] for IPv4, or `IPv6ADDRESS/PREFIX` (a bare address
+/// means /128).
+pub fn parse_if_addr(s: &str) -> Result<IfAddr, String> {
+    if !s.contains(':') {
+        return parse_data_addr(s).map(IfAddr::from);
+    }
+    let bad = || format!("invalid data address {s:?}: expected IPv6ADDRESS/PREFIX, e.g. 2001:db8::200/64");
+    let (a, p) = match s.split_once('/') {
+        Some((a, p)) => (a, p.parse::<u8>().map_err(|_| bad())?),
+        None => (s, IPV6_HOST_PREFIX),
+    };
+    let addr: Ipv6Addr = a.parse().map_err(|_| bad())?;
+    if p > IPV6_HOST_PREFIX {
+        return Err(format!(
+            "invalid data address {s:?}: prefix length {p} is more than {IPV6_HOST_PREFIX}"
+        ));
+    }
+    if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() || addr.to_ipv4_mapped().is_some() {
+        return Err(format!("invalid data address {s:?}: not a unicast host address"));
+    }
+    Ok(IfAddr {
+        addr: addr.into(),
+        prefix_len: p,
+    })
+}
+
+/// The prefix length of one IPv6 host.
+const IPV6_HOST_PREFIX: u8 = 128;
 
 /// Checks a Linux interface name the way the kernel does (dev_valid_name).
 pub fn check_ifname(what: &str, s: &str) -> Result<(), String> {
@@ -281,6 +346,11 @@ impl std::fmt::Display for Invalid {
 }
 
 impl GroupConfig {
+    /// The IPv4 data addresses.
+    pub fn data4(&self) -> impl Iterator<Item = DataAddr> + '_ {
+        self.data.iter().filter_map(IfAddr::v4)
+    }
+
     /// Checks everything that can be checked without touching the system.
     pub fn validate(&self) -> Result<(), String> {
         self.check().map_err(|e| e.msg)
@@ -322,7 +392,7 @@ impl GroupConfig {
         }
         for (i, m) in self.members.iter().enumerate() {
             if let Some(t) = m.test_address {
-                if self.data.iter().any(|d| d.addr == t.addr) {
+                if self.data.iter().any(|d| d.addr == IpAddr::V4(t.addr)) {
                     return Err(Invalid::at(
                         Item::TestAddress(i),
                         format!("test address {} of {} is also a data address", t.addr, m.name),
@@ -377,7 +447,7 @@ impl GroupConfig {
         if t.is_unspecified() || t.is_multicast() || t.is_broadcast() || t.is_loopback() {
             return Err(format!("invalid probe target {t}: not a unicast host address"));
         }
-        if self.data.iter().any(|d| d.addr == t) {
+        if self.data.iter().any(|d| d.addr == IpAddr::V4(t)) {
             return Err(format!(
                 "invalid probe target {t}: it is a data address of the group"
             ));
@@ -393,9 +463,8 @@ impl GroupConfig {
             ));
         }
         let own = self
-            .data
-            .iter()
-            .chain(self.members.iter().filter_map(|m| m.test_address.as_ref()));
+            .data4()
+            .chain(self.members.iter().filter_map(|m| m.test_address));
         for a in own {
             // /31 and /32 have no broadcast address (RFC 3021).
             if a.prefix_len < 31 {
@@ -444,7 +513,7 @@ mod tests {
         GroupConfig {
             group: "production0".into(),
             interface: "ipmp0".into(),
-            data: vec![parse_data_addr("192.0.2.200/24").unwrap()],
+            data: vec![parse_data_addr("192.0.2.200/24").unwrap().into()],
             members: vec![
                 MemberConfig::new("m0"),
                 MemberConfig {
@@ -482,6 +551,45 @@ mod tests {
             let e = parse_data_addr(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }
+    }
+
+    #[test]
+    fn ipv6_data_addresses_parse_and_errors_name_the_value() {
+        assert_eq!(
+            parse_if_addr("2001:db8::200/64").unwrap(),
+            IfAddr {
+                addr: "2001:db8::200".parse().unwrap(),
+                prefix_len: 64
+            }
+        );
+        assert_eq!(parse_if_addr("2001:db8::9").unwrap().prefix_len, 128);
+        assert_eq!(
+            parse_if_addr("192.0.2.200/24").unwrap(),
+            IfAddr::from(parse_data_addr("192.0.2.200/24").unwrap())
+        );
+        for bad in [
+            "2001:db8::200/129",
+            "2001:db8::g/64",
+            "ff02::1/64",
+            "::/0",
+            "::1/128",
+            "::ffff:192.0.2.1/96",
+            "2001:db8::1/x",
+            "192.0.2.1/33",
+        ] {
+            let e = parse_if_addr(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        // The same address twice is refused whatever its prefix.
+        let mut c = cfg();
+        c.data.push(parse_if_addr("2001:db8::200/64").unwrap());
+        assert!(c.validate().is_ok());
+        c.data.push(parse_if_addr("2001:db8::200/128").unwrap());
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("2001:db8::200 is given twice"));
     }
 
     #[test]
@@ -578,7 +686,7 @@ mod detect_tests {
         );
         c.detect.fdt = detect::FDT_MIN;
         assert_eq!(c.effective_fdt(), (detect::FDT_MIN, None));
-        c.data = vec![parse_data_addr("192.0.2.201/24").unwrap()];
+        c.data = vec![parse_data_addr("192.0.2.201/24").unwrap().into()];
         assert!(c.validate().unwrap_err().contains("also a data address"));
     }
 }

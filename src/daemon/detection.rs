@@ -36,11 +36,12 @@ pub(super) fn new_probe_key() -> Result<ProbeKey, super::Error> {
     Ok(ProbeKey::new(k))
 }
 
-/// A gratuitous ARP still to be repeated.
+/// A gratuitous ARP (or, for IPv6, unsolicited neighbour advertisement)
+/// still to be repeated.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PendingGarp {
     pub at: Instant,
-    pub addr: Ipv4Addr,
+    pub addr: std::net::IpAddr,
     pub slot: Slot,
     pub left: u32,
 }
@@ -61,9 +62,8 @@ pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ip
         return (cfg.detect.targets.clone(), TargetSource::Configured);
     }
     let subnets: Vec<(Ipv4Addr, u8)> = cfg
-        .data
-        .iter()
-        .chain(cfg.members.iter().filter_map(|m| m.test_address.as_ref()))
+        .data4()
+        .chain(cfg.members.iter().filter_map(|m| m.test_address))
         .map(|d| (d.addr, d.prefix_len))
         .collect();
     let mut routers = Vec::new();
@@ -79,9 +79,8 @@ pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ip
 
 /// Addresses that are ours: never probe targets.
 fn own_addresses(cfg: &GroupConfig) -> Vec<Ipv4Addr> {
-    cfg.data
-        .iter()
-        .chain(cfg.members.iter().filter_map(|m| m.test_address.as_ref()))
+    cfg.data4()
+        .chain(cfg.members.iter().filter_map(|m| m.test_address))
         .map(|d| d.addr)
         .collect()
 }
@@ -248,7 +247,7 @@ impl Daemon {
         for (slot, st) in self.slots.iter_mut() {
             if let Some(p) = st.prober.as_mut() {
                 p.set_fast_repair(fast);
-                p.set_arp_sender(self.group.bindings().on(slot).next());
+                p.set_arp_sender(self.group.bindings().on4(slot).next());
             }
         }
     }
@@ -516,8 +515,9 @@ impl Daemon {
         }
     }
 
-    /// Schedules the repeats of a gratuitous ARP just sent.
-    pub(super) fn schedule_garp(&mut self, addr: Ipv4Addr, slot: Slot, now: Instant) {
+    /// Schedules the repeats of a gratuitous ARP (or unsolicited neighbour
+    /// advertisement) just sent.
+    pub(super) fn schedule_garp(&mut self, addr: std::net::IpAddr, slot: Slot, now: Instant) {
         self.garps.retain(|g| g.addr != addr);
         if self.cfg.detect.garp_count > 1 {
             self.garps.push(PendingGarp {
@@ -538,7 +538,7 @@ impl Daemon {
             if self.group.bindings().slot_of(g.addr) != Some(g.slot) {
                 continue;
             }
-            self.send_garp(g.addr, g.slot);
+            self.send_announcement(g.addr, g.slot);
             g.left -= 1;
             if g.left > 0 {
                 g.at = now + GARP_INTERVAL;

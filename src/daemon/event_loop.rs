@@ -16,7 +16,7 @@ use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll};
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
@@ -193,16 +193,20 @@ impl Daemon {
                 }
             }
             netlink::Event::AddrAdded(a) if a.index == self.tap_index => {
-                if let IpAddr::V4(v4) = a.addr {
-                    let acts = self.group.handle(group::Event::AddressAdded(v4), now);
-                    self.perform(acts);
-                }
+                // An IPv6 address is bound once the kernel's DAD for it is
+                // over (RTM_NEWADDR comes again then); tentative again (DAD
+                // restarts when the carrier returns) or failed: unbound.
+                let ev = if a.dad_pending_or_failed() {
+                    group::Event::AddressRemoved(a.addr)
+                } else {
+                    group::Event::AddressAdded(a.addr)
+                };
+                let acts = self.group.handle(ev, now);
+                self.perform(acts);
             }
             netlink::Event::AddrRemoved(a) if a.index == self.tap_index => {
-                if let IpAddr::V4(v4) = a.addr {
-                    let acts = self.group.handle(group::Event::AddressRemoved(v4), now);
-                    self.perform(acts);
-                }
+                let acts = self.group.handle(group::Event::AddressRemoved(a.addr), now);
+                self.perform(acts);
             }
             netlink::Event::AddrAdded(_) | netlink::Event::AddrRemoved(_) => {}
             netlink::Event::Overrun => self.resync()?,
@@ -237,7 +241,7 @@ impl Daemon {
             // tell them, once the data plane answers with the new one.
             let g = self.publish();
             self.shared.wait_taken(g, TAKE_UP_TIMEOUT);
-            let bound: Vec<Ipv4Addr> = self.group.bindings().on(slot).collect();
+            let bound: Vec<IpAddr> = self.group.bindings().on(slot).collect();
             for addr in bound {
                 self.announce(addr, slot);
             }
@@ -302,15 +306,12 @@ impl Daemon {
                 }
             }
         }
-        let on_tap: Vec<Ipv4Addr> = addrs
+        let on_tap: Vec<IpAddr> = addrs
             .iter()
-            .filter(|a| a.index == self.tap_index)
-            .filter_map(|a| match a.addr {
-                IpAddr::V4(v) => Some(v),
-                IpAddr::V6(_) => None,
-            })
+            .filter(|a| a.index == self.tap_index && !a.dad_pending_or_failed())
+            .map(|a| a.addr)
             .collect();
-        let bound: Vec<Ipv4Addr> = self.group.bindings().iter().map(|(a, _)| a).collect();
+        let bound: Vec<IpAddr> = self.group.bindings().iter().map(|(a, _)| a).collect();
         let now = Instant::now();
         for a in bound.iter().filter(|a| !on_tap.contains(a)) {
             let acts = self.group.handle(group::Event::AddressRemoved(*a), now);

@@ -200,6 +200,7 @@ mod tests {
             index: 3,
             addr: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)),
             prefix_len: 64,
+            flags: 0,
         };
         assert!(check_member(
             &m,
@@ -237,6 +238,7 @@ mod tests {
             index: 3,
             addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 5)),
             prefix_len: 24,
+            flags: 0,
         };
         let e = check_member(&m, &[], std::slice::from_ref(&v4), &[], 0, false).unwrap_err();
         assert!(e.contains("192.0.2.5/24") && e.contains("--force"), "{e}");
@@ -246,6 +248,7 @@ mod tests {
             index: 3,
             addr: IpAddr::V6("2001:db8::5".parse().unwrap()),
             prefix_len: 64,
+            flags: 0,
         };
         let e = check_member(&m, &[], &[v6], &[], 0, false).unwrap_err();
         assert!(e.contains("2001:db8::5/64"), "{e}");

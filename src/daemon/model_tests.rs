@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 /// Interface names the model draws members from.
 const POOL: usize = 6;
+const ADDRS6: [std::net::Ipv6Addr; 2] = [
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200),
+    std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x200),
+];
 const ADDRS: [Ipv4Addr; 3] = [
     Ipv4Addr::new(192, 0, 2, 200),
     Ipv4Addr::new(192, 0, 2, 201),
@@ -185,7 +189,11 @@ impl Model {
                 None => return "none".into(),
             },
             8 => {
-                let a = ADDRS[rng.below(ADDRS.len())];
+                let a = if rng.coin() {
+                    ADDRS[rng.below(ADDRS.len())].into()
+                } else {
+                    ADDRS6[rng.below(ADDRS6.len())].into()
+                };
                 if rng.coin() {
                     group::Event::AddressAdded(a)
                 } else {

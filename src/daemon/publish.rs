@@ -6,11 +6,13 @@
 use super::{Daemon, TAKE_UP_TIMEOUT};
 use crate::datapath::arp::{gratuitous_arp, igmp_general_query};
 use crate::datapath::buckets::Slot;
+use crate::datapath::ndp::{mld_general_query, unsolicited_na};
 use crate::datapath::plan::{Plan, Port};
 use crate::datapath::shell::Table;
 use crate::datapath::vnet::VNET_HDR_LEN;
 use crate::group;
-use std::net::Ipv4Addr;
+use crate::wire::ipv6;
+use std::net::IpAddr;
 use std::time::Instant;
 
 impl Daemon {
@@ -40,7 +42,19 @@ impl Daemon {
                 .group
                 .bindings()
                 .iter()
-                .filter_map(|(a, s)| s.map(|s| (a, s)))
+                .filter_map(|(a, s)| match (a, s) {
+                    (IpAddr::V4(a), Some(s)) => Some((a, s)),
+                    _ => None,
+                })
+                .collect(),
+            bindings6: self
+                .group
+                .bindings()
+                .iter()
+                .filter_map(|(a, s)| match (a, s) {
+                    (IpAddr::V6(a), Some(s)) => Some((a, s)),
+                    _ => None,
+                })
                 .collect(),
             outbound: self.cfg.outbound,
             seed: self.seed,
@@ -109,6 +123,7 @@ impl Daemon {
                                 self.shared.wait_taken(g, TAKE_UP_TIMEOUT);
                             }
                             self.requery_igmp(t);
+                            self.requery_mld(t);
                         }
                     }
                 }
@@ -117,26 +132,36 @@ impl Daemon {
         self.sync_probers();
     }
 
-    /// Gratuitous ARP from the member an address is now bound to.
-    pub(super) fn announce(&self, addr: Ipv4Addr, slot: Slot) {
-        if self.send_garp(addr, slot) {
+    /// Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6)
+    /// from the member an address is now bound to.
+    pub(super) fn announce(&self, addr: IpAddr, slot: Slot) {
+        if self.send_announcement(addr, slot) {
+            let what = match addr {
+                IpAddr::V4(_) => "gratuitous ARP",
+                IpAddr::V6(_) => "unsolicited neighbour advertisement",
+            };
             log::info!(
-                "{addr} now bound to {} (gratuitous ARP sent)",
+                "{addr} now bound to {} ({what} sent)",
                 self.group.members()[usize::from(slot)].name
             );
         }
     }
 
-    pub(super) fn send_garp(&self, addr: Ipv4Addr, slot: Slot) -> bool {
+    /// One gratuitous ARP, or for IPv6 one unsolicited NA (to all nodes,
+    /// S=0, O=1, the member's MAC as target link-layer address).
+    pub(super) fn send_announcement(&self, addr: IpAddr, slot: Slot) -> bool {
         let Some(t) = self.slots.taken(slot) else {
             return false;
         };
         let mut f = vec![0u8; VNET_HDR_LEN];
-        f.extend_from_slice(&gratuitous_arp(t.mac, addr));
+        match addr {
+            IpAddr::V4(a) => f.extend_from_slice(&gratuitous_arp(t.mac, a)),
+            IpAddr::V6(a) => f.extend_from_slice(&unsolicited_na(t.mac, a)),
+        }
         match t.io.send_control(&f) {
             Ok(()) => true,
             Err(e) => {
-                log::warn!("gratuitous ARP for {addr} on {}: {e}", t.io.name);
+                log::warn!("announcing {addr} on {}: {e}", t.io.name);
                 false
             }
         }
@@ -152,6 +177,19 @@ impl Daemon {
         f.extend_from_slice(&igmp_general_query(t.mac));
         if let Err(e) = self.tap.write(&f) {
             log::warn!("IGMP re-query on {}: {e}", self.cfg.interface);
+        }
+    }
+
+    /// The same for MLD: an MLDv2 general query from the new nominee's
+    /// link-local address (Linux ignores queries from other sources).
+    pub(super) fn requery_mld(&self, slot: Slot) {
+        let Some(t) = self.slots.taken(slot) else {
+            return;
+        };
+        let mut f = vec![0u8; VNET_HDR_LEN];
+        f.extend_from_slice(&mld_general_query(t.mac, ipv6::link_local_from_mac(t.mac)));
+        if let Err(e) = self.tap.write(&f) {
+            log::warn!("MLD re-query on {}: {e}", self.cfg.interface);
         }
     }
 }

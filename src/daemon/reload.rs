@@ -4,7 +4,7 @@
 
 use super::slots::Slots;
 use super::{detection, Daemon, SlotState};
-use crate::config::{DataAddr, GroupConfig, MemberConfig, ProbeMode};
+use crate::config::{DataAddr, GroupConfig, IfAddr, MemberConfig, ProbeMode};
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::{ProbeCounter, ProbeState, Prober};
 use crate::group;
@@ -107,12 +107,12 @@ impl Daemon {
         }
         // Data addresses: netlink events bind and unbind them as usual.
         for d in &diff.data.removed {
-            if let Err(e) = self.nl.del_address(self.tap_index, d.addr, d.prefix_len) {
+            if let Err(e) = self.nl.del_ip_address(self.tap_index, d.addr, d.prefix_len) {
                 log::warn!("reload: removing {d}: {e}");
             }
         }
         for d in &diff.data.added {
-            if let Err(e) = self.nl.add_address(self.tap_index, d.addr, d.prefix_len) {
+            if let Err(e) = self.nl.add_ip_address(self.tap_index, d.addr, d.prefix_len) {
                 log::warn!("reload: adding {d}: {e}");
             }
         }
@@ -189,7 +189,7 @@ pub(crate) struct ConfigDiff {
     pub routes: Changes<Route>,
     /// Data addresses, compared by address (a new prefix length alone
     /// changes nothing).
-    pub data: Changes<DataAddr>,
+    pub data: Changes<IfAddr>,
 }
 
 pub(crate) fn diff_config(old: &GroupConfig, new: &GroupConfig) -> ConfigDiff {
@@ -425,7 +425,7 @@ mod tests {
         GroupConfig {
             group: "g0".into(),
             interface: "ipmp0".into(),
-            data: vec![addr("192.0.2.200/24")],
+            data: vec![addr("192.0.2.200/24").into()],
             members: vec![m("a", false), m("b", false)],
             outbound: crate::config::Outbound::Flow,
             detect: crate::config::DetectConfig::default(),
@@ -578,15 +578,15 @@ mod tests {
     #[test]
     fn data_addresses_are_compared_by_address_only() {
         let mut old = base();
-        old.data.push(addr("192.0.2.210/24"));
+        old.data.push(addr("192.0.2.210/24").into());
         let mut new = base();
-        new.data = vec![addr("192.0.2.200/25"), addr("192.0.2.220/24")];
+        new.data = vec![addr("192.0.2.200/25").into(), addr("192.0.2.220/24").into()];
         let d = diff_config(&old, &new);
         assert_eq!(
             d.data,
             Changes {
-                removed: vec![addr("192.0.2.210/24")],
-                added: vec![addr("192.0.2.220/24")],
+                removed: vec![addr("192.0.2.210/24").into()],
+                added: vec![addr("192.0.2.220/24").into()],
             }
         );
     }

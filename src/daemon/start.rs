@@ -8,7 +8,7 @@ use super::member::{self, Isolation};
 use super::rundir::{self, PidFile};
 use super::slots::{SlotState, Slots, Taken};
 use super::{detection, identity, refused, state, Daemon, Error, Reloader, CONTROL, CONTROL_CLIENTS, PROBE};
-use crate::config::{DataAddr, GroupConfig};
+use crate::config::{GroupConfig, IfAddr};
 use crate::control::server::Server;
 use crate::datapath::buckets::Slot;
 use crate::datapath::counters::MemberCounters;
@@ -22,7 +22,6 @@ use crate::sys::tap::Tap;
 use crate::sys::{self, sysctl};
 use mio::Poll;
 use std::io;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -78,7 +77,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         )));
     }
     for d in &cfg.data {
-        if let Some(a) = addrs.iter().find(|a| a.addr == IpAddr::V4(d.addr)) {
+        if let Some(a) = addrs.iter().find(|a| a.addr == d.addr) {
             let on = links
                 .iter()
                 .find(|l| l.index == a.index)
@@ -132,9 +131,13 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         .ok_or_else(|| refused(format!("{} vanished after creation", tap.name())))?;
     let group_mac = identity::derive_mac(&identity::machine_id(), &cfg.group);
     nl.set_mac(tap_link.index, group_mac).map_err(refused)?;
-    // IPv6 stays off on the group interface until IPv6 support; the kernel
-    // answers ARP only for addresses on ipmp0 and announces the right source.
-    sysctl::write("ipv6", tap.name(), "disable_ipv6", "1").map_err(refused)?;
+    // IPv6 on: the link-local (from the group's MAC, set above) and every
+    // other address is bound like an IPv4 one. The TAP has no carrier until
+    // a member forwards, and Linux starts DAD (and forms the link-local) only
+    // on carrier: no address is tested while no member can carry the probe.
+    // The kernel answers ARP only for addresses on ipmp0 and announces the
+    // right source.
+    sysctl::write("ipv6", tap.name(), "disable_ipv6", "0").map_err(refused)?;
     sysctl::write("ipv4", tap.name(), "arp_ignore", "1").map_err(refused)?;
     sysctl::write("ipv4", tap.name(), "arp_announce", "2").map_err(refused)?;
 
@@ -214,7 +217,10 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     }
     d.update_mtu();
     d.nl.set_up(d.tap_index, true).map_err(refused)?;
-    for a in d.cfg.data.clone() {
+    // IPv4 data addresses are bound before the kernel has them, so the
+    // first ARP is answered by the right member; an IPv6 one is bound when
+    // the kernel reports it past DAD (event loop).
+    for a in d.cfg.data.clone().into_iter().filter(|a| a.addr.is_ipv4()) {
         let acts = d.group.handle(group::Event::AddressAdded(a.addr), now);
         d.perform(acts);
     }
@@ -228,7 +234,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     d.tap.set_carrier(!d.group.active().is_empty()).map_err(refused)?;
     // Data addresses last: an address on the group interface means ready.
     for a in d.cfg.data.clone() {
-        d.nl.add_address(d.tap_index, a.addr, a.prefix_len)
+        d.nl.add_ip_address(d.tap_index, a.addr, a.prefix_len)
             .map_err(refused)?;
     }
     // Static routes through the group, now that its addresses are there.
@@ -245,7 +251,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         d.cfg
             .data
             .iter()
-            .map(DataAddr::to_string)
+            .map(IfAddr::to_string)
             .collect::<Vec<_>>()
             .join(" ")
     );

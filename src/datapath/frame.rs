@@ -89,8 +89,9 @@ pub enum Class {
     /// Unicast IPv6: spread per flow.
     Ipv6Unicast(FlowKey6),
     /// A neighbour discovery message (ICMPv6 133-137, RS to Redirect), unicast
-    /// or multicast: IPv6's ARP. Its link-layer address options name a MAC.
-    Ndp { msg_type: u8 },
+    /// or multicast: IPv6's ARP. Its link-layer address options name a MAC;
+    /// it leaves through the member bound to its source address `src`.
+    Ndp { msg_type: u8, src: u128 },
     /// Broadcast or multicast destination (not ARP, not NDP): nominee only.
     Multicast,
     /// Any other unicast (other ethertypes, ARP or more than one tag behind a VLAN tag).
@@ -172,8 +173,11 @@ pub fn parse_ipv4_flow(frame: &[u8], l3: usize) -> Result<FlowKey, Malformed> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ipv6Flow {
     Flow(FlowKey6),
-    /// A neighbour discovery message of this ICMPv6 type.
-    Ndp(u8),
+    /// A neighbour discovery message of this ICMPv6 type, from `src`.
+    Ndp {
+        msg_type: u8,
+        src: u128,
+    },
 }
 
 #[inline]
@@ -210,7 +214,12 @@ pub fn parse_ipv6_flow(frame: &[u8], l3: usize) -> Result<Ipv6Flow, Malformed> {
                     (nh, read_u32(l4, ipv4::l4::PORTS))
                 }
                 (_, next_header::ICMPV6) => match l4.get(icmpv6::field::TYPE) {
-                    Some(&t) if icmpv6::is_ndp(t) => return Ok(Ipv6Flow::Ndp(t)),
+                    Some(&t) if icmpv6::is_ndp(t) => {
+                        return Ok(Ipv6Flow::Ndp {
+                            msg_type: t,
+                            src: read_u128(ip, ipv6::field::SRC_ADDR),
+                        })
+                    }
                     _ => (next_header::ICMPV6, h.flow_label()),
                 },
                 (_, nh) => (nh, h.flow_label()),
@@ -255,7 +264,7 @@ pub fn classify(frame: &[u8]) -> Result<Class, Malformed> {
     if et == ETH_P_IPV6 {
         // Before the multicast check: solicitations go to multicast groups.
         return match parse_ipv6_flow(frame, l3) {
-            Ok(Ipv6Flow::Ndp(msg_type)) => Ok(Class::Ndp { msg_type }),
+            Ok(Ipv6Flow::Ndp { msg_type, src }) => Ok(Class::Ndp { msg_type, src }),
             Ok(_) | Err(_) if multicast => Ok(Class::Multicast),
             Ok(Ipv6Flow::Flow(k)) => Ok(Class::Ipv6Unicast(k)),
             Err(e) => Err(e),
@@ -540,7 +549,15 @@ mod tests {
             (KERNEL_NA, icmpv6::msg_type::NEIGHBOR_ADVERT),
             (KERNEL_RS, icmpv6::msg_type::ROUTER_SOLICIT),
         ] {
-            assert_eq!(classify(&from_hex(hex)), Ok(Class::Ndp { msg_type: t }));
+            let f = from_hex(hex);
+            let src = ipv6::Packet::new_checked(&f[L3_AT..]).unwrap().src_addr();
+            assert_eq!(
+                classify(&f),
+                Ok(Class::Ndp {
+                    msg_type: t,
+                    src: u128::from(src)
+                })
+            );
         }
         assert_eq!(classify(&from_hex(KERNEL_MLD_REPORT)), Ok(Class::Multicast));
         // A multicast frame that does not parse still goes to the nominee.

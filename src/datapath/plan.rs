@@ -10,9 +10,9 @@ use super::frame::*;
 use super::ndp::rewrite_ndp_lladdr;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
 use crate::wire::{ethernet, icmpv4, ipv4};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// How unicast IPv4 picks a member: the configuration's enum, as is.
+/// How unicast IP picks a member: the configuration's enum, as is.
 pub use crate::config::Outbound;
 
 /// A member as the data plane sees it.
@@ -33,8 +33,11 @@ pub struct Plan {
     pub ports: Vec<Option<Port>>,
     pub buckets: Buckets,
     pub nominee: Option<Slot>,
-    /// (address, member) for every bound data address.
+    /// (address, member) for every bound IPv4 data address.
     pub bindings: Vec<(Ipv4Addr, Slot)>,
+    /// (address, member) for every bound IPv6 data address; a list of its
+    /// own, so the IPv4 path compares 4-byte addresses only.
+    pub bindings6: Vec<(Ipv6Addr, Slot)>,
     pub outbound: Outbound,
     pub seed: u64,
     /// Probing is on: ARP replies from targets to a member's MAC are copied
@@ -57,6 +60,7 @@ impl Plan {
             buckets: Buckets::default(),
             nominee: None,
             bindings: Vec::new(),
+            bindings6: Vec::new(),
             outbound: Outbound::Flow,
             seed,
             probing: false,
@@ -69,6 +73,12 @@ impl Plan {
     #[inline]
     fn bound(&self, a: Ipv4Addr) -> Option<Slot> {
         self.bindings.iter().find(|(x, _)| *x == a).map(|(_, s)| *s)
+    }
+
+    #[inline]
+    fn bound6(&self, a: u128) -> Option<Slot> {
+        let a = Ipv6Addr::from(a);
+        self.bindings6.iter().find(|(x, _)| *x == a).map(|(_, s)| *s)
     }
 
     #[inline]
@@ -162,10 +172,19 @@ pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, DropReason> {
             };
             bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash(&k, plan.seed)))
         }
-        // No IPv6 address is bound to a member yet: `bound` spreads by flow too.
-        Class::Ipv6Unicast(k) => plan.buckets.lookup(flow_hash6(&k, plan.seed)),
+        Class::Ipv6Unicast(k) => {
+            let bound = match plan.outbound {
+                Outbound::Bound => plan.bound6(k.src),
+                Outbound::Flow => None,
+            };
+            bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash6(&k, plan.seed)))
+        }
         Class::Arp { sender, .. } => plan.bound(sender).or(plan.nominee).unwrap_or(NO_SLOT),
-        Class::Ndp { .. } | Class::Multicast | Class::OtherUnicast => plan.nominee.unwrap_or(NO_SLOT),
+        // IPv6's ARP: from the member bound to the source, whose MAC the
+        // options then carry; `::` (DAD), multicast and unbound sources
+        // have no binding and leave through the nominee.
+        Class::Ndp { src, .. } => plan.bound6(src).or(plan.nominee).unwrap_or(NO_SLOT),
+        Class::Multicast | Class::OtherUnicast => plan.nominee.unwrap_or(NO_SLOT),
     };
     let port = plan.port(slot).ok_or(DropReason::NoActiveMember)?;
     ethernet::Frame::new_unchecked(&mut *frame).set_src_addr(port.mac);
@@ -261,8 +280,13 @@ mod tests {
             (Ipv4Addr::new(192, 0, 2, 200), 1),
             (Ipv4Addr::new(192, 0, 2, 201), 2),
         ];
+        p.bindings6 = vec![(V6_BOUND, 2)];
         p
     }
+
+    /// An IPv6 data address bound to member 2 in [`plan`].
+    const V6_BOUND: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x201);
+    const V6_ROUTER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 
     fn tcp(src: [u8; 4], sport: u16, dst_mac: Mac, src_mac: Mac) -> Vec<u8> {
         let mut v = Vec::new();
@@ -317,6 +341,7 @@ mod tests {
         p.buckets.rebalance(&[], &[]);
         p.nominee = None;
         p.bindings.clear();
+        p.bindings6.clear();
         let mut f = tcp([192, 0, 2, 200], 1, ROUTER, GMAC);
         assert_eq!(outbound(&p, &mut f), Err(DropReason::NoActiveMember));
         assert_eq!(outbound(&p, &mut [0u8; 5]), Err(DropReason::Malformed));
@@ -349,6 +374,141 @@ mod tests {
             }
             assert!(seen.iter().all(|&n| n > 50), "{mode:?} {seen:?}");
         }
+    }
+
+    fn tcp6_from(src: Ipv6Addr, sport: u16) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(GMAC, ROUTER)
+            .ipv6(src.octets(), V6_ROUTER.octets(), 64)
+            .tcp(sport, 80, 1, 1000)
+            .write(&mut v, &[0; 10])
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn bound_mode_uses_the_ipv6_source_binding() {
+        let mut p = plan();
+        p.outbound = Outbound::Bound;
+        for port in 0..50 {
+            let mut f = tcp6_from(V6_BOUND, 1000 + port);
+            assert_eq!(outbound(&p, &mut f).unwrap(), 2);
+            assert_eq!(src_mac(&f), M[2]);
+        }
+        // Flow mode spreads the same source.
+        p.outbound = Outbound::Flow;
+        let slots: std::collections::HashSet<Slot> = (0..50)
+            .map(|port| outbound(&p, &mut tcp6_from(V6_BOUND, 1000 + port)).unwrap())
+            .collect();
+        assert!(slots.len() > 1, "{slots:?}");
+    }
+
+    /// The lladdr option of an NS or NA frame.
+    fn ndp_lladdr(f: &[u8]) -> Option<Mac> {
+        use crate::wire::{icmpv6, ipv6, ndisc};
+        let ip = ipv6::Packet::new_checked(&f[ETH_HLEN..]).unwrap();
+        let msg = icmpv6::Packet::new_checked(ip.payload()).unwrap();
+        match ndisc::Repr::parse(&ip.src_addr(), &ip.dst_addr(), &msg).unwrap() {
+            ndisc::Repr::NeighborSolicit { lladdr, .. } | ndisc::Repr::NeighborAdvert { lladdr, .. } => {
+                lladdr
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn ndp_leaves_through_the_member_bound_to_its_source() {
+        use crate::wire::{ipv6, ndisc};
+        let p = plan();
+        // The kernel's NS to resolve the router, from a bound address, and
+        // its NA answering the router's NS for it: both from member 2 with
+        // member 2's MAC in the options, in both outbound modes.
+        let ns = ndisc::Repr::NeighborSolicit {
+            target: V6_ROUTER,
+            lladdr: Some(GMAC),
+        }
+        .frame(
+            GMAC,
+            ipv6::multicast_mac(ipv6::solicited_node(V6_ROUTER)),
+            V6_BOUND,
+            ipv6::solicited_node(V6_ROUTER),
+        );
+        let na = ndisc::Repr::NeighborAdvert {
+            flags: ndisc::na_flags::SOLICITED | ndisc::na_flags::OVERRIDE,
+            target: V6_BOUND,
+            lladdr: Some(GMAC),
+        }
+        .frame(GMAC, ROUTER, V6_BOUND, V6_ROUTER);
+        for mode in [Outbound::Flow, Outbound::Bound] {
+            let mut p = p.clone();
+            p.outbound = mode;
+            for f in [&ns, &na] {
+                let mut f = f.clone();
+                assert_eq!(outbound(&p, &mut f).unwrap(), 2, "{mode:?}");
+                assert_eq!(src_mac(&f), M[2]);
+                assert_eq!(ndp_lladdr(&f), Some(M[2]));
+            }
+        }
+        // DAD (from ::, no option) and an unbound source: the nominee.
+        let mut dad = ndisc::Repr::NeighborSolicit {
+            target: V6_BOUND,
+            lladdr: None,
+        }
+        .frame(
+            GMAC,
+            ipv6::multicast_mac(ipv6::solicited_node(V6_BOUND)),
+            Ipv6Addr::UNSPECIFIED,
+            ipv6::solicited_node(V6_BOUND),
+        );
+        assert_eq!(outbound(&p, &mut dad).unwrap(), 0);
+        assert_eq!(src_mac(&dad), M[0]);
+        assert_eq!(ndp_lladdr(&dad), None);
+        let mut unbound = ndisc::Repr::NeighborSolicit {
+            target: V6_ROUTER,
+            lladdr: Some(GMAC),
+        }
+        .frame(GMAC, ROUTER, "2001:db8::99".parse().unwrap(), V6_ROUTER);
+        assert_eq!(outbound(&p, &mut unbound).unwrap(), 0);
+        assert_eq!(ndp_lladdr(&unbound), Some(M[0]));
+    }
+
+    #[test]
+    fn a_neighbour_solicitation_reaches_the_group_once() {
+        use crate::wire::{ipv6, ndisc};
+        let p = plan();
+        // The router's multicast NS for a data address: every member
+        // receives a copy (the switch floods it); only the nominee's goes
+        // in, so the kernel answers it once.
+        let ns = ndisc::Repr::NeighborSolicit {
+            target: V6_BOUND,
+            lladdr: Some(ROUTER),
+        }
+        .frame(
+            ROUTER,
+            ipv6::multicast_mac(ipv6::solicited_node(V6_BOUND)),
+            V6_ROUTER,
+            ipv6::solicited_node(V6_BOUND),
+        );
+        let delivered: Vec<Slot> = (0..3)
+            .filter(|&s| inbound(&p, s, &mut ns.clone()).is_ok())
+            .collect();
+        assert_eq!(delivered, vec![0]);
+        // A unicast NS (reachability check) to the bound member's MAC: in
+        // once, from that member only, addressed to the group.
+        let uni = ndisc::Repr::NeighborSolicit {
+            target: V6_BOUND,
+            lladdr: Some(ROUTER),
+        }
+        .frame(ROUTER, M[2], V6_ROUTER, V6_BOUND);
+        let mut copies = Vec::new();
+        for s in 0..3 {
+            let mut f = uni.clone();
+            if inbound(&p, s, &mut f).is_ok() {
+                copies.push(f);
+            }
+        }
+        assert_eq!(copies.len(), 1);
+        assert_eq!(dst_mac(&copies[0]), GMAC);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::detect::probe::ProbeState;
 use crate::detect::FLAP_WINDOW;
 use crate::wire::ethernet::Address as Mac;
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 /// Slots a group can have: every slot number but the buckets' "none".
@@ -206,8 +206,8 @@ pub enum Event {
     Removed {
         slot: Slot,
     },
-    AddressAdded(Ipv4Addr),
-    AddressRemoved(Ipv4Addr),
+    AddressAdded(IpAddr),
+    AddressRemoved(IpAddr),
     /// The deadline from [`Group::next_deadline`] passed.
     Tick,
     /// Several changes decided together (a reload): the active set is
@@ -236,8 +236,9 @@ impl Event {
 pub enum Action {
     /// The forwarding state changed: publish a new table.
     Publish,
-    /// After the new table is taken up: gratuitous ARP for `addr` from `slot`.
-    Announce { addr: Ipv4Addr, slot: Slot },
+    /// After the new table is taken up: gratuitous ARP (IPv4) or unsolicited
+    /// neighbour advertisement (IPv6) for `addr` from `slot`.
+    Announce { addr: IpAddr, slot: Slot },
     /// Carrier of the group interface: on while any member forwards.
     Carrier(bool),
     /// Multicast reception moves: drop the old nominee's membership, join on

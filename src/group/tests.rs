@@ -18,8 +18,12 @@ fn group3() -> (Group, Instant) {
     group(true, false, false)
 }
 
-fn a(n: u8) -> Ipv4Addr {
-    Ipv4Addr::new(192, 0, 2, n)
+fn a(n: u8) -> IpAddr {
+    std::net::Ipv4Addr::new(192, 0, 2, n).into()
+}
+
+fn a6(n: u16) -> IpAddr {
+    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, n).into()
 }
 
 fn join(g: &mut Group, t: Instant, slot: Slot, link_up: bool) -> Vec<Action> {
@@ -105,7 +109,7 @@ fn link_loss_moves_addresses_nominee_and_announces() {
     for i in 0..3 {
         g.handle(Event::AddressAdded(a(200 + i)), t);
     }
-    let on0: Vec<Ipv4Addr> = g.bindings().on(0).collect();
+    let on0: Vec<IpAddr> = g.bindings().on(0).collect();
     let acts = g.handle(Event::Link { slot: 0, up: false }, t);
     assert_eq!(
         logs(&acts),
@@ -458,4 +462,40 @@ fn a_member_with_a_duplicate_hardware_address_is_taken_out_of_service() {
     g.handle(Event::Gone { slot: 2 }, t);
     assert!(!g.members()[0].dup_hwaddr);
     assert!(g.active().contains(&0));
+}
+
+#[test]
+fn ipv6_addresses_are_bound_moved_and_announced_like_ipv4() {
+    let (mut g, t) = group3();
+    join_all(&mut g, t);
+    let v6 = [a6(0x200), a6(0x201), a6(0x202)];
+    for (i, x) in v6.iter().enumerate() {
+        let acts = g.handle(Event::AddressAdded(*x), t);
+        assert!(acts.contains(&Action::Publish), "{acts:?}");
+        assert!(
+            matches!(acts[1], Action::Announce { addr, .. } if addr == *x),
+            "{acts:?}"
+        );
+        // Dual stack: an IPv4 address next to each; each family spreads on its own.
+        g.handle(Event::AddressAdded(a(200 + i as u8)), t);
+    }
+    for s in 0..3 {
+        assert_eq!(g.bindings().on6(s).count(), 1, "{:?}", g.bindings());
+        assert_eq!(g.bindings().on4(s).count(), 1, "{:?}", g.bindings());
+    }
+    let lost: Vec<IpAddr> = g.bindings().on(1).collect();
+    let acts = g.handle(Event::Link { slot: 1, up: false }, t);
+    for x in &lost {
+        let to = g.bindings().slot_of(*x).expect("rebound");
+        assert_ne!(to, 1);
+        assert!(
+            acts.contains(&Action::Announce { addr: *x, slot: to }),
+            "{acts:?}"
+        );
+    }
+    let acts = g.handle(Event::AddressRemoved(v6[0]), t);
+    assert_eq!(acts, vec![Action::Publish]);
+    assert!(!g.bindings().contains(v6[0]));
+    // Removing what is not bound changes nothing.
+    assert!(g.handle(Event::AddressRemoved(v6[0]), t).is_empty());
 }

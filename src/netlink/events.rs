@@ -259,6 +259,7 @@ mod tests {
                 index: va,
                 addr: a.into(),
                 prefix_len: 24,
+                flags: crate::netlink::IFA_F_PERMANENT,
             };
             h.add_address(va, a, 24).unwrap();
             wait_event(&mut es, &mut seen, |e| *e == Event::AddrAdded(info.clone()));

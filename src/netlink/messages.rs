@@ -49,6 +49,17 @@ pub struct AddrInfo {
     pub index: u32,
     pub addr: IpAddr,
     pub prefix_len: u8,
+    /// IFA_F_* bits (IFA_FLAGS when present, else the header byte):
+    /// an IPv6 address is usable once neither tentative nor DAD-failed.
+    pub flags: u32,
+}
+
+impl AddrInfo {
+    /// The kernel still runs (or has failed) duplicate address detection
+    /// for it: it must not be announced or answered for yet.
+    pub fn dad_pending_or_failed(&self) -> bool {
+        self.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) != 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +125,8 @@ const RTA_MULTIPATH: u16 = 9;
 const RTA_PREF: u16 = 20;
 
 pub const IFA_F_NODAD: u32 = 0x02;
+pub const IFA_F_DADFAILED: u32 = 0x08;
+pub const IFA_F_TENTATIVE: u32 = 0x40;
 pub const IFA_F_OPTIMISTIC: u32 = 0x04;
 pub const IFA_F_HOMEADDRESS: u32 = 0x10;
 pub const IFA_F_TEMPORARY: u32 = 0x01;
@@ -147,6 +160,7 @@ const IFLA_LINK_NETNSID: u16 = 37;
 
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const IFA_FLAGS: u16 = 8;
 
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
@@ -294,14 +308,16 @@ pub(super) fn parse_addr(payload: &[u8]) -> Result<Option<AddrInfo>, ParseError>
     }
     let mut local = None;
     let mut address = None;
+    let mut flags = u32::from(header.flags.bits());
     for nla in NlasIterator::new(&payload[IFADDRMSG_LEN..]) {
         let nla = nla?;
-        if !matches!(nla.kind(), IFA_ADDRESS | IFA_LOCAL) {
+        if !matches!(nla.kind(), IFA_ADDRESS | IFA_LOCAL | IFA_FLAGS) {
             continue;
         }
         match AddressAttribute::parse(&nla) {
             Ok(AddressAttribute::Local(a)) => local = Some(a),
             Ok(AddressAttribute::Address(a)) => address = Some(a),
+            Ok(AddressAttribute::Flags(f)) => flags = f.bits(),
             Ok(_) => {}
             Err(e) => debug!("address on {}: skipping attribute: {e}", header.index),
         }
@@ -316,6 +332,7 @@ pub(super) fn parse_addr(payload: &[u8]) -> Result<Option<AddrInfo>, ParseError>
         index: header.index,
         addr,
         prefix_len: header.prefix_len,
+        flags,
     }))
 }
 
