@@ -47,9 +47,11 @@ fn tutorial_states_as_ipmpstat_shows_them() {
         i.lines().next().unwrap(),
         "INTERFACE   ACTIVE  GROUP       FLAGS     LINK      PROBE     STATE"
     );
+    // IPv6 is on on the group interface: the nominee (m, b) is the IPv6
+    // multicast nominee too (M).
     assert_eq!(
         row(&i, "e1000g0"),
-        ["e1000g0", "yes", "production0", "--mb---", "up", "disabled", "ok"]
+        ["e1000g0", "yes", "production0", "--mbM--", "up", "disabled", "ok"]
     );
     assert_eq!(
         row(&i, "e1000g1"),
@@ -93,7 +95,7 @@ fn tutorial_states_as_ipmpstat_shows_them() {
     );
     assert_eq!(
         row(&i, "e1000g1"),
-        ["e1000g1", "yes", "production0", "--mb---", "up", "disabled", "ok"]
+        ["e1000g1", "yes", "production0", "--mbM--", "up", "disabled", "ok"]
     );
     assert_eq!(
         row(&i, "rge0"),
