@@ -4,7 +4,7 @@
 #   host   : e1000g0, e1000g1, rge0     (member NICs: no addresses, no IPv6, GRO on)
 #   swa    : br0 = sw-e1000g0 + sw-e1000g1 + cable4        (snooping, no querier)
 #   swb    : br0 = sw-rge0 + cable4 + sw-router            (snooping + querier)
-#   router : r0 = 192.0.2.1/24
+#   router : r0 = 192.0.2.1/24, 2001:db8::1/64 (IPv6 on r0 only)
 #
 # Every namespace is named "${LAB_PREFIX}-{host,swa,swb,router}" (LAB_PREFIX
 # defaults to "ipmplab"), and every veth pair is created directly across two
@@ -156,7 +156,8 @@ build() {
     say "namespaces: $(existing_namespaces | tr '\n' ' ')"
 
     # Switches and router: no IPv6 at all (keeps captures clean); interfaces
-    # created or moved in later inherit `default`.
+    # created or moved in later inherit `default`. The router's r0 turns it
+    # on for itself below.
     no_ipv6_ns swa
     no_ipv6_ns swb
     no_ipv6_ns router
@@ -201,8 +202,12 @@ build() {
     say "host members: ${MEMBERS[*]} (up, no addresses, IPv6 off, GRO on)"
 
     ip -n "$(ns router)" addr add 192.0.2.1/24 dev r0
+    # IPv6 on r0 only (the router's other interfaces stay without it): a
+    # static address, without DAD so that it is usable at once.
+    ns_sysctl router net.ipv6.conf.r0.disable_ipv6=0
+    ip -n "$(ns router)" addr add 2001:db8::1/64 dev r0 nodad
     ip -n "$(ns router)" link set r0 up
-    say "router: r0 192.0.2.1/24"
+    say "router: r0 192.0.2.1/24 2001:db8::1/64"
 }
 
 cmd_up() {
@@ -366,8 +371,8 @@ cmd_radvd() {
     ns_exists router || die "lab is not up ($(ns router) missing)"
     mkdir -p "$dir"
     dir=$(realpath "$dir")
-    # The router namespace starts with IPv6 off: turn it on for r0 (and
-    # forwarding, as on a router: radvd expects it). Both idempotent.
+    # IPv6 on r0 (as `up` leaves it; idempotent) and forwarding, as on a
+    # router: radvd expects it.
     ns_sysctl router net.ipv6.conf.r0.disable_ipv6=0
     ns_sysctl router net.ipv6.conf.all.forwarding=1
     ip -n "$(ns router)" -6 addr replace "$RA_ROUTER_ADDR" dev r0
