@@ -23,8 +23,9 @@
 #                member its neighbour entry names loses carrier (`lab.sh
 #                cut`); ping loss and longest gap, and the time from the cut
 #                until the router's neighbour entry (ARP; NDP) names another
-#                member (gratuitous ARP; unsolicited NA), polled with
-#                `ip -j neigh` (scripts/bench_failover.py neigh-trial)
+#                member (gratuitous ARP; unsolicited NA), stamped as their
+#                netlink events arrive (`ip -ts monitor`; scripts/bench_failover.py
+#                neigh-trial)
 #
 # Each stream lasts 2.5 s; the event comes ~1 s in, right after the member
 # carrying the stream was found from the rx_packets counters of the
@@ -394,8 +395,8 @@ fi
 echo "(e) neighbour entries, $TRIALS trials per family alternating, one daemon with $DATA/24 and $DATA6/64:"
 echo "the router pings the address every 2 ms for 3 s (\`ping -D -i 0.002 -w 3\`), the member its neighbour entry"
 echo "names loses carrier 1 s in (\`lab.sh cut\`); gap = longest time between two answers; moved after = from the"
-echo "cut (lab.sh returned) until \`ip -j neigh show to ADDR\` in the router names another member (polled back to"
-echo "back, one poll every few ms)."
+echo "member's carrier loss (\`ip -ts monitor link\` in the host) to the router's entry naming another member"
+echo "(\`ip -ts monitor neigh\` in the router), each stamped (one clock) as its netlink event reached ip."
 echo
 python3 "$HELPER" neigh-summary "$NEIGH_RESULTS"
 echo

@@ -20,14 +20,17 @@ summary      the Markdown table of docs/BENCHMARKS.md from the TSV rows
 neigh-trial  one carrier cut of the member bound to the data address ADDR
              (IPv4 or IPv6), run from the root namespace: the router pings
              ADDR every 2 ms while LAB_SH cuts the member its neighbour entry
-             names, and polls that entry until it names another member;
-             restores the member; prints one JSON line: the member, where the
-             address went, the time from the cut until the router's entry
-             moved, and the pings sent, answered, lost, duplicated and the
-             longest gap between two answers.
+             names; restores the member; prints one JSON line: the member,
+             where the address went, the time from the member's carrier loss
+             to the router's entry naming another member (`ip -ts monitor`
+             in each namespace stamps each netlink event as it arrives, one
+             clock), and the pings
+             sent, answered, lost, duplicated and the longest gap between
+             two answers.
 neigh-summary  the Markdown table of those JSON lines, one row per family.
 """
 import csv
+import datetime
 import json
 import os
 import selectors
@@ -51,13 +54,11 @@ IP_TIMEOUT = 10
 RECV_MAX = 4096
 LISTEN_BACKLOG = 256
 # neigh-trial: ping interval (s) and length (s) from the router, the cut
-# this far into it; the poll of the router's neighbour entry gives up after
-# NEIGH_TIMEOUT; the pause after the restore lets the member rejoin (and an
-# address move back) before the next trial.
+# this far into it; the pause after the restore lets the member rejoin (and
+# an address move back) before the next trial.
 PING_INTERVAL = 0.002
 PING_SECONDS = 3
 CUT_AT = 1.0
-NEIGH_TIMEOUT = 3.0
 WARM_PINGS = 3
 REPAIR_SETTLE = 1.5
 # The longest gap counts as "at the event" when it starts this close to it
@@ -213,6 +214,16 @@ def summary(results, rate):
               + ", ".join(f"{k} ×{v}" for k, v in paths.most_common()) + " |")
 
 
+def monitor_stamp(line):
+    """The wall-clock time of an `ip -ts monitor` line: "[2026-11-29T23:40:00.123456] ..."."""
+    if not line.startswith("["):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(line[1:line.index("]")]).timestamp()
+    except ValueError:
+        return None
+
+
 def neigh_trial(lab, prefix, addr):
     env = dict(os.environ, LAB_PREFIX=prefix)
     router, host = prefix + "-router", prefix + "-host"
@@ -238,6 +249,10 @@ def neigh_trial(lab, prefix, addr):
                 return e["lladdr"]
         return None
 
+    def monitor(ns, what):
+        return subprocess.Popen(["ip", "-n", ns, "-ts", "monitor", what], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
     macs = {m: mac_of(m) for m in MEMBERS}
     subprocess.run(["ip", "netns", "exec", router, "ping", "-n", "-q", "-c", str(WARM_PINGS), "-i", "0.2",
                     "-W", "1", addr], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=IP_TIMEOUT)
@@ -248,24 +263,31 @@ def neigh_trial(lab, prefix, addr):
         out["error"] = f"the router's entry {old} names no member"
         print(json.dumps(out))
         return
+    # The member's carrier loss in the host and the neighbour entry's change
+    # in the router, each stamped by `ip monitor` as its event arrives.
+    links, neighs = monitor(host, "link"), monitor(router, "neigh")
     ping = subprocess.Popen(["ip", "netns", "exec", router, "ping", "-n", "-D", "-i", str(PING_INTERVAL),
                              "-W", "1", "-w", str(PING_SECONDS), addr],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(CUT_AT)
     lab_cmd("cut", member)
-    # From here the member has no carrier: lab.sh's last step set its
-    # switch port down.
-    t_cut = time.monotonic()
-    moved_to, move_ms, polls = None, None, 0
-    while time.monotonic() - t_cut < NEIGH_TIMEOUT:
-        now = neigh()
-        polls += 1
-        m = next((m for m, mac in macs.items() if mac == now and m != member), None)
-        if m is not None:
-            moved_to, move_ms = m, (time.monotonic() - t_cut) * 1000
-            break
-    poll_ms = (time.monotonic() - t_cut) * 1000 / max(polls, 1)
     text, _ = ping.communicate(timeout=PING_SECONDS + IP_TIMEOUT)
+    links.terminate()
+    neighs.terminate()
+    link_text, _ = links.communicate(timeout=IP_TIMEOUT)
+    neigh_text, _ = neighs.communicate(timeout=IP_TIMEOUT)
+    # "[ts] 3: e1000g0@if2: <NO-CARRIER,BROADCAST,...> ..."
+    t_cut = next((monitor_stamp(l) for l in link_text.splitlines()
+                  if f" {member}@" in l and "NO-CARRIER" in l), None)
+    # "[ts] 2001:db8::200 dev r0 lladdr aa:bb:cc:dd:ee:ff STALE"
+    moved_to, t_move = None, None
+    for line in neigh_text.splitlines():
+        w = line.split()
+        if len(w) > 1 and w[1] == addr and "lladdr" in w:
+            m = next((m for m, mac in macs.items() if mac == w[w.index("lladdr") + 1] and m != member), None)
+            if m is not None:
+                moved_to, t_move = m, monitor_stamp(line)
+                break
     # "[1700000000.123456] 64 bytes from A: icmp_seq=5 ttl=64 time=0.1 ms"
     stamps, seqs, dups = [], set(), 0
     sent = received = 0
@@ -284,8 +306,8 @@ def neigh_trial(lab, prefix, addr):
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     lab_cmd("restore", member)
     time.sleep(REPAIR_SETTLE)
-    out.update({"moved_to": moved_to, "neigh_move_ms": None if move_ms is None else round(move_ms, 1),
-                "neigh_poll_ms": round(poll_ms, 1), "ping_interval_ms": PING_INTERVAL * 1000,
+    move_ms = None if t_cut is None or t_move is None else round((t_move - t_cut) * 1000, 1)
+    out.update({"moved_to": moved_to, "neigh_move_ms": move_ms, "ping_interval_ms": PING_INTERVAL * 1000,
                 "sent": sent, "received": received, "lost": sent - received, "duplicates": dups,
                 "max_gap_ms": round(max(gaps) * 1000, 1) if gaps else None})
     print(json.dumps(out))
