@@ -394,9 +394,10 @@ echo
 fi
 echo "(e) neighbour entries, $TRIALS trials per family alternating, one daemon with $DATA/24 and $DATA6/64:"
 echo "the router pings the address every 2 ms for 3 s (\`ping -D -i 0.002 -w 3\`), the member its neighbour entry"
-echo "names loses carrier 1 s in (\`lab.sh cut\`); gap = longest time between two answers; moved after = from the"
-echo "member's carrier loss (\`ip -ts monitor link\` in the host) to the router's entry naming another member"
-echo "(\`ip -ts monitor neigh\` in the router), each stamped (one clock) as its netlink event reached ip."
+echo "names loses carrier 1 s in (\`lab.sh cut\`); gap = longest time between two answers (before the cut: the"
+echo "same stream's noise floor); moved after = from the member's carrier loss (\`ip -ts monitor link\` in the"
+echo "host) to the router's entry naming another member (\`ip -ts monitor neigh\` in the router), each stamped"
+echo "(one clock) as its netlink event reached ip."
 echo
 python3 "$HELPER" neigh-summary "$NEIGH_RESULTS"
 echo

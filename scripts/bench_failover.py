@@ -304,12 +304,16 @@ def neigh_trial(lab, prefix, addr):
             received = int(fields[1].split()[0])
     stamps.sort()
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    # The same stream's noise floor: its longest gap in the second before
+    # the cut.
+    before = [b - a for a, b in zip(stamps, stamps[1:]) if t_cut is not None and b < t_cut]
     lab_cmd("restore", member)
     time.sleep(REPAIR_SETTLE)
     move_ms = None if t_cut is None or t_move is None else round((t_move - t_cut) * 1000, 1)
     out.update({"moved_to": moved_to, "neigh_move_ms": move_ms, "ping_interval_ms": PING_INTERVAL * 1000,
                 "sent": sent, "received": received, "lost": sent - received, "duplicates": dups,
-                "max_gap_ms": round(max(gaps) * 1000, 1) if gaps else None})
+                "max_gap_ms": round(max(gaps) * 1000, 1) if gaps else None,
+                "max_gap_before_cut_ms": round(max(before) * 1000, 1) if before else None})
     print(json.dumps(out))
 
 
@@ -320,16 +324,17 @@ def neigh_summary(results):
             line = line.strip()
             if line:
                 rows.append(json.loads(line))
-    print("| family | trials ok | ping gap median (ms) | ping gap max (ms) | lost median | lost max "
-          "| lost x interval max (ms) | duplicates | neighbour entry moved after, median (ms) | max (ms) "
-          "| member before -> after |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| family | trials ok | ping gap median (ms) | ping gap max (ms) | gap before the cut, max (ms) "
+          "| lost median | lost max | lost x interval max (ms) | duplicates "
+          "| neighbour entry moved after, median (ms) | max (ms) | member before -> after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fam in (4, 6):
         rs = [r for r in rows if r.get("family") == fam]
         if not rs:
             continue
         ok = [r for r in rs if r.get("max_gap_ms") is not None and r.get("neigh_move_ms") is not None]
         gaps = [r["max_gap_ms"] for r in ok]
+        noise = [r["max_gap_before_cut_ms"] for r in ok if r.get("max_gap_before_cut_ms") is not None]
         lost = [r["lost"] for r in ok]
         moves = [r["neigh_move_ms"] for r in ok]
         dups = sum(r.get("duplicates", 0) for r in ok)
@@ -342,7 +347,8 @@ def neigh_summary(results):
         def mx(xs, f):
             return f % max(xs) if xs else "-"
 
-        print(f"| IPv{fam} | {len(ok)}/{len(rs)} | {med(gaps, '%.1f')} | {mx(gaps, '%.1f')} | {med(lost, '%.0f')} "
+        print(f"| IPv{fam} | {len(ok)}/{len(rs)} | {med(gaps, '%.1f')} | {mx(gaps, '%.1f')} | {mx(noise, '%.1f')} "
+              f"| {med(lost, '%.0f')} "
               f"| {mx(lost, '%.0f')} | {mx([x * interval for x in lost], '%.1f')} | {dups} "
               f"| {med(moves, '%.1f')} | {mx(moves, '%.1f')} | "
               + ", ".join(f"{k} ×{v}" for k, v in paths.most_common()) + " |")
