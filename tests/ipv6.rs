@@ -83,6 +83,18 @@ fn ping6_both_ways_neighbours_spread_and_move_on_failure() {
         bound.push(m);
     }
     assert_ne!(bound[0], bound[1], "both IPv6 addresses on one member");
+    // The JSON status carries them with their members too.
+    let (_, j, _) = ipmpstat(&lab, &["-a", "--json"]);
+    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+    for (a, m) in DATA6.iter().zip(&bound) {
+        assert!(
+            groups[0]
+                .addresses
+                .iter()
+                .any(|x| x.address == *a && x.inbound.as_deref() == Some(m.as_str())),
+            "{a} on {m} not in {j}"
+        );
+    }
     assert!(bound.iter().all(|m| MEMBERS.contains(&m.as_str())));
 
     // Carrier loss on the first address's member: the router's entry moves
@@ -242,7 +254,7 @@ fn switch_port(member: &str) -> (&'static str, String) {
 fn capture(lab: &Lab, which: &str, args: &[&str]) -> common::Proc {
     let mut full = vec!["-n", "-l", "-e"];
     full.extend_from_slice(args);
-    let mut p = lab.spawn(which, "tcpdump", &full);
+    let p = lab.spawn(which, "tcpdump", &full);
     assert!(
         wait_until(Duration::from_secs(10), || p
             .stderr_text()
@@ -253,10 +265,18 @@ fn capture(lab: &Lab, which: &str, args: &[&str]) -> common::Proc {
     p
 }
 
+/// Linux repeats an unsolicited MLD report twice (robustness 2), up to
+/// 1 s apart (mldv2_unsolicited_report_interval); after joins at DAD time.
+const UNSOLICITED_REPORTS_DONE: Duration = Duration::from_secs(5);
+
 #[test]
 fn after_a_nominee_move_mld_reports_leave_through_the_new_nominee() {
     let lab = Lab::new("v6mld");
     let d = start_dual_stack(&lab);
+    // Let the kernel's own unsolicited reports for its new groups end
+    // (two each, up to a second apart), so that only a report made after
+    // the move can be seen.
+    std::thread::sleep(UNSOLICITED_REPORTS_DONE);
     let old = nominee(&lab).expect("a nominee");
     // MLDv2 reports (to ff02::16) the host sends, seen entering each
     // remaining member's switch port. The lab has no MLD querier: without
