@@ -6,7 +6,7 @@
 //! and announces it; the member carrying it fails and the address stays
 //! reachable; the lease is renewed (same address, one client in the
 //! server's lease file), rebound by broadcast when the server is out of
-//! unicast reach, and released (unbound). The server answers chaddr,
+//! unicast reach (both clients), and released (unbound). The server answers chaddr,
 //! ipmp0's own MAC, which no switch has learnt: every member receives a
 //! flooded copy, and each reply must reach ipmp0 exactly once.
 //!
@@ -468,6 +468,75 @@ fn udhcpc_lease_survives_failover_renews_and_releases() {
     client.signal(libc::SIGUSR2); // release
     released(&lab, &srv, &gmac, &addr);
     assert!(client.running(), "udhcpc exited: {}", client.stderr_text());
+    client.stop(CLIENT_EXIT);
+    each_reply_delivered_once(&srv, cap, &gmac);
+}
+
+/// busybox udhcpc in REBINDING: with the server out of unicast reach, a
+/// renewal (SIGUSR1) goes unanswered; udhcpc then broadcasts its request,
+/// which leaves through the group, and the server's ACK extends the lease.
+#[test]
+fn udhcpc_rebinds_by_broadcast_through_the_group_when_its_renewal_goes_unanswered() {
+    let Setup {
+        lab,
+        _daemon,
+        srv,
+        gmac,
+        work,
+    } = setup("udhrebind");
+    let log = work.join("script.log");
+    let log_env = format!("DHCP_TEST_LOG={}", path(&log));
+    let pid = path(&work.join("udhcpc.pid"));
+    let script = tool("udhcpc-script");
+    let cap = ReplyCapture::start(&lab, GROUP_IF);
+    let mut client = lab.spawn(
+        "host",
+        "env",
+        &[
+            &log_env, "udhcpc", "-f", "-n", "-i", GROUP_IF, "-s", &script, "-p", &pid,
+        ],
+    );
+    let addr = lease_obtained(&lab, &srv, &gmac, &log);
+    logged(&log, &format!("bound {addr}"), SETTLE_TIMEOUT);
+    let first = srv.leases()[0].expiry;
+    let carrier = bound_and_reachable(&lab, &addr);
+    fail_over(&lab, &addr, &carrier);
+
+    let seen = client.stderr_text().len();
+    block_unicast_to_server(&lab);
+    client.signal(libc::SIGUSR1); // renew now: unicast, then broadcast
+    let server = common::ROUTER_IP;
+    // udhcpc: "sending renew to server S", "broadcasting renew",
+    // "lease of A obtained from S, lease time N".
+    let obtained = format!("lease of {addr} obtained from {server}");
+    let since_block = || client.stderr_text().get(seen..).unwrap_or_default().to_string();
+    let extended = wait_until(RENEW_TIMEOUT, || since_block().contains(&obtained));
+    let text = since_block();
+    assert!(
+        extended,
+        "no ACK after the server went out of unicast reach:\n{text}"
+    );
+    let unicast = text.find(&format!("sending renew to server {server}"));
+    let broadcast = text.find("broadcasting renew");
+    let acked = text.find(&obtained);
+    assert!(
+        unicast.is_some() && unicast < broadcast && broadcast < acked,
+        "not a unicast renewal (unanswered) then a broadcast one (answered):\n{text}"
+    );
+    logged(&log, &format!("renew {addr}"), SETTLE_TIMEOUT);
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    assert!(
+        leases[0].expiry > first,
+        "the lease was not extended ({first} -> {})\n{}",
+        leases[0].expiry,
+        srv.describe()
+    );
+    assert!(client.running(), "udhcpc exited: {}", client.stderr_text());
+
+    lab.exec_ok("router", &["tc", "qdisc", "del", "dev", "r0", "clsact"]);
+    bound_and_reachable(&lab, &addr);
     client.stop(CLIENT_EXIT);
     each_reply_delivered_once(&srv, cap, &gmac);
 }
