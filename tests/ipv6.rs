@@ -359,3 +359,46 @@ fn dad_waits_for_an_active_member_and_the_address_is_bound_after_it() {
         assert!(r.clean(), "router -> {a}: {r:?}");
     }
 }
+
+#[test]
+fn an_address_whose_dad_fails_is_never_bound_and_one_added_later_is() {
+    let lab = Lab::new("v6dadfail");
+    let d = start_dual_stack(&lab);
+    // The router's own address: its DAD probe (from ::, through the
+    // nominee) is answered by the router, the kernel marks it dadfailed.
+    lab.exec_ok(
+        "host",
+        &["ip", "addr", "add", &format!("{ROUTER6}/64"), "dev", "ipmp0"],
+    );
+    // And a fresh one, bound like the configured ones once past DAD.
+    let later = "2001:db8::202";
+    lab.exec_ok(
+        "host",
+        &["ip", "addr", "add", &format!("{later}/64"), "dev", "ipmp0"],
+    );
+    assert!(
+        wait_until(BOUND_TIMEOUT, || inbound_of(&lab, later).is_some()),
+        "{later} not bound: {}\n{}",
+        ipmpstat(&lab, &["-a"]).1,
+        d.stderr_text()
+    );
+    assert!(
+        wait_until(BOUND_TIMEOUT, || lab
+            .exec_ok("host", &["ip", "-6", "addr", "show", "dev", "ipmp0"])
+            .lines()
+            .any(|l| l.contains(&format!("{ROUTER6}/64")) && l.contains("dadfailed"))),
+        "DAD of {ROUTER6} did not fail"
+    );
+    let (_, table, _) = ipmpstat(&lab, &["-a"]);
+    assert!(
+        !table
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(ROUTER6)),
+        "{ROUTER6} bound despite failed DAD:\n{table}"
+    );
+    let r = lab.ping("router", later, 5);
+    assert!(r.clean(), "router -> {later}: {r:?}");
+    // The configured addresses are unaffected.
+    let r = lab.ping("router", DATA6[0], 5);
+    assert!(r.clean(), "router -> {}: {r:?}", DATA6[0]);
+}

@@ -256,10 +256,23 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_data_addresses_are_read_beside_ipv4_ones() {
+        let c = parse(
+            Path::new("g.toml"),
+            "data = [\"192.0.2.200/24\", \"2001:db8::200/64\"]".into(),
+        )
+        .unwrap();
+        let data: Vec<String> = c.config.data.iter().map(|d| d.get_ref().to_string()).collect();
+        assert_eq!(data, ["192.0.2.200/24", "2001:db8::200/64"]);
+    }
+
+    #[test]
     fn every_field_wrong_in_turn_is_named_with_its_line() {
         let cases = [
             ("interfase = \"x\"", "unknown field `interfase`"),
             ("data = [\"192.0.2.300/24\"]", "192.0.2.300/24"),
+            ("data = [\"2001:db8::200/129\"]", "2001:db8::200/129"),
+            ("data = [\"ff02::1/64\"]", "ff02::1/64"),
             ("probe = \"tcp\"", "unknown variant `tcp`"),
             ("targets = [\"nope\"]", "invalid"),
             ("failure_detection_time = \"10 minutes\"", "10 minutes"),
