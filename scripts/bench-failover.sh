@@ -17,6 +17,15 @@
 #                cycles of the busiest member (--link-flap-limit 0); one
 #                message echoed on every connection after each cut and each
 #                restore; how many connections still work at the end
+#   (e) neighbour IPv4 and IPv6 side by side, one daemon with a data address
+#                of each family (192.0.2.200/24, 2001:db8::200/64), trials
+#                alternating: the router pings the address every 2 ms; the
+#                member its neighbour entry names loses carrier (`lab.sh
+#                cut`); ping loss and longest gap, and the time from the cut
+#                until the router's neighbour entry (ARP; NDP) names another
+#                member (gratuitous ARP; unsolicited NA), stamped as their
+#                netlink events arrive (`ip -ts monitor`; scripts/bench_failover.py
+#                neigh-trial)
 #
 # Each stream lasts 2.5 s; the event comes ~1 s in, right after the member
 # carrying the stream was found from the rx_packets counters of the
@@ -26,15 +35,18 @@
 # address on e1000g0 itself, through switch A and cable4, no ipmpd), measured
 # in the same run: the lab's own noise floor.
 #
-# Usage: scripts/bench-failover.sh [TRIALS]   (default 10, at most 50)
-# About 6 minutes for TRIALS=10 on a 2-vCPU VM.
+# Usage: scripts/bench-failover.sh [TRIALS [ROWS]]   (TRIALS: default 10, at
+# most 50; ROWS: all, the default, or neigh: only (e))
+# About 6 minutes for TRIALS=10 on a 2-vCPU VM (all rows); (e) alone about 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRIALS="${1:-10}"
+ROWS="${2:-all}"
 if ! [[ "$TRIALS" =~ ^[0-9]+$ ]] || ((TRIALS < 1 || TRIALS > 50)); then
     echo "TRIALS must be 1..50" >&2
     exit 2
 fi
+[[ $ROWS == all || $ROWS == neigh ]] || { echo "ROWS must be all or neigh" >&2; exit 2; }
 [[ $EUID -eq 0 ]] || { echo "bench-failover.sh: must run as root (network namespaces)" >&2; exit 1; }
 
 # shellcheck source=scripts/lib.sh
@@ -50,6 +62,7 @@ HELPER="$PWD/scripts/bench_failover.py"
 export LAB_PREFIX="ipmpfo$$"
 RUN_DIR="$(mktemp -d)"
 RESULTS="$RUN_DIR/results.tsv"
+NEIGH_RESULTS="$RUN_DIR/neigh.jsonl"
 export IPMPD_RUN_DIR="$RUN_DIR"
 BG_PIDS=()
 cleanup() {
@@ -68,6 +81,8 @@ SB="${LAB_PREFIX}-swb"
 R="${LAB_PREFIX}-router"
 ROUTER=192.0.2.1
 DATA=192.0.2.200
+DATA6=2001:db8::200
+ROUTER6=2001:db8::1
 RATE=20000
 UPORT=9000
 STREAM=2.5    # seconds per stream
@@ -277,10 +292,25 @@ tcp_trial() {
     echo "  $TCP_RESULT"
 }
 
+# (e): the two families side by side, trials alternating, one daemon.
+neigh_trials() {
+    local t a line
+    for ((t = 1; t <= TRIALS; t++)); do
+        for a in "$DATA" "$DATA6"; do
+            line=$(timeout 60 python3 "$HELPER" neigh-trial "$LAB" "$LAB_PREFIX" "$a") ||
+                line="{\"addr\": \"$a\", \"error\": \"neigh-trial failed\"}"
+            echo "$line" >>"$NEIGH_RESULTS"
+            echo "  #$t $line"
+        done
+    done
+}
+
 START=$(date +%s)
-echo "# ipmpd failover benchmark: kernel $(uname -r), $(nproc) CPUs, $TRIALS trials, $(date -u +%FT%TZ)"
+echo "# ipmpd failover benchmark: kernel $(uname -r), $(nproc) CPUs, $TRIALS trials, rows: $ROWS, $(date -u +%FT%TZ)"
+: >"$NEIGH_RESULTS"
 printf 'scenario\ttrial\tsport\tgap_ms\tgap_at_s\tevent_at_s\treceived\tlost\treordered\tsent\tsender_stalls\ttap_drops\tbefore\tafter\tnote\n' >"$RESULTS"
 
+if [[ $ROWS == all ]]; then
 echo "## the kernel's own path: $DATA on e1000g0, no ipmpd"
 ip -n "$H" addr add "$DATA/24" dev e1000g0
 ip netns exec "$H" ping -c 3 -i 0.2 -W 1 -q "$ROUTER" >/dev/null || true
@@ -329,12 +359,26 @@ echo "## (d) 100 TCP connections, 50 carrier cut/restore cycles of the busiest m
 start_ipmpd tcp "${LINK_ARGS[@]}"
 tcp_trial
 stop_ipmpd
+fi
+
+echo "## (e) neighbour entries: IPv4 and IPv6 data address, carrier cut of the member bound to it"
+# IPv6 on the router's r0 with its static address (as `lab.sh up` leaves
+# it; idempotent).
+ip netns exec "$R" sysctl -q -w net.ipv6.conf.r0.disable_ipv6=0
+ip -n "$R" -6 addr replace "$ROUTER6/64" dev r0 nodad
+start_ipmpd neigh "${PLAIN[@]}" --link-flap-limit 0 --data "$DATA6/64"
+ip netns exec "$R" ping -c 3 -i 0.2 -W 1 -q "$DATA6" >/dev/null || true
+neigh_trials
+stop_ipmpd
 ELAPSED=$(($(date +%s) - START))
 
 echo
 echo "## Summary"
 echo
-echo "\`scripts/bench-failover.sh $TRIALS\` — kernel $(uname -r), $(nproc) CPUs, $(date -u +%F), ${ELAPSED} s."
+CMD_LINE="scripts/bench-failover.sh $TRIALS"
+[[ $ROWS == all ]] || CMD_LINE+=" $ROWS"
+echo "\`$CMD_LINE\` — kernel $(uname -r), $(nproc) CPUs, $(date -u +%F), ${ELAPSED} s."
+if [[ $ROWS == all ]]; then
 echo "One UDP flow, $RATE packets/s of 16-byte payloads, $DATA:SPORT -> $ROUTER:$UPORT through ipmp0, ${STREAM} s per trial"
 echo "(\`udpgap send --dst $ROUTER:$UPORT --rate $RATE --seconds $STREAM --bind $DATA --sport N\`, \`udpgap recv --bind $ROUTER:$UPORT --seconds $RECV_SECS\` in the router);"
 echo "gap = longest time between two consecutive packets arriving at the router (kernel timestamps), over the"
@@ -346,6 +390,16 @@ echo
 echo "(d) TCP: $TCP_RESULT"
 alive=$(jget alive "$TCP_RESULT")
 [[ $alive != NA ]] && echo "    => $alive of 100 connections still work after 50 cut/restore cycles of $(sed -n 's/.*"member": "\([a-z0-9]*\)".*/\1/p' <<<"$TCP_RESULT")."
+echo
+fi
+echo "(e) neighbour entries, $TRIALS trials per family alternating, one daemon with $DATA/24 and $DATA6/64:"
+echo "the router pings the address every 2 ms for 3 s (\`ping -D -i 0.002 -w 3\`), the member its neighbour entry"
+echo "names loses carrier 1 s in (\`lab.sh cut\`); gap = longest time between two answers (before the cut: the"
+echo "same stream's noise floor); moved after = from the member's carrier loss (\`ip -ts monitor link\` in the"
+echo "host) to the router's entry naming another member (\`ip -ts monitor neigh\` in the router), each stamped"
+echo "(one clock) as its netlink event reached ip."
+echo
+python3 "$HELPER" neigh-summary "$NEIGH_RESULTS"
 echo
 echo "ipmpd command lines (in ${LAB_PREFIX}-host, IPMPD_RUN_DIR set):"
 for c in "${CMDS[@]}"; do echo "- \`$c\`"; done

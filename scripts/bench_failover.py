@@ -4,6 +4,8 @@
   bench_failover.py echo-server ADDR PORT
   bench_failover.py tcp-cycles ROUTER PORT CONNS CYCLES LAB_SH LAB_PREFIX
   bench_failover.py summary RESULTS_TSV RATE
+  bench_failover.py neigh-trial LAB_SH LAB_PREFIX ADDR
+  bench_failover.py neigh-summary RESULTS_JSONL
 
 echo-server  echoes every byte on every connection (runs in the router),
              until killed.
@@ -15,8 +17,20 @@ tcp-cycles   (d): opens CONNS connections to the echo server, finds the
              connections still work, the slowest round, and which failed when.
 summary      the Markdown table of docs/BENCHMARKS.md from the TSV rows
              bench-failover.sh records (RATE: packets/s of the stream).
+neigh-trial  one carrier cut of the member bound to the data address ADDR
+             (IPv4 or IPv6), run from the root namespace: the router pings
+             ADDR every 2 ms while LAB_SH cuts the member its neighbour entry
+             names; restores the member; prints one JSON line: the member,
+             where the address went, the time from the member's carrier loss
+             to the router's entry naming another member (`ip -ts monitor`
+             in each namespace stamps each netlink event as it arrives, one
+             clock), and the pings
+             sent, answered, lost, duplicated and the longest gap between
+             two answers.
+neigh-summary  the Markdown table of those JSON lines, one row per family.
 """
 import csv
+import datetime
 import json
 import os
 import selectors
@@ -39,6 +53,14 @@ LAB_TIMEOUT = 20
 IP_TIMEOUT = 10
 RECV_MAX = 4096
 LISTEN_BACKLOG = 256
+# neigh-trial: ping interval (s) and length (s) from the router, the cut
+# this far into it; the pause after the restore lets the member rejoin (and
+# an address move back) before the next trial.
+PING_INTERVAL = 0.002
+PING_SECONDS = 3
+CUT_AT = 1.0
+WARM_PINGS = 3
+REPAIR_SETTLE = 1.5
 # The longest gap counts as "at the event" when it starts this close to it
 # (sender and receiver clocks both start with the stream, a few ms apart).
 AT_EVENT_WINDOW = 0.25
@@ -192,7 +214,148 @@ def summary(results, rate):
               + ", ".join(f"{k} ×{v}" for k, v in paths.most_common()) + " |")
 
 
-COMMANDS = {"echo-server": (echo_server, 2), "tcp-cycles": (tcp_cycles, 6), "summary": (summary, 2)}
+def monitor_stamp(line):
+    """The wall-clock time of an `ip -ts monitor` line: "[2026-11-29T23:40:00.123456] ..."."""
+    if not line.startswith("["):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(line[1:line.index("]")]).timestamp()
+    except ValueError:
+        return None
+
+
+def neigh_trial(lab, prefix, addr):
+    env = dict(os.environ, LAB_PREFIX=prefix)
+    router, host = prefix + "-router", prefix + "-host"
+
+    def lab_cmd(*args):
+        subprocess.run([lab, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=LAB_TIMEOUT, check=True)
+
+    def mac_of(member):
+        r = subprocess.run(["ip", "netns", "exec", host, "cat", f"/sys/class/net/{member}/address"],
+                           capture_output=True, text=True, timeout=IP_TIMEOUT)
+        return r.stdout.strip()
+
+    def neigh():
+        r = subprocess.run(["ip", "-n", router, "-j", "neigh", "show", "to", addr],
+                           capture_output=True, text=True, timeout=IP_TIMEOUT)
+        try:
+            entries = json.loads(r.stdout or "[]")
+        except ValueError:
+            return None
+        for e in entries:
+            if e.get("lladdr") and not set(e.get("state", [])) & {"FAILED", "INCOMPLETE"}:
+                return e["lladdr"]
+        return None
+
+    def monitor(ns, what):
+        return subprocess.Popen(["ip", "-n", ns, "-ts", "monitor", what], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    macs = {m: mac_of(m) for m in MEMBERS}
+    subprocess.run(["ip", "netns", "exec", router, "ping", "-n", "-q", "-c", str(WARM_PINGS), "-i", "0.2",
+                    "-W", "1", addr], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=IP_TIMEOUT)
+    old = neigh()
+    member = next((m for m, mac in macs.items() if mac == old), None)
+    out = {"addr": addr, "family": 6 if ":" in addr else 4, "member": member}
+    if member is None:
+        out["error"] = f"the router's entry {old} names no member"
+        print(json.dumps(out))
+        return
+    # The member's carrier loss in the host and the neighbour entry's change
+    # in the router, each stamped by `ip monitor` as its event arrives.
+    links, neighs = monitor(host, "link"), monitor(router, "neigh")
+    ping = subprocess.Popen(["ip", "netns", "exec", router, "ping", "-n", "-D", "-i", str(PING_INTERVAL),
+                             "-W", "1", "-w", str(PING_SECONDS), addr],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(CUT_AT)
+    lab_cmd("cut", member)
+    text, _ = ping.communicate(timeout=PING_SECONDS + IP_TIMEOUT)
+    links.terminate()
+    neighs.terminate()
+    link_text, _ = links.communicate(timeout=IP_TIMEOUT)
+    neigh_text, _ = neighs.communicate(timeout=IP_TIMEOUT)
+    # "[ts] 3: e1000g0@if2: <NO-CARRIER,BROADCAST,...> ..."
+    t_cut = next((monitor_stamp(l) for l in link_text.splitlines()
+                  if f" {member}@" in l and "NO-CARRIER" in l), None)
+    # "[ts] 2001:db8::200 dev r0 lladdr aa:bb:cc:dd:ee:ff STALE"
+    moved_to, t_move = None, None
+    for line in neigh_text.splitlines():
+        w = line.split()
+        if len(w) > 1 and w[1] == addr and "lladdr" in w:
+            m = next((m for m, mac in macs.items() if mac == w[w.index("lladdr") + 1] and m != member), None)
+            if m is not None:
+                moved_to, t_move = m, monitor_stamp(line)
+                break
+    # "[1700000000.123456] 64 bytes from A: icmp_seq=5 ttl=64 time=0.1 ms"
+    stamps, seqs, dups = [], set(), 0
+    sent = received = 0
+    for line in text.splitlines():
+        if line.startswith("[") and "icmp_seq=" in line:
+            stamps.append(float(line[1:line.index("]")]))
+            seq = line.split("icmp_seq=")[1].split()[0]
+            if seq in seqs or "DUP!" in line:
+                dups += 1
+            seqs.add(seq)
+        elif "packets transmitted" in line:
+            fields = line.split(",")
+            sent = int(fields[0].split()[0])
+            received = int(fields[1].split()[0])
+    stamps.sort()
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    # The same stream's noise floor: its longest gap in the second before
+    # the cut.
+    before = [b - a for a, b in zip(stamps, stamps[1:]) if t_cut is not None and b < t_cut]
+    lab_cmd("restore", member)
+    time.sleep(REPAIR_SETTLE)
+    move_ms = None if t_cut is None or t_move is None else round((t_move - t_cut) * 1000, 1)
+    out.update({"moved_to": moved_to, "neigh_move_ms": move_ms, "ping_interval_ms": PING_INTERVAL * 1000,
+                "sent": sent, "received": received, "lost": sent - received, "duplicates": dups,
+                "max_gap_ms": round(max(gaps) * 1000, 1) if gaps else None,
+                "max_gap_before_cut_ms": round(max(before) * 1000, 1) if before else None})
+    print(json.dumps(out))
+
+
+def neigh_summary(results):
+    rows = []
+    with open(results) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    print("| family | trials ok | ping gap median (ms) | ping gap max (ms) | gap before the cut, max (ms) "
+          "| lost median | lost max | lost x interval max (ms) | duplicates "
+          "| neighbour entry moved after, median (ms) | max (ms) | member before -> after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for fam in (4, 6):
+        rs = [r for r in rows if r.get("family") == fam]
+        if not rs:
+            continue
+        ok = [r for r in rs if r.get("max_gap_ms") is not None and r.get("neigh_move_ms") is not None]
+        gaps = [r["max_gap_ms"] for r in ok]
+        noise = [r["max_gap_before_cut_ms"] for r in ok if r.get("max_gap_before_cut_ms") is not None]
+        lost = [r["lost"] for r in ok]
+        moves = [r["neigh_move_ms"] for r in ok]
+        dups = sum(r.get("duplicates", 0) for r in ok)
+        interval = ok[0]["ping_interval_ms"] if ok else 0
+        paths = Counter(f'{r["member"]}->{r["moved_to"]}' for r in ok)
+
+        def med(xs, f):
+            return f % statistics.median(xs) if xs else "-"
+
+        def mx(xs, f):
+            return f % max(xs) if xs else "-"
+
+        print(f"| IPv{fam} | {len(ok)}/{len(rs)} | {med(gaps, '%.1f')} | {mx(gaps, '%.1f')} | {mx(noise, '%.1f')} "
+              f"| {med(lost, '%.0f')} "
+              f"| {mx(lost, '%.0f')} | {mx([x * interval for x in lost], '%.1f')} | {dups} "
+              f"| {med(moves, '%.1f')} | {mx(moves, '%.1f')} | "
+              + ", ".join(f"{k} ×{v}" for k, v in paths.most_common()) + " |")
+
+
+COMMANDS = {"echo-server": (echo_server, 2), "tcp-cycles": (tcp_cycles, 6), "summary": (summary, 2),
+            "neigh-trial": (neigh_trial, 3), "neigh-summary": (neigh_summary, 1)}
 
 
 def main():

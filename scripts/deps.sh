@@ -19,6 +19,8 @@
 #            dhcp   the DHCP server and clients of tests/dhcp.rs (dnsmasq,
 #                   dhclient, udhcpc; dnsmasq-base: the binary, no service)
 #            ipv6   the IPv6 peers of tests/ipv6.rs (ndisc6)
+#            slaac  the router advertisement daemon of tests/slaac.rs and
+#                   `scripts/lab.sh radvd` (radvd)
 #            dev    shellcheck, for checking these scripts
 #            all    demo, test and bench: what the README's commands need
 set -euo pipefail
@@ -30,15 +32,16 @@ declare -A PKG_OF=(
     [setpriv]=util-linux [flock]=util-linux [sysctl]=procps [timeout]=coreutils
     [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
     [dnsmasq]=dnsmasq-base [dhclient]=isc-dhcp-client [udhcpc]=udhcpc
-    [ndisc6]=ndisc6
+    [ndisc6]=ndisc6 [radvd]=radvd
 )
 # Profiles: lists of needs (a profile may name another).
 declare -A PROFILE=(
     [lab]="ip bridge ss ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
-    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6"
+    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac"
     [dhcp]="dnsmasq dhclient udhcpc"
     [ipv6]="ndisc6"
+    [slaac]="radvd"
     [bench]="lab rust kernel iperf3 ping python3 jq timeout realpath"
     [fuzz]="rust nightly cargo-fuzz"
     [dev]="shellcheck"

@@ -10,7 +10,7 @@
 # defaults to "ipmplab"), and every veth pair is created directly across two
 # lab namespaces, so nothing ever appears in the root namespace.
 #
-# Usage: scripts/lab.sh up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR
+# Usage: scripts/lab.sh up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR|radvd DIR
 #
 #   up       Build the topology. `up` always yields a FRESH lab: if namespaces
 #            with this prefix already exist (complete or partial lab), they are
@@ -30,9 +30,18 @@
 #   dhcp-server DIR  Run a DHCPv4 server (dnsmasq, no DNS) on the router's r0
 #            in the foreground until SIGTERM/Ctrl-C: addresses
 #            192.0.2.100-150, 2-minute leases (dnsmasq's shortest), T1 of
-#            20 s (option 58) so a client renews soon. Its lease file
+#            20 s (option 58) so a client renews soon, T2 of 40 s (option
+#            59) so a client that cannot reach the server by unicast
+#            rebinds (broadcast) soon. Its lease file
 #            (DIR/leases) and log (DIR/dnsmasq.log, every DHCP message) are in
 #            DIR; nothing is read from or written to /etc.
+#   radvd DIR  Run a router advertisement daemon (radvd) on the router's r0
+#            in the foreground until SIGTERM/Ctrl-C, for SLAAC: IPv6 on r0,
+#            r0 gets 2001:db8:0:5::1/64 and advertises 2001:db8:0:5::/64
+#            (on-link, autonomous) every 3 to 4 s with a router lifetime,
+#            so hosts form addresses and a default route via r0's
+#            link-local address. Its config (DIR/radvd.conf), pid file and
+#            log (DIR/radvd.log) are in DIR; nothing in /etc.
 set -euo pipefail
 
 PREFIX="${LAB_PREFIX:-ipmplab}"
@@ -50,7 +59,7 @@ die() { echo "lab[$PREFIX]: error: $*" >&2; exit 1; }
 
 usage() {
     cat >&2 <<EOF
-usage: ${0##*/} up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR
+usage: ${0##*/} up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR|radvd DIR
   CABLE: e1000g0 | e1000g1 | rge0 | router | cable4
   NS:    host | swa | swb | router
   namespace prefix from LAB_PREFIX (now: $PREFIX)
@@ -314,8 +323,9 @@ DHCP_LEASE=2m
 # Renewal time (option 58, seconds): well inside the lease, so a client in
 # a test renews after a short wait.
 DHCP_T1=20
-# Rebinding time (option 59, seconds): past T1, before the lease ends.
-DHCP_T2=100
+# Rebinding time (option 59, seconds): past T1 with room for a few
+# renewal attempts, well before the lease ends, and soon enough for a test.
+DHCP_T2=40
 
 cmd_dhcp_server() {
     local dir=${1:-}
@@ -338,6 +348,59 @@ cmd_dhcp_server() {
         --log-dhcp --log-facility="$dir/dnsmasq.log"
 }
 
+# The lab's router advertisements (see the header). The SLAAC prefix is its
+# own /64 inside the documentation range, apart from the static 2001:db8::/64.
+RA_PREFIX=2001:db8:0:5::/64
+RA_ROUTER_ADDR=2001:db8:0:5::1/64
+# Unsolicited RAs every 3 to 4 s (radvd's lowest MinRtrAdvInterval is 3):
+# a test sees several within seconds.
+RA_MIN_INTERVAL=3
+RA_MAX_INTERVAL=4
+# Router lifetime (s): hosts keep the default route through a failover
+# that costs a few advertisements.
+RA_ROUTER_LIFETIME=60
+# How long r0's link-local address may stay tentative (DAD, about 1 s):
+# radvd sends from it. Tenths of a second.
+RA_LINKLOCAL_WAIT=50
+
+cmd_radvd() {
+    local dir=${1:-} i
+    [[ -n "$dir" ]] || usage
+    need_root
+    "$(dirname "${BASH_SOURCE[0]}")/deps.sh" radvd || die "radvd missing (scripts/deps.sh radvd failed)"
+    ns_exists router || die "lab is not up ($(ns router) missing)"
+    mkdir -p "$dir"
+    dir=$(realpath "$dir")
+    # IPv6 on r0 (as `up` leaves it; idempotent) and forwarding, as on a
+    # router: radvd expects it.
+    ns_sysctl router net.ipv6.conf.r0.disable_ipv6=0
+    ns_sysctl router net.ipv6.conf.all.forwarding=1
+    ip -n "$(ns router)" -6 addr replace "$RA_ROUTER_ADDR" dev r0
+    for ((i = 0; i < RA_LINKLOCAL_WAIT; i++)); do
+        if ip -n "$(ns router)" -6 addr show dev r0 scope link | grep -q inet6 &&
+            ! ip -n "$(ns router)" -6 addr show dev r0 scope link tentative | grep -q inet6; then
+            break
+        fi
+        sleep 0.1
+    done
+    cat >"$dir/radvd.conf" <<CONF
+interface r0 {
+    AdvSendAdvert on;
+    MinRtrAdvInterval $RA_MIN_INTERVAL;
+    MaxRtrAdvInterval $RA_MAX_INTERVAL;
+    AdvDefaultLifetime $RA_ROUTER_LIFETIME;
+    prefix $RA_PREFIX {
+        AdvOnLink on;
+        AdvAutonomous on;
+    };
+};
+CONF
+    # --nodaemon: foreground; the log in DIR (startup and errors at
+    # --debug=1); no --username: stays root inside the namespace.
+    exec ip netns exec "$(ns router)" radvd --nodaemon --config="$dir/radvd.conf" \
+        --pidfile="$dir/radvd.pid" --logmethod=logfile --logfile="$dir/radvd.log" --debug=1
+}
+
 main() {
     local cmd=${1:-}
     [[ -n "$cmd" ]] || usage
@@ -349,6 +412,7 @@ main() {
         cut | restore) cmd_cut_restore "$cmd" "$@" ;;
         exec) cmd_exec "$@" ;;
         dhcp-server) cmd_dhcp_server "$@" ;;
+        radvd) cmd_radvd "$@" ;;
         -h | --help | help) usage ;;
         *) usage ;;
     esac

@@ -77,13 +77,19 @@ ipmpd_running() {
         [[ "$(cat "/proc/$IPMPD_PID/comm" 2>/dev/null)" == "$_IPMPD_COMM" ]]
 }
 
-# _ipmpd_ready NS IF ADDR/PREFIX...: every address is on IF in NS.
+# _ipmpd_ready NS IF ADDR/PREFIX...: every address is on IF in NS (an IPv6
+# one past DAD: the daemon binds it then).
 _ipmpd_ready() {
     local ns=$1 ifname=$2 a
     shift 2
     for a in "$@"; do
-        # `to ADDR/32` matches that address whatever its prefix length.
-        [[ -n "$(ip -n "$ns" -o -4 addr show dev "$ifname" to "${a%/*}/32" 2>/dev/null)" ]] || return 1
+        # `to ADDR/32` (/128) matches that address whatever its prefix length.
+        if [[ $a == *:* ]]; then
+            [[ -n "$(ip -n "$ns" -o -6 addr show dev "$ifname" to "${a%/*}/128" -tentative 2>/dev/null)" ]] ||
+                return 1
+        else
+            [[ -n "$(ip -n "$ns" -o -4 addr show dev "$ifname" to "${a%/*}/32" 2>/dev/null)" ]] || return 1
+        fi
     done
 }
 

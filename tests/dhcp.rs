@@ -5,7 +5,8 @@
 //! the client leases an address for ipmp0 (its MAC as chaddr), ipmpd binds
 //! and announces it; the member carrying it fails and the address stays
 //! reachable; the lease is renewed (same address, one client in the
-//! server's lease file) and released (unbound). The server answers chaddr,
+//! server's lease file), rebound by broadcast when the server is out of
+//! unicast reach (both clients), and released (unbound). The server answers chaddr,
 //! ipmp0's own MAC, which no switch has learnt: every member receives a
 //! flooded copy, and each reply must reach ipmp0 exactly once.
 //!
@@ -13,6 +14,12 @@
 //! pid files in the lab's temp dir: the distributions' scripts would
 //! rewrite the machine's /etc/resolv.conf and hostname, and DHCP must run
 //! on nothing but the lab's interface.
+//!
+//! systemd-networkd (present on some machines) is not run here: it is the
+//! system's network daemon, one instance per machine, owning every link it
+//! matches through its D-Bus name and /run/systemd/netif; a second instance
+//! for one namespace is not something it supports. dhcpcd is installable
+//! (Debian's dhcpcd-base) but not in the lab's tests yet.
 
 mod common;
 
@@ -30,6 +37,12 @@ const LEASE_TIMEOUT: Duration = Duration::from_secs(30);
 const RENEW_TIMEOUT: Duration = Duration::from_secs(60);
 /// Binding, announcement, failover, release: each takes well under this.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The lab server's T2 is 40 s (scripts/lab.sh): a client that could not
+/// renew rebinds well within this.
+const REBIND_TIMEOUT: Duration = Duration::from_secs(90);
+/// tc's verdict for a dropped frame (TC_ACT_SHOT): what a direct-action
+/// filter returns.
+const TC_ACT_SHOT: &str = "2";
 /// Grace for a client to exit.
 const CLIENT_EXIT: Duration = Duration::from_secs(10);
 /// Pings per reachability check.
@@ -295,6 +308,126 @@ fn dhclient_lease_survives_failover_renews_and_releases() {
     each_reply_delivered_once(&srv, cap, &gmac);
 }
 
+/// Drops what reaches the router addressed to the server's own address on
+/// the DHCP server port: unicast requests (RENEWING) go unanswered, while
+/// broadcast ones (DISCOVER, REBINDING) still get through. A classic BPF
+/// program from tcpdump's compiler in a direct-action tc filter on r0's
+/// ingress (whose match verdict becomes TC_ACT_SHOT, its miss 0: pass).
+fn block_unicast_to_server(lab: &Lab) {
+    let filter = format!("ip dst {} and udp dst port 67", common::ROUTER_IP);
+    let code = lab.exec_ok("router", &["tcpdump", "-ddd", "-y", "EN10MB", &filter]);
+    let code: Vec<String> = code
+        .lines()
+        .map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            // BPF_RET|BPF_K (6) with a nonzero value: the match.
+            ["6", "0", "0", k] if k != "0" => format!("6 0 0 {TC_ACT_SHOT}"),
+            _ => l.trim().to_string(),
+        })
+        .collect();
+    lab.exec_ok("router", &["tc", "qdisc", "add", "dev", "r0", "clsact"]);
+    lab.exec_ok(
+        "router",
+        &[
+            "tc",
+            "filter",
+            "add",
+            "dev",
+            "r0",
+            "ingress",
+            "bpf",
+            "da",
+            "bytecode",
+            &code.join(","),
+        ],
+    );
+}
+
+/// ISC dhclient in REBINDING: the server is out of the client's unicast
+/// reach (a filter on the router drops requests to its address), so the
+/// RENEWING requests at T1 go unanswered; at T2 the client broadcasts its
+/// REQUEST, which goes out through the group, and the server's ACK
+/// (unicast to the leased address, at a member's MAC) reaches it: the
+/// lease is extended, same address, same client, after the member that
+/// carried it failed.
+#[test]
+fn dhclient_rebinds_by_broadcast_through_the_group_when_renewals_go_unanswered() {
+    let Setup {
+        lab,
+        _daemon,
+        srv,
+        gmac,
+        work,
+    } = setup("dhcprebind");
+    let log = work.join("script.log");
+    let conf = work.join("dhclient.conf");
+    std::fs::write(&conf, "").unwrap(); // defaults; never the host's /etc/dhcp
+    let cap = ReplyCapture::start(&lab, GROUP_IF);
+    let conf_s = path(&conf);
+    let script = tool("dhclient-script");
+    let leases_s = path(&work.join("dhclient.leases"));
+    let pid_s = path(&work.join("dhclient.pid"));
+    let env = format!("DHCP_TEST_LOG={}", path(&log));
+    let mut client = lab.spawn(
+        "host",
+        "dhclient",
+        &[
+            "-d", "-1", "-v", "-cf", &conf_s, "-sf", &script, "-lf", &leases_s, "-pf", &pid_s, "-e", &env,
+            GROUP_IF,
+        ],
+    );
+    let addr = lease_obtained(&lab, &srv, &gmac, &log);
+    logged(&log, &format!("BOUND {addr}"), SETTLE_TIMEOUT);
+    let first = srv.leases()[0].expiry;
+    let carrier = bound_and_reachable(&lab, &addr);
+    fail_over(&lab, &addr, &carrier);
+
+    // Unicast to the server now goes nowhere (before T1: the lab's T1 is
+    // 20 s and the steps above take a few seconds).
+    let seen = client.stderr_text().len();
+    block_unicast_to_server(&lab);
+    let server = common::ROUTER_IP;
+    // dhclient -v: "DHCPREQUEST for A on ipmp0 to D port 67", "DHCPACK of
+    // A from S". dhclient keeps the state RENEWING when it broadcasts past
+    // T2, so its script hears "RENEW" for a rebinding as well.
+    let ack = format!("DHCPACK of {addr} from {server}");
+    let since_block = || client.stderr_text().get(seen..).unwrap_or_default().to_string();
+    let extended = wait_until(REBIND_TIMEOUT, || since_block().lines().any(|l| l == ack));
+    let text = since_block();
+    assert!(
+        extended,
+        "no ACK after the server went out of unicast reach:\n{text}"
+    );
+    let requests: Vec<&str> = text
+        .lines()
+        .take_while(|l| *l != ack)
+        .filter(|l| l.starts_with(&format!("DHCPREQUEST for {addr} on {GROUP_IF} to ")))
+        .collect();
+    let unicast = format!("DHCPREQUEST for {addr} on {GROUP_IF} to {server} port 67");
+    let broadcast = format!("DHCPREQUEST for {addr} on {GROUP_IF} to 255.255.255.255 port 67");
+    assert!(
+        requests.first() == Some(&unicast.as_str()) && requests.last() == Some(&broadcast.as_str()),
+        "not RENEWING (unicast, unanswered) then REBINDING (broadcast, answered):\n{text}"
+    );
+    logged(&log, &format!("RENEW {addr}"), SETTLE_TIMEOUT);
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    assert!(
+        leases[0].expiry > first,
+        "the lease was not extended ({first} -> {})\n{}",
+        leases[0].expiry,
+        srv.describe()
+    );
+    assert!(group_addrs(&lab).contains(&addr), "{addr} left {GROUP_IF}");
+    assert!(client.running(), "dhclient exited: {}", client.stderr_text());
+
+    // The server in reach again: the address is still bound and reached.
+    lab.exec_ok("router", &["tc", "qdisc", "del", "dev", "r0", "clsact"]);
+    bound_and_reachable(&lab, &addr);
+    client.stop(CLIENT_EXIT);
+    each_reply_delivered_once(&srv, cap, &gmac);
+}
+
 /// busybox udhcpc: lease, failover, renewal (SIGUSR1: RENEWING), release
 /// (SIGUSR2).
 #[test]
@@ -335,6 +468,75 @@ fn udhcpc_lease_survives_failover_renews_and_releases() {
     client.signal(libc::SIGUSR2); // release
     released(&lab, &srv, &gmac, &addr);
     assert!(client.running(), "udhcpc exited: {}", client.stderr_text());
+    client.stop(CLIENT_EXIT);
+    each_reply_delivered_once(&srv, cap, &gmac);
+}
+
+/// busybox udhcpc in REBINDING: with the server out of unicast reach, a
+/// renewal (SIGUSR1) goes unanswered; udhcpc then broadcasts its request,
+/// which leaves through the group, and the server's ACK extends the lease.
+#[test]
+fn udhcpc_rebinds_by_broadcast_through_the_group_when_its_renewal_goes_unanswered() {
+    let Setup {
+        lab,
+        _daemon,
+        srv,
+        gmac,
+        work,
+    } = setup("udhrebind");
+    let log = work.join("script.log");
+    let log_env = format!("DHCP_TEST_LOG={}", path(&log));
+    let pid = path(&work.join("udhcpc.pid"));
+    let script = tool("udhcpc-script");
+    let cap = ReplyCapture::start(&lab, GROUP_IF);
+    let mut client = lab.spawn(
+        "host",
+        "env",
+        &[
+            &log_env, "udhcpc", "-f", "-n", "-i", GROUP_IF, "-s", &script, "-p", &pid,
+        ],
+    );
+    let addr = lease_obtained(&lab, &srv, &gmac, &log);
+    logged(&log, &format!("bound {addr}"), SETTLE_TIMEOUT);
+    let first = srv.leases()[0].expiry;
+    let carrier = bound_and_reachable(&lab, &addr);
+    fail_over(&lab, &addr, &carrier);
+
+    let seen = client.stderr_text().len();
+    block_unicast_to_server(&lab);
+    client.signal(libc::SIGUSR1); // renew now: unicast, then broadcast
+    let server = common::ROUTER_IP;
+    // udhcpc: "sending renew to server S", "broadcasting renew",
+    // "lease of A obtained from S, lease time N".
+    let obtained = format!("lease of {addr} obtained from {server}");
+    let since_block = || client.stderr_text().get(seen..).unwrap_or_default().to_string();
+    let extended = wait_until(RENEW_TIMEOUT, || since_block().contains(&obtained));
+    let text = since_block();
+    assert!(
+        extended,
+        "no ACK after the server went out of unicast reach:\n{text}"
+    );
+    let unicast = text.find(&format!("sending renew to server {server}"));
+    let broadcast = text.find("broadcasting renew");
+    let acked = text.find(&obtained);
+    assert!(
+        unicast.is_some() && unicast < broadcast && broadcast < acked,
+        "not a unicast renewal (unanswered) then a broadcast one (answered):\n{text}"
+    );
+    logged(&log, &format!("renew {addr}"), SETTLE_TIMEOUT);
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    assert!(
+        leases[0].expiry > first,
+        "the lease was not extended ({first} -> {})\n{}",
+        leases[0].expiry,
+        srv.describe()
+    );
+    assert!(client.running(), "udhcpc exited: {}", client.stderr_text());
+
+    lab.exec_ok("router", &["tc", "qdisc", "del", "dev", "r0", "clsact"]);
+    bound_and_reachable(&lab, &addr);
     client.stop(CLIENT_EXIT);
     each_reply_delivered_once(&srv, cap, &gmac);
 }

@@ -47,9 +47,11 @@ fn tutorial_states_as_ipmpstat_shows_them() {
         i.lines().next().unwrap(),
         "INTERFACE   ACTIVE  GROUP       FLAGS     LINK      PROBE     STATE"
     );
+    // IPv6 is on on the group interface: the nominee (m, b) is the IPv6
+    // multicast nominee too (M).
     assert_eq!(
         row(&i, "e1000g0"),
-        ["e1000g0", "yes", "production0", "--mb---", "up", "disabled", "ok"]
+        ["e1000g0", "yes", "production0", "--mbM--", "up", "disabled", "ok"]
     );
     assert_eq!(
         row(&i, "e1000g1"),
@@ -93,7 +95,7 @@ fn tutorial_states_as_ipmpstat_shows_them() {
     );
     assert_eq!(
         row(&i, "e1000g1"),
-        ["e1000g1", "yes", "production0", "--mb---", "up", "disabled", "ok"]
+        ["e1000g1", "yes", "production0", "--mbM--", "up", "disabled", "ok"]
     );
     assert_eq!(
         row(&i, "rge0"),
@@ -442,4 +444,64 @@ fn a_duplicate_hardware_address_takes_the_later_member_out_with_flag_h() {
     assert!(d
         .stderr_text()
         .contains("e1000g1 of group production0 no longer has a duplicate hardware address"));
+}
+
+/// Flag M: the nominee takes the group's IPv6 multicast too while IPv6 is
+/// on on the group interface (the daemon reads it when asked), in the
+/// table and in --json; nobody has it while IPv6 is off.
+#[test]
+fn flag_m_marks_the_nominee_while_ipv6_is_on_on_the_group_interface() {
+    let lab = Lab::new("flagm");
+    let _d = start_tutorial(&lab);
+    let set_ipv6 = |on: bool| {
+        let key = "net.ipv6.conf.ipmp0.disable_ipv6";
+        let v = if on { "0" } else { "1" };
+        lab.exec_ok("host", &["sysctl", "-q", "-w", &format!("{key}={v}")]);
+    };
+    let flags = || -> Vec<(String, String)> {
+        let (_, i, _) = ipmpstat(&lab, &["-i"]);
+        ["e1000g0", "e1000g1", "rge0"]
+            .iter()
+            .map(|m| (m.to_string(), row(&i, m)[3].clone()))
+            .collect()
+    };
+    let json_flags = || -> Vec<(String, String)> {
+        let (_, j, _) = ipmpstat(&lab, &["-i", "--json"]);
+        let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+        groups[0]
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), m.flags.clone()))
+            .collect()
+    };
+
+    set_ipv6(false);
+    let off = flags();
+    assert!(
+        off.iter().all(|(_, f)| f.len() == 7 && !f.contains('M')),
+        "{off:?}"
+    );
+    let nominee: Vec<&String> = off
+        .iter()
+        .filter(|(_, f)| f.contains('m'))
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(nominee.len(), 1, "one nominee: {off:?}");
+    let nominee = nominee[0].clone();
+    assert_eq!(off.iter().find(|(n, _)| *n == nominee).unwrap().1, "--mb---");
+
+    set_ipv6(true);
+    let on = flags();
+    for (name, f) in &on {
+        let want = if *name == nominee { "--mbM--" } else { "-------" };
+        assert_eq!((name.as_str(), f.as_str()), (name.as_str(), want), "{on:?}");
+    }
+    let mut by_json = json_flags();
+    by_json.sort();
+    let mut by_table = on.clone();
+    by_table.sort();
+    assert_eq!(by_json, by_table, "--json carries the same flags");
+
+    set_ipv6(false);
+    assert!(flags().iter().all(|(_, f)| !f.contains('M')), "{:?}", flags());
 }

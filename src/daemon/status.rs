@@ -13,6 +13,29 @@ use std::time::Instant;
 /// Positions of ipmpstat's FLAGS column: i s m b M d h.
 const FLAG_CHARS: [char; 7] = ['i', 's', 'm', 'b', 'M', 'd', 'h'];
 
+/// A member's FLAGS: i s m b M d h. The one nominee takes the group's IPv4
+/// multicast and broadcast (m, b) and, while IPv6 is on on the group
+/// interface, its IPv6 multicast (M): ipmpd elects one member for both
+/// families. d: taken down for IP by the administrator (offline), as
+/// Solaris shows offline members; h: out of service for a duplicate
+/// hardware address.
+fn member_flags(m: &crate::group::Member, nominee: bool, ipv6: bool) -> String {
+    let set = [
+        m.inactive,
+        m.standby,
+        nominee,
+        nominee,
+        nominee && ipv6,
+        m.offline,
+        m.dup_hwaddr,
+    ];
+    FLAG_CHARS
+        .iter()
+        .zip(set)
+        .map(|(&c, on)| if on { c } else { '-' })
+        .collect()
+}
+
 impl Daemon {
     /// Answers one control request. Changes need root (uid from
     /// SO_PEERCRED); whether the group allows them is the group core's rule.
@@ -64,13 +87,22 @@ impl Daemon {
     }
 
     pub(super) fn status(&self) -> GroupStatus {
-        render(&self.group, &self.cfg.interface, &self.slots)
+        render(&self.group, &self.cfg.interface, &self.slots, self.ipv6_on())
+    }
+
+    /// Whether IPv6 is on on the group interface (its `disable_ipv6` is 0):
+    /// then the nominee is the IPv6 multicast nominee too (flag M). Read
+    /// when asked, so it follows whatever turned it on or off; unreadable
+    /// counts as off.
+    fn ipv6_on(&self) -> bool {
+        crate::sys::sysctl::read("ipv6", &self.cfg.interface, "disable_ipv6").is_ok_and(|v| v == "0")
     }
 }
 
-/// The status of a group from its core and its per-slot state. Pure: the
-/// model test renders it after every step of random event sequences.
-pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
+/// The status of a group from its core and its per-slot state, `ipv6`
+/// whether IPv6 is on on the group interface. Pure: the model test renders
+/// it after every step of random event sequences.
+pub(super) fn render(g: &Group, interface: &str, slots: &Slots, ipv6: bool) -> GroupStatus {
     let active_names: Vec<String> = g
         .active()
         .iter()
@@ -85,23 +117,7 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
         .map(|(i, m)| {
             let slot = i as Slot;
             let nominee = g.nominee() == Some(slot);
-            // d: taken down for IP by the administrator (offline), as
-            // Solaris shows offline members; h: out of service for a
-            // duplicate hardware address. IPv6 is off: M stays unset.
-            let set = [
-                m.inactive,
-                m.standby,
-                nominee,
-                nominee,
-                false,
-                m.offline,
-                m.dup_hwaddr,
-            ];
-            let flags: String = FLAG_CHARS
-                .iter()
-                .zip(set)
-                .map(|(&c, on)| if on { c } else { '-' })
-                .collect();
+            let flags = member_flags(m, nominee, ipv6);
             let st = slots.get(slot);
             let prober = slots.prober(slot);
             let target_mode = match prober {
@@ -174,5 +190,36 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots) -> GroupStatus {
         members,
         addresses,
         failovers: g.failovers(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::member_flags;
+    use crate::group::Member;
+
+    #[test]
+    fn the_nominee_is_m_and_b_and_with_ipv6_on_m_too() {
+        let m = Member::new("e1000g0");
+        assert_eq!(member_flags(&m, true, false), "--mb---");
+        assert_eq!(member_flags(&m, true, true), "--mbM--");
+    }
+
+    #[test]
+    fn m_never_marks_a_member_that_is_not_the_nominee() {
+        let m = Member::new("e1000g1");
+        assert_eq!(member_flags(&m, false, true), "-------");
+        assert_eq!(member_flags(&m, false, false), "-------");
+    }
+
+    #[test]
+    fn m_keeps_its_position_among_the_other_flags() {
+        let mut m = Member::new("rge0").standby(true);
+        m.inactive = true;
+        m.offline = true;
+        m.dup_hwaddr = true;
+        assert_eq!(member_flags(&m, true, true), "ismbMdh");
+        assert_eq!(member_flags(&m, true, false), "ismb-dh");
+        assert_eq!(member_flags(&m, false, true), "is---dh");
     }
 }

@@ -16,6 +16,9 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// One line of dnsmasq's lease file: `expiry chaddr address hostname client-id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
+    /// When the lease ends (seconds since the epoch): a renewal or a
+    /// rebinding moves it on.
+    pub expiry: u64,
     pub mac: [u8; 6],
     pub addr: String,
 }
@@ -70,10 +73,10 @@ impl DhcpServer {
         text.lines()
             .filter_map(|l| {
                 let mut w = l.split_whitespace();
-                let _expiry = w.next()?;
+                let expiry = w.next()?.parse().ok()?;
                 let mac = super::parse_mac(w.next()?)?;
                 let addr = w.next()?.to_string();
-                Some(Lease { mac, addr })
+                Some(Lease { expiry, mac, addr })
             })
             .collect()
     }
