@@ -10,7 +10,7 @@
 # defaults to "ipmplab"), and every veth pair is created directly across two
 # lab namespaces, so nothing ever appears in the root namespace.
 #
-# Usage: scripts/lab.sh up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR|radvd DIR
+# Usage: scripts/lab.sh up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR|radvd DIR|dhcp6-server DIR
 #
 #   up       Build the topology. `up` always yields a FRESH lab: if namespaces
 #            with this prefix already exist (complete or partial lab), they are
@@ -42,6 +42,9 @@
 #            so hosts form addresses and a default route via r0's
 #            link-local address. Its config (DIR/radvd.conf), pid file and
 #            log (DIR/radvd.log) are in DIR; nothing in /etc.
+#   dhcp6-server DIR  As dhcp-server, for DHCPv6 (dnsmasq, stateful): r0 gets
+#            2001:db8:0:6::1/64 and leases 2001:db8:0:6::100-150 for
+#            2 minutes (renewal at half of it); files and log in DIR.
 set -euo pipefail
 
 PREFIX="${LAB_PREFIX:-ipmplab}"
@@ -59,7 +62,7 @@ die() { echo "lab[$PREFIX]: error: $*" >&2; exit 1; }
 
 usage() {
     cat >&2 <<EOF
-usage: ${0##*/} up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR|radvd DIR
+usage: ${0##*/} up|down|status|cut CABLE|restore CABLE|exec NS cmd...|dhcp-server DIR|radvd DIR|dhcp6-server DIR
   CABLE: e1000g0 | e1000g1 | rge0 | router | cable4
   NS:    host | swa | swb | router
   namespace prefix from LAB_PREFIX (now: $PREFIX)
@@ -401,6 +404,34 @@ CONF
         --pidfile="$dir/radvd.pid" --logmethod=logfile --logfile="$dir/radvd.log" --debug=1
 }
 
+# The lab's DHCPv6 server: its own subnet on r0, beside the static one.
+DHCP6_ROUTER_ADDR=2001:db8:0:6::1/64
+DHCP6_RANGE_FIRST=2001:db8:0:6::100
+DHCP6_RANGE_LAST=2001:db8:0:6::150
+DHCP6_PREFIX_LEN=64
+
+cmd_dhcp6_server() {
+    local dir=${1:-}
+    [[ -n "$dir" ]] || usage
+    need_root
+    "$(dirname "${BASH_SOURCE[0]}")/deps.sh" dnsmasq || die "dnsmasq missing (scripts/deps.sh dnsmasq failed)"
+    ns_exists router || die "lab is not up ($(ns router) missing)"
+    mkdir -p "$dir"
+    dir=$(realpath "$dir")
+    : >"$dir/leases"
+    ns_sysctl router net.ipv6.conf.r0.disable_ipv6=0
+    # nodad: the server must bind to it at once; the lab owns the subnet.
+    in_ns router ip -6 addr replace "$DHCP6_ROUTER_ADDR" dev r0 nodad
+    # As dhcp-server; a range with a prefix length makes dnsmasq serve
+    # DHCPv6 on the interface holding an address in it.
+    exec ip netns exec "$(ns router)" dnsmasq --keep-in-foreground --conf-file=/dev/null \
+        --port=0 --no-hosts --no-resolv --user=root --group=root \
+        --interface=r0 --bind-interfaces --dhcp-authoritative \
+        --dhcp-range="$DHCP6_RANGE_FIRST,$DHCP6_RANGE_LAST,$DHCP6_PREFIX_LEN,$DHCP_LEASE" \
+        --dhcp-leasefile="$dir/leases" --pid-file="$dir/dnsmasq.pid" \
+        --log-dhcp --log-facility="$dir/dnsmasq.log"
+}
+
 main() {
     local cmd=${1:-}
     [[ -n "$cmd" ]] || usage
@@ -413,6 +444,7 @@ main() {
         exec) cmd_exec "$@" ;;
         dhcp-server) cmd_dhcp_server "$@" ;;
         radvd) cmd_radvd "$@" ;;
+        dhcp6-server) cmd_dhcp6_server "$@" ;;
         -h | --help | help) usage ;;
         *) usage ;;
     esac

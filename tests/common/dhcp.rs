@@ -33,9 +33,19 @@ impl DhcpServer {
     /// Starts the server (files in `<lab dir>/dhcp`) and waits until it
     /// logged that it serves r0.
     pub fn start(lab: &Lab) -> DhcpServer {
-        let dir = lab.dir.join("dhcp");
+        Self::start_as(lab, "dhcp-server", "dhcp")
+    }
+
+    /// The DHCPv6 server (`scripts/lab.sh dhcp6-server`, files in
+    /// `<lab dir>/dhcp6`).
+    pub fn start_v6(lab: &Lab) -> DhcpServer {
+        Self::start_as(lab, "dhcp6-server", "dhcp6")
+    }
+
+    fn start_as(lab: &Lab, subcommand: &str, dir: &str) -> DhcpServer {
+        let dir = lab.dir.join(dir);
         let dir_s = dir.to_string_lossy().into_owned();
-        let mut proc = lab.spawn_script(&["dhcp-server", &dir_s]);
+        let mut proc = lab.spawn_script(&[subcommand, &dir_s]);
         let log = dir.join("dnsmasq.log");
         let up = wait_until(SERVER_START_TIMEOUT, || {
             !proc.running()
@@ -65,6 +75,23 @@ impl DhcpServer {
             .lines()
             .filter(|l| l.contains(&tag) && l.contains(&mac))
             .count()
+    }
+
+    /// How many times the server logged message `kind` (e.g.
+    /// "DHCPADVERTISE"), whoever the client: DHCPv6 logs name a DUID.
+    pub fn count_all(&self, kind: &str) -> usize {
+        let tag = format!("{kind}(r0)");
+        self.log().lines().filter(|l| l.contains(&tag)).count()
+    }
+
+    /// The DHCPv6 lease file's address entries: `expiry iaid address
+    /// hostname client-duid` (the server's own `duid` line skipped).
+    pub fn leases_v6(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.join("leases")).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.starts_with("duid "))
+            .filter_map(|l| Some(l.split_whitespace().nth(2)?.to_string()))
+            .collect()
     }
 
     /// The lease file's entries.
@@ -102,25 +129,27 @@ impl Drop for DhcpServer {
 /// (UDP from port 67) as they were delivered into it.
 pub struct ReplyCapture {
     proc: Proc,
+    /// DHCPv6: tcpdump prints the message types differently.
+    v6: bool,
 }
 
 impl ReplyCapture {
     pub fn start(lab: &Lab, ifname: &str) -> ReplyCapture {
+        Self::start_filter(lab, ifname, "udp and src port 67", false)
+    }
+
+    /// DHCPv6 server replies (UDP from port 547).
+    pub fn start_v6(lab: &Lab, ifname: &str) -> ReplyCapture {
+        Self::start_filter(lab, ifname, "udp and src port 547", true)
+    }
+
+    fn start_filter(lab: &Lab, ifname: &str, filter: &str, v6: bool) -> ReplyCapture {
         let mut proc = lab.spawn(
             "host",
             "tcpdump",
             // --immediate-mode: each packet printed as it comes, none left
             // in a ring block when the capture is stopped.
-            &[
-                "-i",
-                ifname,
-                "--immediate-mode",
-                "-n",
-                "-l",
-                "-v",
-                "-e",
-                "udp and src port 67",
-            ],
+            &["-i", ifname, "--immediate-mode", "-n", "-l", "-v", "-e", filter],
         );
         let up = wait_until(CAPTURE_START_TIMEOUT, || {
             !proc.running() || proc.stderr_text().contains("listening on")
@@ -130,18 +159,34 @@ impl ReplyCapture {
             "tcpdump did not start: {}",
             proc.stderr_text()
         );
-        ReplyCapture { proc }
+        ReplyCapture { proc, v6 }
     }
 
     /// The DHCP message types captured so far, in order ("Offer", "ACK",
-    /// "NACK", ...).
+    /// "NACK", ...; for DHCPv6 "advertise", "reply", ...).
     pub fn kinds(&self) -> Vec<String> {
+        if self.v6 {
+            return self.kinds_v6();
+        }
         // tcpdump -v: "DHCP-Message (53), length 1: Offer"
         const KEY: &str = "DHCP-Message (53), length 1: ";
         self.proc
             .stdout_text()
             .lines()
             .filter_map(|l| l.split_once(KEY).map(|(_, k)| k.trim().to_string()))
+            .collect()
+    }
+
+    /// tcpdump prints DHCPv6 as "dhcp6 advertise (...)".
+    fn kinds_v6(&self) -> Vec<String> {
+        const KEY: &str = " dhcp6 ";
+        self.proc
+            .stdout_text()
+            .lines()
+            .filter_map(|l| {
+                let (_, rest) = l.split_once(KEY)?;
+                Some(rest.split_whitespace().next()?.to_string())
+            })
             .collect()
     }
 
