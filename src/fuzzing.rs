@@ -19,8 +19,9 @@ use crate::detect::frames::{self, ProbeInput};
 use crate::detect::probe::{Method, Out, Prober};
 use crate::sys::packet::{auxdata, parse_auxdata_vlan, HEADROOM};
 use crate::wire::checksum::checksum as inet_checksum;
+use crate::wire::ipv6::link_local_from_mac;
 use crate::wire::{ethernet, icmpv4, ipv4, vlan};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 /// A fuzz target: its name (the file under fuzz/fuzz_targets/) and body.
@@ -314,6 +315,7 @@ fn arbitrary_plan(inp: &mut Input) -> Plan {
             mac,
             accept: flags & 2 == 2,
             test_addr,
+            test_addr6: (flags & 8 == 8).then(|| link_local_from_mac(mac)),
         }));
     }
     let active: Vec<Slot> = (0..inp.u8() % 6).map(|_| inp.u8() % 12).collect();
@@ -335,7 +337,7 @@ fn arbitrary_plan(inp: &mut Input) -> Plan {
         Outbound::Flow
     };
     p.probing = inp.bool();
-    p.targets = (0..inp.u8() % 4).map(|_| inp.ip()).collect();
+    p.targets = (0..inp.u8() % 4).map(|_| IpAddr::V4(inp.ip())).collect();
     p.icmp_id = inp.u16();
     if inp.bool() {
         p.probe_key = Some(frames::ProbeKey::new([inp.u8(); frames::PROBE_KEY_LEN]));
@@ -420,14 +422,16 @@ pub fn probe_reply(data: &[u8]) {
     let icmp_id = inp.u16();
     let key = frames::ProbeKey::new(inp.u64().to_le_bytes().repeat(2).try_into().unwrap_or_default());
     let method = match test_addr {
-        Some(t) if inp.bool() => Method::Icmp { test_addr: t },
+        Some(t) if inp.bool() => Method::Icmp {
+            test_addr: IpAddr::V4(t),
+        },
         _ => Method::Arp,
     };
     let fdt = Duration::from_millis(u64::from(inp.u16()).max(1));
-    let targets: Vec<Ipv4Addr> = (0..inp.u8() % 7).map(|_| inp.ip()).collect();
+    let targets: Vec<IpAddr> = (0..inp.u8() % 7).map(|_| IpAddr::V4(inp.ip())).collect();
     let mut p = Prober::new(method, "m0", "g0", fdt, &targets, inp.u64());
     if inp.bool() {
-        p.set_discovery(Some(test_addr.into_iter().collect()));
+        p.set_discovery(Some(test_addr.into_iter().map(IpAddr::V4).collect()));
     }
     p.set_fast_repair(inp.bool());
     let base = Instant::now();
@@ -446,11 +450,16 @@ pub fn probe_reply(data: &[u8]) {
         let at = now
             .checked_sub(Duration::from_millis(u64::from(*step % 16)))
             .unwrap_or(now);
-        let outs = match frames::probe_input(f, slot, mac, test_addr, icmp_id, &key) {
+        let test6 = Some(link_local_from_mac(mac));
+        let outs = match frames::probe_input(f, slot, mac, test_addr, test6, icmp_id, &key) {
             ProbeInput::AnswerArp(r) => {
                 let a = frames::parse_arp_info(&r).expect("our ARP answer parses");
                 assert_eq!((a.op, a.sha), (ARP_OP_REPLY, mac));
                 assert_eq!(Some(a.spa), test_addr);
+                continue;
+            }
+            ProbeInput::AnswerNs(r) => {
+                assert_eq!(src_mac(&r), mac);
                 continue;
             }
             ProbeInput::AnswerEcho(r) => {
@@ -464,7 +473,7 @@ pub fn probe_reply(data: &[u8]) {
                 seq,
                 counter,
             } => p.on_echo_reply(from, eth_src, seq, counter, at),
-            ProbeInput::NotProbe | ProbeInput::Ignored => continue,
+            ProbeInput::NotProbe | ProbeInput::Ignored | ProbeInput::Duplicate { .. } => continue,
         };
         check_outs(&outs);
         let _ = p.next_deadline();
@@ -559,8 +568,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         slot: 0,
         id: 7,
         seq: 3,
-        test_addr: ta,
-        target: gw,
+        test_addr: IpAddr::V4(ta),
+        target: IpAddr::V4(gw),
     });
     let echo = frames::echo_request(router, host, gw, ta, 7, 3, &sealed);
     let mut reply = frames::echo_request(router, host, gw, ta, 7, 3, &sealed);

@@ -9,8 +9,8 @@ use super::counters::DropReason;
 use super::frame::*;
 use super::ndp::rewrite_ndp_lladdr;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
-use crate::wire::{ethernet, icmpv4, ipv4};
-use std::net::Ipv4Addr;
+use crate::wire::{ethernet, icmpv4, icmpv6, ipv4, ipv6, ndisc};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How unicast IPv4 picks a member: the configuration's enum, as is.
 pub use crate::config::Outbound;
@@ -23,6 +23,9 @@ pub struct Port {
     pub accept: bool,
     /// The member's test address: its ARP and IP traffic goes to the prober.
     pub test_addr: Option<Ipv4Addr>,
+    /// The member's IPv6 test address (its EUI-64 link-local, held by the
+    /// daemon): its NDP and ICMPv6 traffic goes to the prober.
+    pub test_addr6: Option<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +43,9 @@ pub struct Plan {
     /// Probing is on: ARP replies from targets to a member's MAC are copied
     /// to the prober.
     pub probing: bool,
-    /// Every member's probe targets: only their ARP replies can be answers.
-    pub targets: Vec<Ipv4Addr>,
+    /// Every member's probe targets: only their ARP replies (neighbour
+    /// advertisements) can be answers.
+    pub targets: Vec<IpAddr>,
     /// The ICMP id of our probes and the key of their tags: only echo
     /// replies that carry both reach the prober.
     pub icmp_id: u16,
@@ -93,7 +97,7 @@ pub enum Divert {
     Request { arp: bool },
     /// An echo reply to the member's test address that carries our id and a
     /// valid tag (for probe `counter`, from `from`): the prober only.
-    Answer { counter: u64, from: Ipv4Addr },
+    Answer { counter: u64, from: IpAddr },
     /// An ARP reply from a probe target to the member: a copy to the
     /// prober, and on as usual.
     Tee,
@@ -115,7 +119,7 @@ pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
         ETH_P_ARP => match parse_arp(frame) {
             Ok((ARP_OP_REQUEST, _, tpa)) if Some(tpa) == port.test_addr => Divert::Request { arp: true },
             Ok((ARP_OP_REPLY, spa, _))
-                if plan.probing && dst_mac(frame) == port.mac && plan.targets.contains(&spa) =>
+                if plan.probing && dst_mac(frame) == port.mac && plan.targets.contains(&IpAddr::V4(spa)) =>
             {
                 Divert::Tee
             }
@@ -144,7 +148,67 @@ pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
                 _ => Divert::Discard,
             }
         }
+        ETH_P_IPV6 => divert6(plan, slot, port, frame),
         _ => Divert::No,
+    }
+}
+
+/// [`divert`] for IPv6: NDP about the member's IPv6 test address (NS for
+/// it, to its solicited-node group or to it; NA claiming it), a probe
+/// target's NA to the member, and ICMPv6 to the test address. Extension
+/// headers are not walked here: our probes' answers carry none, and
+/// anything else for the test address is dropped.
+#[inline]
+fn divert6(plan: &Plan, slot: Slot, port: &Port, frame: &[u8]) -> Divert {
+    const L3: usize = ETH_HLEN;
+    const ICMP_AT: usize = L3 + ipv6::HEADER_LEN;
+    const ND_TARGET: std::ops::Range<usize> =
+        ICMP_AT + ndisc::field::TARGET.start..ICMP_AT + ndisc::field::TARGET.end;
+    if frame.len() <= ICMP_AT + icmpv6::field::TYPE {
+        return Divert::No;
+    }
+    let ip = ipv6::Packet::new_unchecked(&frame[L3..]);
+    let dst = ip.dst_addr();
+    let to_test = port.test_addr6.is_some_and(|t| t == dst);
+    if ip.next_header() != ipv6::next_header::ICMPV6 {
+        return if to_test { Divert::Discard } else { Divert::No };
+    }
+    let icmp_type = frame[ICMP_AT + icmpv6::field::TYPE];
+    if matches!(
+        icmp_type,
+        icmpv6::msg_type::NEIGHBOR_SOLICIT | icmpv6::msg_type::NEIGHBOR_ADVERT
+    ) && frame.len() >= ND_TARGET.end
+    {
+        let target = crate::wire::ipv6::address_of(&frame[ND_TARGET]);
+        if port.test_addr6 == Some(target) || to_test {
+            // About the test address (NS for it, NA claiming it: DAD), or
+            // a target's answer to the test address: the prober only.
+            return Divert::Request { arp: true };
+        }
+        if icmp_type == icmpv6::msg_type::NEIGHBOR_ADVERT
+            && plan.probing
+            && dst_mac(frame) == port.mac
+            && plan.targets.contains(&IpAddr::V6(target))
+        {
+            return Divert::Tee;
+        }
+        return Divert::No;
+    }
+    if !to_test {
+        return Divert::No;
+    }
+    match icmp_type {
+        icmpv6::msg_type::ECHO_REQUEST => Divert::Request { arp: false },
+        icmpv6::msg_type::ECHO_REPLY => {
+            let (Some(key), Some(r)) = (&plan.probe_key, parse_echo_reply(frame)) else {
+                return Divert::Discard;
+            };
+            match key.open(&r, slot, plan.icmp_id) {
+                Some(counter) => Divert::Answer { counter, from: r.src },
+                None => Divert::Discard,
+            }
+        }
+        _ => Divert::Discard,
     }
 }
 
@@ -252,6 +316,7 @@ mod tests {
                     mac,
                     accept: true,
                     test_addr: None,
+                    test_addr6: None,
                 })
             })
             .collect();
@@ -419,6 +484,7 @@ mod tests {
             mac: M[1],
             accept: false,
             test_addr: None,
+            test_addr6: None,
         });
         assert_eq!(inbound(&p, 1, &mut f.clone()), Err(DropReason::Offline));
         // Another host's MAC is still not ours.
@@ -447,6 +513,7 @@ mod tests {
             mac: M[1],
             accept: true,
             test_addr: Some(ta),
+            test_addr6: None,
         });
         let key = ProbeKey::new([3; PROBE_KEY_LEN]);
         p.probe_key = Some(key.clone());
@@ -475,8 +542,8 @@ mod tests {
             slot: 1,
             id: 0x4242,
             seq: 5,
-            test_addr: ta,
-            target: router,
+            test_addr: IpAddr::V4(ta),
+            target: IpAddr::V4(router),
         };
         let reply = |ident: u16, payload: &[u8]| {
             let mut v = Vec::new();
@@ -492,7 +559,7 @@ mod tests {
             divert(&p, 1, &good),
             Divert::Answer {
                 counter: 77,
-                from: router
+                from: IpAddr::V4(router)
             }
         );
         assert_eq!(
@@ -518,7 +585,7 @@ mod tests {
         assert_eq!(divert(&p, 2, &rep), Divert::No);
         p.probing = true;
         assert_eq!(divert(&p, 2, &rep), Divert::No, "not from a target");
-        p.targets = vec![router];
+        p.targets = vec![IpAddr::V4(router)];
         assert_eq!(divert(&p, 2, &rep), Divert::Tee);
         assert_eq!(divert(&p, 2, &rep[..ARP_SHA.start]), Divert::No);
     }
@@ -530,6 +597,7 @@ mod tests {
             mac: M[1],
             accept: false,
             test_addr: None,
+            test_addr6: None,
         });
         p.ports[2] = None;
         let mut f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);

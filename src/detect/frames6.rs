@@ -2,11 +2,13 @@
 //! ping6 of one. Pure builders and a validating parser, as
 //! [`super::frames`] for IPv4.
 
+use super::frames::{EchoReply, ProbeInput, PROBE_PAYLOAD_LEN};
 use crate::datapath::frame::Mac;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ipv6::{self, next_header};
+use crate::wire::ndisc::{self, na_flags};
 use crate::wire::{icmpv6, ipv6ext};
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Probes are link-local: they must not be routed past the first hop
 /// (in.mpathd sends its IPv6 probes with hop limit 1 too).
@@ -119,6 +121,128 @@ pub fn echo6_reply_to(req: &[u8], my_mac: Mac, test_addr: Ipv6Addr) -> Option<Ve
         ECHO_ANSWER_HOP_LIMIT,
         reply,
     ))
+}
+
+/// An ICMPv6 echo reply carrying a probe payload, or None.
+pub fn parse_echo6_reply(f: &[u8]) -> Option<EchoReply> {
+    let e = parse_echo6(f)?;
+    let icmpv6::Repr::EchoReply { ident, seq_no, data } = e.icmp else {
+        return None;
+    };
+    Some(EchoReply {
+        eth_src: e.eth_src,
+        src: IpAddr::V6(e.src),
+        dst: IpAddr::V6(e.dst),
+        id: ident,
+        seq: seq_no,
+        payload: data.get(..PROBE_PAYLOAD_LEN)?.try_into().ok()?,
+    })
+}
+
+/// A neighbour solicitation for `target` from `src` on the member with MAC
+/// `src_mac`. From `::` it is a DAD probe (RFC 4862 5.4.2: no source
+/// link-layer option, to the solicited-node group); otherwise it carries
+/// the member's MAC and goes to `dst_mac` when the target's MAC is known
+/// (unicast, as Linux's reachability probes), else to the target's
+/// solicited-node group.
+pub fn neighbor_solicit(src_mac: Mac, src: Ipv6Addr, target: Ipv6Addr, dst_mac: Option<Mac>) -> Vec<u8> {
+    let group = ipv6::solicited_node(target);
+    let (dst, dst_mac) = match dst_mac {
+        Some(m) if !src.is_unspecified() => (target, m),
+        _ => (group, ipv6::multicast_mac(group)),
+    };
+    ndisc::Repr::NeighborSolicit {
+        target,
+        lladdr: (!src.is_unspecified()).then_some(src_mac),
+    }
+    .frame(src_mac, dst_mac, src, dst)
+}
+
+/// The answer to a neighbour solicitation for the test address `addr`,
+/// from `to` (`to_mac`): Solicited=1, Override=1, the member's MAC as
+/// target link-layer address.
+pub fn neighbor_advert(my_mac: Mac, addr: Ipv6Addr, to: Ipv6Addr, to_mac: Mac) -> Vec<u8> {
+    ndisc::Repr::NeighborAdvert {
+        flags: na_flags::SOLICITED | na_flags::OVERRIDE,
+        target: addr,
+        lladdr: Some(my_mac),
+    }
+    .frame(my_mac, to_mac, addr, to)
+}
+
+/// An NDP message in an untagged Ethernet/IPv6 frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nd {
+    pub eth_src: Mac,
+    pub eth_dst: Mac,
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub repr: ndisc::Repr,
+}
+
+/// The NS or NA in `f`, or None when it is none, does not parse, or has
+/// crossed a router (hop limit below 255, RFC 4861 7.1).
+pub fn parse_nd(f: &[u8]) -> Option<Nd> {
+    let eth = ethernet::Frame::new_checked(f).ok()?;
+    if eth.ethertype() != ethertype::IPV6 {
+        return None;
+    }
+    let ip = ipv6::Packet::new_checked(eth.payload()).ok()?;
+    let ipr = ipv6::Repr::parse(&ip).ok()?;
+    if ipr.next_header != next_header::ICMPV6 || ipr.hop_limit != ipv6::NDP_HOP_LIMIT {
+        return None;
+    }
+    let msg = icmpv6::Packet::new_checked(ip.payload()).ok()?;
+    let repr = ndisc::Repr::parse(&ipr.src_addr, &ipr.dst_addr, &msg).ok()?;
+    matches!(
+        repr,
+        ndisc::Repr::NeighborSolicit { .. } | ndisc::Repr::NeighborAdvert { .. }
+    )
+    .then_some(Nd {
+        eth_src: eth.src_addr(),
+        eth_dst: eth.dst_addr(),
+        src: ipr.src_addr,
+        dst: ipr.dst_addr,
+        repr,
+    })
+}
+
+/// What an NS or NA received on the member with MAC `mac` and IPv6 test
+/// address `test6` asks of the control side.
+pub fn nd_input(nd: &Nd, mac: Mac, test6: Option<Ipv6Addr>) -> ProbeInput {
+    if nd.eth_src == mac {
+        return ProbeInput::Ignored; // our own, looped back
+    }
+    match nd.repr {
+        ndisc::Repr::NeighborSolicit { target, lladdr } if Some(target) == test6 => {
+            if nd.src.is_unspecified() {
+                // Another host's DAD probe for our address.
+                return ProbeInput::Duplicate { mac: nd.eth_src };
+            }
+            if nd.src.is_multicast() {
+                return ProbeInput::Ignored;
+            }
+            ProbeInput::AnswerNs(neighbor_advert(mac, target, nd.src, lladdr.unwrap_or(nd.eth_src)))
+        }
+        ndisc::Repr::NeighborAdvert { target, lladdr, .. } if Some(target) == test6 => {
+            ProbeInput::Duplicate {
+                mac: lladdr.unwrap_or(nd.eth_src),
+            }
+        }
+        // A target's answer to our solicitation: solicited, sent from the
+        // address it is about, to this member, with its link-layer address.
+        ndisc::Repr::NeighborAdvert {
+            flags,
+            target,
+            lladdr: Some(l),
+        } if flags & na_flags::SOLICITED != 0 && nd.src == target && nd.eth_dst == mac => {
+            ProbeInput::ArpReply {
+                from: IpAddr::V6(target),
+                mac: l,
+            }
+        }
+        _ => ProbeInput::Ignored,
+    }
 }
 
 #[cfg(test)]
