@@ -1,0 +1,286 @@
+//! IPv6 failure detection against real kernel peers in the lab: each
+//! member's IPv6 test address is the EUI-64 link-local of its MAC, held by
+//! the daemon (DAD, NS answers, ping6); ICMPv6 echo probes to the router's
+//! kernel detect a silent cut over IPv6 alone and in dual stack, where a
+//! member fails only when both families fail.
+
+mod common;
+
+use common::daemon::*;
+use common::{wait_until, Lab, Proc, ROUTER_IP};
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+/// How long a scenario may take to show its outcome (DAD's second, the
+/// quiet period ended by the first answers, the cut, the repair).
+const SETTLE: Duration = Duration::from_secs(15);
+const FDT: &str = "700ms";
+/// The router's static IPv6 address (the lab may not give it one yet).
+const ROUTER_IP6: &str = "2001:db8::1";
+/// Forged echo replies sent to a test address.
+const FORGED_REPLIES: u32 = 5;
+
+fn logged(d: &Proc, line: &str) -> bool {
+    d.stderr_text().contains(line)
+}
+
+fn count(d: &Proc, line: &str) -> usize {
+    d.stderr_text().matches(line).count()
+}
+
+#[track_caller]
+fn expect_log(d: &Proc, line: &str) {
+    assert!(
+        wait_until(SETTLE, || logged(d, line)),
+        "no log line {line:?}:\n{}",
+        d.stderr_text()
+    );
+}
+
+/// The EUI-64 link-local of a MAC, as the kernel forms it.
+fn link_local(mac: [u8; 6]) -> Ipv6Addr {
+    ipmpd::wire::ipv6::link_local_from_mac(mac)
+}
+
+/// IPv6 on the router's r0 with a static global address; returns the
+/// router's link-local address once it is usable (not tentative).
+fn router_v6(lab: &Lab) -> Ipv6Addr {
+    lab.sh_ok(
+        "router",
+        &format!(
+            "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+             net.ipv6.conf.r0.disable_ipv6=0; \
+             ip -6 addr replace {ROUTER_IP6}/64 dev r0 nodad"
+        ),
+    );
+    let ll = link_local(lab.mac("router", "r0"));
+    assert!(
+        wait_until(SETTLE, || {
+            let out = lab.sh_ok("router", "ip -6 addr show dev r0 scope link");
+            out.contains(&ll.to_string()) && !out.contains("tentative")
+        }),
+        "router link-local {ll} not usable"
+    );
+    ll
+}
+
+fn v6_args(router_ll: Ipv6Addr, extra: &[&str]) -> Vec<String> {
+    let mut a = tutorial_args();
+    a.extend(strings(&[
+        "--probe",
+        "icmp",
+        "--target",
+        &router_ll.to_string(),
+        "--fdt",
+        FDT,
+    ]));
+    a.extend(strings(extra));
+    a
+}
+
+fn dual_args(router_ll: Ipv6Addr) -> Vec<String> {
+    let mut a = v6_args(router_ll, &[]);
+    a.extend(strings(&[
+        "--test-address",
+        "e1000g0=192.0.2.201/24",
+        "--test-address",
+        "e1000g1=192.0.2.202/24",
+        "--test-address",
+        "rge0=192.0.2.203/24",
+        "--target",
+        ROUTER_IP,
+    ]));
+    a
+}
+
+/// Every member's IPv6 test address passed DAD and probes are answered.
+fn wait_probing6(lab: &Lab, d: &Proc) {
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        let ta = link_local(lab.mac("host", m));
+        expect_log(d, &format!("{m}: IPv6 test address {ta} passed DAD; probing"));
+    }
+    // Ten probe intervals of 100 ms at least: out of the quiet period.
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+/// The router pings a member's IPv6 test address: answered, exactly once.
+fn ping6_test_address(lab: &Lab, member: &str) {
+    let ta = link_local(lab.mac("host", member));
+    let out = lab.sh("router", &format!("ping -6 -c 3 -i 0.2 -W 2 {ta}%r0"));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "ping6 {ta}: {text}");
+    assert!(text.contains("3 received"), "{text}");
+    assert!(!text.contains("duplicates"), "answered more than once: {text}");
+}
+
+/// cable4 cut silently: e1000g0 and e1000g1 fail by probes, rge0 stays;
+/// both are repaired when it returns.
+fn silent_cut(lab: &Lab, d: &Proc) {
+    lab.cut("cable4");
+    expect_log(d, "IP interface failure detected on e1000g0 of group production0");
+    expect_log(d, "IP interface failure detected on e1000g1 of group production0");
+    assert!(!logged(d, "failure detected on rge0"), "{}", d.stderr_text());
+    assert!(wait_until(SETTLE, || lab.ping("host", ROUTER_IP, 3).clean()));
+    lab.restore("cable4");
+    expect_log(d, "IP interface repair detected on e1000g0 of group production0");
+    expect_log(d, "IP interface repair detected on e1000g1 of group production0");
+}
+
+#[test]
+fn icmpv6_probes_alone_detect_a_silent_cut() {
+    let lab = Lab::new("v6cut");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    ping6_test_address(&lab, "e1000g0");
+    silent_cut(&lab, &d);
+}
+
+#[test]
+fn icmpv6_carrier_cut_and_repair() {
+    let lab = Lab::new("v6link");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    lab.cut("e1000g0");
+    expect_log(&d, "The link has gone down on e1000g0");
+    expect_log(&d, "e1000g0 is no longer active in group production0 (failed)");
+    assert!(lab.ping("host", ROUTER_IP, 10).clean());
+    lab.restore("e1000g0");
+    // DAD again, then ten answered probes repair it.
+    expect_log(&d, "The link has come up on e1000g0");
+    assert!(
+        wait_until(SETTLE, || count(&d, "e1000g0: IPv6 test address") >= 3),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(
+        wait_until(SETTLE, || count(&d, "e1000g0 is now active in group production0") == 2),
+        "{}",
+        d.stderr_text()
+    );
+}
+
+#[test]
+fn dual_stack_silent_cut_fails_both_families_then_repairs() {
+    let lab = Lab::new("v6dual");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    assert!(lab.ping("router", "192.0.2.201", 1).clean());
+    ping6_test_address(&lab, "e1000g1");
+    silent_cut(&lab, &d);
+}
+
+#[test]
+fn dual_stack_a_member_does_not_fail_while_ipv4_answers() {
+    let lab = Lab::new("v6half");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    // IPv6 dies on the router: every member's IPv6 probes are lost, its
+    // IPv4 probes still answered; no member fails.
+    lab.sh_ok("router", "sysctl -qw net.ipv6.conf.r0.disable_ipv6=1");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    // Both families lost: now they fail.
+    lab.cut("cable4");
+    expect_log(&d, "IP interface failure detected on e1000g0 of group production0");
+    // IPv4 alone comes back: one family repairs the member.
+    lab.restore("cable4");
+    expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
+}
+
+#[test]
+fn failback_no_over_ipv6_keeps_the_repaired_member_inactive() {
+    let lab = Lab::new("v6fbno");
+    let ll = router_v6(&lab);
+    let a = strings(&[
+        "--group",
+        "production0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+        "--standby",
+        "rge0",
+        "--probe",
+        "icmp",
+        "--target",
+        &ll.to_string(),
+        "--fdt",
+        FDT,
+        "--failback",
+        "no",
+    ]);
+    let d = start(&lab, &a, "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    lab.cut("cable4");
+    expect_log(&d, "IP interface failure detected on e1000g0 of group production0");
+    expect_log(&d, "rge0 is now active in group production0");
+    lab.restore("cable4");
+    expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!logged(&d, "rge0 is no longer active"), "{}", d.stderr_text());
+}
+
+/// A forged ICMPv6 echo reply to e1000g0's test address, from the router's
+/// link-local address, with a tag not made under the daemon's key.
+fn forge_replies(lab: &Lab, router_ll: Ipv6Addr, member_mac: [u8; 6], ta: Ipv6Addr) {
+    let script = format!(
+        r#"
+import socket, struct, os
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+src = socket.inet_pton(socket.AF_INET6, '{router_ll}')
+dst = socket.inet_pton(socket.AF_INET6, '{ta}')
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('r0', 0))
+me = s.getsockname()[4]
+for i in range({FORGED_REPLIES}):
+    payload = struct.pack('!QI', i, 1) + os.urandom(8)
+    icmp = struct.pack('!BBHHH', 129, 0, 0, 0x4242, i) + payload
+    pseudo = src + dst + struct.pack('!I', len(icmp)) + b'\0\0\0\x3a'
+    icmp = icmp[:2] + struct.pack('!H', csum(pseudo + icmp)) + icmp[4:]
+    ip = struct.pack('!IHBB', 6 << 28, len(icmp), 58, 64) + src + dst
+    s.send(bytes.fromhex('{mac}') + me + b'\x86\xdd' + ip + icmp)
+"#,
+        mac = member_mac.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let out = lab.exec("router", &["python3", "-c", &script]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_forged_echo6_reply_is_rejected_and_counted() {
+    let lab = Lab::new("v6forge");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    let mac = lab.mac("host", "e1000g0");
+    forge_replies(&lab, ll, mac, link_local(mac));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    let mut d = d;
+    d.stop(Duration::from_secs(5));
+    let log = d.stderr_text();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("e1000g0 in:"))
+        .unwrap_or_default()
+        .to_string();
+    let n: u64 = line
+        .split("not_probe=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= u64::from(FORGED_REPLIES), "forged replies counted: {line}");
+}
