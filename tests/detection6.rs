@@ -156,7 +156,8 @@ fn icmpv6_carrier_cut_and_repair() {
         d.stderr_text()
     );
     assert!(
-        wait_until(SETTLE, || count(&d, "e1000g0 is now active in group production0") == 2),
+        wait_until(SETTLE, || count(&d, "e1000g0 is now active in group production0")
+            == 2),
         "{}",
         d.stderr_text()
     );
@@ -186,8 +187,31 @@ fn dual_stack_a_member_does_not_fail_while_ipv4_answers() {
     assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
     // Both families lost: now they fail.
     lab.cut("cable4");
-    expect_log(&d, "IP interface failure detected on e1000g0 of group production0");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g0 of group production0",
+    );
     // IPv4 alone comes back: one family repairs the member.
+    lab.restore("cable4");
+    expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
+}
+
+#[test]
+fn dual_stack_a_member_does_not_fail_while_ipv6_answers() {
+    let lab = Lab::new("v6half4");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    // IPv4 dies on the router (its address goes, so echo and ARP go
+    // unanswered); IPv6 probes alone keep every member working.
+    lab.sh_ok("router", &format!("ip addr del {ROUTER_IP}/24 dev r0"));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    lab.cut("cable4");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g0 of group production0",
+    );
     lab.restore("cable4");
     expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
 }
@@ -219,7 +243,10 @@ fn failback_no_over_ipv6_keeps_the_repaired_member_inactive() {
     let d = start(&lab, &a, "ipmp0", "192.0.2.200");
     wait_probing6(&lab, &d);
     lab.cut("cable4");
-    expect_log(&d, "IP interface failure detected on e1000g0 of group production0");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g0 of group production0",
+    );
     expect_log(&d, "rge0 is now active in group production0");
     lab.restore("cable4");
     expect_log(&d, "IP interface repair detected on e1000g0 of group production0");

@@ -635,7 +635,7 @@ impl Daemon {
         slot: Slot,
         link: &crate::netlink::LinkInfo,
     ) -> (Option<crate::sys::probesock::ProbeSocket>, Option<Ipv4Addr>) {
-        if self.slots.prober(slot).is_none() {
+        if self.slots.prober(slot).is_none() && self.slots.prober6(slot).is_none() {
             return (None, None);
         }
         let ta = self.test_addr(slot);

@@ -502,7 +502,10 @@ fn forward_in(
             }
             return c.pass(frame_len);
         }
-        Divert::Tee if m.probe_sock.is_some() => {}
+        // The probe socket has ARP replies; NAs come only this way.
+        Divert::Tee
+            if m.probe_sock.is_some()
+                && super::frame::ethertype(&buf[VNET_HDR_LEN..]) == super::frame::ETH_P_ARP => {}
         Divert::Tee => {
             // The copy for the prober is rate-limited; the frame goes on.
             let now = Instant::now();
