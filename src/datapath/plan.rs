@@ -591,6 +591,96 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_probe_traffic_is_diverted() {
+        use crate::detect::frames::{ProbeId, ProbeKey, PROBE_KEY_LEN};
+        use crate::detect::frames6::{echo6_request, neighbor_advert, neighbor_solicit};
+        let mut p = plan();
+        let ta = ipv6::link_local_from_mac(M[1]);
+        let router = ipv6::link_local_from_mac(ROUTER);
+        p.ports[1] = Some(Port {
+            mac: M[1],
+            accept: true,
+            test_addr: None,
+            test_addr6: Some(ta),
+        });
+        let key = ProbeKey::new([3; PROBE_KEY_LEN]);
+        p.probe_key = Some(key.clone());
+        p.icmp_id = 0x4242;
+        // NS for the test address (to its solicited-node group, and a DAD
+        // probe for it): the prober only, on the member that has it.
+        let ns = neighbor_solicit(ROUTER, router, ta, None);
+        assert_eq!(divert(&p, 1, &ns), Divert::Request { arp: true });
+        assert_eq!(divert(&p, 0, &ns), Divert::No);
+        let dad = neighbor_solicit(ROUTER, Ipv6Addr::UNSPECIFIED, ta, None);
+        assert_eq!(divert(&p, 1, &dad), Divert::Request { arp: true });
+        // An NA claiming the test address.
+        let na = neighbor_advert(ROUTER, ta, router, M[1]);
+        assert_eq!(divert(&p, 1, &na), Divert::Request { arp: true });
+        // NS for another address: data traffic.
+        let other = neighbor_solicit(ROUTER, router, "fe80::99".parse().unwrap(), None);
+        assert_eq!(divert(&p, 1, &other), Divert::No);
+        // A target's NA to the test address: the prober; to a member's MAC
+        // for a data address (ARP mode): a copy, while probing, from a target.
+        let answer = neighbor_advert(ROUTER, router, ta, M[1]);
+        assert_eq!(divert(&p, 1, &answer), Divert::Request { arp: true });
+        let to_data = neighbor_advert(ROUTER, router, "fe80::200".parse().unwrap(), M[2]);
+        assert_eq!(divert(&p, 2, &to_data), Divert::No);
+        p.probing = true;
+        assert_eq!(divert(&p, 2, &to_data), Divert::No, "not from a target");
+        p.targets = vec![IpAddr::V6(router)];
+        assert_eq!(divert(&p, 2, &to_data), Divert::Tee);
+        // Echo request to the test address: to answer.
+        let ping = echo6_request(ROUTER, M[1], router, ta, 9, 1, &[0; 20]);
+        assert_eq!(divert(&p, 1, &ping), Divert::Request { arp: false });
+        // Echo replies: only ours (id and tag) are answers.
+        let id = ProbeId {
+            counter: 77,
+            slot: 1,
+            id: 0x4242,
+            seq: 5,
+            test_addr: IpAddr::V6(ta),
+            target: IpAddr::V6(router),
+        };
+        let reply = |ident: u16, payload: &[u8]| {
+            let mut v = Vec::new();
+            PacketBuilder::ethernet2(ROUTER, M[1])
+                .ipv6(router.octets(), ta.octets(), 64)
+                .icmpv6_echo_reply(ident, 5)
+                .write(&mut v, payload)
+                .unwrap();
+            v
+        };
+        let good = reply(0x4242, &key.seal(&id));
+        assert_eq!(
+            divert(&p, 1, &good),
+            Divert::Answer {
+                counter: 77,
+                from: IpAddr::V6(router)
+            }
+        );
+        assert_eq!(
+            divert(&p, 1, &reply(0x4243, &key.seal(&id))),
+            Divert::Discard,
+            "other id"
+        );
+        assert_eq!(divert(&p, 1, &reply(0x4242, &[0; 20])), Divert::Discard, "no tag");
+        assert_eq!(divert(&p, 0, &good), Divert::No, "not this member's");
+        // Anything else to the test address goes nowhere.
+        let mut udp = Vec::new();
+        PacketBuilder::ethernet2(ROUTER, M[1])
+            .ipv6(router.octets(), ta.octets(), 64)
+            .udp(1, 2)
+            .write(&mut udp, &[0; 10])
+            .unwrap();
+        assert_eq!(divert(&p, 1, &udp), Divert::Discard);
+        for f in [&good, &ns, &na, &ping, &udp] {
+            for n in 0..f.len() {
+                let _ = divert(&p, 1, &f[..n]);
+            }
+        }
+    }
+
+    #[test]
     fn offline_or_absent_member_accepts_nothing() {
         let mut p = plan();
         p.ports[1] = Some(Port {

@@ -289,4 +289,169 @@ mod tests {
         let ip = ipv6::Packet::new_checked(&f[ethernet::HEADER_LEN..]).unwrap();
         assert_eq!(ip.hop_limit(), PROBE_HOP_LIMIT);
     }
+
+    #[test]
+    fn ns_for_the_test_address_is_answered_and_claims_are_duplicates() {
+        use crate::detect::frames::{probe_input, ProbeInput, ProbeKey, PROBE_KEY_LEN};
+        let me: Mac = [2, 0, 0, 0, 0, 1];
+        let router: Mac = [2, 0, 0, 0, 0, 2];
+        let ta = ipv6::link_local_from_mac(me);
+        let rl = ipv6::link_local_from_mac(router);
+        let key = ProbeKey::new([1; PROBE_KEY_LEN]);
+        let input = |f: &[u8]| probe_input(f, 0, me, None, Some(ta), 7, &key);
+        // The router resolves our test address: NA S=1 O=1 with our MAC,
+        // to the router's link-layer address.
+        let ns = neighbor_solicit(router, rl, ta, None);
+        let ProbeInput::AnswerNs(na) = input(&ns) else {
+            panic!("not answered");
+        };
+        let nd = parse_nd(&na).unwrap();
+        assert_eq!((nd.eth_src, nd.eth_dst, nd.src, nd.dst), (me, router, ta, rl));
+        assert_eq!(
+            nd.repr,
+            ndisc::Repr::NeighborAdvert {
+                flags: na_flags::SOLICITED | na_flags::OVERRIDE,
+                target: ta,
+                lladdr: Some(me)
+            }
+        );
+        // Another host's DAD probe, or its NA, for our address: a duplicate.
+        let dad = neighbor_solicit(router, Ipv6Addr::UNSPECIFIED, ta, None);
+        assert_eq!(input(&dad), ProbeInput::Duplicate { mac: router });
+        let claim = neighbor_advert(router, ta, ipv6::ALL_NODES, [0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(input(&claim), ProbeInput::Duplicate { mac: router });
+        // Our own DAD probe, looped back: nothing.
+        let ours = neighbor_solicit(me, Ipv6Addr::UNSPECIFIED, ta, None);
+        assert_eq!(input(&ours), ProbeInput::Ignored);
+        // A DAD probe has no source link-layer option and goes to the
+        // solicited-node group; a resolution has one.
+        let d = parse_nd(&ours).unwrap();
+        assert_eq!(d.dst, ipv6::solicited_node(ta));
+        assert_eq!(d.eth_dst, ipv6::multicast_mac(ipv6::solicited_node(ta)));
+        assert_eq!(
+            d.repr,
+            ndisc::Repr::NeighborSolicit {
+                target: ta,
+                lladdr: None
+            }
+        );
+        // A target's solicited NA to us: its MAC, for the prober.
+        let answer = neighbor_advert(router, rl, ta, me);
+        assert_eq!(
+            input(&answer),
+            ProbeInput::ArpReply {
+                from: IpAddr::V6(rl),
+                mac: router
+            }
+        );
+        // Not solicited, or about another address than its source: ignored.
+        let mut unsolicited = crate::datapath::ndp::unsolicited_na(router, rl);
+        ethernet::Frame::new_unchecked(&mut unsolicited[..]).set_dst_addr(me);
+        assert_eq!(input(&unsolicited), ProbeInput::Ignored);
+        let proxy = neighbor_advert(router, "fe80::77".parse().unwrap(), ta, me);
+        let mut proxy = proxy;
+        // Source rewritten to the router's address (checksum refreshed).
+        let at = ethernet::HEADER_LEN + ipv6::field::SRC_ADDR.start;
+        proxy[at..at + 16].copy_from_slice(&rl.octets());
+        let mut ip = ipv6::Packet::new_unchecked(&mut proxy[ethernet::HEADER_LEN..]);
+        let (s, d) = (ip.src_addr(), ip.dst_addr());
+        icmpv6::Packet::new_unchecked(ip.payload_mut()).fill_checksum(&s, &d);
+        assert_eq!(input(&proxy), ProbeInput::Ignored);
+        // A hop limit below 255: crossed a router, never NDP.
+        let mut routed = ns.clone();
+        routed[ethernet::HEADER_LEN + ipv6::field::HOP_LIMIT] = 254;
+        assert_eq!(parse_nd(&routed), None);
+        for n in 0..ns.len() {
+            let _ = input(&ns[..n]);
+        }
+    }
+
+    #[test]
+    fn a_unicast_ns_goes_to_the_known_mac_never_from_unspecified() {
+        let me: Mac = [2, 0, 0, 0, 0, 1];
+        let router: Mac = [2, 0, 0, 0, 0, 2];
+        let src: Ipv6Addr = "2001:db8::200".parse().unwrap();
+        let target: Ipv6Addr = "fe80::1".parse().unwrap();
+        let nd = parse_nd(&neighbor_solicit(me, src, target, Some(router))).unwrap();
+        assert_eq!((nd.eth_dst, nd.dst), (router, target));
+        assert_eq!(
+            nd.repr,
+            ndisc::Repr::NeighborSolicit {
+                target,
+                lladdr: Some(me)
+            }
+        );
+        let nd = parse_nd(&neighbor_solicit(me, src, target, None)).unwrap();
+        assert_eq!(nd.dst, ipv6::solicited_node(target));
+        // From `::` it is always the DAD form, whatever MAC is known.
+        let nd = parse_nd(&neighbor_solicit(me, Ipv6Addr::UNSPECIFIED, target, Some(router))).unwrap();
+        assert_eq!(nd.dst, ipv6::solicited_node(target));
+        assert_eq!(nd.repr, ndisc::Repr::NeighborSolicit { target, lladdr: None });
+    }
+
+    #[test]
+    fn echo6_replies_open_only_for_their_probe() {
+        use crate::detect::frames::{probe_input, ProbeId, ProbeInput, ProbeKey, PROBE_KEY_LEN};
+        let me: Mac = [2, 0, 0, 0, 0, 1];
+        let router: Mac = [2, 0, 0, 0, 0, 2];
+        let ta = ipv6::link_local_from_mac(me);
+        let rl = ipv6::link_local_from_mac(router);
+        let key = ProbeKey::new([1; PROBE_KEY_LEN]);
+        let id = ProbeId {
+            counter: 9,
+            slot: 2,
+            id: 7,
+            seq: 3,
+            test_addr: IpAddr::V6(ta),
+            target: IpAddr::V6(rl),
+        };
+        let reply = |src: Ipv6Addr, payload: &[u8]| {
+            echo6(
+                router,
+                me,
+                src,
+                ta,
+                64,
+                icmpv6::Repr::EchoReply {
+                    ident: 7,
+                    seq_no: 3,
+                    data: payload,
+                },
+            )
+        };
+        let good = reply(rl, &key.seal(&id));
+        let input = |f: &[u8], slot| probe_input(f, slot, me, None, Some(ta), 7, &key);
+        assert_eq!(
+            input(&good, 2),
+            ProbeInput::EchoReply {
+                from: IpAddr::V6(rl),
+                eth_src: router,
+                seq: 3,
+                counter: 9
+            }
+        );
+        assert_eq!(input(&good, 1), ProbeInput::NotProbe, "another member's");
+        let other = reply("fe80::66".parse().unwrap(), &key.seal(&id));
+        assert_eq!(input(&other, 2), ProbeInput::NotProbe, "from another address");
+        assert_eq!(input(&reply(rl, &[0; 20]), 2), ProbeInput::NotProbe, "forged tag");
+        // The IPv4 tag of the same fields does not open an IPv6 reply.
+        let v4 = ProbeId {
+            test_addr: IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 201)),
+            target: IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)),
+            ..id
+        };
+        assert_eq!(input(&reply(rl, &key.seal(&v4)), 2), ProbeInput::NotProbe);
+        // A discovery answer: the echo went to ff02::1.
+        let disc = ProbeId {
+            target: IpAddr::V6(ipv6::ALL_NODES),
+            ..id
+        };
+        assert!(matches!(
+            input(&reply("fe80::5".parse().unwrap(), &key.seal(&disc)), 2),
+            ProbeInput::EchoReply { .. }
+        ));
+        // A ping6 of the test address is answered.
+        let ping = echo6_request(router, me, rl, ta, 1, 1, &[5; 8]);
+        assert!(matches!(input(&ping, 2), ProbeInput::AnswerEcho(_)));
+    }
 }

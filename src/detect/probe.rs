@@ -1181,4 +1181,127 @@ mod tests {
         ));
         assert_eq!(p.fdt(), FDT);
     }
+
+    const R6: IpAddr = IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
+    const TA6: IpAddr = IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xa));
+
+    /// Runs an ICMPv6 prober: resolutions (NS) answered with MAC, echoes
+    /// answered when `answer` says so. Returns every output.
+    fn run6(p: &mut Prober, from: Instant, until: Instant, answer: impl Fn() -> bool) -> Vec<Out> {
+        let mut now = from;
+        let mut all = Vec::new();
+        while now < until {
+            for o in p.poll(now) {
+                match o {
+                    Out::Arp { sender, target } => {
+                        assert_eq!(sender, TA6, "resolution from the test address");
+                        all.extend(p.on_arp_reply(target, MAC, now));
+                    }
+                    Out::Echo {
+                        target, seq, counter, ..
+                    } if answer() => all.extend(p.on_echo_reply(target, MAC, seq, counter, now)),
+                    o => all.push(o),
+                }
+            }
+            now += Duration::from_millis(1);
+        }
+        all
+    }
+
+    #[test]
+    fn icmpv6_probing_fails_and_repairs_by_the_same_rules() {
+        let mut p = Prober::new(Method::Icmp { test_addr: TA6 }, "e1000g0", "g", FDT, &[R6], 5);
+        let t0 = Instant::now();
+        p.start(t0);
+        let t1 = t0 + Duration::from_secs(1);
+        let outs = run6(&mut p, t0, t1, || true);
+        assert_eq!(states(&outs), vec![ProbeState::Ok]);
+        let t2 = t1 + Duration::from_secs(1);
+        assert_eq!(states(&run6(&mut p, t1, t2, || false)), vec![ProbeState::Failed]);
+        let t3 = t2 + Duration::from_secs(2);
+        assert_eq!(states(&run6(&mut p, t2, t3, || true)), vec![ProbeState::Ok]);
+        // Echo replies from the target's address only, as for IPv4.
+        let mut now = t3;
+        let (seq, counter) = next_echo(&mut p, &mut now);
+        let o = p.on_echo_reply(TA6, MAC, seq, counter, now);
+        assert!(matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("fake probe reply")));
+    }
+
+    #[test]
+    fn icmpv6_discovery_asks_all_nodes_and_takes_link_local_hosts_only() {
+        let mut p = Prober::new(Method::Icmp { test_addr: TA6 }, "e1000g0", "g", FDT, &[], 3);
+        p.set_discovery(Some(vec![TA6]));
+        let t0 = Instant::now();
+        p.start(t0);
+        let mut now = t0;
+        let (seq, counter) = loop {
+            if let Some(Out::Echo {
+                target,
+                mac,
+                seq,
+                counter,
+            }) = p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
+            {
+                assert_eq!(target, IpAddr::V6(ALL_NODES));
+                assert_eq!(mac, [0x33, 0x33, 0, 0, 0, 1]);
+                break (seq, counter);
+            }
+            now += Duration::from_millis(1);
+        };
+        let global: IpAddr = "2001:db8::1".parse().unwrap();
+        for not_a_host in [TA6, global] {
+            assert!(p.on_echo_reply(not_a_host, MAC, seq, counter, now).is_empty());
+        }
+        assert!(!p.on_echo_reply(R6, MAC, seq, counter, now).is_empty());
+        assert_eq!(p.targets(), vec![R6]);
+    }
+
+    #[test]
+    fn arp_mode_ipv6_needs_a_bound_ipv6_sender_never_unspecified() {
+        let mut p = Prober::new(Method::Arp, "e1000g0", "g", FDT, &[R6], 9);
+        let t0 = Instant::now();
+        p.start(t0);
+        // No IPv6 data address bound: nothing sent, no verdict.
+        let outs = run(
+            &mut p,
+            t0,
+            t0 + Duration::from_secs(1),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert!(!outs.iter().any(|o| matches!(o, Out::Arp { .. })), "{outs:?}");
+        assert_eq!(p.state(), ProbeState::Unknown);
+        // An IPv4 sender does not do for an IPv6 target.
+        p.set_arp_sender(Some(T1));
+        let outs = run(
+            &mut p,
+            t0,
+            t0 + Duration::from_secs(1),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert!(!outs.iter().any(|o| matches!(o, Out::Arp { .. })));
+        let bound: IpAddr = "2001:db8::200".parse().unwrap();
+        p.set_arp_sender(Some(bound));
+        let t1 = t0 + Duration::from_secs(1);
+        let outs = run(
+            &mut p,
+            t1,
+            t1 + Duration::from_secs(1),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert!(outs
+            .iter()
+            .all(|o| !matches!(o, Out::Arp { sender, .. } if *sender != bound)));
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Out::Arp { sender, .. } if *sender == bound)));
+        assert_eq!(p.state(), ProbeState::Ok);
+        assert_eq!(
+            p.target_mac(R6),
+            Some(MAC),
+            "pinned: later solicitations are unicast"
+        );
+    }
 }
