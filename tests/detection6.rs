@@ -175,6 +175,52 @@ fn dual_stack_silent_cut_fails_both_families_then_repairs() {
 }
 
 #[test]
+fn ipmpstat_shows_ipv6_test_addresses_targets_and_probes() {
+    let lab = Lab::new("v6stat");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    // -t: one row per member and family.
+    let (code, t, err) = ipmpstat(&lab, &["-t"]);
+    assert_eq!(code, 0, "{err}");
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        let ta = link_local(lab.mac("host", m));
+        let rows: Vec<&str> = t.lines().filter(|l| l.starts_with(&format!("{m} "))).collect();
+        assert_eq!(rows.len(), 2, "{t}");
+        assert!(rows[0].ends_with(ROUTER_IP), "{t}");
+        let v6: Vec<&str> = rows[1].split_whitespace().collect();
+        assert_eq!(v6, [m, "routes", &ta.to_string(), &ll.to_string()], "{t}");
+    }
+    // --json carries both.
+    let (_, j, _) = ipmpstat(&lab, &["-t", "--json"]);
+    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+    let m = &groups[0].members[0];
+    assert_eq!(m.targets, vec![ROUTER_IP.to_string()]);
+    let v6 = m.ipv6.as_ref().expect("IPv6 probing in the JSON");
+    assert_eq!(v6.targets, vec![ll.to_string()]);
+    // -p shows IPv6 probes answered, next to IPv4 ones.
+    let out_path = lab.dir.join("ipmpstat-p.out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ipmpstat"))
+        .arg("-p")
+        .env("IPMPD_RUN_DIR", run_dir(&lab))
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    let answered = |family_target: &str| {
+        text().lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 7 && f[3] != "--" && f[6] == family_target
+        })
+    };
+    let ll_s = ll.to_string();
+    let seen = wait_until(SETTLE, || answered(&ll_s) && answered(ROUTER_IP));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen, "{}", text());
+}
+
+#[test]
 fn dual_stack_a_member_does_not_fail_while_ipv4_answers() {
     let lab = Lab::new("v6half");
     let ll = router_v6(&lab);
