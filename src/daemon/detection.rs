@@ -958,3 +958,101 @@ impl Daemon {
             .min()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_data_addr, DetectConfig, MemberConfig, Outbound};
+
+    const TAP: u32 = 7;
+
+    fn cfg(probe: ProbeMode, targets: &[&str]) -> GroupConfig {
+        GroupConfig {
+            group: "production0".into(),
+            interface: "ipmp0".into(),
+            data: vec![parse_data_addr("192.0.2.200/24").unwrap()],
+            members: vec![MemberConfig::new("m0"), MemberConfig::new("m1")],
+            outbound: Outbound::Flow,
+            detect: DetectConfig {
+                probe: Some(probe),
+                targets: targets.iter().map(|t| t.parse().unwrap()).collect(),
+                ..DetectConfig::default()
+            },
+            routes: vec![],
+            status_world_readable: false,
+            force: false,
+            run_dir: "/run/ipmpd".into(),
+        }
+    }
+
+    fn route(gw: &str, oif: u32) -> RouteInfo {
+        RouteInfo {
+            table: 254,
+            protocol: 3,
+            kind: 1,
+            dst: None,
+            dst_len: 0,
+            gateway: Some(gw.parse().unwrap()),
+            oif: Some(oif),
+        }
+    }
+
+    #[test]
+    fn ipv6_targets_are_configured_else_link_local_next_hops_on_the_group() {
+        let routes = [
+            route("fe80::1", TAP),
+            route("fe80::1", TAP),
+            route("fe80::2", TAP + 1),
+            route("2001:db8::1", TAP),
+            route("192.0.2.1", TAP),
+        ];
+        let c = cfg(ProbeMode::Icmp, &[]);
+        let fe80_1: IpAddr = "fe80::1".parse().unwrap();
+        assert_eq!(
+            choose_targets6(&c, &routes, TAP),
+            (vec![fe80_1], TargetSource::Routers)
+        );
+        assert_eq!(
+            choose_targets(&c, &routes),
+            (
+                vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))],
+                TargetSource::Routers
+            )
+        );
+        // Configured targets are split by family; none of a family: that
+        // family has no targets (it is not probed).
+        let c = cfg(ProbeMode::Icmp, &["192.0.2.9", "2001:db8::9"]);
+        let (v6, _) = choose_targets6(&c, &routes, TAP);
+        assert_eq!(v6, vec!["2001:db8::9".parse::<IpAddr>().unwrap()]);
+        let (v4, _) = choose_targets(&c, &routes);
+        assert_eq!(v4, vec!["192.0.2.9".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn ipv6_probers_by_mode() {
+        let counter = ProbeCounter::default();
+        let build = |c: &GroupConfig, routes: &[RouteInfo]| build_probers6(c, routes, TAP, 1, &counter);
+        // ICMP without IPv4 test addresses: IPv6 alone, with DAD, discovery
+        // when there are no routers.
+        let p = build(&cfg(ProbeMode::Icmp, &[]), &[]);
+        assert!(p.iter().all(|p| p
+            .as_ref()
+            .is_some_and(|p| p.dad.is_some() && p.prober.discovering())));
+        assert!(build_probers(&cfg(ProbeMode::Icmp, &[]), &[], 1, &counter)
+            .iter()
+            .all(Option::is_none));
+        // Only IPv4 targets configured: no IPv6 probing.
+        assert!(build(&cfg(ProbeMode::Icmp, &["192.0.2.1"]), &[])
+            .iter()
+            .all(Option::is_none));
+        // ARP mode: only with IPv6 targets, and without a test address.
+        assert!(build(&cfg(ProbeMode::Arp, &[]), &[]).iter().all(Option::is_none));
+        let p = build(&cfg(ProbeMode::Arp, &["fe80::1"]), &[]);
+        assert!(p.iter().all(|p| p.as_ref().is_some_and(|p| p.dad.is_none()
+            && p.prober.method() == Method::Arp
+            && p.test_addr().is_none())));
+        assert!(build(&cfg(ProbeMode::Off, &["fe80::1"]), &[])
+            .iter()
+            .all(Option::is_none));
+    }
+}
