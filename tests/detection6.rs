@@ -357,3 +357,41 @@ fn a_forged_echo6_reply_is_rejected_and_counted() {
         .unwrap_or(0);
     assert!(n >= u64::from(FORGED_REPLIES), "forged replies counted: {line}");
 }
+
+#[test]
+fn a_test_address_another_host_holds_is_a_duplicate_and_not_used() {
+    let lab = Lab::new("v6dad");
+    let ll = router_v6(&lab);
+    // The router already has e1000g0's link-local: it defends it against
+    // the daemon's DAD probe.
+    let ta = link_local(lab.mac("host", "e1000g0"));
+    lab.sh_ok("router", &format!("ip -6 addr add {ta}/64 dev r0 nodad"));
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    expect_log(&d, &format!("e1000g0: IPv6 test address {ta} is in use by"));
+    for m in ["e1000g1", "rge0"] {
+        let other = link_local(lab.mac("host", m));
+        expect_log(&d, &format!("{m}: IPv6 test address {other} passed DAD; probing"));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!logged(
+        &d,
+        &format!("e1000g0: IPv6 test address {ta} passed DAD")
+    ));
+    // Not probed over IPv6: no verdict of its own, so a silent cut fails
+    // only the member that still probes.
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    let row = t
+        .lines()
+        .filter(|l| l.starts_with("e1000g0 "))
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let f: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(f.get(2), Some(&"--"), "no test address shown: {t}");
+    lab.cut("cable4");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g1 of group production0",
+    );
+    assert!(!logged(&d, "failure detected on e1000g0"), "{}", d.stderr_text());
+}
