@@ -458,7 +458,7 @@ pub fn probe_reply(data: &[u8]) {
                 assert_eq!(Some(a.spa), test_addr);
                 continue;
             }
-            ProbeInput::AnswerNs(r) => {
+            ProbeInput::AnswerNs(r) | ProbeInput::AnswerMld(r) => {
                 assert_eq!(src_mac(&r), mac);
                 continue;
             }

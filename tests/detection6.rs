@@ -134,6 +134,17 @@ fn icmpv6_probes_alone_detect_a_silent_cut() {
     wait_probing6(&lab, &d);
     assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
     ping6_test_address(&lab, "e1000g0");
+    // Each member joined its test address's solicited-node group by MLD:
+    // the snooping switch learned it on the member's port.
+    let mdb = lab.sh_ok("swa", "bridge mdb show");
+    for m in ["e1000g0", "e1000g1"] {
+        let group = ipmpd::wire::ipv6::solicited_node(link_local(lab.mac("host", m)));
+        assert!(
+            mdb.lines()
+                .any(|l| l.contains(&format!("port sw-{m} ")) && l.contains(&group.to_string())),
+            "{m} {group}: {mdb}"
+        );
+    }
     silent_cut(&lab, &d);
 }
 

@@ -732,8 +732,15 @@ impl Daemon {
         );
         let is_v6 = crate::datapath::frame::ethertype(pf.bytes()) == crate::datapath::frame::ETH_P_IPV6;
         let (outs, v6) = match input {
-            ProbeInput::AnswerEcho(_) | ProbeInput::AnswerNs(_) if is_v6 && !assigned6 => return,
-            ProbeInput::AnswerArp(reply) | ProbeInput::AnswerEcho(reply) | ProbeInput::AnswerNs(reply) => {
+            ProbeInput::AnswerEcho(_) | ProbeInput::AnswerNs(_) | ProbeInput::AnswerMld(_)
+                if is_v6 && !assigned6 =>
+            {
+                return
+            }
+            ProbeInput::AnswerArp(reply)
+            | ProbeInput::AnswerEcho(reply)
+            | ProbeInput::AnswerNs(reply)
+            | ProbeInput::AnswerMld(reply) => {
                 return self.send_on(slot, &reply);
             }
             ProbeInput::Duplicate { mac } => return self.duplicate6(slot, mac, now),
@@ -821,6 +828,11 @@ impl Daemon {
             let Some(dad) = v6.dad.as_mut() else { continue };
             match dad.poll(now) {
                 Some(DadOut::Probe(a)) => {
+                    // Join the solicited-node group first (RFC 4862 5.4.2),
+                    // so snooping switches let the NS for it through.
+                    let group = ipv6::solicited_node(a);
+                    let join = frames6::mld_report(mac, Ipv6Addr::UNSPECIFIED, group, true);
+                    self.send_on(slot, &join);
                     let f = frames6::neighbor_solicit(mac, Ipv6Addr::UNSPECIFIED, a, None);
                     self.send_on(slot, &f);
                 }

@@ -9,7 +9,7 @@ use super::counters::DropReason;
 use super::frame::*;
 use super::ndp::rewrite_ndp_lladdr;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
-use crate::wire::{ethernet, icmpv4, icmpv6, ipv4, ipv6, ndisc};
+use crate::wire::{ethernet, icmpv4, icmpv6, ipv4, ipv6, ipv6ext, ndisc};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How unicast IPv4 picks a member: the configuration's enum, as is.
@@ -170,6 +170,16 @@ fn divert6(plan: &Plan, slot: Slot, port: &Port, frame: &[u8]) -> Divert {
     let ip = ipv6::Packet::new_unchecked(&frame[L3..]);
     let dst = ip.dst_addr();
     let to_test = port.test_addr6.is_some_and(|t| t == dst);
+    if ip.next_header() == ipv6::next_header::HOP_BY_HOP && port.test_addr6.is_some() && dst.is_multicast() {
+        // MLD queries (behind a Router Alert): the member answers for its
+        // test address's solicited-node group, and the frame goes on.
+        let up = ipv6ext::walk(ip.next_header(), &frame[ICMP_AT..]);
+        let is_query = up.is_ok_and(|u| {
+            u.next_header == ipv6::next_header::ICMPV6
+                && frame.get(ICMP_AT + u.offset + icmpv6::field::TYPE) == Some(&icmpv6::msg_type::MLD_QUERY)
+        });
+        return if is_query { Divert::Tee } else { Divert::No };
+    }
     if ip.next_header() != ipv6::next_header::ICMPV6 {
         return if to_test { Divert::Discard } else { Divert::No };
     }
@@ -673,7 +683,11 @@ mod tests {
             .write(&mut udp, &[0; 10])
             .unwrap();
         assert_eq!(divert(&p, 1, &udp), Divert::Discard);
-        for f in [&good, &ns, &na, &ping, &udp] {
+        // MLD queries: a copy for the member that has a test address.
+        let query = crate::datapath::ndp::mld_general_query(ROUTER, router);
+        assert_eq!(divert(&p, 1, &query), Divert::Tee);
+        assert_eq!(divert(&p, 0, &query), Divert::No);
+        for f in [&good, &ns, &na, &ping, &udp, &query] {
             for n in 0..f.len() {
                 let _ = divert(&p, 1, &f[..n]);
             }

@@ -330,6 +330,9 @@ pub enum ProbeInput {
     /// Another host claims the member's IPv6 test address: an
     /// advertisement for it, or another host's DAD probe for it.
     Duplicate { mac: Mac },
+    /// An MLD query the member's test address's solicited-node group
+    /// answers: send this report (once the address passed DAD).
+    AnswerMld(Vec<u8>),
     /// An echo request to the test address: send this answer.
     AnswerEcho(Vec<u8>),
     /// An echo reply whose tag opened under our key: for the prober, which
@@ -374,6 +377,14 @@ pub fn probe_input(
     }
     if let Some(nd) = super::frames6::parse_nd(f) {
         return super::frames6::nd_input(&nd, mac, test6);
+    }
+    if let (Some(ta), Some(q)) = (test6, super::frames6::parse_mld_query(f)) {
+        let group = ipv6::solicited_node(ta);
+        return if q.is_unspecified() || q == group {
+            ProbeInput::AnswerMld(super::frames6::mld_report(mac, ta, group, false))
+        } else {
+            ProbeInput::Ignored
+        };
     }
     if let Some(ta) = test_addr {
         if let Some(reply) = echo_reply_to(f, mac, ta) {

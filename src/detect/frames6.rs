@@ -7,7 +7,7 @@ use crate::datapath::frame::Mac;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::ndisc::{self, na_flags};
-use crate::wire::{icmpv6, ipv6ext};
+use crate::wire::{icmpv6, ipv6ext, mld};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// Probes are link-local: they must not be routed past the first hop
@@ -168,6 +168,76 @@ pub fn neighbor_advert(my_mac: Mac, addr: Ipv6Addr, to: Ipv6Addr, to_mac: Mac) -
         lladdr: Some(my_mac),
     }
     .frame(my_mac, to_mac, addr, to)
+}
+
+/// MLD is link-local control traffic (RFC 3810 5): hop limit 1.
+const MLD_HOP_LIMIT: u8 = 1;
+
+/// An MLDv2 report from `src` (`::` while the test address is tentative,
+/// RFC 3590) that the member listens to `group` (a test address's
+/// solicited-node group), so snooping switches deliver its NS to the
+/// member. `change`: a state-change report (on joining), else the current
+/// state (the answer to a query).
+pub fn mld_report(src_mac: Mac, src: Ipv6Addr, group: Ipv6Addr, change: bool) -> Vec<u8> {
+    let mut record = [0u8; mld::RECORD_HEADER_LEN];
+    record[mld::field::RECORD_TYPE] = if change {
+        mld::record_type::CHANGE_TO_EXCLUDE
+    } else {
+        mld::record_type::MODE_IS_EXCLUDE
+    };
+    record[mld::field::RECORD_MCAST_ADDR].copy_from_slice(&group.octets());
+    let report = mld::Repr::Report {
+        nr_records: 1,
+        records: &record,
+    };
+    let hbh = ipv6ext::Repr::HopByHop {
+        next_header: next_header::ICMPV6,
+        router_alert_mld: true,
+    };
+    let dst = ipv6::ALL_MLDV2_ROUTERS;
+    let ip = ipv6::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: hbh.kind(),
+        payload_len: hbh.buffer_len() + report.buffer_len(),
+        hop_limit: MLD_HOP_LIMIT,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    let eth = ethernet::Repr {
+        src_addr: src_mac,
+        dst_addr: ipv6::multicast_mac(dst),
+        ethertype: ethertype::IPV6,
+    };
+    ip.frame(eth, |b| {
+        let (h, msg) = b.split_at_mut(hbh.buffer_len());
+        hbh.emit(&mut ipv6ext::Header::new_unchecked(h, hbh.kind()));
+        report.emit(&src, &dst, &mut icmpv6::Packet::new_unchecked(msg));
+    })
+}
+
+/// The group an MLD query in `f` asks about (`::` for a general query), if
+/// `f` is one: link-local source, hop limit 1 (RFC 3810 5.1.14), checksum
+/// verified.
+pub fn parse_mld_query(f: &[u8]) -> Option<Ipv6Addr> {
+    let eth = ethernet::Frame::new_checked(f).ok()?;
+    if eth.ethertype() != ethertype::IPV6 {
+        return None;
+    }
+    let ip = ipv6::Packet::new_checked(eth.payload()).ok()?;
+    let ipr = ipv6::Repr::parse(&ip).ok()?;
+    if ipr.hop_limit != MLD_HOP_LIMIT || !ipv6::is_link_local(&ipr.src_addr) {
+        return None;
+    }
+    let up = ipv6ext::walk(ipr.next_header, ip.payload()).ok()?;
+    if up.next_header != next_header::ICMPV6 || up.fragment.is_some() {
+        return None;
+    }
+    let msg = icmpv6::Packet::new_checked(&ip.payload()[up.offset..]).ok()?;
+    match mld::Repr::parse(&ipr.src_addr, &ipr.dst_addr, &msg).ok()? {
+        mld::Repr::Query { mcast_addr, .. } => Some(mcast_addr),
+        mld::Repr::Report { .. } => None,
+    }
 }
 
 /// An NDP message in an untagged Ethernet/IPv6 frame.
@@ -453,5 +523,54 @@ mod tests {
         // A ping6 of the test address is answered.
         let ping = echo6_request(router, me, rl, ta, 1, 1, &[5; 8]);
         assert!(matches!(input(&ping, 2), ProbeInput::AnswerEcho(_)));
+    }
+
+    #[test]
+    fn mld_queries_are_answered_for_the_test_address_group() {
+        use crate::detect::frames::{probe_input, ProbeInput, ProbeKey, PROBE_KEY_LEN};
+        let me: Mac = [2, 0, 0, 0, 0, 1];
+        let router: Mac = [2, 0, 0, 0, 0, 2];
+        let ta = ipv6::link_local_from_mac(me);
+        let group = ipv6::solicited_node(ta);
+        let key = ProbeKey::new([1; PROBE_KEY_LEN]);
+        let query = crate::datapath::ndp::mld_general_query(router, ipv6::link_local_from_mac(router));
+        assert_eq!(parse_mld_query(&query), Some(Ipv6Addr::UNSPECIFIED));
+        let ProbeInput::AnswerMld(report) = probe_input(&query, 0, me, None, Some(ta), 7, &key) else {
+            panic!("not answered");
+        };
+        // The report: from the test address to ff02::16, hop limit 1, one
+        // record for the solicited-node group, checksum valid.
+        let ip = ipv6::Packet::new_checked(&report[ethernet::HEADER_LEN..]).unwrap();
+        let ipr = ipv6::Repr::parse(&ip).unwrap();
+        assert_eq!(
+            (ipr.src_addr, ipr.dst_addr, ipr.hop_limit),
+            (ta, ipv6::ALL_MLDV2_ROUTERS, 1)
+        );
+        let up = ipv6ext::walk(ipr.next_header, ip.payload()).unwrap();
+        let msg = icmpv6::Packet::new_checked(&ip.payload()[up.offset..]).unwrap();
+        let mld::Repr::Report { nr_records, records } =
+            mld::Repr::parse(&ta, &ipv6::ALL_MLDV2_ROUTERS, &msg).unwrap()
+        else {
+            panic!("not a report");
+        };
+        assert_eq!(nr_records, 1);
+        let r: Vec<_> = mld::records(records, nr_records).collect();
+        assert_eq!(r.len(), 1);
+        let r = r[0].unwrap();
+        assert_eq!(
+            (r.record_type, r.mcast_addr),
+            (mld::record_type::MODE_IS_EXCLUDE, group)
+        );
+        // Without an IPv6 test address nothing is answered; a report is no query.
+        assert_eq!(
+            probe_input(&query, 0, me, None, None, 7, &key),
+            ProbeInput::Ignored
+        );
+        assert_eq!(parse_mld_query(&report), None);
+        let join = mld_report(me, Ipv6Addr::UNSPECIFIED, group, true);
+        assert_eq!(parse_mld_query(&join), None);
+        for n in 0..query.len() {
+            let _ = probe_input(&query[..n], 0, me, None, Some(ta), 7, &key);
+        }
     }
 }
