@@ -16,6 +16,7 @@ use crate::datapath::frame::*;
 use crate::datapath::plan::{self, Divert, Outbound, Plan, Port};
 use crate::datapath::vnet::{self, VnetHdr, MAX_FRAME, VNET_HDR_LEN};
 use crate::detect::frames::{self, ProbeInput};
+use crate::detect::frames6;
 use crate::detect::probe::{Method, Out, Prober};
 use crate::sys::packet::{auxdata, parse_auxdata_vlan, HEADROOM};
 use crate::wire::checksum::checksum as inet_checksum;
@@ -186,7 +187,12 @@ pub fn icmp_echo(data: &[u8]) {
     let test_addr = inp.ip();
     let f = inp.rest();
     if let Some(r) = frames::parse_echo_reply(f) {
-        assert_eq!(ethertype(f), ETH_P_IP);
+        // IPv4 or IPv6, with addresses of the frame's family.
+        match ethertype(f) {
+            ETH_P_IP => assert!(r.src.is_ipv4() && r.dst.is_ipv4()),
+            ETH_P_IPV6 => assert!(r.src.is_ipv6() && r.dst.is_ipv6()),
+            other => panic!("an echo reply in ethertype {other:#x}"),
+        }
         let key = frames::ProbeKey::new([r.payload[0]; frames::PROBE_KEY_LEN]);
         let _ = key.open(&r, r.payload[1], r.id);
     }
@@ -362,11 +368,13 @@ pub fn datapath_plan(data: &[u8]) {
         Divert::Request { .. } | Divert::Answer { .. } | Divert::Discard
     ) {
         // Only traffic for a test address is taken off the data path.
-        assert!(port(slot).and_then(|x| x.test_addr).is_some());
+        assert!(port(slot).is_some_and(|x| x.test_addr.is_some() || x.test_addr6.is_some()));
     }
-    if let Divert::Answer { from, .. } = d {
-        // Answers come only from a probe target, under our key.
-        assert!(p.probe_key.is_some() && p.targets.contains(&from), "{from}");
+    if let Divert::Answer { from, counter } = d {
+        // Answers are echo replies from `from` whose tag opens under our key.
+        let r = frames::parse_echo_reply(frame).expect("an answer is an echo reply");
+        let key = p.probe_key.as_ref().expect("answers need our key");
+        assert_eq!((r.src, key.open(&r, slot, p.icmp_id)), (from, Some(counter)));
     }
 
     let mut out = frame.to_vec();
@@ -381,6 +389,13 @@ pub fn datapath_plan(data: &[u8]) {
                 assert_eq!(out[ARP_SHA], m.mac);
                 assert_eq!(out[macs_end..ARP_SHA.start], frame[macs_end..ARP_SHA.start]);
                 assert_eq!(out[ARP_SHA.end..], frame[ARP_SHA.end..]);
+            } else if matches!(classify(frame), Ok(Class::Ndp { .. })) {
+                // NDP: the link-layer options carry the member's MAC too
+                // (checksum updated); nothing else changes.
+                let mut want = frame.to_vec();
+                ethernet::Frame::new_unchecked(&mut want[..]).set_src_addr(m.mac);
+                let _ = crate::datapath::ndp::rewrite_ndp_lladdr(&mut want, m.mac);
+                assert_eq!(out, want);
             } else {
                 assert_eq!(out[macs_end..], frame[macs_end..], "beyond the MACs");
             }
@@ -586,6 +601,28 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     let tcp = ipv4_frame(host, router, IPPROTO_TCP, &[0x30, 0x39, 0, 80, 0, 0, 0, 1]);
     let udp = ipv4_frame(host, router, IPPROTO_UDP, &[0x04, 0, 0, 53, 0, 8, 0, 0]);
     let igmp = igmp_general_query(host);
+    // IPv6 probe traffic: a sealed echo reply to the host's link-local test
+    // address, an NS for it, a target's NA, an MLD query.
+    let (ta6, gw6) = (link_local_from_mac(host), link_local_from_mac(router));
+    let sealed6 = frames::ProbeKey::new([0; frames::PROBE_KEY_LEN]).seal(&frames::ProbeId {
+        counter: 1,
+        slot: 0,
+        id: 7,
+        seq: 3,
+        test_addr: IpAddr::V6(ta6),
+        target: IpAddr::V6(gw6),
+    });
+    let mut reply6 = frames6::echo6_request(router, host, gw6, ta6, 7, 3, &sealed6);
+    {
+        let mut ip = crate::wire::ipv6::Packet::new_unchecked(&mut reply6[ethernet::HEADER_LEN..]);
+        let (s, d) = (ip.src_addr(), ip.dst_addr());
+        let mut icmp = crate::wire::icmpv6::Packet::new_unchecked(ip.payload_mut());
+        icmp.set_msg_type(crate::wire::icmpv6::msg_type::ECHO_REPLY);
+        icmp.fill_checksum(&s, &d);
+    }
+    let ns6 = frames6::neighbor_solicit(router, gw6, ta6, None);
+    let na6 = frames6::neighbor_advert(router, gw6, ta6, host);
+    let mld_query = crate::datapath::ndp::mld_general_query(router, gw6);
     let frames_all = vec![
         echo.clone(),
         reply.clone(),
@@ -595,6 +632,10 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         tcp,
         udp,
         igmp,
+        reply6,
+        ns6,
+        na6,
+        mld_query,
     ];
     let with_prefix = |prefix: &[u8]| -> Vec<Vec<u8>> {
         frames_all

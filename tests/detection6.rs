@@ -149,6 +149,38 @@ fn icmpv6_probes_alone_detect_a_silent_cut() {
 }
 
 #[test]
+fn an_on_link_global_target_answers_probes_from_a_link_local_test_address() {
+    let lab = Lab::new("v6glob");
+    router_v6(&lab);
+    let d = start(
+        &lab,
+        &strings(&[
+            "--group",
+            "production0",
+            "--data",
+            "192.0.2.200/24",
+            "--member",
+            "e1000g0",
+            "--member",
+            "e1000g1",
+            "--member",
+            "rge0",
+            "--probe",
+            "icmp",
+            "--target",
+            ROUTER_IP6,
+            "--fdt",
+            FDT,
+        ]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    wait_probing6(&lab, &d);
+    // Answered probes ended the quiet period: a cut is a failure at once.
+    silent_cut(&lab, &d);
+}
+
+#[test]
 fn icmpv6_carrier_cut_and_repair() {
     let lab = Lab::new("v6link");
     let ll = router_v6(&lab);
