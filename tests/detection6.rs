@@ -438,3 +438,27 @@ fn a_test_address_another_host_holds_is_a_duplicate_and_not_used() {
     );
     assert!(!logged(&d, "failure detected on e1000g0"), "{}", d.stderr_text());
 }
+
+#[test]
+fn an_assigned_test_address_is_defended_against_another_hosts_dad() {
+    let lab = Lab::new("v6defend");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    // The router's kernel tries to take e1000g0's test address: its DAD
+    // probe is answered, so the router gives up the address.
+    let ta = link_local(lab.mac("host", "e1000g0"));
+    lab.sh_ok("router", &format!("ip -6 addr add {ta}/64 dev r0"));
+    assert!(
+        wait_until(SETTLE, || lab
+            .sh_ok("router", "ip -6 addr show dev r0")
+            .lines()
+            .any(|l| l.contains(&ta.to_string()) && l.contains("dadfailed"))),
+        "{}",
+        lab.sh_ok("router", "ip -6 addr show dev r0")
+    );
+    lab.sh_ok("router", &format!("ip -6 addr del {ta}/64 dev r0"));
+    // The daemon kept its address and still answers on it.
+    assert!(!logged(&d, "is in use by"), "{}", d.stderr_text());
+    ping6_test_address(&lab, "e1000g0");
+}

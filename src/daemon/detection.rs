@@ -33,6 +33,8 @@ pub(crate) struct Probe6 {
     pub prober: Prober,
     /// ICMP mode only: the test address and its DAD.
     pub dad: Option<Dad>,
+    /// A claim on the assigned address was logged (once per address).
+    pub claim_logged: bool,
 }
 
 impl Probe6 {
@@ -198,7 +200,11 @@ pub(super) fn build_probers6(
             } else {
                 log_targets(&m.name, &cfg.group, &targets, source);
             }
-            Some(Probe6 { prober: p, dad })
+            Some(Probe6 {
+                prober: p,
+                dad,
+                claim_logged: false,
+            })
         })
         .collect()
 }
@@ -455,6 +461,7 @@ impl Daemon {
         if !dad.set_addr(addr) {
             return;
         }
+        v6.claim_logged = false;
         v6.prober.set_test_addr(IpAddr::V6(addr));
         v6.prober.stop();
         if link_up {
@@ -743,7 +750,16 @@ impl Daemon {
             | ProbeInput::AnswerMld(reply) => {
                 return self.send_on(slot, &reply);
             }
-            ProbeInput::Duplicate { mac } => return self.duplicate6(slot, mac, now),
+            ProbeInput::Duplicate {
+                mac,
+                dad_probe,
+                defence,
+            } => {
+                if assigned6 && dad_probe {
+                    return self.send_on(slot, &defence);
+                }
+                return self.duplicate6(slot, mac, now);
+            }
             ProbeInput::ArpReply { from, mac } => {
                 let elsewhere = self.answering_elsewhere(slot, from, now);
                 let p = match from {
@@ -779,8 +795,10 @@ impl Daemon {
         self.prober_outs(slot, outs, now, v6);
     }
 
-    /// Another host has the member's IPv6 test address: logged, and no
-    /// IPv6 probing on that member until its address changes.
+    /// Another host claims the member's IPv6 test address. While DAD runs:
+    /// a duplicate, logged, and no IPv6 probing on that member until its
+    /// address changes. Once assigned, the address is kept; the claim is
+    /// logged once.
     fn duplicate6(&mut self, slot: Slot, mac: Mac, now: Instant) {
         let Some(st) = self.slots.get_mut(slot) else {
             return;
@@ -788,6 +806,14 @@ impl Daemon {
         let Some(v6) = st.v6.as_mut() else { return };
         let Some(dad) = v6.dad.as_mut() else { return };
         if !dad.conflict() {
+            if dad.assigned() && !std::mem::replace(&mut v6.claim_logged, true) {
+                log::warn!(
+                    "{}: {} advertises IPv6 test address {}; keeping it",
+                    st.cfg.name,
+                    crate::wire::ethernet::format(&mac),
+                    dad.addr()
+                );
+            }
             return;
         }
         v6.prober.stop();

@@ -115,9 +115,13 @@ impl Dad {
     }
 
     /// Another host claims the address (its NA, or its own DAD probe for
-    /// it). Returns true when this made the address a duplicate.
+    /// it). Only a tentative address becomes a duplicate (RFC 4862 5.4.3,
+    /// 5.4.4; Linux likewise ignores advertisements for an address it has
+    /// assigned): once assigned the address is kept and defended, so a LAN
+    /// host cannot switch IPv6 probing off with one forged advertisement.
+    /// Returns true when this made the address a duplicate.
     pub fn conflict(&mut self) -> bool {
-        if matches!(self.state, DadState::Duplicate | DadState::Idle) {
+        if !matches!(self.state, DadState::Tentative { .. }) {
             return false;
         }
         self.state = DadState::Duplicate;
@@ -153,7 +157,14 @@ mod tests {
         assert!(!d.conflict(), "not in use yet: nothing to conflict with");
         d.start(t0);
         d.poll(t0);
-        assert!(d.conflict());
+        d.poll(t0 + DAD_RETRANS);
+        assert!(d.assigned());
+        assert!(!d.conflict(), "an assigned address is kept (and defended)");
+        assert!(d.assigned());
+        d.stop();
+        d.start(t0);
+        d.poll(t0);
+        assert!(d.conflict(), "a tentative one is a duplicate");
         assert!(d.duplicate());
         assert!(!d.conflict(), "reported once");
         d.stop();

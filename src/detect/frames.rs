@@ -328,8 +328,13 @@ pub enum ProbeInput {
     /// this advertisement (once the address passed DAD).
     AnswerNs(Vec<u8>),
     /// Another host claims the member's IPv6 test address: an
-    /// advertisement for it, or another host's DAD probe for it.
-    Duplicate { mac: Mac },
+    /// advertisement for it, or (`dad_probe`) another host's DAD probe for
+    /// it, which an assigned address answers with `defence`.
+    Duplicate {
+        mac: Mac,
+        dad_probe: bool,
+        defence: Vec<u8>,
+    },
     /// An MLD query the member's test address's solicited-node group
     /// answers: send this report (once the address passed DAD).
     AnswerMld(Vec<u8>),

@@ -286,8 +286,20 @@ pub fn nd_input(nd: &Nd, mac: Mac, test6: Option<Ipv6Addr>) -> ProbeInput {
     match nd.repr {
         ndisc::Repr::NeighborSolicit { target, lladdr } if Some(target) == test6 => {
             if nd.src.is_unspecified() {
-                // Another host's DAD probe for our address.
-                return ProbeInput::Duplicate { mac: nd.eth_src };
+                // Another host's DAD probe for our address: a duplicate
+                // while ours is tentative, else defended (RFC 4861 7.2.4:
+                // Solicited=0, to all nodes).
+                let defence = ndisc::Repr::NeighborAdvert {
+                    flags: na_flags::OVERRIDE,
+                    target,
+                    lladdr: Some(mac),
+                }
+                .frame(mac, ipv6::multicast_mac(ipv6::ALL_NODES), target, ipv6::ALL_NODES);
+                return ProbeInput::Duplicate {
+                    mac: nd.eth_src,
+                    dad_probe: true,
+                    defence,
+                };
             }
             if nd.src.is_multicast() {
                 return ProbeInput::Ignored;
@@ -297,6 +309,8 @@ pub fn nd_input(nd: &Nd, mac: Mac, test6: Option<Ipv6Addr>) -> ProbeInput {
         ndisc::Repr::NeighborAdvert { target, lladdr, .. } if Some(target) == test6 => {
             ProbeInput::Duplicate {
                 mac: lladdr.unwrap_or(nd.eth_src),
+                dad_probe: false,
+                defence: Vec::new(),
             }
         }
         // A target's answer to our solicitation: solicited, sent from the
@@ -387,9 +401,35 @@ mod tests {
         );
         // Another host's DAD probe, or its NA, for our address: a duplicate.
         let dad = neighbor_solicit(router, Ipv6Addr::UNSPECIFIED, ta, None);
-        assert_eq!(input(&dad), ProbeInput::Duplicate { mac: router });
+        let ProbeInput::Duplicate {
+            mac,
+            dad_probe: true,
+            defence,
+        } = input(&dad)
+        else {
+            panic!("not a duplicate");
+        };
+        assert_eq!(mac, router);
+        // The defence of an assigned address: NA, Solicited=0, Override=1, to all nodes.
+        let d = parse_nd(&defence).unwrap();
+        assert_eq!((d.eth_src, d.src, d.dst), (me, ta, ipv6::ALL_NODES));
+        assert_eq!(
+            d.repr,
+            ndisc::Repr::NeighborAdvert {
+                flags: na_flags::OVERRIDE,
+                target: ta,
+                lladdr: Some(me)
+            }
+        );
         let claim = neighbor_advert(router, ta, ipv6::ALL_NODES, [0x33, 0x33, 0, 0, 0, 1]);
-        assert_eq!(input(&claim), ProbeInput::Duplicate { mac: router });
+        assert_eq!(
+            input(&claim),
+            ProbeInput::Duplicate {
+                mac: router,
+                dad_probe: false,
+                defence: Vec::new()
+            }
+        );
         // Our own DAD probe, looped back: nothing.
         let ours = neighbor_solicit(me, Ipv6Addr::UNSPECIFIED, ta, None);
         assert_eq!(input(&ours), ProbeInput::Ignored);
