@@ -195,10 +195,11 @@ pub(super) fn build_probers6(
                 log_notice(Notice::Discovering {
                     member: m.name.clone(),
                     group: cfg.group.clone(),
+                    to: IpAddr::V6(ipv6::ALL_NODES),
                 });
                 p.set_discovery(Some(Vec::new()));
             } else {
-                log_targets(&m.name, &cfg.group, &targets, source);
+                log_targets(&m.name, &cfg.group, &targets, source, true);
             }
             Some(Probe6 {
                 prober: p,
@@ -273,20 +274,21 @@ pub(super) fn build_probers(
             log_notice(Notice::Discovering {
                 member: m.name.clone(),
                 group: cfg.group.clone(),
+                to: IpAddr::V4(crate::wire::ipv4::ALL_HOSTS),
             });
             p.set_discovery(Some(own_addresses(cfg)));
         } else {
-            log_targets(&m.name, &cfg.group, &targets, source);
+            log_targets(&m.name, &cfg.group, &targets, source, false);
         }
         probers.push(Some(p));
     }
     probers
 }
 
-fn log_targets(member: &str, group: &str, targets: &[IpAddr], source: TargetSource) {
+fn log_targets(member: &str, group: &str, targets: &[IpAddr], source: TargetSource, ipv6: bool) {
     let (member, group) = (member.to_string(), group.to_string());
     log_notice(if targets.is_empty() {
-        Notice::NoRouters { member, group }
+        Notice::NoRouters { member, group, ipv6 }
     } else {
         Notice::Targets {
             member,
@@ -364,7 +366,7 @@ fn refresh_prober(
         // Routers take precedence; a list never mixes them with hosts.
         p.set_discovery(None);
         p.set_targets(targets);
-        log_targets(member, group, targets, source);
+        log_targets(member, group, targets, source, p.ipv6());
     }
 }
 

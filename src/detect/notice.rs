@@ -44,16 +44,20 @@ pub enum Notice {
     NoRouters {
         member: String,
         group: String,
+        ipv6: bool,
     },
-    /// Set-up found no routers: multicast discovery looks for hosts.
+    /// Set-up found no routers: multicast discovery looks for hosts by an
+    /// echo to group `to` (224.0.0.1, or ff02::1 for IPv6).
     Discovering {
         member: String,
         group: String,
+        to: IpAddr,
     },
     /// The prober has no target to send to.
     NoTargets {
         member: String,
         group: String,
+        ipv6: bool,
     },
     TestAddressNotUnique {
         addr: IpAddr,
@@ -175,17 +179,21 @@ impl fmt::Display for Notice {
                     list.join(" ")
                 )
             }
-            Notice::NoRouters { member, group } => write!(
+            Notice::NoRouters { member, group, ipv6 } => write!(
                 f,
-                "No probe targets for {member} of group {group}: no routers in its subnets and none configured (--target)"
+                "No {}probe targets for {member} of group {group}: no routers in its subnets and none configured (--target)",
+                if *ipv6 { "IPv6 " } else { "" }
             ),
-            Notice::Discovering { member, group } => write!(
+            Notice::Discovering { member, group, to } => write!(
                 f,
-                "No routers for {member} of group {group}; looking for probe targets with echo requests to 224.0.0.1"
+                "No {}routers for {member} of group {group}; looking for probe targets with echo requests to {to}",
+                if to.is_ipv6() { "IPv6 " } else { "" }
             ),
-            Notice::NoTargets { member, group } => write!(
+            Notice::NoTargets { member, group, ipv6 } => write!(
                 f,
-                "No probe targets for {member} of group {group}; probe-based failure detection is not working on it"
+                "No {}probe targets for {member} of group {group}; {}probe-based failure detection is not working on it",
+                if *ipv6 { "IPv6 " } else { "" },
+                if *ipv6 { "IPv6 " } else { "" }
             ),
             Notice::TestAddressNotUnique { addr, member } => write!(
                 f,

@@ -158,6 +158,8 @@ pub struct Prober {
     counter: ProbeCounter,
     /// Answers refused: wrong MAC, unknown or replayed counter.
     rejected: u64,
+    /// Probes over IPv6 (an IPv6 test address, or IPv6 targets): for the log.
+    ipv6: bool,
 }
 
 impl Prober {
@@ -193,6 +195,10 @@ impl Prober {
             discovery_capped: false,
             counter: ProbeCounter::default(),
             rejected: 0,
+            ipv6: match method {
+                Method::Icmp { test_addr } => test_addr.is_ipv6(),
+                Method::Arp => targets.first().is_some_and(IpAddr::is_ipv6),
+            },
         };
         p.set_targets(targets);
         p
@@ -209,6 +215,10 @@ impl Prober {
     }
     pub fn method(&self) -> Method {
         self.method
+    }
+    /// Whether this prober probes over IPv6.
+    pub fn ipv6(&self) -> bool {
+        self.ipv6
     }
 
     /// ICMP mode: a new test address (an IPv6 test address follows the
@@ -373,6 +383,7 @@ impl Prober {
                 out.push(Out::Notice(Notice::NoTargets {
                     member: self.member.clone(),
                     group: self.group.clone(),
+                    ipv6: self.ipv6,
                 }));
             }
             // No targets: no verdict (treated as working, and logged).
