@@ -462,3 +462,50 @@ fn an_assigned_test_address_is_defended_against_another_hosts_dad() {
     assert!(!logged(&d, "is in use by"), "{}", d.stderr_text());
     ping6_test_address(&lab, "e1000g0");
 }
+
+#[test]
+fn without_targets_ipv6_probing_discovers_hosts_on_all_nodes() {
+    let lab = Lab::new("v6disc");
+    let ll = router_v6(&lab);
+    let d = start(
+        &lab,
+        &strings(&[
+            "--group",
+            "production0",
+            "--data",
+            "192.0.2.200/24",
+            "--member",
+            "e1000g0",
+            "--member",
+            "e1000g1",
+            "--member",
+            "rge0",
+            "--probe",
+            "icmp",
+            "--fdt",
+            FDT,
+        ]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    expect_log(
+        &d,
+        "No IPv6 routers for e1000g0 of group production0; looking for probe targets with echo requests to ff02::1",
+    );
+    // The router's kernel answers the echo to ff02::1 from its link-local
+    // address: it becomes every member's target.
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        expect_log(
+            &d,
+            &format!("Probe targets for {m} of group production0 (multicast discovery): {ll}"),
+        );
+    }
+    wait_probing6(&lab, &d);
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("e1000g0 ") && l.contains("multicast") && l.ends_with(&ll.to_string())),
+        "{t}"
+    );
+    silent_cut(&lab, &d);
+}
