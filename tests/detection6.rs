@@ -509,3 +509,32 @@ fn without_targets_ipv6_probing_discovers_hosts_on_all_nodes() {
     );
     silent_cut(&lab, &d);
 }
+
+/// Echo requests and neighbour solicitations flooded at a test address.
+const FLOOD_COUNT: u32 = 20_000;
+
+#[test]
+fn a_ping6_flood_at_a_test_address_is_rate_limited_and_fails_no_member() {
+    let lab = Lab::new("v6flood");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    let ta = link_local(lab.mac("host", "e1000g0"));
+    // A flood ping (bounded by count and deadline) at e1000g0's test address.
+    let out = lab.sh("router", &format!("ping -6 -f -q -c {FLOOD_COUNT} -w 10 {ta}%r0"));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("packets transmitted"), "{text}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    ping6_test_address(&lab, "e1000g1");
+    let mut d = d;
+    d.stop(Duration::from_secs(5));
+    let log = d.stderr_text();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("e1000g0 in:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("rate_limited="), "echo requests limited: {line}");
+}
