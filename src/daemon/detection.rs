@@ -504,9 +504,10 @@ impl Daemon {
             }
             if let Some(v6) = st.v6.as_mut() {
                 v6.prober.set_fast_repair(fast);
-                // TODO(i9-v6data): the IPv6 data address bound to this
-                // member, once bindings cover IPv6; until then ARP-mode
-                // IPv6 probing has no sender and stays without a verdict.
+                // TODO(IPv6 data path, issue 9): pass the IPv6 data address
+                // bound to this member once the group's bindings cover
+                // IPv6; until then ARP-mode IPv6 probing has no sender and
+                // stays without a verdict (never NS from `::`).
                 v6.prober.set_arp_sender(None);
             }
         }
