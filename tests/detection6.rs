@@ -538,3 +538,15 @@ fn a_ping6_flood_at_a_test_address_is_rate_limited_and_fails_no_member() {
         .to_string();
     assert!(line.contains("rate_limited="), "echo requests limited: {line}");
 }
+
+#[test]
+fn a_host_without_ipv6_probes_over_ipv4_only() {
+    let lab = Lab::new("v6off");
+    let ll = router_v6(&lab);
+    lab.sh_ok("host", "sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    expect_log(&d, "IPv6 is disabled on this host: no IPv6 probing");
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert_eq!(t.lines().filter(|l| l.starts_with("e1000g0 ")).count(), 1, "{t}");
+    assert!(!logged(&d, "IPv6 test address"), "{}", d.stderr_text());
+}

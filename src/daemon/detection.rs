@@ -210,6 +210,13 @@ pub(super) fn build_probers6(
         .collect()
 }
 
+/// Whether this host has IPv6 at all (the module loaded and not disabled
+/// for every interface): without it, no IPv6 probing. The test addresses
+/// and probes never use the group interface's own IPv6.
+pub(super) fn host_ipv6_usable() -> bool {
+    crate::sys::sysctl::read("ipv6", "all", "disable_ipv6").is_ok_and(|v| v.trim() == "0")
+}
+
 /// The IPv6 probers' jitter seeds differ from the IPv4 ones of the same member.
 const SEED_ROTATION_V6: u32 = 32;
 

@@ -80,6 +80,9 @@ impl Daemon {
                 members: vec![m],
                 ..self.cfg.clone()
             };
+            if !detection::host_ipv6_usable() {
+                continue;
+            }
             let v6 = detection::build_probers6(
                 &single,
                 &routes,

@@ -140,7 +140,14 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     let seed = sys::random_u64();
     let probe_counter = crate::detect::probe::ProbeCounter::default();
     let probers = detection::build_probers(&cfg, &routes, seed, &probe_counter);
-    let probers6 = detection::build_probers6(&cfg, &routes, tap_link.index, seed, &probe_counter);
+    let probers6 = if detection::host_ipv6_usable() {
+        detection::build_probers6(&cfg, &routes, tap_link.index, seed, &probe_counter)
+    } else {
+        if cfg.probe_mode() != crate::config::ProbeMode::Off {
+            log::info!("IPv6 is disabled on this host: no IPv6 probing");
+        }
+        cfg.members.iter().map(|_| None).collect()
+    };
     let members: Vec<group::Member> = cfg
         .members
         .iter()
