@@ -33,6 +33,7 @@ fn plan(members: u8) -> Plan {
                 mac: member_mac(i),
                 accept: true,
                 test_addr: None,
+                test_addr6: None,
             })
         })
         .collect();
@@ -203,6 +204,7 @@ fn bench(c: &mut Criterion) {
         mac: member_mac(1),
         accept: true,
         test_addr: Some(ta),
+        test_addr6: None,
     });
     p.probing = true;
     p.icmp_id = 0x4242;

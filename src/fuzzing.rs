@@ -16,11 +16,13 @@ use crate::datapath::frame::*;
 use crate::datapath::plan::{self, Divert, Outbound, Plan, Port};
 use crate::datapath::vnet::{self, VnetHdr, MAX_FRAME, VNET_HDR_LEN};
 use crate::detect::frames::{self, ProbeInput};
+use crate::detect::frames6;
 use crate::detect::probe::{Method, Out, Prober};
 use crate::sys::packet::{auxdata, parse_auxdata_vlan, HEADROOM};
 use crate::wire::checksum::checksum as inet_checksum;
+use crate::wire::ipv6::link_local_from_mac;
 use crate::wire::{ethernet, icmpv4, ipv4, vlan};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 /// A fuzz target: its name (the file under fuzz/fuzz_targets/) and body.
@@ -185,7 +187,12 @@ pub fn icmp_echo(data: &[u8]) {
     let test_addr = inp.ip();
     let f = inp.rest();
     if let Some(r) = frames::parse_echo_reply(f) {
-        assert_eq!(ethertype(f), ETH_P_IP);
+        // IPv4 or IPv6, with addresses of the frame's family.
+        match ethertype(f) {
+            ETH_P_IP => assert!(r.src.is_ipv4() && r.dst.is_ipv4()),
+            ETH_P_IPV6 => assert!(r.src.is_ipv6() && r.dst.is_ipv6()),
+            other => panic!("an echo reply in ethertype {other:#x}"),
+        }
         let key = frames::ProbeKey::new([r.payload[0]; frames::PROBE_KEY_LEN]);
         let _ = key.open(&r, r.payload[1], r.id);
     }
@@ -314,6 +321,7 @@ fn arbitrary_plan(inp: &mut Input) -> Plan {
             mac,
             accept: flags & 2 == 2,
             test_addr,
+            test_addr6: (flags & 8 == 8).then(|| link_local_from_mac(mac)),
         }));
     }
     let active: Vec<Slot> = (0..inp.u8() % 6).map(|_| inp.u8() % 12).collect();
@@ -342,7 +350,7 @@ fn arbitrary_plan(inp: &mut Input) -> Plan {
         Outbound::Flow
     };
     p.probing = inp.bool();
-    p.targets = (0..inp.u8() % 4).map(|_| inp.ip()).collect();
+    p.targets = (0..inp.u8() % 4).map(|_| IpAddr::V4(inp.ip())).collect();
     p.icmp_id = inp.u16();
     if inp.bool() {
         p.probe_key = Some(frames::ProbeKey::new([inp.u8(); frames::PROBE_KEY_LEN]));
@@ -367,11 +375,13 @@ pub fn datapath_plan(data: &[u8]) {
         Divert::Request { .. } | Divert::Answer { .. } | Divert::Discard
     ) {
         // Only traffic for a test address is taken off the data path.
-        assert!(port(slot).and_then(|x| x.test_addr).is_some());
+        assert!(port(slot).is_some_and(|x| x.test_addr.is_some() || x.test_addr6.is_some()));
     }
-    if let Divert::Answer { from, .. } = d {
-        // Answers come only from a probe target, under our key.
-        assert!(p.probe_key.is_some() && p.targets.contains(&from), "{from}");
+    if let Divert::Answer { from, counter } = d {
+        // Answers are echo replies from `from` whose tag opens under our key.
+        let r = frames::parse_echo_reply(frame).expect("an answer is an echo reply");
+        let key = p.probe_key.as_ref().expect("answers need our key");
+        assert_eq!((r.src, key.open(&r, slot, p.icmp_id)), (from, Some(counter)));
     }
 
     let mut out = frame.to_vec();
@@ -386,6 +396,13 @@ pub fn datapath_plan(data: &[u8]) {
                 assert_eq!(out[ARP_SHA], m.mac);
                 assert_eq!(out[macs_end..ARP_SHA.start], frame[macs_end..ARP_SHA.start]);
                 assert_eq!(out[ARP_SHA.end..], frame[ARP_SHA.end..]);
+            } else if matches!(classify(frame), Ok(Class::Ndp { .. })) {
+                // NDP: the link-layer options carry the member's MAC too
+                // (checksum updated); nothing else changes.
+                let mut want = frame.to_vec();
+                ethernet::Frame::new_unchecked(&mut want[..]).set_src_addr(m.mac);
+                let _ = crate::datapath::ndp::rewrite_ndp_lladdr(&mut want, m.mac);
+                assert_eq!(out, want);
             } else {
                 assert_eq!(out[macs_end..], frame[macs_end..], "beyond the MACs");
             }
@@ -427,14 +444,16 @@ pub fn probe_reply(data: &[u8]) {
     let icmp_id = inp.u16();
     let key = frames::ProbeKey::new(inp.u64().to_le_bytes().repeat(2).try_into().unwrap_or_default());
     let method = match test_addr {
-        Some(t) if inp.bool() => Method::Icmp { test_addr: t },
+        Some(t) if inp.bool() => Method::Icmp {
+            test_addr: IpAddr::V4(t),
+        },
         _ => Method::Arp,
     };
     let fdt = Duration::from_millis(u64::from(inp.u16()).max(1));
-    let targets: Vec<Ipv4Addr> = (0..inp.u8() % 7).map(|_| inp.ip()).collect();
+    let targets: Vec<IpAddr> = (0..inp.u8() % 7).map(|_| IpAddr::V4(inp.ip())).collect();
     let mut p = Prober::new(method, "m0", "g0", fdt, &targets, inp.u64());
     if inp.bool() {
-        p.set_discovery(Some(test_addr.into_iter().collect()));
+        p.set_discovery(Some(test_addr.into_iter().map(IpAddr::V4).collect()));
     }
     p.set_fast_repair(inp.bool());
     let base = Instant::now();
@@ -453,11 +472,16 @@ pub fn probe_reply(data: &[u8]) {
         let at = now
             .checked_sub(Duration::from_millis(u64::from(*step % 16)))
             .unwrap_or(now);
-        let outs = match frames::probe_input(f, slot, mac, test_addr, icmp_id, &key) {
+        let test6 = Some(link_local_from_mac(mac));
+        let outs = match frames::probe_input(f, slot, mac, test_addr, test6, icmp_id, &key) {
             ProbeInput::AnswerArp(r) => {
                 let a = frames::parse_arp_info(&r).expect("our ARP answer parses");
                 assert_eq!((a.op, a.sha), (ARP_OP_REPLY, mac));
                 assert_eq!(Some(a.spa), test_addr);
+                continue;
+            }
+            ProbeInput::AnswerNs(r) | ProbeInput::AnswerMld(r) => {
+                assert_eq!(src_mac(&r), mac);
                 continue;
             }
             ProbeInput::AnswerEcho(r) => {
@@ -471,7 +495,7 @@ pub fn probe_reply(data: &[u8]) {
                 seq,
                 counter,
             } => p.on_echo_reply(from, eth_src, seq, counter, at),
-            ProbeInput::NotProbe | ProbeInput::Ignored => continue,
+            ProbeInput::NotProbe | ProbeInput::Ignored | ProbeInput::Duplicate { .. } => continue,
         };
         check_outs(&outs);
         let _ = p.next_deadline();
@@ -574,8 +598,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         slot: 0,
         id: 7,
         seq: 3,
-        test_addr: ta,
-        target: gw,
+        test_addr: IpAddr::V4(ta),
+        target: IpAddr::V4(gw),
     });
     let echo = frames::echo_request(router, host, gw, ta, 7, 3, &sealed);
     let mut reply = frames::echo_request(router, host, gw, ta, 7, 3, &sealed);
@@ -592,6 +616,28 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     let tcp = ipv4_frame(host, router, IPPROTO_TCP, &[0x30, 0x39, 0, 80, 0, 0, 0, 1]);
     let udp = ipv4_frame(host, router, IPPROTO_UDP, &[0x04, 0, 0, 53, 0, 8, 0, 0]);
     let igmp = igmp_general_query(host);
+    // IPv6 probe traffic: a sealed echo reply to the host's link-local test
+    // address, an NS for it, a target's NA, an MLD query.
+    let (ta6, gw6) = (link_local_from_mac(host), link_local_from_mac(router));
+    let sealed6 = frames::ProbeKey::new([0; frames::PROBE_KEY_LEN]).seal(&frames::ProbeId {
+        counter: 1,
+        slot: 0,
+        id: 7,
+        seq: 3,
+        test_addr: IpAddr::V6(ta6),
+        target: IpAddr::V6(gw6),
+    });
+    let mut reply6 = frames6::echo6_request(router, host, gw6, ta6, 7, 3, &sealed6);
+    {
+        let mut ip = crate::wire::ipv6::Packet::new_unchecked(&mut reply6[ethernet::HEADER_LEN..]);
+        let (s, d) = (ip.src_addr(), ip.dst_addr());
+        let mut icmp = crate::wire::icmpv6::Packet::new_unchecked(ip.payload_mut());
+        icmp.set_msg_type(crate::wire::icmpv6::msg_type::ECHO_REPLY);
+        icmp.fill_checksum(&s, &d);
+    }
+    let ns6 = frames6::neighbor_solicit(router, gw6, ta6, None);
+    let na6 = frames6::neighbor_advert(router, gw6, ta6, host);
+    let mld_query = crate::datapath::ndp::mld_general_query(router, gw6);
     let frames_all = vec![
         echo.clone(),
         reply.clone(),
@@ -601,6 +647,10 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         tcp,
         udp,
         igmp,
+        reply6,
+        ns6,
+        na6,
+        mld_query,
     ];
     let with_prefix = |prefix: &[u8]| -> Vec<Vec<u8>> {
         frames_all

@@ -10,7 +10,7 @@ use super::model::{
 };
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use toml::Spanned;
@@ -29,7 +29,7 @@ pub struct FileConfig {
     pub members: Vec<FileMember>,
     pub probe: Option<Spanned<ProbeMode>>,
     #[serde(default)]
-    pub targets: Vec<Spanned<Ipv4Addr>>,
+    pub targets: Vec<Spanned<IpAddr>>,
     pub failure_detection_time: Option<FileDuration>,
     #[serde(default, deserialize_with = "opt_failback")]
     pub failback: Option<bool>,

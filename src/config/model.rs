@@ -121,7 +121,7 @@ pub enum Outbound {
 pub struct DetectConfig {
     /// None: ICMP when any test address is given, else off (as in Solaris).
     pub probe: Option<ProbeMode>,
-    pub targets: Vec<Ipv4Addr>,
+    pub targets: Vec<IpAddr>,
     pub fdt: Duration,
     pub failback: bool,
     pub garp_count: u32,
@@ -428,14 +428,8 @@ impl GroupConfig {
                 .map_err(|e| Invalid::at(Item::Target(i), e))?;
         }
         check_garp_count(self.detect.garp_count)?;
-        if self.detect.probe == Some(ProbeMode::Icmp) && self.members.iter().all(|m| m.test_address.is_none())
-        {
-            return Err(Invalid::at(
-                Item::Probe,
-                "--probe icmp needs test addresses (--test-address IF=ADDR/PREFIX), or use --probe arp"
-                    .into(),
-            ));
-        }
+        // `--probe icmp` without IPv4 test addresses probes over IPv6 alone:
+        // each member's IPv6 test address is its own EUI-64 link-local.
         if self.detect.link_poll < LINK_POLL_MIN {
             return Err(Invalid::at(
                 Item::LinkPoll,
@@ -451,7 +445,17 @@ impl GroupConfig {
 
     /// A probe target must be another host: a unicast address that is none
     /// of the group's own (data or test) and not a subnet's broadcast.
-    fn check_target(&self, t: Ipv4Addr) -> Result<(), String> {
+    fn check_target(&self, t: IpAddr) -> Result<(), String> {
+        let t = match t {
+            IpAddr::V4(t) => t,
+            IpAddr::V6(t) => {
+                return if t.is_unspecified() || t.is_multicast() || t.is_loopback() {
+                    Err(format!("invalid probe target {t}: not a unicast host address"))
+                } else {
+                    Ok(())
+                };
+            }
+        };
         if t.is_unspecified() || t.is_multicast() || t.is_broadcast() || t.is_loopback() {
             return Err(format!("invalid probe target {t}: not a unicast host address"));
         }
@@ -772,7 +776,12 @@ mod edge_tests {
         base.members[0].test_address = Some(parse_data_addr("192.0.2.201/24").unwrap());
         base.members[1].test_address = Some(parse_data_addr("198.51.100.7/30").unwrap());
         let mut ok = base.clone();
-        ok.detect.targets = vec![Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(198, 51, 100, 5)];
+        ok.detect.targets = vec![
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            IpAddr::V4(Ipv4Addr::new(198, 51, 100, 5)),
+            "fe80::1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        ];
         assert_eq!(ok.validate(), Ok(()));
         for (bad, why) in [
             ("224.0.0.1", "not a unicast host address"),
@@ -785,9 +794,12 @@ mod edge_tests {
             ("198.51.100.7", "test address of m1"),
             ("192.0.2.255", "broadcast address of 192.0.2.200/24"),
             ("198.51.100.7", "test address"),
+            ("ff02::1", "not a unicast host address"),
+            ("::", "not a unicast host address"),
+            ("::1", "not a unicast host address"),
         ] {
             let mut c = base.clone();
-            c.detect.targets = vec![Ipv4Addr::new(192, 0, 2, 1), bad.parse().unwrap()];
+            c.detect.targets = vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), bad.parse().unwrap()];
             let e = c.validate().unwrap_err();
             assert!(
                 e.contains(&format!("probe target {bad}")) && e.contains(why),

@@ -4,7 +4,7 @@
 //! Each output mode is one list of [`Column`]s (header, width, how a row
 //! shows it), so a new column is one line.
 
-use super::{AddressStatus, GroupStatus, MemberStatus, ProbeEvent};
+use super::{AddressStatus, GroupStatus, MemberStatus, ProbeEvent, ProbeFamily};
 use std::time::Duration;
 
 const EMPTY: &str = "--";
@@ -26,10 +26,12 @@ const fn col<R>(header: &'static str, width: usize, value: fn(&R) -> String) -> 
     Column { header, width, value }
 }
 
-/// A row of `-i` and `-t`: a member of a group.
+/// A row of `-i` and `-t`: a member of a group; in `-t`, a member's IPv6
+/// probing has a row of its own (`family`), as in Solaris.
 pub struct MemberRow<'a> {
     pub group: &'a GroupStatus,
     pub member: &'a MemberStatus,
+    pub family: Option<&'a ProbeFamily>,
 }
 
 /// A row of `-a`: a data address of a group.
@@ -83,11 +85,18 @@ pub fn address_columns<'a>() -> Vec<Column<AddressRow<'a>>> {
 pub fn target_columns<'a>() -> Vec<Column<MemberRow<'a>>> {
     vec![
         col("INTERFACE", 12, |r| r.member.name.clone()),
-        col("MODE", 10, |r| r.member.target_mode.to_string()),
-        col("TESTADDR", 22, |r| {
-            r.member.test_address.clone().unwrap_or_default()
+        col("MODE", 10, |r| match r.family {
+            Some(f) => f.target_mode.to_string(),
+            None => r.member.target_mode.to_string(),
         }),
-        col("TARGETS", LAST_WIDTH, |r| r.member.targets.join(" ")),
+        col("TESTADDR", 22, |r| match r.family {
+            Some(f) => f.test_address.clone().unwrap_or_default(),
+            None => r.member.test_address.clone().unwrap_or_default(),
+        }),
+        col("TARGETS", LAST_WIDTH, |r| match r.family {
+            Some(f) => f.targets.join(" "),
+            None => r.member.targets.join(" "),
+        }),
     ]
 }
 
@@ -208,10 +217,33 @@ fn member_rows(groups: &[GroupStatus]) -> Vec<MemberRow<'_>> {
     groups
         .iter()
         .flat_map(|group| {
-            group
-                .members
-                .iter()
-                .map(move |member| MemberRow { group, member })
+            group.members.iter().map(move |member| MemberRow {
+                group,
+                member,
+                family: None,
+            })
+        })
+        .collect()
+}
+
+/// `-t`'s rows: each member's IPv4 row, then its IPv6 row if it has one.
+fn target_rows(groups: &[GroupStatus]) -> Vec<MemberRow<'_>> {
+    groups
+        .iter()
+        .flat_map(|group| {
+            group.members.iter().flat_map(move |member| {
+                let v4 = MemberRow {
+                    group,
+                    member,
+                    family: None,
+                };
+                let v6 = member.ipv6.as_ref().map(|f| MemberRow {
+                    group,
+                    member,
+                    family: Some(f),
+                });
+                std::iter::once(v4).chain(v6)
+            })
         })
         .collect()
 }
@@ -275,7 +307,7 @@ pub fn addresses_table(groups: &[GroupStatus]) -> Table<AddressRow<'_>> {
 pub fn targets_table(groups: &[GroupStatus]) -> Table<MemberRow<'_>> {
     Table {
         columns: target_columns(),
-        rows: member_rows(groups),
+        rows: target_rows(groups),
     }
 }
 
@@ -325,6 +357,7 @@ mod tests {
             inactive,
             counters: Default::default(),
             rtt_us: None,
+            ipv6: None,
         }
     }
 
@@ -437,6 +470,18 @@ mod tests {
             t.lines().nth(1).unwrap(),
             "e1000g0     disabled  --                    --"
         );
+        // A member probed over IPv6 too: a second row for it.
+        let mut g = tutorial();
+        g.members[0].ipv6 = Some(ProbeFamily {
+            target_mode: TargetMode::Routes,
+            test_address: Some("fe80::ff:fe00:a".into()),
+            targets: vec!["fe80::1".into()],
+        });
+        let t = targets(std::slice::from_ref(&g));
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[1], "e1000g0     disabled  --                    --");
+        assert_eq!(lines[2], "e1000g0     routes    fe80::ff:fe00:a       fe80::1");
+        assert_eq!(lines.len(), 2 + g.members.len());
     }
 
     #[test]

@@ -94,6 +94,22 @@ pub struct MemberStatus {
     /// Smoothed probe RTT over the member's targets, in microseconds.
     #[serde(default)]
     pub rtt_us: Option<u64>,
+    /// IPv6 probing of the member, when it has any (absent otherwise, so
+    /// an IPv4-only daemon's JSON is as it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<ProbeFamily>,
+}
+
+/// One address family's probing of a member: `-t`'s second row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeFamily {
+    #[serde(rename = "probe_mode")]
+    pub target_mode: TargetMode,
+    /// The member's IPv6 test address (its EUI-64 link-local), unless
+    /// probing is test-address-free or the address is a duplicate.
+    pub test_address: Option<String>,
+    /// In firing order.
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

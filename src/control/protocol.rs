@@ -397,6 +397,7 @@ mod tests {
             inactive: false,
             counters: Counters::default(),
             rtt_us: Some(250),
+            ipv6: None,
         }
     }
 

@@ -12,15 +12,47 @@ use crate::datapath::counters::DropReason;
 use crate::datapath::frame::Mac;
 use crate::datapath::shell::ProbeFrame;
 use crate::datapath::vnet::VNET_HDR_LEN;
+use crate::detect::dad::{Dad, DadOut};
 use crate::detect::frames::{self, ProbeId, ProbeInput, ProbeKey, PROBE_KEY_LEN};
+use crate::detect::frames6;
 use crate::detect::notice::{Notice, TargetSource};
-use crate::detect::probe::{Method, Out, ProbeCounter, Prober};
-use crate::detect::{GARP_INTERVAL, TARGET_REFRESH};
+use crate::detect::probe::{Method, Out, ProbeCounter, ProbeState, Prober};
+use crate::detect::{combine, GARP_INTERVAL, TARGET_REFRESH};
 use crate::group;
 use crate::netlink::RouteInfo;
 use crate::sys::packet::SendError;
-use std::net::{IpAddr, Ipv4Addr};
+use crate::wire::ipv6;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
+
+/// A member's IPv6 probing: its prober and, in ICMP mode, its test
+/// address (the EUI-64 link-local of its MAC, held by the daemon) with
+/// that address's duplicate address detection.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe6 {
+    pub prober: Prober,
+    /// ICMP mode only: the test address and its DAD.
+    pub dad: Option<Dad>,
+    /// A claim on the assigned address was logged (once per address).
+    pub claim_logged: bool,
+}
+
+impl Probe6 {
+    /// The test address while it is not a duplicate (tentative included,
+    /// so conflicts with it are seen).
+    pub fn test_addr(&self) -> Option<Ipv6Addr> {
+        self.dad.as_ref().filter(|d| !d.duplicate()).map(Dad::addr)
+    }
+    /// The state that counts for the member: none while the test address
+    /// is a duplicate (no IPv6 probing then).
+    pub fn state(&self) -> ProbeState {
+        if self.dad.as_ref().is_some_and(Dad::duplicate) {
+            ProbeState::Disabled
+        } else {
+            self.prober.state()
+        }
+    }
+}
 
 /// Probe frames handled per member per turn of the control loop, so a member
 /// under a flood cannot keep the loop from the others and from its timers.
@@ -55,11 +87,18 @@ fn in_subnet(a: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
     u32::from(a) & mask == u32::from(net) & mask
 }
 
-/// Targets: the configured ones, else the routers (next hops of routes)
-/// inside the group's subnets: data addresses' and test addresses'.
-pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ipv4Addr>, TargetSource) {
+/// IPv4 targets: the configured ones, else the routers (next hops of
+/// routes) inside the group's subnets: data addresses' and test addresses'.
+pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<IpAddr>, TargetSource) {
     if !cfg.detect.targets.is_empty() {
-        return (cfg.detect.targets.clone(), TargetSource::Configured);
+        let v4 = cfg
+            .detect
+            .targets
+            .iter()
+            .copied()
+            .filter(IpAddr::is_ipv4)
+            .collect();
+        return (v4, TargetSource::Configured);
     }
     let subnets: Vec<(Ipv4Addr, u8)> = cfg
         .data4()
@@ -69,8 +108,36 @@ pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ip
     let mut routers = Vec::new();
     for r in routes {
         if let Some(IpAddr::V4(g)) = r.gateway {
-            if subnets.iter().any(|&(n, p)| in_subnet(g, n, p)) && !routers.contains(&g) {
-                routers.push(g);
+            if subnets.iter().any(|&(n, p)| in_subnet(g, n, p)) && !routers.contains(&IpAddr::V4(g)) {
+                routers.push(IpAddr::V4(g));
+            }
+        }
+    }
+    (routers, TargetSource::Routers)
+}
+
+/// IPv6 targets: the configured ones, else the link-local next hops of
+/// the IPv6 routes through the group interface (`tap_index`).
+pub(super) fn choose_targets6(
+    cfg: &GroupConfig,
+    routes: &[RouteInfo],
+    tap_index: u32,
+) -> (Vec<IpAddr>, TargetSource) {
+    if !cfg.detect.targets.is_empty() {
+        let v6 = cfg
+            .detect
+            .targets
+            .iter()
+            .copied()
+            .filter(IpAddr::is_ipv6)
+            .collect();
+        return (v6, TargetSource::Configured);
+    }
+    let mut routers = Vec::new();
+    for r in routes {
+        if let (Some(IpAddr::V6(g)), Some(oif)) = (r.gateway, r.oif) {
+            if oif == tap_index && ipv6::is_link_local(&g) && !routers.contains(&IpAddr::V6(g)) {
+                routers.push(IpAddr::V6(g));
             }
         }
     }
@@ -78,12 +145,85 @@ pub(super) fn choose_targets(cfg: &GroupConfig, routes: &[RouteInfo]) -> (Vec<Ip
 }
 
 /// Addresses that are ours: never probe targets.
-fn own_addresses(cfg: &GroupConfig) -> Vec<Ipv4Addr> {
-    cfg.data4()
-        .chain(cfg.members.iter().filter_map(|m| m.test_address))
+fn own_addresses(cfg: &GroupConfig) -> Vec<IpAddr> {
+    cfg.data
+        .iter()
         .map(|d| d.addr)
+        .chain(
+            cfg.members
+                .iter()
+                .filter_map(|m| m.test_address)
+                .map(|d| IpAddr::V4(d.addr)),
+        )
         .collect()
 }
+
+/// Each member's IPv6 prober, by the rules of the IPv4 ones: ICMPv6 echo
+/// from the member's link-local test address (set once its MAC is known)
+/// when probing is ICMP; in ARP mode neighbour solicitations from a bound
+/// IPv6 data address, only when there are IPv6 targets.
+pub(super) fn build_probers6(
+    cfg: &GroupConfig,
+    routes: &[RouteInfo],
+    tap_index: u32,
+    seed: u64,
+    counter: &ProbeCounter,
+) -> Vec<Option<Probe6>> {
+    let mode = cfg.probe_mode();
+    let (fdt, _) = cfg.effective_fdt();
+    let (targets, source) = choose_targets6(cfg, routes, tap_index);
+    let configured_v4_only = !cfg.detect.targets.is_empty() && targets.is_empty();
+    cfg.members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (method, dad) = match mode {
+                ProbeMode::Off => return None,
+                // Only IPv4 targets configured: IPv6 is not probed.
+                _ if configured_v4_only => return None,
+                ProbeMode::Arp if targets.is_empty() => return None,
+                ProbeMode::Arp => (Method::Arp, None),
+                ProbeMode::Icmp => {
+                    let unset = Ipv6Addr::UNSPECIFIED;
+                    (
+                        Method::Icmp {
+                            test_addr: IpAddr::V6(unset),
+                        },
+                        Some(Dad::new(unset)),
+                    )
+                }
+            };
+            let seed = seed.rotate_left(SEED_ROTATION_V6) ^ (i as u64 + 1);
+            let mut p = Prober::new(method, &m.name, &cfg.group, fdt, &targets, seed);
+            p.set_counter(counter.clone());
+            if targets.is_empty() {
+                log_notice(Notice::Discovering {
+                    member: m.name.clone(),
+                    group: cfg.group.clone(),
+                    to: IpAddr::V6(ipv6::ALL_NODES),
+                });
+                p.set_discovery(Some(Vec::new()));
+            } else {
+                log_targets(&m.name, &cfg.group, &targets, source, true);
+            }
+            Some(Probe6 {
+                prober: p,
+                dad,
+                claim_logged: false,
+            })
+        })
+        .collect()
+}
+
+/// Whether this host has IPv6 at all (the module loaded and not disabled
+/// for every interface): without it, no IPv6 probing. The test addresses
+/// and probes never use the group interface's own IPv6.
+pub(super) fn host_ipv6_usable() -> bool {
+    crate::sys::sysctl::read("ipv6", "all", "disable_ipv6").is_ok_and(|v| v.trim() == "0")
+}
+
+/// The IPv6 probers' jitter seeds differ from the IPv4 ones of the same member.
+const SEED_ROTATION_V6: u32 = 32;
 
 /// One prober per probed member, with in.mpathd's refusals logged.
 pub(super) fn build_probers(
@@ -104,8 +244,15 @@ pub(super) fn build_probers(
         return cfg.members.iter().map(|_| None).collect();
     }
     let (targets, source) = choose_targets(cfg, routes);
+    let v6_only = !cfg.detect.targets.is_empty() && targets.is_empty();
+    let no_v4_test_addresses = cfg.members.iter().all(|m| m.test_address.is_none());
     let mut probers = Vec::new();
     for (i, m) in cfg.members.iter().enumerate() {
+        if v6_only || (mode == ProbeMode::Icmp && no_v4_test_addresses) {
+            // Only IPv6 targets, or no IPv4 test address at all: IPv6 alone.
+            probers.push(None);
+            continue;
+        }
         let method = match (mode, m.test_address) {
             (ProbeMode::Arp, _) => Method::Arp,
             (ProbeMode::Icmp, Some(t)) => {
@@ -114,13 +261,15 @@ pub(super) fn build_probers(
                     .any(|o| o.test_address.map(|a| a.addr) == Some(t.addr))
                 {
                     log_notice(Notice::TestAddressNotUnique {
-                        addr: t.addr,
+                        addr: IpAddr::V4(t.addr),
                         member: m.name.clone(),
                     });
                     probers.push(None);
                     continue;
                 }
-                Method::Icmp { test_addr: t.addr }
+                Method::Icmp {
+                    test_addr: IpAddr::V4(t.addr),
+                }
             }
             (ProbeMode::Icmp, None) => {
                 log_notice(Notice::NoTestAddress {
@@ -137,20 +286,21 @@ pub(super) fn build_probers(
             log_notice(Notice::Discovering {
                 member: m.name.clone(),
                 group: cfg.group.clone(),
+                to: IpAddr::V4(crate::wire::ipv4::ALL_HOSTS),
             });
             p.set_discovery(Some(own_addresses(cfg)));
         } else {
-            log_targets(&m.name, &cfg.group, &targets, source);
+            log_targets(&m.name, &cfg.group, &targets, source, false);
         }
         probers.push(Some(p));
     }
     probers
 }
 
-fn log_targets(member: &str, group: &str, targets: &[Ipv4Addr], source: TargetSource) {
+fn log_targets(member: &str, group: &str, targets: &[IpAddr], source: TargetSource, ipv6: bool) {
     let (member, group) = (member.to_string(), group.to_string());
     log_notice(if targets.is_empty() {
-        Notice::NoRouters { member, group }
+        Notice::NoRouters { member, group, ipv6 }
     } else {
         Notice::Targets {
             member,
@@ -182,28 +332,60 @@ impl Daemon {
             Err(e) => return log::warn!("reading routes for probe targets: {e}"),
         };
         let (targets, source) = choose_targets(&self.cfg, &routes);
+        let (targets6, source6) = choose_targets6(&self.cfg, &routes, self.tap_index);
         let own = own_addresses(&self.cfg);
+        let own6 = self.own_addresses6();
         for (_, st) in self.slots.iter_mut() {
-            let Some(p) = st.prober.as_mut() else { continue };
-            if targets.is_empty() {
-                // No routers (any more): hosts found by discovery serve.
-                if !p.discovering() {
-                    p.set_targets(&[]);
-                    p.set_discovery(Some(own.clone()));
-                }
-            } else if p.discovering() || p.all_targets() != targets {
-                // Routers take precedence; a list never mixes them with hosts.
-                p.set_discovery(None);
-                p.set_targets(&targets);
-                log_targets(&st.cfg.name, &self.cfg.group, &targets, source);
+            let name = st.cfg.name.clone();
+            let v4 = st.prober.as_mut().map(|p| (p, &targets, source, &own));
+            let v6 = st.v6.as_mut().map(|v| (&mut v.prober, &targets6, source6, &own6));
+            for (p, targets, source, own) in v4.into_iter().chain(v6) {
+                refresh_prober(p, targets, source, own, &name, &self.cfg.group);
             }
         }
         self.republish_if_targets_changed();
     }
 
+    /// Our IPv6 addresses, never targets: the members' test addresses and
+    /// the group interface's link-local.
+    pub(super) fn own_addresses6(&self) -> Vec<IpAddr> {
+        let mut own: Vec<IpAddr> = self
+            .slots
+            .iter()
+            .filter_map(|(_, st)| Some(IpAddr::V6(st.v6.as_ref()?.dad.as_ref()?.addr())))
+            .collect();
+        own.push(IpAddr::V6(ipv6::link_local_from_mac(self.group_mac)));
+        own
+    }
+}
+
+/// A prober's targets after a refresh: routers, else discovery.
+fn refresh_prober(
+    p: &mut Prober,
+    targets: &[IpAddr],
+    source: TargetSource,
+    own: &[IpAddr],
+    member: &str,
+    group: &str,
+) {
+    if targets.is_empty() {
+        // No routers (any more): hosts found by discovery serve (ICMP).
+        if !p.discovering() {
+            p.set_targets(&[]);
+            p.set_discovery(Some(own.to_vec()));
+        }
+    } else if p.discovering() || p.all_targets() != targets {
+        // Routers take precedence; a list never mixes them with hosts.
+        p.set_discovery(None);
+        p.set_targets(targets);
+        log_targets(member, group, targets, source, p.ipv6());
+    }
+}
+
+impl Daemon {
     /// Every prober's targets (the data plane lets only their ARP replies through).
-    pub(super) fn probe_targets(&self) -> Vec<Ipv4Addr> {
-        let mut all: Vec<Ipv4Addr> = self.slots.probers().flat_map(Prober::all_targets).collect();
+    pub(super) fn probe_targets(&self) -> Vec<IpAddr> {
+        let mut all: Vec<IpAddr> = self.slots.probers().flat_map(Prober::all_targets).collect();
         all.sort_unstable();
         all.dedup();
         all
@@ -218,24 +400,107 @@ impl Daemon {
 
     pub(super) fn test_addr(&self, slot: Slot) -> Option<Ipv4Addr> {
         match self.slots.prober(slot)?.method() {
-            Method::Icmp { test_addr } => Some(test_addr),
-            Method::Arp => None,
+            Method::Icmp {
+                test_addr: IpAddr::V4(a),
+            } => Some(a),
+            _ => None,
         }
     }
 
-    /// The link of a member changed (netlink or ETHTOOL_GLINK): its prober
-    /// restarts or stops, and the group decides.
-    pub(super) fn link_changed(&mut self, slot: Slot, up: bool, now: Instant) {
-        if self.group.members()[usize::from(slot)].link_up == up {
+    /// The member's IPv6 test address, unless it is a duplicate.
+    pub(super) fn test_addr6(&self, slot: Slot) -> Option<Ipv6Addr> {
+        self.slots.get(slot)?.v6.as_ref()?.test_addr()
+    }
+
+    /// The member's probe verdict over both families ([`combine`]).
+    pub(super) fn probe_state(&self, slot: Slot) -> ProbeState {
+        let Some(st) = self.slots.get(slot) else {
+            return ProbeState::Disabled;
+        };
+        let v4 = st.prober.as_ref().map_or(ProbeState::Disabled, Prober::state);
+        let v6 = st.v6.as_ref().map_or(ProbeState::Disabled, Probe6::state);
+        combine(v4, v6)
+    }
+
+    /// Starts or stops a member's probing with its link. IPv6 in ICMP mode
+    /// first runs DAD for the test address; its prober starts once the
+    /// address is assigned.
+    pub(super) fn start_stop_probers(&mut self, slot: Slot, up: bool, now: Instant) {
+        let Some(st) = self.slots.get_mut(slot) else {
             return;
-        }
-        if let Some(p) = self.slots.prober_mut(slot) {
+        };
+        if let Some(p) = st.prober.as_mut() {
             if up {
                 p.start(now);
             } else {
                 p.stop();
             }
         }
+        if let Some(v6) = st.v6.as_mut() {
+            match (&mut v6.dad, up) {
+                (Some(d), true) => d.start(now),
+                (Some(d), false) => {
+                    d.stop();
+                    v6.prober.stop();
+                }
+                (None, true) => v6.prober.start(now),
+                (None, false) => v6.prober.stop(),
+            }
+        }
+    }
+
+    /// A member's IPv6 test address follows its MAC: set at take-over and
+    /// on a MAC change (DAD again, its solicited-node group joined).
+    pub(super) fn sync_test_addr6(&mut self, slot: Slot, now: Instant) {
+        let Some(mac) = self.slots.taken(slot).map(|t| t.mac) else {
+            return;
+        };
+        let link_up = self
+            .group
+            .members()
+            .get(usize::from(slot))
+            .is_some_and(|m| m.link_up);
+        let addr = ipv6::link_local_from_mac(mac);
+        let own6 = self.own_addresses6();
+        let Some(st) = self.slots.get_mut(slot) else {
+            return;
+        };
+        let Some(v6) = st.v6.as_mut() else { return };
+        if v6.prober.discovering() {
+            let mut own = own6;
+            own.push(IpAddr::V6(addr));
+            v6.prober.set_discovery(Some(own));
+        }
+        let Some(dad) = v6.dad.as_mut() else { return };
+        if !dad.set_addr(addr) {
+            return;
+        }
+        v6.claim_logged = false;
+        v6.prober.set_test_addr(IpAddr::V6(addr));
+        v6.prober.stop();
+        if link_up {
+            dad.start(now);
+        }
+        log::info!(
+            "{}: IPv6 test address {addr} (from MAC {})",
+            st.cfg.name,
+            crate::wire::ethernet::format(&mac)
+        );
+        if let Some(t) = self.slots.taken(slot) {
+            let group = ipv6::multicast_mac(ipv6::solicited_node(addr));
+            if let Err(e) = t.io.rx.join_multicast(group) {
+                log::warn!("{}: {e}", t.io.name);
+            }
+        }
+    }
+
+    /// The link of a member changed (netlink or ETHTOOL_GLINK): its probers
+    /// restart or stop, and the group decides.
+    pub(super) fn link_changed(&mut self, slot: Slot, up: bool, now: Instant) {
+        if self.group.members()[usize::from(slot)].link_up == up {
+            return;
+        }
+        self.start_stop_probers(slot, up, now);
         let acts = self.group.handle(group::Event::Link { slot, up }, now);
         self.perform(acts);
     }
@@ -247,12 +512,20 @@ impl Daemon {
         for (slot, st) in self.slots.iter_mut() {
             if let Some(p) = st.prober.as_mut() {
                 p.set_fast_repair(fast);
-                p.set_arp_sender(self.group.bindings().on4(slot).next());
+                p.set_arp_sender(self.group.bindings().on4(slot).next().map(IpAddr::V4));
+            }
+            if let Some(v6) = st.v6.as_mut() {
+                v6.prober.set_fast_repair(fast);
+                // The NS variant asks from an IPv6 address bound here
+                // (never from `::`, which is a DAD probe).
+                v6.prober
+                    .set_arp_sender(self.group.bindings().on6(slot).next().map(IpAddr::V6));
             }
         }
     }
 
-    pub(super) fn prober_outs(&mut self, slot: Slot, outs: Vec<Out>, now: Instant) {
+    /// Sends what a prober asked for; `v6`: the member's IPv6 prober.
+    pub(super) fn prober_outs(&mut self, slot: Slot, outs: Vec<Out>, now: Instant, v6: bool) {
         for o in outs {
             match o {
                 Out::Echo {
@@ -261,7 +534,13 @@ impl Daemon {
                     seq,
                     counter,
                 } => {
-                    let (Some(t), Some(src)) = (self.slots.taken(slot), self.test_addr(slot)) else {
+                    let src = if v6 {
+                        self.slots.prober6(slot).map(Prober::method)
+                    } else {
+                        self.slots.prober(slot).map(Prober::method)
+                    };
+                    let (Some(t), Some(Method::Icmp { test_addr: src })) = (self.slots.taken(slot), src)
+                    else {
                         continue;
                     };
                     let id = ProbeId {
@@ -272,25 +551,42 @@ impl Daemon {
                         test_addr: src,
                         target,
                     };
-                    let f = frames::echo_request(
-                        t.mac,
-                        mac,
-                        src,
-                        target,
-                        self.icmp_id,
-                        seq,
-                        &self.probe_key.seal(&id),
-                    );
+                    let payload = self.probe_key.seal(&id);
+                    let f = match (src, target) {
+                        (IpAddr::V4(s), IpAddr::V4(d)) => {
+                            frames::echo_request(t.mac, mac, s, d, self.icmp_id, seq, &payload)
+                        }
+                        (IpAddr::V6(s), IpAddr::V6(d)) => {
+                            frames6::echo6_request(t.mac, mac, s, d, self.icmp_id, seq, &payload)
+                        }
+                        _ => continue,
+                    };
                     self.send_on(slot, &f);
                 }
                 Out::Arp { sender, target } => {
                     let Some(t) = self.slots.taken(slot) else {
                         continue;
                     };
-                    let f = frames::arp_request(t.mac, sender, target);
+                    let f = match (sender, target) {
+                        (IpAddr::V4(s), IpAddr::V4(d)) => frames::arp_request(t.mac, s, d),
+                        // Never from `::`: that is a DAD probe for the target's address.
+                        (IpAddr::V6(s), IpAddr::V6(d)) if !s.is_unspecified() => {
+                            // ARP mode: unicast to the pinned MAC (a
+                            // reachability probe); else to the target's
+                            // solicited-node group.
+                            let pinned = self
+                                .slots
+                                .prober6(slot)
+                                .filter(|p| p.method() == Method::Arp)
+                                .and_then(|p| p.target_mac(target));
+                            frames6::neighbor_solicit(t.mac, s, d, pinned)
+                        }
+                        _ => continue,
+                    };
                     self.send_on(slot, &f);
                 }
-                Out::State(state) => {
+                Out::State(_) => {
+                    let state = self.probe_state(slot);
                     let acts = self.group.handle(group::Event::Probe { slot, state }, now);
                     self.perform(acts);
                 }
@@ -360,7 +656,7 @@ impl Daemon {
         slot: Slot,
         link: &crate::netlink::LinkInfo,
     ) -> (Option<crate::sys::probesock::ProbeSocket>, Option<Ipv4Addr>) {
-        if self.slots.prober(slot).is_none() {
+        if self.slots.prober(slot).is_none() && self.slots.prober6(slot).is_none() {
             return (None, None);
         }
         let ta = self.test_addr(slot);
@@ -411,12 +707,18 @@ impl Daemon {
     }
 
     /// The MACs other members' probers see `target` answer from now.
-    fn answering_elsewhere(&self, slot: Slot, target: Ipv4Addr, now: Instant) -> Vec<Mac> {
+    fn answering_elsewhere(&self, slot: Slot, target: IpAddr, now: Instant) -> Vec<Mac> {
         let mut v: Vec<Mac> = self
             .slots
             .iter()
             .filter(|(s, _)| *s != slot)
-            .filter_map(|(_, st)| st.prober.as_ref()?.answering_mac(target, now))
+            .filter_map(|(_, st)| {
+                let p = match target {
+                    IpAddr::V4(_) => st.prober.as_ref(),
+                    IpAddr::V6(_) => st.v6.as_ref().map(|v| &v.prober),
+                };
+                p?.answering_mac(target, now)
+            })
             .collect();
         v.dedup();
         v
@@ -432,16 +734,54 @@ impl Daemon {
         };
         let (mac, counters) = (t.mac, t.io.counters.clone());
         let test_addr = self.test_addr(slot);
+        let test6 = self.test_addr6(slot);
+        // The IPv6 test address answers (NS, ping6) only once DAD passed.
+        let assigned6 = self
+            .slots
+            .get(slot)
+            .and_then(|s| s.v6.as_ref()?.dad.as_ref())
+            .is_some_and(|d| d.assigned());
         let now = Instant::now();
-        let outs = match frames::probe_input(pf.bytes(), slot, mac, test_addr, self.icmp_id, &self.probe_key)
-        {
-            ProbeInput::AnswerArp(reply) | ProbeInput::AnswerEcho(reply) => {
+        let input = frames::probe_input(
+            pf.bytes(),
+            slot,
+            mac,
+            test_addr,
+            test6,
+            self.icmp_id,
+            &self.probe_key,
+        );
+        let is_v6 = crate::datapath::frame::ethertype(pf.bytes()) == crate::datapath::frame::ETH_P_IPV6;
+        let (outs, v6) = match input {
+            ProbeInput::AnswerEcho(_) | ProbeInput::AnswerNs(_) | ProbeInput::AnswerMld(_)
+                if is_v6 && !assigned6 =>
+            {
+                return
+            }
+            ProbeInput::AnswerArp(reply)
+            | ProbeInput::AnswerEcho(reply)
+            | ProbeInput::AnswerNs(reply)
+            | ProbeInput::AnswerMld(reply) => {
                 return self.send_on(slot, &reply);
+            }
+            ProbeInput::Duplicate {
+                mac,
+                dad_probe,
+                defence,
+            } => {
+                if assigned6 && dad_probe {
+                    return self.send_on(slot, &defence);
+                }
+                return self.duplicate6(slot, mac, now);
             }
             ProbeInput::ArpReply { from, mac } => {
                 let elsewhere = self.answering_elsewhere(slot, from, now);
-                match self.slots.prober_mut(slot) {
-                    Some(p) => p.on_arp_reply_seen(from, mac, &elsewhere, pf.at),
+                let p = match from {
+                    IpAddr::V4(_) => self.slots.prober_mut(slot),
+                    IpAddr::V6(_) => self.slots.prober6_mut(slot),
+                };
+                match p {
+                    Some(p) => (p.on_arp_reply_seen(from, mac, &elsewhere, pf.at), from.is_ipv6()),
                     None => return,
                 }
             }
@@ -450,14 +790,100 @@ impl Daemon {
                 eth_src,
                 seq,
                 counter,
-            } => match self.slots.prober_mut(slot) {
-                Some(p) => p.on_echo_reply(from, eth_src, seq, counter, pf.at),
-                None => return,
-            },
+            } => {
+                let p = match from {
+                    IpAddr::V4(_) => self.slots.prober_mut(slot),
+                    IpAddr::V6(_) => self.slots.prober6_mut(slot),
+                };
+                match p {
+                    Some(p) => (
+                        p.on_echo_reply(from, eth_src, seq, counter, pf.at),
+                        from.is_ipv6(),
+                    ),
+                    None => return,
+                }
+            }
             ProbeInput::NotProbe => return counters.control_tx.drop(DropReason::NotProbe),
             ProbeInput::Ignored => return,
         };
-        self.prober_outs(slot, outs, now);
+        self.prober_outs(slot, outs, now, v6);
+    }
+
+    /// Another host claims the member's IPv6 test address. While DAD runs:
+    /// a duplicate, logged, and no IPv6 probing on that member until its
+    /// address changes. Once assigned, the address is kept; the claim is
+    /// logged once.
+    fn duplicate6(&mut self, slot: Slot, mac: Mac, now: Instant) {
+        let Some(st) = self.slots.get_mut(slot) else {
+            return;
+        };
+        let Some(v6) = st.v6.as_mut() else { return };
+        let Some(dad) = v6.dad.as_mut() else { return };
+        if !dad.conflict() {
+            if dad.assigned() && !std::mem::replace(&mut v6.claim_logged, true) {
+                log::warn!(
+                    "{}: {} advertises IPv6 test address {}; keeping it",
+                    st.cfg.name,
+                    crate::wire::ethernet::format(&mac),
+                    dad.addr()
+                );
+            }
+            return;
+        }
+        v6.prober.stop();
+        log::error!(
+            "{}: IPv6 test address {} is in use by {}; no IPv6 probing on {}",
+            st.cfg.name,
+            dad.addr(),
+            crate::wire::ethernet::format(&mac),
+            st.cfg.name
+        );
+        let state = self.probe_state(slot);
+        let acts = self.group.handle(group::Event::Probe { slot, state }, now);
+        self.perform(acts);
+        self.publish();
+    }
+
+    /// Runs the DAD of the members' IPv6 test addresses.
+    pub(super) fn poll_dad(&mut self, now: Instant) {
+        let due: Vec<Slot> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.taken.is_some())
+            .filter(|(_, s)| {
+                s.v6.as_ref()
+                    .and_then(|v| v.dad.as_ref()?.next_deadline())
+                    .is_some_and(|d| d <= now)
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in due {
+            let Some(mac) = self.slots.taken(slot).map(|t| t.mac) else {
+                continue;
+            };
+            let Some(st) = self.slots.get_mut(slot) else {
+                continue;
+            };
+            let Some(v6) = st.v6.as_mut() else { continue };
+            let Some(dad) = v6.dad.as_mut() else { continue };
+            match dad.poll(now) {
+                Some(DadOut::Probe(a)) => {
+                    // Join the solicited-node group first (RFC 4862 5.4.2),
+                    // so snooping switches let the NS for it through.
+                    let group = ipv6::solicited_node(a);
+                    let join = frames6::mld_report(mac, Ipv6Addr::UNSPECIFIED, group, true);
+                    self.send_on(slot, &join);
+                    let f = frames6::neighbor_solicit(mac, Ipv6Addr::UNSPECIFIED, a, None);
+                    self.send_on(slot, &f);
+                }
+                Some(DadOut::Assigned(a)) => {
+                    v6.prober.start(now);
+                    log::info!("{}: IPv6 test address {a} passed DAD; probing", st.cfg.name);
+                    self.publish();
+                }
+                None => {}
+            }
+        }
     }
 
     /// Runs the probers' timers.
@@ -474,13 +900,31 @@ impl Daemon {
             })
             .map(|(slot, _)| slot)
             .collect();
-        let polled = !due.is_empty();
+        let due6: Vec<Slot> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.taken.is_some())
+            .filter(|(_, s)| {
+                s.v6.as_ref()
+                    .and_then(|v| v.prober.next_deadline())
+                    .is_some_and(|d| d <= now)
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        let polled = !due.is_empty() || !due6.is_empty();
         for slot in due {
             let Some(p) = self.slots.prober_mut(slot) else {
                 continue;
             };
             let outs = p.poll(now);
-            self.prober_outs(slot, outs, now);
+            self.prober_outs(slot, outs, now, false);
+        }
+        for slot in due6 {
+            let Some(p) = self.slots.prober6_mut(slot) else {
+                continue;
+            };
+            let outs = p.poll(now);
+            self.prober_outs(slot, outs, now, true);
         }
         if polled {
             // A poll may retire or replace a target.
@@ -549,16 +993,119 @@ impl Daemon {
 
     pub(super) fn detection_deadline(&self) -> Option<Instant> {
         let probers = self.slots.probers().filter_map(Prober::next_deadline);
+        let dads = self
+            .slots
+            .iter()
+            .filter_map(|(_, s)| s.v6.as_ref()?.dad.as_ref()?.next_deadline());
         let garps = self.garps.iter().map(|g| g.at);
         let refresh = (self.cfg.detect.targets.is_empty() && self.slots.probers().next().is_some())
             .then_some(self.next_target_refresh);
         let polled = self.link_reader.is_some() && self.slots.taken_all().map(|(_, t)| t).any(|t| t.polled);
         let poll = polled.then_some(self.next_link_poll);
         probers
+            .chain(dads)
             .chain(garps)
             .chain(poll)
             .chain(refresh)
             .chain(self.group.next_deadline())
             .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_data_addr, DetectConfig, MemberConfig, Outbound};
+
+    const TAP: u32 = 7;
+
+    fn cfg(probe: ProbeMode, targets: &[&str]) -> GroupConfig {
+        GroupConfig {
+            group: "production0".into(),
+            interface: "ipmp0".into(),
+            data: vec![parse_data_addr("192.0.2.200/24").unwrap().into()],
+            members: vec![MemberConfig::new("m0"), MemberConfig::new("m1")],
+            outbound: Outbound::Flow,
+            detect: DetectConfig {
+                probe: Some(probe),
+                targets: targets.iter().map(|t| t.parse().unwrap()).collect(),
+                ..DetectConfig::default()
+            },
+            routes: vec![],
+            status_world_readable: false,
+            force: false,
+            run_dir: "/run/ipmpd".into(),
+        }
+    }
+
+    fn route(gw: &str, oif: u32) -> RouteInfo {
+        RouteInfo {
+            table: 254,
+            protocol: 3,
+            kind: 1,
+            dst: None,
+            dst_len: 0,
+            gateway: Some(gw.parse().unwrap()),
+            oif: Some(oif),
+        }
+    }
+
+    #[test]
+    fn ipv6_targets_are_configured_else_link_local_next_hops_on_the_group() {
+        let routes = [
+            route("fe80::1", TAP),
+            route("fe80::1", TAP),
+            route("fe80::2", TAP + 1),
+            route("2001:db8::1", TAP),
+            route("192.0.2.1", TAP),
+        ];
+        let c = cfg(ProbeMode::Icmp, &[]);
+        let fe80_1: IpAddr = "fe80::1".parse().unwrap();
+        assert_eq!(
+            choose_targets6(&c, &routes, TAP),
+            (vec![fe80_1], TargetSource::Routers)
+        );
+        assert_eq!(
+            choose_targets(&c, &routes),
+            (
+                vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))],
+                TargetSource::Routers
+            )
+        );
+        // Configured targets are split by family; none of a family: that
+        // family has no targets (it is not probed).
+        let c = cfg(ProbeMode::Icmp, &["192.0.2.9", "2001:db8::9"]);
+        let (v6, _) = choose_targets6(&c, &routes, TAP);
+        assert_eq!(v6, vec!["2001:db8::9".parse::<IpAddr>().unwrap()]);
+        let (v4, _) = choose_targets(&c, &routes);
+        assert_eq!(v4, vec!["192.0.2.9".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn ipv6_probers_by_mode() {
+        let counter = ProbeCounter::default();
+        let build = |c: &GroupConfig, routes: &[RouteInfo]| build_probers6(c, routes, TAP, 1, &counter);
+        // ICMP without IPv4 test addresses: IPv6 alone, with DAD, discovery
+        // when there are no routers.
+        let p = build(&cfg(ProbeMode::Icmp, &[]), &[]);
+        assert!(p.iter().all(|p| p
+            .as_ref()
+            .is_some_and(|p| p.dad.is_some() && p.prober.discovering())));
+        assert!(build_probers(&cfg(ProbeMode::Icmp, &[]), &[], 1, &counter)
+            .iter()
+            .all(Option::is_none));
+        // Only IPv4 targets configured: no IPv6 probing.
+        assert!(build(&cfg(ProbeMode::Icmp, &["192.0.2.1"]), &[])
+            .iter()
+            .all(Option::is_none));
+        // ARP mode: only with IPv6 targets, and without a test address.
+        assert!(build(&cfg(ProbeMode::Arp, &[]), &[]).iter().all(Option::is_none));
+        let p = build(&cfg(ProbeMode::Arp, &["fe80::1"]), &[]);
+        assert!(p.iter().all(|p| p.as_ref().is_some_and(|p| p.dad.is_none()
+            && p.prober.method() == Method::Arp
+            && p.test_addr().is_none())));
+        assert!(build(&cfg(ProbeMode::Off, &["fe80::1"]), &[])
+            .iter()
+            .all(Option::is_none));
     }
 }

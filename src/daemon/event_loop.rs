@@ -134,6 +134,7 @@ impl Daemon {
             self.drain_probe_queues();
             let now = Instant::now();
             self.poll_probers(now);
+            self.poll_dad(now);
             if self.group.next_deadline().is_some_and(|d| d <= now) {
                 let acts = self.group.handle(group::Event::Tick, now);
                 self.perform(acts);
@@ -184,9 +185,7 @@ impl Daemon {
                     if let Some(mut t) = self.slots.get_mut(slot).and_then(|s| s.taken.take()) {
                         t.isolation.forget();
                     }
-                    if let Some(p) = self.slots.prober_mut(slot) {
-                        p.stop();
-                    }
+                    self.start_stop_probers(slot, false, now);
                     let acts = self.group.handle(group::Event::Gone { slot }, now);
                     self.perform(acts);
                     self.publish();
@@ -231,6 +230,8 @@ impl Daemon {
             self.update_mtu();
         }
         if republish {
+            // The IPv6 test address follows the MAC (DAD runs again).
+            self.sync_test_addr6(slot, now);
             // Two members with one address would both take the same frames.
             let acts = self.group.handle(group::Event::HwAddr { slot, mac: l.mac }, now);
             self.perform(acts);

@@ -69,11 +69,13 @@ fn member_cfg(rng: &mut Rng, i: usize) -> MemberConfig {
 fn prober(m: &MemberConfig, slot: Slot) -> Option<Prober> {
     let t = m.test_address?;
     Some(Prober::new(
-        Method::Icmp { test_addr: t.addr },
+        Method::Icmp {
+            test_addr: std::net::IpAddr::V4(t.addr),
+        },
         &m.name,
         "g",
         Duration::from_secs(10),
-        &[Ipv4Addr::new(203, 0, 113, 1)],
+        &[std::net::IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1))],
         u64::from(slot) + 1,
     ))
 }
@@ -99,6 +101,7 @@ impl Model {
                 SlotState {
                     cfg: m.clone(),
                     prober: prober(m, i as Slot),
+                    v6: None,
                     taken: None,
                 },
             );

@@ -33,6 +33,7 @@ impl Daemon {
                         mac: t.mac,
                         accept: !offline.get(i).copied().unwrap_or(true),
                         test_addr: self.test_addr(i as Slot),
+                        test_addr6: self.test_addr6(i as Slot),
                     })
                 })
                 .collect(),

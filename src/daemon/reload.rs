@@ -11,7 +11,6 @@ use crate::group;
 use crate::group::Group;
 use crate::netlink::RouteInfo;
 use std::fmt;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 /// Re-reads the configuration: the file merged with the original flags,
@@ -71,6 +70,31 @@ impl Daemon {
             }
             drop(changes.released);
         }
+        for &slot in &changes.added {
+            // IPv6 probing of an added member, by the start-up rules.
+            let Some(m) = self.slots.get(slot).map(|s| s.cfg.clone()) else {
+                continue;
+            };
+            let single = GroupConfig {
+                members: vec![m],
+                ..self.cfg.clone()
+            };
+            if !detection::host_ipv6_usable() {
+                continue;
+            }
+            let v6 = detection::build_probers6(
+                &single,
+                &routes,
+                self.tap_index,
+                self.secret ^ u64::from(slot),
+                &self.probe_counter,
+            )
+            .pop()
+            .flatten();
+            if let Some(st) = self.slots.get_mut(slot) {
+                st.v6 = v6;
+            }
+        }
         for slot in changes.added {
             let Some(name) = self.slots.get(slot).map(|s| s.cfg.name.clone()) else {
                 continue;
@@ -84,8 +108,14 @@ impl Daemon {
         // routers (the refresh, due now, finds them).
         self.next_target_refresh = now;
         if let Some(targets) = &diff.targets {
-            for p in self.slots.probers_mut() {
-                p.set_targets(targets);
+            let (v4, v6): (Vec<_>, Vec<_>) = targets.iter().partition(|t| t.is_ipv4());
+            for (_, st) in self.slots.iter_mut() {
+                if let Some(p) = st.prober.as_mut() {
+                    p.set_targets(&v4);
+                }
+                if let Some(v) = st.v6.as_mut() {
+                    v.prober.set_targets(&v6);
+                }
             }
         }
         // Static routes through the group interface.
@@ -178,7 +208,7 @@ pub(crate) struct ConfigDiff {
     pub probing: bool,
     pub members: MemberDiff,
     /// The new probe targets, when they changed.
-    pub targets: Option<Vec<Ipv4Addr>>,
+    pub targets: Option<Vec<std::net::IpAddr>>,
     /// Static routes, compared by destination and gateway.
     pub routes: Changes<Route>,
     /// Data addresses, compared by address (a new prefix length alone
@@ -350,6 +380,8 @@ pub(super) fn apply_members(
             SlotState {
                 cfg: m.clone(),
                 prober,
+                // Set by the shell (`Daemon::reload`), not by this pure part.
+                v6: None,
                 taken: None,
             },
         );
@@ -544,7 +576,7 @@ mod tests {
     fn targets_are_given_only_when_they_changed() {
         let old = base();
         let mut new = base();
-        new.detect.targets = vec![Ipv4Addr::new(192, 0, 2, 1)];
+        new.detect.targets = vec![std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1))];
         assert_eq!(diff_config(&old, &new).targets, Some(new.detect.targets.clone()));
         assert_eq!(diff_config(&new, &new).targets, None);
         // Back to none: the probers are told (they then use the routers).
@@ -553,7 +585,7 @@ mod tests {
 
     #[test]
     fn routes_are_compared_by_destination_and_gateway() {
-        let gw = |d| Some(Ipv4Addr::new(192, 0, 2, d).into());
+        let gw = |d| Some(std::net::Ipv4Addr::new(192, 0, 2, d).into());
         let (net1, net2): (IfAddr, IfAddr) = (addr("198.51.100.0/24").into(), addr("203.0.113.0/24").into());
         let mut old = base();
         old.routes = vec![(net1, gw(1)), (net2, None)];

@@ -28,8 +28,10 @@ pub(super) struct Taken {
 /// One configured member.
 pub(super) struct SlotState {
     pub cfg: MemberConfig,
-    /// None when the member is not probed.
+    /// None when the member is not probed (over IPv4).
     pub prober: Option<Prober>,
+    /// IPv6 probing of the member (its prober and test address), if any.
+    pub v6: Option<super::detection::Probe6>,
     /// None until the interface exists and was taken over.
     pub taken: Option<Taken>,
 }
@@ -84,11 +86,24 @@ impl Slots {
     pub fn taken_all(&self) -> impl Iterator<Item = (Slot, &Taken)> {
         self.iter().filter_map(|(i, s)| Some((i, s.taken.as_ref()?)))
     }
+    pub fn prober6(&self, slot: Slot) -> Option<&Prober> {
+        self.get(slot)?.v6.as_ref().map(|v| &v.prober)
+    }
+    pub fn prober6_mut(&mut self, slot: Slot) -> Option<&mut Prober> {
+        self.get_mut(slot)?.v6.as_mut().map(|v| &mut v.prober)
+    }
+    /// Every prober, both families.
     pub fn probers(&self) -> impl Iterator<Item = &Prober> {
-        self.0.iter().flatten().filter_map(|s| s.prober.as_ref())
+        self.0
+            .iter()
+            .flatten()
+            .flat_map(|s| s.prober.iter().chain(s.v6.as_ref().map(|v| &v.prober)))
     }
     pub fn probers_mut(&mut self) -> impl Iterator<Item = &mut Prober> {
-        self.0.iter_mut().flatten().filter_map(|s| s.prober.as_mut())
+        self.0
+            .iter_mut()
+            .flatten()
+            .flat_map(|s| s.prober.iter_mut().chain(s.v6.as_mut().map(|v| &mut v.prober)))
     }
     /// One past the highest slot in use (the length of per-slot tables).
     pub fn len(&self) -> usize {

@@ -14,7 +14,6 @@ use crate::datapath::buckets::Slot;
 use crate::datapath::counters::MemberCounters;
 use crate::datapath::plan::Plan;
 use crate::datapath::shell::{DataPlane, MemberIo, Shared, Table};
-use crate::detect::probe::ProbeState;
 use crate::group::{self, Group};
 use crate::netlink::{EventSocket, Handle, LinkInfo};
 use crate::sys::packet::{RxSocket, TxSocket};
@@ -144,14 +143,22 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     let seed = sys::random_u64();
     let probe_counter = crate::detect::probe::ProbeCounter::default();
     let probers = detection::build_probers(&cfg, &routes, seed, &probe_counter);
+    let probers6 = if detection::host_ipv6_usable() {
+        detection::build_probers6(&cfg, &routes, tap_link.index, seed, &probe_counter)
+    } else {
+        if cfg.probe_mode() != crate::config::ProbeMode::Off {
+            log::info!("IPv6 is disabled on this host: no IPv6 probing");
+        }
+        cfg.members.iter().map(|_| None).collect()
+    };
     let members: Vec<group::Member> = cfg
         .members
         .iter()
-        .zip(&probers)
-        .map(|(m, p)| {
+        .zip(probers.iter().zip(&probers6))
+        .map(|(m, (p, p6))| {
             group::Member::new(&m.name)
                 .standby(m.standby)
-                .probing(p.is_some())
+                .probing(p.is_some() || p6.is_some())
         })
         .collect();
     let policy = group::Policy {
@@ -160,12 +167,13 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     };
     let group = Group::new(&cfg.group, policy, members);
     let mut slots = Slots::default();
-    for (i, (m, prober)) in cfg.members.iter().zip(probers).enumerate() {
+    for (i, ((m, prober), v6)) in cfg.members.iter().zip(probers).zip(probers6).enumerate() {
         slots.insert(
             i as Slot,
             SlotState {
                 cfg: m.clone(),
                 prober,
+                v6,
                 taken: None,
             },
         );
@@ -299,17 +307,9 @@ impl Daemon {
             isolation,
         });
         let up = now_link.up && now_link.lower_up;
-        if let Some(p) = self.slots.prober_mut(slot) {
-            if up {
-                p.start(now);
-            } else {
-                p.stop();
-            }
-        }
-        let probe = self
-            .slots
-            .prober(slot)
-            .map_or(ProbeState::Disabled, |p| p.state());
+        self.sync_test_addr6(slot, now);
+        self.start_stop_probers(slot, up, now);
+        let probe = self.probe_state(slot);
         let acts = self.group.handle(
             group::Event::Joined {
                 slot,

@@ -3,7 +3,8 @@
 use super::slots::Slots;
 use super::Daemon;
 use crate::control::{
-    AddressState, AddressStatus, Counters, GroupStatus, LinkState, MemberStatus, Reply, Request, TargetMode,
+    AddressState, AddressStatus, Counters, GroupStatus, LinkState, MemberStatus, ProbeFamily, Reply, Request,
+    TargetMode,
 };
 use crate::datapath::buckets::Slot;
 use crate::detect::probe::Method;
@@ -163,6 +164,15 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots, ipv6: bool) -> G
                     })
                     .unwrap_or_default(),
                 rtt_us: prober.and_then(|p| p.rtt()).map(|d| d.as_micros() as u64),
+                ipv6: st.and_then(|s| s.v6.as_ref()).map(|v6| ProbeFamily {
+                    target_mode: if v6.prober.discovering() {
+                        TargetMode::Multicast
+                    } else {
+                        TargetMode::Routes
+                    },
+                    test_address: v6.test_addr().map(|a| a.to_string()),
+                    targets: v6.prober.targets().iter().map(|t| t.to_string()).collect(),
+                }),
             }
         })
         .collect();

@@ -9,8 +9,8 @@ use super::counters::DropReason;
 use super::frame::*;
 use super::ndp::rewrite_ndp_lladdr;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
-use crate::wire::{ethernet, icmpv4, ipv4};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use crate::wire::{ethernet, icmpv4, icmpv6, ipv4, ipv6, ipv6ext, ndisc};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How unicast IP picks a member: the configuration's enum, as is.
 pub use crate::config::Outbound;
@@ -23,6 +23,9 @@ pub struct Port {
     pub accept: bool,
     /// The member's test address: its ARP and IP traffic goes to the prober.
     pub test_addr: Option<Ipv4Addr>,
+    /// The member's IPv6 test address (its EUI-64 link-local, held by the
+    /// daemon): its NDP and ICMPv6 traffic goes to the prober.
+    pub test_addr6: Option<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +46,9 @@ pub struct Plan {
     /// Probing is on: ARP replies from targets to a member's MAC are copied
     /// to the prober.
     pub probing: bool,
-    /// Every member's probe targets: only their ARP replies can be answers.
-    pub targets: Vec<Ipv4Addr>,
+    /// Every member's probe targets: only their ARP replies (neighbour
+    /// advertisements) can be answers.
+    pub targets: Vec<IpAddr>,
     /// The ICMP id of our probes and the key of their tags: only echo
     /// replies that carry both reach the prober.
     pub icmp_id: u16,
@@ -103,7 +107,7 @@ pub enum Divert {
     Request { arp: bool },
     /// An echo reply to the member's test address that carries our id and a
     /// valid tag (for probe `counter`, from `from`): the prober only.
-    Answer { counter: u64, from: Ipv4Addr },
+    Answer { counter: u64, from: IpAddr },
     /// An ARP reply from a probe target to the member: a copy to the
     /// prober, and on as usual.
     Tee,
@@ -125,7 +129,7 @@ pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
         ETH_P_ARP => match parse_arp(frame) {
             Ok((ARP_OP_REQUEST, _, tpa)) if Some(tpa) == port.test_addr => Divert::Request { arp: true },
             Ok((ARP_OP_REPLY, spa, _))
-                if plan.probing && dst_mac(frame) == port.mac && plan.targets.contains(&spa) =>
+                if plan.probing && dst_mac(frame) == port.mac && plan.targets.contains(&IpAddr::V4(spa)) =>
             {
                 Divert::Tee
             }
@@ -154,7 +158,77 @@ pub fn divert(plan: &Plan, slot: Slot, frame: &[u8]) -> Divert {
                 _ => Divert::Discard,
             }
         }
+        ETH_P_IPV6 => divert6(plan, slot, port, frame),
         _ => Divert::No,
+    }
+}
+
+/// [`divert`] for IPv6: NDP about the member's IPv6 test address (NS for
+/// it, to its solicited-node group or to it; NA claiming it), a probe
+/// target's NA to the member, and ICMPv6 to the test address. Extension
+/// headers are not walked here: our probes' answers carry none, and
+/// anything else for the test address is dropped.
+#[inline]
+fn divert6(plan: &Plan, slot: Slot, port: &Port, frame: &[u8]) -> Divert {
+    const L3: usize = ETH_HLEN;
+    const ICMP_AT: usize = L3 + ipv6::HEADER_LEN;
+    const ND_TARGET: std::ops::Range<usize> =
+        ICMP_AT + ndisc::field::TARGET.start..ICMP_AT + ndisc::field::TARGET.end;
+    if frame.len() <= ICMP_AT + icmpv6::field::TYPE {
+        return Divert::No;
+    }
+    let ip = ipv6::Packet::new_unchecked(&frame[L3..]);
+    let dst = ip.dst_addr();
+    let to_test = port.test_addr6.is_some_and(|t| t == dst);
+    if ip.next_header() == ipv6::next_header::HOP_BY_HOP && port.test_addr6.is_some() && dst.is_multicast() {
+        // MLD queries (behind a Router Alert): the member answers for its
+        // test address's solicited-node group, and the frame goes on.
+        let up = ipv6ext::walk(ip.next_header(), &frame[ICMP_AT..]);
+        let is_query = up.is_ok_and(|u| {
+            u.next_header == ipv6::next_header::ICMPV6
+                && frame.get(ICMP_AT + u.offset + icmpv6::field::TYPE) == Some(&icmpv6::msg_type::MLD_QUERY)
+        });
+        return if is_query { Divert::Tee } else { Divert::No };
+    }
+    if ip.next_header() != ipv6::next_header::ICMPV6 {
+        return if to_test { Divert::Discard } else { Divert::No };
+    }
+    let icmp_type = frame[ICMP_AT + icmpv6::field::TYPE];
+    if matches!(
+        icmp_type,
+        icmpv6::msg_type::NEIGHBOR_SOLICIT | icmpv6::msg_type::NEIGHBOR_ADVERT
+    ) && frame.len() >= ND_TARGET.end
+    {
+        let target = crate::wire::ipv6::address_of(&frame[ND_TARGET]);
+        if port.test_addr6 == Some(target) || to_test {
+            // About the test address (NS for it, NA claiming it: DAD), or
+            // a target's answer to the test address: the prober only.
+            return Divert::Request { arp: true };
+        }
+        if icmp_type == icmpv6::msg_type::NEIGHBOR_ADVERT
+            && plan.probing
+            && dst_mac(frame) == port.mac
+            && plan.targets.contains(&IpAddr::V6(target))
+        {
+            return Divert::Tee;
+        }
+        return Divert::No;
+    }
+    if !to_test {
+        return Divert::No;
+    }
+    match icmp_type {
+        icmpv6::msg_type::ECHO_REQUEST => Divert::Request { arp: false },
+        icmpv6::msg_type::ECHO_REPLY => {
+            let (Some(key), Some(r)) = (&plan.probe_key, parse_echo_reply(frame)) else {
+                return Divert::Discard;
+            };
+            match key.open(&r, slot, plan.icmp_id) {
+                Some(counter) => Divert::Answer { counter, from: r.src },
+                None => Divert::Discard,
+            }
+        }
+        _ => Divert::Discard,
     }
 }
 
@@ -271,6 +345,7 @@ mod tests {
                     mac,
                     accept: true,
                     test_addr: None,
+                    test_addr6: None,
                 })
             })
             .collect();
@@ -579,6 +654,7 @@ mod tests {
             mac: M[1],
             accept: false,
             test_addr: None,
+            test_addr6: None,
         });
         assert_eq!(inbound(&p, 1, &mut f.clone()), Err(DropReason::Offline));
         // Another host's MAC is still not ours.
@@ -607,6 +683,7 @@ mod tests {
             mac: M[1],
             accept: true,
             test_addr: Some(ta),
+            test_addr6: None,
         });
         let key = ProbeKey::new([3; PROBE_KEY_LEN]);
         p.probe_key = Some(key.clone());
@@ -635,8 +712,8 @@ mod tests {
             slot: 1,
             id: 0x4242,
             seq: 5,
-            test_addr: ta,
-            target: router,
+            test_addr: IpAddr::V4(ta),
+            target: IpAddr::V4(router),
         };
         let reply = |ident: u16, payload: &[u8]| {
             let mut v = Vec::new();
@@ -652,7 +729,7 @@ mod tests {
             divert(&p, 1, &good),
             Divert::Answer {
                 counter: 77,
-                from: router
+                from: IpAddr::V4(router)
             }
         );
         assert_eq!(
@@ -678,9 +755,103 @@ mod tests {
         assert_eq!(divert(&p, 2, &rep), Divert::No);
         p.probing = true;
         assert_eq!(divert(&p, 2, &rep), Divert::No, "not from a target");
-        p.targets = vec![router];
+        p.targets = vec![IpAddr::V4(router)];
         assert_eq!(divert(&p, 2, &rep), Divert::Tee);
         assert_eq!(divert(&p, 2, &rep[..ARP_SHA.start]), Divert::No);
+    }
+
+    #[test]
+    fn ipv6_probe_traffic_is_diverted() {
+        use crate::detect::frames::{ProbeId, ProbeKey, PROBE_KEY_LEN};
+        use crate::detect::frames6::{echo6_request, neighbor_advert, neighbor_solicit};
+        let mut p = plan();
+        let ta = ipv6::link_local_from_mac(M[1]);
+        let router = ipv6::link_local_from_mac(ROUTER);
+        p.ports[1] = Some(Port {
+            mac: M[1],
+            accept: true,
+            test_addr: None,
+            test_addr6: Some(ta),
+        });
+        let key = ProbeKey::new([3; PROBE_KEY_LEN]);
+        p.probe_key = Some(key.clone());
+        p.icmp_id = 0x4242;
+        // NS for the test address (to its solicited-node group, and a DAD
+        // probe for it): the prober only, on the member that has it.
+        let ns = neighbor_solicit(ROUTER, router, ta, None);
+        assert_eq!(divert(&p, 1, &ns), Divert::Request { arp: true });
+        assert_eq!(divert(&p, 0, &ns), Divert::No);
+        let dad = neighbor_solicit(ROUTER, Ipv6Addr::UNSPECIFIED, ta, None);
+        assert_eq!(divert(&p, 1, &dad), Divert::Request { arp: true });
+        // An NA claiming the test address.
+        let na = neighbor_advert(ROUTER, ta, router, M[1]);
+        assert_eq!(divert(&p, 1, &na), Divert::Request { arp: true });
+        // NS for another address: data traffic.
+        let other = neighbor_solicit(ROUTER, router, "fe80::99".parse().unwrap(), None);
+        assert_eq!(divert(&p, 1, &other), Divert::No);
+        // A target's NA to the test address: the prober; to a member's MAC
+        // for a data address (ARP mode): a copy, while probing, from a target.
+        let answer = neighbor_advert(ROUTER, router, ta, M[1]);
+        assert_eq!(divert(&p, 1, &answer), Divert::Request { arp: true });
+        let to_data = neighbor_advert(ROUTER, router, "fe80::200".parse().unwrap(), M[2]);
+        assert_eq!(divert(&p, 2, &to_data), Divert::No);
+        p.probing = true;
+        assert_eq!(divert(&p, 2, &to_data), Divert::No, "not from a target");
+        p.targets = vec![IpAddr::V6(router)];
+        assert_eq!(divert(&p, 2, &to_data), Divert::Tee);
+        // Echo request to the test address: to answer.
+        let ping = echo6_request(ROUTER, M[1], router, ta, 9, 1, &[0; 20]);
+        assert_eq!(divert(&p, 1, &ping), Divert::Request { arp: false });
+        // Echo replies: only ours (id and tag) are answers.
+        let id = ProbeId {
+            counter: 77,
+            slot: 1,
+            id: 0x4242,
+            seq: 5,
+            test_addr: IpAddr::V6(ta),
+            target: IpAddr::V6(router),
+        };
+        let reply = |ident: u16, payload: &[u8]| {
+            let mut v = Vec::new();
+            PacketBuilder::ethernet2(ROUTER, M[1])
+                .ipv6(router.octets(), ta.octets(), 64)
+                .icmpv6_echo_reply(ident, 5)
+                .write(&mut v, payload)
+                .unwrap();
+            v
+        };
+        let good = reply(0x4242, &key.seal(&id));
+        assert_eq!(
+            divert(&p, 1, &good),
+            Divert::Answer {
+                counter: 77,
+                from: IpAddr::V6(router)
+            }
+        );
+        assert_eq!(
+            divert(&p, 1, &reply(0x4243, &key.seal(&id))),
+            Divert::Discard,
+            "other id"
+        );
+        assert_eq!(divert(&p, 1, &reply(0x4242, &[0; 20])), Divert::Discard, "no tag");
+        assert_eq!(divert(&p, 0, &good), Divert::No, "not this member's");
+        // Anything else to the test address goes nowhere.
+        let mut udp = Vec::new();
+        PacketBuilder::ethernet2(ROUTER, M[1])
+            .ipv6(router.octets(), ta.octets(), 64)
+            .udp(1, 2)
+            .write(&mut udp, &[0; 10])
+            .unwrap();
+        assert_eq!(divert(&p, 1, &udp), Divert::Discard);
+        // MLD queries: a copy for the member that has a test address.
+        let query = crate::datapath::ndp::mld_general_query(ROUTER, router);
+        assert_eq!(divert(&p, 1, &query), Divert::Tee);
+        assert_eq!(divert(&p, 0, &query), Divert::No);
+        for f in [&good, &ns, &na, &ping, &udp, &query] {
+            for n in 0..f.len() {
+                let _ = divert(&p, 1, &f[..n]);
+            }
+        }
     }
 
     #[test]
@@ -690,6 +861,7 @@ mod tests {
             mac: M[1],
             accept: false,
             test_addr: None,
+            test_addr6: None,
         });
         p.ports[2] = None;
         let mut f = tcp([192, 0, 2, 1], 80, M[1], ROUTER);

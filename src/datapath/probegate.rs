@@ -4,7 +4,7 @@
 
 use super::counters::DropReason;
 use super::plan::Divert;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 /// Echo requests to a test address answered per second, per member, and
@@ -71,7 +71,7 @@ pub struct ProbeGate {
     echo: TokenBucket,
     arp: TokenBucket,
     tee: TokenBucket,
-    recent: [(u64, Ipv4Addr); RECENT_ANSWERS],
+    recent: [(u64, IpAddr); RECENT_ANSWERS],
     filled: usize,
     next: usize,
 }
@@ -82,7 +82,7 @@ impl Default for ProbeGate {
             echo: TokenBucket::new(ECHO_ANSWER_RATE, ECHO_ANSWER_BURST),
             arp: TokenBucket::new(ARP_ANSWER_RATE, ARP_ANSWER_BURST),
             tee: TokenBucket::new(TARGET_ARP_RATE, TARGET_ARP_BURST),
-            recent: [(0, Ipv4Addr::UNSPECIFIED); RECENT_ANSWERS],
+            recent: [(0, IpAddr::V4(Ipv4Addr::UNSPECIFIED)); RECENT_ANSWERS],
             filled: 0,
             next: 0,
         }
@@ -141,7 +141,7 @@ mod tests {
         let t0 = Instant::now();
         let passed = (0..1000).filter(|_| g.admit(Divert::Tee, t0).is_ok()).count();
         assert_eq!(passed, TARGET_ARP_BURST as usize);
-        let a = Ipv4Addr::new(192, 0, 2, 1);
+        let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
         assert_eq!(g.admit(Divert::Answer { counter: 1, from: a }, t0), Ok(()));
         assert_eq!(g.admit(Divert::Request { arp: true }, t0), Ok(()));
     }
@@ -150,8 +150,8 @@ mod tests {
     fn answers_pass_once_requests_are_limited() {
         let mut g = ProbeGate::default();
         let t0 = Instant::now();
-        let a = Ipv4Addr::new(192, 0, 2, 1);
-        let b = Ipv4Addr::new(192, 0, 2, 2);
+        let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
         assert_eq!(g.admit(Divert::Answer { counter: 7, from: a }, t0), Ok(()));
         assert_eq!(
             g.admit(Divert::Answer { counter: 7, from: a }, t0),

@@ -477,7 +477,10 @@ fn forward_in(
         // for its test address; here they only go on (or not) as data.
         match divert {
             Divert::Answer { .. } => return c.pass(frame_len),
-            Divert::Request { arp: true } if m.probe_sock_addr.is_some() => {
+            Divert::Request { arp: true }
+                if m.probe_sock_addr.is_some()
+                    && super::frame::ethertype(&buf[VNET_HDR_LEN..]) == super::frame::ETH_P_ARP =>
+            {
                 let tpa = &buf[VNET_HDR_LEN..][super::frame::ARP_TPA];
                 if m.probe_sock_addr.map(|a| a.octets()) == tpa.try_into().ok() {
                     return c.pass(frame_len);
@@ -499,7 +502,10 @@ fn forward_in(
             }
             return c.pass(frame_len);
         }
-        Divert::Tee if m.probe_sock.is_some() => {}
+        // The probe socket has ARP replies; NAs come only this way.
+        Divert::Tee
+            if m.probe_sock.is_some()
+                && super::frame::ethertype(&buf[VNET_HDR_LEN..]) == super::frame::ETH_P_ARP => {}
         Divert::Tee => {
             // The copy for the prober is rate-limited; the frame goes on.
             let now = Instant::now();

@@ -3,8 +3,8 @@
 
 use crate::wire::arp::op::{REPLY as ARP_OP_REPLY, REQUEST as ARP_OP_REQUEST};
 use crate::wire::ethernet::{self, ethertype, Address as Mac};
-use crate::wire::{arp, icmpv4, ipv4};
-use std::net::Ipv4Addr;
+use crate::wire::{arp, icmpv4, ipv4, ipv6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Probe payload: counter (8 bytes), probe type (4), keyed tag (8).
 pub const PROBE_PAYLOAD_LEN: usize = 20;
@@ -15,16 +15,18 @@ const PAYLOAD_TAG: std::ops::Range<usize> = 12..20;
 pub const PROBE_KEY_LEN: usize = 16;
 /// Probe type of a failure-detection probe (in.mpathd's payload field).
 pub const PROBE_TYPE_FAILURE_DETECTION: u32 = 1;
-/// What a tag is computed over: every field of a [`ProbeId`], big-endian.
+/// What a tag is computed over: every field of a [`ProbeId`], big-endian;
+/// the two addresses follow at [`ADDRS`](tag_input::ADDRS), 4 bytes each for
+/// IPv4 (the layout tags have always had) or 16 each for IPv6.
 mod tag_input {
     use std::ops::Range;
     pub const COUNTER: Range<usize> = 0..8;
     pub const SLOT: usize = 8;
     pub const ID: Range<usize> = 9..11;
     pub const SEQ: Range<usize> = 11..13;
-    pub const TEST_ADDR: Range<usize> = 13..17;
-    pub const TARGET: Range<usize> = 17..21;
-    pub const LEN: usize = TARGET.end;
+    pub const ADDRS: usize = 13;
+    /// The longest input: two IPv6 addresses.
+    pub const MAX_LEN: usize = ADDRS + 2 * super::ipv6::ADDRESS_LEN;
 }
 /// Probes are link-local: they must not be routed past the first hop.
 const PROBE_TTL: u8 = 1;
@@ -105,8 +107,22 @@ pub struct ProbeId {
     pub slot: u8,
     pub id: u16,
     pub seq: u16,
-    pub test_addr: Ipv4Addr,
-    pub target: Ipv4Addr,
+    pub test_addr: IpAddr,
+    pub target: IpAddr,
+}
+
+/// An address's bytes as the tag takes them.
+fn addr_bytes(a: &IpAddr, out: &mut [u8]) -> usize {
+    match a {
+        IpAddr::V4(a) => {
+            out[..4].copy_from_slice(&a.octets());
+            4
+        }
+        IpAddr::V6(a) => {
+            out[..16].copy_from_slice(&a.octets());
+            16
+        }
+    }
 }
 
 impl ProbeKey {
@@ -121,15 +137,16 @@ impl ProbeKey {
         // One buffer, one write: a write per field would cost SipHash's
         // tail handling each time, and the data plane computes two tags per
         // echo reply to a test address.
-        let mut m = [0u8; tag_input::LEN];
+        let mut m = [0u8; tag_input::MAX_LEN];
         m[tag_input::COUNTER].copy_from_slice(&p.counter.to_be_bytes());
         m[tag_input::SLOT] = p.slot;
         m[tag_input::ID].copy_from_slice(&p.id.to_be_bytes());
         m[tag_input::SEQ].copy_from_slice(&p.seq.to_be_bytes());
-        m[tag_input::TEST_ADDR].copy_from_slice(&p.test_addr.octets());
-        m[tag_input::TARGET].copy_from_slice(&p.target.octets());
+        let mut len = tag_input::ADDRS;
+        len += addr_bytes(&p.test_addr, &mut m[len..]);
+        len += addr_bytes(&p.target, &mut m[len..]);
         let mut h = siphasher::sip::SipHasher24::new_with_key(&self.0);
-        h.write(&m);
+        h.write(&m[..len]);
         h.finish()
     }
 
@@ -165,8 +182,12 @@ impl ProbeKey {
         if self.tag(&p) == tag {
             return Some(counter);
         }
-        // An answer to target discovery: the echo went to the all-hosts group.
-        p.target = ipv4::ALL_HOSTS;
+        // An answer to target discovery: the echo went to the all-hosts
+        // (all-nodes) group.
+        p.target = match r.dst {
+            IpAddr::V4(_) => IpAddr::V4(ipv4::ALL_HOSTS),
+            IpAddr::V6(_) => IpAddr::V6(ipv6::ALL_NODES),
+        };
         (self.tag(&p) == tag).then_some(counter)
     }
 }
@@ -209,8 +230,8 @@ pub fn echo_request(
 pub struct EchoReply {
     /// Ethernet source: a reply counts only from the target's pinned MAC.
     pub eth_src: Mac,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     pub id: u16,
     pub seq: u16,
     pub payload: [u8; PROBE_PAYLOAD_LEN],
@@ -244,17 +265,20 @@ fn parse_echo(f: &[u8]) -> Option<Echo<'_>> {
     })
 }
 
-/// Parses an ICMP echo reply carrying a probe payload; anything else
-/// (truncated, bad checksum, other type or code, short payload) is None.
+/// Parses an ICMP or ICMPv6 echo reply carrying a probe payload; anything
+/// else (truncated, bad checksum, other type or code, short payload) is None.
 pub fn parse_echo_reply(f: &[u8]) -> Option<EchoReply> {
+    if ethernet::Frame::new_checked(f).ok()?.ethertype() == ethertype::IPV6 {
+        return super::frames6::parse_echo6_reply(f);
+    }
     let Echo { eth_src, ip, icmp } = parse_echo(f)?;
     let icmpv4::Repr::EchoReply { ident, seq_no, data } = icmp else {
         return None;
     };
     Some(EchoReply {
         eth_src,
-        src: ip.src_addr(),
-        dst: ip.dst_addr(),
+        src: IpAddr::V4(ip.src_addr()),
+        dst: IpAddr::V4(ip.dst_addr()),
         id: ident,
         seq: seq_no,
         payload: data.get(..PROBE_PAYLOAD_LEN)?.try_into().ok()?,
@@ -297,14 +321,29 @@ pub enum ProbeInput {
     /// An ARP request for the member's test address: send this answer (the
     /// test address lives in the daemon, not in the kernel).
     AnswerArp(Vec<u8>),
-    /// An ARP reply addressed to the member's MAC: for the prober.
-    ArpReply { from: Ipv4Addr, mac: Mac },
+    /// An ARP reply (or a solicited neighbour advertisement) addressed to
+    /// the member's MAC: for the prober.
+    ArpReply { from: IpAddr, mac: Mac },
+    /// A neighbour solicitation for the member's IPv6 test address: send
+    /// this advertisement (once the address passed DAD).
+    AnswerNs(Vec<u8>),
+    /// Another host claims the member's IPv6 test address: an
+    /// advertisement for it, or (`dad_probe`) another host's DAD probe for
+    /// it, which an assigned address answers with `defence`.
+    Duplicate {
+        mac: Mac,
+        dad_probe: bool,
+        defence: Vec<u8>,
+    },
+    /// An MLD query the member's test address's solicited-node group
+    /// answers: send this report (once the address passed DAD).
+    AnswerMld(Vec<u8>),
     /// An echo request to the test address: send this answer.
     AnswerEcho(Vec<u8>),
     /// An echo reply whose tag opened under our key: for the prober, which
     /// still checks counter, sequence, target and pinned MAC.
     EchoReply {
-        from: Ipv4Addr,
+        from: IpAddr,
         eth_src: Mac,
         seq: u16,
         counter: u64,
@@ -315,15 +354,17 @@ pub enum ProbeInput {
     Ignored,
 }
 
-/// Sorts a probe frame received on member `slot` (MAC `mac`, test address
-/// `test_addr`): the whole decision of the control side, without I/O. The
-/// data plane checked the tag already; it is checked again here so the
-/// control side never trusts a frame it did not verify itself.
+/// Sorts a probe frame received on member `slot` (MAC `mac`, test
+/// addresses `test_addr` and `test6`): the whole decision of the control
+/// side, without I/O. The data plane checked the tag already; it is checked
+/// again here so the control side never trusts a frame it did not verify
+/// itself.
 pub fn probe_input(
     f: &[u8],
     slot: u8,
     mac: Mac,
     test_addr: Option<Ipv4Addr>,
+    test6: Option<Ipv6Addr>,
     icmp_id: u16,
     key: &ProbeKey,
 ) -> ProbeInput {
@@ -332,9 +373,20 @@ pub fn probe_input(
             ProbeInput::AnswerArp(arp_reply(mac, a.tpa, a.sha, a.spa))
         } else if a.op == ARP_OP_REPLY && a.dst == mac {
             ProbeInput::ArpReply {
-                from: a.spa,
+                from: IpAddr::V4(a.spa),
                 mac: a.sha,
             }
+        } else {
+            ProbeInput::Ignored
+        };
+    }
+    if let Some(nd) = super::frames6::parse_nd(f) {
+        return super::frames6::nd_input(&nd, mac, test6);
+    }
+    if let (Some(ta), Some(q)) = (test6, super::frames6::parse_mld_query(f)) {
+        let group = ipv6::solicited_node(ta);
+        return if q.is_unspecified() || q == group {
+            ProbeInput::AnswerMld(super::frames6::mld_report(mac, ta, group, false))
         } else {
             ProbeInput::Ignored
         };
@@ -344,10 +396,19 @@ pub fn probe_input(
             return ProbeInput::AnswerEcho(reply);
         }
     }
+    if let Some(ta) = test6 {
+        if let Some(reply) = super::frames6::echo6_reply_to(f, mac, ta) {
+            return ProbeInput::AnswerEcho(reply);
+        }
+    }
     let Some(r) = parse_echo_reply(f) else {
         return ProbeInput::Ignored;
     };
-    match key.open(&r, slot, icmp_id).filter(|_| Some(r.dst) == test_addr) {
+    let mine = match r.dst {
+        IpAddr::V4(d) => Some(d) == test_addr,
+        IpAddr::V6(d) => Some(d) == test6,
+    };
+    match key.open(&r, slot, icmp_id).filter(|_| mine) {
         Some(counter) => ProbeInput::EchoReply {
             from: r.src,
             eth_src: r.eth_src,
@@ -396,15 +457,18 @@ mod tests {
             slot: 1,
             id: 0x1234,
             seq: 7,
-            test_addr: src,
-            target: dst,
+            test_addr: IpAddr::V4(src),
+            target: IpAddr::V4(dst),
         };
         let req = echo_request(A, B, src, dst, 0x1234, 7, &key.seal(&id));
         let p = etherparse::SlicedPacket::from_ethernet(&req).unwrap();
         assert!(matches!(p.net, Some(etherparse::NetSlice::Ipv4(_))));
         let rep = reflect(&req);
         let r = parse_echo_reply(&rep).expect("valid reply");
-        assert_eq!((r.src, r.dst, r.id, r.seq, r.eth_src), (dst, src, 0x1234, 7, B));
+        assert_eq!(
+            (r.src, r.dst, r.id, r.seq, r.eth_src),
+            (IpAddr::V4(dst), IpAddr::V4(src), 0x1234, 7, B)
+        );
         assert_eq!(key.open(&r, 1, 0x1234), Some(5));
         assert_eq!(key.open(&r, 2, 0x1234), None, "another member's");
         assert_eq!(key.open(&r, 1, 0x1235), None, "another id");
@@ -422,7 +486,7 @@ mod tests {
         t.seq ^= 1;
         assert_eq!(key.open(&t, 1, 0x1234), None, "another sequence number");
         t = r;
-        t.src = Ipv4Addr::new(192, 0, 2, 9);
+        t.src = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
         assert_eq!(key.open(&t, 1, 0x1234), None, "another target");
         assert_eq!(parse_echo_reply(&req), None, "a request is not a reply");
         let mut bad = rep.clone();
@@ -445,7 +509,10 @@ mod tests {
         let req = echo_request(B, A, router, ta, 9, 3, &[7; PROBE_PAYLOAD_LEN]);
         let rep = echo_reply_to(&req, A, ta).expect("answered");
         let r = parse_echo_reply(&rep).expect("a valid echo reply");
-        assert_eq!((r.src, r.dst, r.id, r.seq), (ta, router, 9, 3));
+        assert_eq!(
+            (r.src, r.dst, r.id, r.seq),
+            (IpAddr::V4(ta), IpAddr::V4(router), 9, 3)
+        );
         assert_eq!(dst_mac(&rep), B);
         assert_eq!(echo_reply_to(&req, A, router), None, "not for this address");
         assert_eq!(echo_reply_to(&rep, A, ta), None, "a reply is not answered");
@@ -460,16 +527,16 @@ mod tests {
             slot: 9,
             id: 0x0a0b,
             seq: 0x0c0d,
-            test_addr: Ipv4Addr::new(192, 0, 2, 201),
-            target: Ipv4Addr::new(192, 0, 2, 1),
+            test_addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 201)),
+            target: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         };
         let mut m = Vec::new();
         m.extend_from_slice(&p.counter.to_be_bytes());
         m.push(p.slot);
         m.extend_from_slice(&p.id.to_be_bytes());
         m.extend_from_slice(&p.seq.to_be_bytes());
-        m.extend_from_slice(&p.test_addr.octets());
-        m.extend_from_slice(&p.target.octets());
+        m.extend_from_slice(&[192, 0, 2, 201]);
+        m.extend_from_slice(&[192, 0, 2, 1]);
         use std::hash::Hasher;
         let mut h = siphasher::sip::SipHasher24::new_with_key(&key);
         h.write(&m);

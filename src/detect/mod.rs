@@ -5,13 +5,37 @@
 //! events and ETHTOOL_GLINK polling (`sys::ethtool`) reach the group
 //! through the daemon.
 
+pub mod dad;
 pub mod frames;
 pub mod frames6;
 pub mod notice;
 pub mod probe;
 pub mod rtt;
 
+use probe::ProbeState;
 use std::time::Duration;
+
+/// The verdict of a member probed over IPv4 and IPv6 (in.mpathd's rule):
+/// a family without a verdict (no targets, not probed) does not count;
+/// where both have one, the member fails only when both failed, and is
+/// repaired as soon as one is.
+pub fn combine(v4: ProbeState, v6: ProbeState) -> ProbeState {
+    use ProbeState::*;
+    let counts = |s: ProbeState| matches!(s, Ok | Failed);
+    match (counts(v4), counts(v6)) {
+        (true, true) => {
+            if v4 == Ok || v6 == Ok {
+                Ok
+            } else {
+                Failed
+            }
+        }
+        (true, false) => v4,
+        (false, true) => v6,
+        (false, false) if v4 == Unknown || v6 == Unknown => Unknown,
+        (false, false) => Disabled,
+    }
+}
 
 /// FAILURE_DETECTION_TIME default (in.mpathd: 10000 ms).
 pub const FDT_DEFAULT: Duration = Duration::from_millis(10_000);
@@ -53,3 +77,32 @@ pub const LINK_POLL_DEFAULT: Duration = Duration::from_millis(50);
 /// How often routers are looked up again when no target is configured, so
 /// a default route added after start-up gives the probers their targets.
 pub const TARGET_REFRESH: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::combine;
+    use super::probe::ProbeState::{self, *};
+
+    #[test]
+    fn both_families_must_fail_one_repairs() {
+        let all = [Disabled, Unknown, Ok, Failed];
+        for s in all {
+            assert_eq!(combine(s, Disabled), s, "IPv4 alone is as it was");
+            assert_eq!(combine(Disabled, s), s, "IPv6 alone likewise");
+        }
+        assert_eq!(combine(Failed, Failed), Failed);
+        assert_eq!(combine(Failed, Ok), Ok);
+        assert_eq!(combine(Ok, Failed), Ok);
+        assert_eq!(combine(Ok, Ok), Ok);
+        // A family with no targets does not count.
+        assert_eq!(combine(Failed, Unknown), Failed);
+        assert_eq!(combine(Unknown, Failed), Failed);
+        assert_eq!(combine(Unknown, Ok), Ok);
+        assert_eq!(combine(Unknown, Unknown), Unknown);
+        let symmetric = all
+            .iter()
+            .all(|&a| all.iter().all(|&b| combine(a, b) == combine(b, a)));
+        assert!(symmetric);
+        let _: ProbeState = combine(Ok, Ok);
+    }
+}

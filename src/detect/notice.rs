@@ -7,7 +7,7 @@ use super::MAX_PROBE_TARGETS;
 use crate::wire::ethernet::Address as Mac;
 use log::Level;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Where a member's probe targets came from.
@@ -38,25 +38,29 @@ pub enum Notice {
         member: String,
         group: String,
         source: TargetSource,
-        targets: Vec<Ipv4Addr>,
+        targets: Vec<IpAddr>,
     },
     /// Set-up found no routers and none are configured (ARP probing).
     NoRouters {
         member: String,
         group: String,
+        ipv6: bool,
     },
-    /// Set-up found no routers: multicast discovery looks for hosts.
+    /// Set-up found no routers: multicast discovery looks for hosts by an
+    /// echo to group `to` (224.0.0.1, or ff02::1 for IPv6).
     Discovering {
         member: String,
         group: String,
+        to: IpAddr,
     },
     /// The prober has no target to send to.
     NoTargets {
         member: String,
         group: String,
+        ipv6: bool,
     },
     TestAddressNotUnique {
-        addr: Ipv4Addr,
+        addr: IpAddr,
         member: String,
     },
     NoTestAddress {
@@ -64,36 +68,36 @@ pub enum Notice {
     },
     /// A retired target is probed again.
     TargetRetry {
-        target: Ipv4Addr,
+        target: IpAddr,
         member: String,
     },
     /// A target alone stopped answering: it is retired, the member is not failed.
     TargetDead {
-        target: Ipv4Addr,
+        target: IpAddr,
         member: String,
     },
     /// Discovery found more hosts than targets are used.
     DiscoveryCapped {
         member: String,
-        first_ignored: Ipv4Addr,
+        first_ignored: IpAddr,
     },
     /// An echo reply from another address than the probe went to.
     FakeReply {
-        from: Ipv4Addr,
+        from: IpAddr,
         member: String,
         seq: u16,
-        target: Ipv4Addr,
+        target: IpAddr,
     },
     /// An echo reply from another MAC than the target's.
     ReplyWrongMac {
-        from: Ipv4Addr,
+        from: IpAddr,
         member: String,
         mac: Mac,
         expected: Option<Mac>,
     },
     /// An ARP reply for a pinned target from another MAC.
     ArpNotPinned {
-        target: Ipv4Addr,
+        target: IpAddr,
         member: String,
         mac: Mac,
         pinned: Mac,
@@ -101,13 +105,13 @@ pub enum Notice {
     /// An ARP reply for a re-resolving target from a MAC other members
     /// do not see it answer from.
     ArpContradicted {
-        target: Ipv4Addr,
+        target: IpAddr,
         member: String,
         mac: Mac,
         elsewhere: Mac,
     },
     TargetMacChanged {
-        target: Ipv4Addr,
+        target: IpAddr,
         member: String,
         from: Mac,
         to: Mac,
@@ -167,7 +171,7 @@ impl fmt::Display for Notice {
                 source,
                 targets,
             } => {
-                let list: Vec<String> = targets.iter().map(Ipv4Addr::to_string).collect();
+                let list: Vec<String> = targets.iter().map(IpAddr::to_string).collect();
                 write!(
                     f,
                     "Probe targets for {member} of group {group} ({}): {}",
@@ -175,17 +179,21 @@ impl fmt::Display for Notice {
                     list.join(" ")
                 )
             }
-            Notice::NoRouters { member, group } => write!(
+            Notice::NoRouters { member, group, ipv6 } => write!(
                 f,
-                "No probe targets for {member} of group {group}: no routers in its subnets and none configured (--target)"
+                "No {}probe targets for {member} of group {group}: no routers in its subnets and none configured (--target)",
+                if *ipv6 { "IPv6 " } else { "" }
             ),
-            Notice::Discovering { member, group } => write!(
+            Notice::Discovering { member, group, to } => write!(
                 f,
-                "No routers for {member} of group {group}; looking for probe targets with echo requests to 224.0.0.1"
+                "No {}routers for {member} of group {group}; looking for probe targets with echo requests to {to}",
+                if to.is_ipv6() { "IPv6 " } else { "" }
             ),
-            Notice::NoTargets { member, group } => write!(
+            Notice::NoTargets { member, group, ipv6 } => write!(
                 f,
-                "No probe targets for {member} of group {group}; probe-based failure detection is not working on it"
+                "No {}probe targets for {member} of group {group}; {}probe-based failure detection is not working on it",
+                if *ipv6 { "IPv6 " } else { "" },
+                if *ipv6 { "IPv6 " } else { "" }
             ),
             Notice::TestAddressNotUnique { addr, member } => write!(
                 f,
@@ -294,14 +302,14 @@ mod tests {
     #[test]
     fn texts_and_levels_are_the_logged_ones() {
         let (m, g) = ("e1000g0".to_string(), "production0".to_string());
-        let t = Ipv4Addr::new(192, 0, 2, 1);
+        let t = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
         let cases = [
             (
                 Notice::Targets {
                     member: m.clone(),
                     group: g.clone(),
                     source: TargetSource::Discovery,
-                    targets: vec![t, Ipv4Addr::new(192, 0, 2, 2)],
+                    targets: vec![t, IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2))],
                 },
                 Level::Info,
                 "Probe targets for e1000g0 of group production0 (multicast discovery): 192.0.2.1 192.0.2.2",

@@ -26,12 +26,12 @@ pub use super::rtt::Rtt;
 use super::*;
 use crate::wire::ethernet::Address as Mac;
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use targets::Target;
-pub use targets::{ALL_HOSTS, ALL_HOSTS_MAC};
+pub use targets::{discovery_group, ALL_HOSTS, ALL_HOSTS_MAC, ALL_NODES};
 
 /// The source of probe counters, shared by every prober of a daemon run
 /// (also across reloads, which rebuild probers): a counter value is never
@@ -69,9 +69,12 @@ impl ProbeState {
 /// How a member probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
-    /// ICMP echo from the member's test address.
-    Icmp { test_addr: Ipv4Addr },
-    /// ARP requests to the targets; no test address.
+    /// ICMP (ICMPv6) echo from the member's test address; the family of
+    /// the test address is the prober's.
+    Icmp { test_addr: IpAddr },
+    /// Address resolution to the targets, no test address: ARP requests
+    /// for IPv4 targets, neighbour solicitations from a bound IPv6 data
+    /// address for IPv6 ones.
     Arp,
 }
 
@@ -80,14 +83,16 @@ pub enum Method {
 pub enum Out {
     /// Send an ICMP echo request.
     Echo {
-        target: Ipv4Addr,
+        target: IpAddr,
         mac: Mac,
         seq: u16,
         /// Never repeats; the daemon puts it and its keyed tag in the payload.
         counter: u64,
     },
-    /// Send an ARP request for `target` with sender address `sender`.
-    Arp { sender: Ipv4Addr, target: Ipv4Addr },
+    /// Resolve `target` from `sender`: an ARP request (IPv4; sender
+    /// 0.0.0.0 when no address is bound) or a neighbour solicitation
+    /// (IPv6; `sender` is never `::`, which would make it a DAD probe).
+    Arp { sender: IpAddr, target: IpAddr },
     /// The probe verdict changed.
     State(ProbeState),
     /// Something to tell the operator (the shell logs it).
@@ -95,7 +100,7 @@ pub enum Out {
     /// A probe was answered (`rtt` Some) or counted lost (None), for `ipmpstat -p`.
     Result {
         seq: u16,
-        target: Ipv4Addr,
+        target: IpAddr,
         rtt: Option<Duration>,
         rtt_avg: Option<Duration>,
         rtt_dev: Option<Duration>,
@@ -114,7 +119,7 @@ enum Status {
 #[derive(Clone, Copy, Debug)]
 struct Sent {
     seq: u16,
-    target: Ipv4Addr,
+    target: IpAddr,
     at: Instant,
     arp: bool,
     status: Status,
@@ -130,7 +135,7 @@ pub struct Prober {
     group: String,
     configured_fdt: Duration,
     fdt: Duration,
-    arp_sender: Ipv4Addr,
+    arp_sender: Option<IpAddr>,
     targets: Vec<Target>,
     rr: usize,
     history: VecDeque<Sent>,
@@ -145,7 +150,7 @@ pub struct Prober {
     no_targets_logged: bool,
     /// No configured targets and no routers: find hosts with an echo to
     /// the all-hosts group (ICMP only). Our own addresses never qualify.
-    discovery: Option<Vec<Ipv4Addr>>,
+    discovery: Option<Vec<IpAddr>>,
     /// The outstanding discovery echo (sequence, counter).
     discovery_seq: Option<(u16, u64)>,
     /// Discovery answers beyond the cap were logged this round.
@@ -153,6 +158,8 @@ pub struct Prober {
     counter: ProbeCounter,
     /// Answers refused: wrong MAC, unknown or replayed counter.
     rejected: u64,
+    /// Probes over IPv6 (an IPv6 test address, or IPv6 targets): for the log.
+    ipv6: bool,
 }
 
 impl Prober {
@@ -161,7 +168,7 @@ impl Prober {
         member: &str,
         group: &str,
         fdt: Duration,
-        targets: &[Ipv4Addr],
+        targets: &[IpAddr],
         seed: u64,
     ) -> Prober {
         let mut p = Prober {
@@ -170,7 +177,7 @@ impl Prober {
             group: group.to_string(),
             configured_fdt: fdt,
             fdt,
-            arp_sender: Ipv4Addr::UNSPECIFIED,
+            arp_sender: None,
             targets: Vec::new(),
             rr: 0,
             history: VecDeque::with_capacity(PROBE_HISTORY),
@@ -188,6 +195,10 @@ impl Prober {
             discovery_capped: false,
             counter: ProbeCounter::default(),
             rejected: 0,
+            ipv6: match method {
+                Method::Icmp { test_addr } => test_addr.is_ipv6(),
+                Method::Arp => targets.first().is_some_and(IpAddr::is_ipv6),
+            },
         };
         p.set_targets(targets);
         p
@@ -204,6 +215,18 @@ impl Prober {
     }
     pub fn method(&self) -> Method {
         self.method
+    }
+    /// Whether this prober probes over IPv6.
+    pub fn ipv6(&self) -> bool {
+        self.ipv6
+    }
+
+    /// ICMP mode: a new test address (an IPv6 test address follows the
+    /// member's MAC). Probing restarts with [`Self::start`].
+    pub fn set_test_addr(&mut self, a: IpAddr) {
+        if let Method::Icmp { test_addr } = &mut self.method {
+            *test_addr = a;
+        }
     }
 
     /// Shares the daemon's counter source (see [`ProbeCounter`]).
@@ -225,8 +248,8 @@ impl Prober {
 
     /// ARP mode: the data address bound to this member (the target then
     /// learns exactly the binding it should), or 0.0.0.0 when none is.
-    pub fn set_arp_sender(&mut self, a: Option<Ipv4Addr>) {
-        self.arp_sender = a.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    pub fn set_arp_sender(&mut self, a: Option<IpAddr>) {
+        self.arp_sender = a;
     }
 
     /// While the whole group has failed by probes with links up (typically
@@ -320,20 +343,36 @@ impl Prober {
         out
     }
 
+    /// The sender of an ARP-mode probe to `target`, if it can be probed:
+    /// IPv4 falls back to 0.0.0.0 (an RFC 5227 probe, harmless); IPv6 needs
+    /// a bound IPv6 address, since an NS from `::` is a DAD probe that makes
+    /// the target believe its own address is duplicated.
+    fn arp_sender_for(&self, target: IpAddr) -> Option<IpAddr> {
+        match (target, self.arp_sender) {
+            (IpAddr::V4(_), Some(s @ IpAddr::V4(_))) => Some(s),
+            (IpAddr::V4(_), _) => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            (IpAddr::V6(_), Some(IpAddr::V6(s))) if !s.is_unspecified() => Some(IpAddr::V6(s)),
+            (IpAddr::V6(_), _) => None,
+        }
+    }
+
     fn send(&mut self, now: Instant, out: &mut Vec<Out>) {
         let alive: Vec<usize> = (0..self.targets.len())
             .filter(|&i| self.targets[i].dead_until.is_none())
+            .filter(|&i| self.method != Method::Arp || self.arp_sender_for(self.targets[i].addr).is_some())
             .collect();
-        if alive.is_empty() && self.discovery.is_some() {
-            // Ask the all-hosts group; the first (fastest) to answer become
-            // host targets.
+        if let (true, Some(_), Method::Icmp { test_addr }) = (alive.is_empty(), &self.discovery, self.method)
+        {
+            // Ask the all-hosts (all-nodes) group; the first (fastest) to
+            // answer become host targets.
+            let (group, mac) = discovery_group(test_addr);
             self.seq = self.seq.wrapping_add(1);
             let counter = self.counter.next();
             self.discovery_seq = Some((self.seq, counter));
             self.discovery_capped = false;
             out.push(Out::Echo {
-                target: ALL_HOSTS,
-                mac: ALL_HOSTS_MAC,
+                target: group,
+                mac,
                 seq: self.seq,
                 counter,
             });
@@ -344,6 +383,7 @@ impl Prober {
                 out.push(Out::Notice(Notice::NoTargets {
                     member: self.member.clone(),
                     group: self.group.clone(),
+                    ipv6: self.ipv6,
                 }));
             }
             // No targets: no verdict (treated as working, and logged).
@@ -390,7 +430,10 @@ impl Prober {
             (Method::Arp, _) => (
                 true,
                 Out::Arp {
-                    sender: self.arp_sender,
+                    // `alive` holds only targets with a sender.
+                    sender: self
+                        .arp_sender_for(t.addr)
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                     target: t.addr,
                 },
             ),
@@ -415,7 +458,7 @@ impl Prober {
     /// Ethernet source it came from.
     pub fn on_echo_reply(
         &mut self,
-        from: Ipv4Addr,
+        from: IpAddr,
         eth_src: Mac,
         seq: u16,
         counter: u64,
@@ -463,7 +506,7 @@ impl Prober {
 
     /// Counts a refused answer; logs the first one per target until the
     /// target answers properly again, so a flood cannot flood the log.
-    fn reject(&mut self, target: Ipv4Addr, n: Notice, out: &mut Vec<Out>) {
+    fn reject(&mut self, target: IpAddr, n: Notice, out: &mut Vec<Out>) {
         self.rejected += 1;
         if let Some(t) = self.targets.iter_mut().find(|t| t.addr == target) {
             if std::mem::replace(&mut t.warned, true) {
@@ -475,7 +518,7 @@ impl Prober {
 
     /// An ARP reply from `from` addressed to this member's MAC, with no
     /// other member's view of the target.
-    pub fn on_arp_reply(&mut self, from: Ipv4Addr, mac: Mac, now: Instant) -> Vec<Out> {
+    pub fn on_arp_reply(&mut self, from: IpAddr, mac: Mac, now: Instant) -> Vec<Out> {
         self.on_arp_reply_seen(from, mac, &[], now)
     }
 
@@ -483,13 +526,7 @@ impl Prober {
     /// other members see `from` answer from right now ([`Self::answering_mac`]).
     /// A pinned target's answers count only from its pinned MAC; an
     /// unpinned one is accepted only from a MAC that agrees with `elsewhere`.
-    pub fn on_arp_reply_seen(
-        &mut self,
-        from: Ipv4Addr,
-        mac: Mac,
-        elsewhere: &[Mac],
-        now: Instant,
-    ) -> Vec<Out> {
+    pub fn on_arp_reply_seen(&mut self, from: IpAddr, mac: Mac, elsewhere: &[Mac], now: Instant) -> Vec<Out> {
         let mut out = Vec::new();
         let Some(t) = self.targets.iter().find(|t| t.addr == from) else {
             return out; // not a target
@@ -668,12 +705,12 @@ impl Prober {
 mod tests {
     use super::*;
 
-    const T1: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-    const T2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    const T1: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const T2: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
     const MAC: Mac = [2, 0, 0, 0, 0, 1];
     const FDT: Duration = Duration::from_millis(700); // interval 100 ms
 
-    fn arp_prober(targets: &[Ipv4Addr]) -> (Prober, Instant) {
+    fn arp_prober(targets: &[IpAddr]) -> (Prober, Instant) {
         let mut p = Prober::new(Method::Arp, "e1000g0", "production0", FDT, targets, 42);
         let t0 = Instant::now();
         p.start(t0);
@@ -687,11 +724,11 @@ mod tests {
         from: Instant,
         until: Instant,
         rtt: Duration,
-        answer: impl Fn(Ipv4Addr) -> bool,
+        answer: impl Fn(IpAddr) -> bool,
     ) -> Vec<Out> {
         let mut now = from;
         let mut all = Vec::new();
-        let mut pending: Vec<(Instant, Ipv4Addr)> = Vec::new();
+        let mut pending: Vec<(Instant, IpAddr)> = Vec::new();
         while now < until {
             for o in p.poll(now) {
                 if let Out::Arp { target, .. } = o {
@@ -860,7 +897,7 @@ mod tests {
 
     #[test]
     fn multicast_discovery_finds_hosts_and_skips_own_addresses() {
-        let own = Ipv4Addr::new(192, 0, 2, 200);
+        let own = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
         let mut p = Prober::new(Method::Icmp { test_addr: T2 }, "e1000g0", "g", FDT, &[], 3);
         p.set_discovery(Some(vec![own, T2]));
         let t0 = Instant::now();
@@ -874,7 +911,7 @@ mod tests {
                 counter,
             }) = p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
             {
-                assert_eq!((target, mac), (ALL_HOSTS, ALL_HOSTS_MAC));
+                assert_eq!((target, mac), (IpAddr::V4(ALL_HOSTS), ALL_HOSTS_MAC));
                 break (seq, counter);
             }
             now += Duration::from_millis(1);
@@ -888,7 +925,7 @@ mod tests {
         // More answers than targets: capped at MAX_PROBE_TARGETS, logged once.
         let mut logs = Vec::new();
         for h in 10..20u8 {
-            logs.extend(p.on_echo_reply(Ipv4Addr::new(192, 0, 2, h), MAC, seq, counter, now));
+            logs.extend(p.on_echo_reply(IpAddr::V4(Ipv4Addr::new(192, 0, 2, h)), MAC, seq, counter, now));
         }
         assert_eq!(p.targets().len(), MAX_PROBE_TARGETS);
         let capped = logs
@@ -1154,5 +1191,128 @@ mod tests {
             |o| matches!(o, Out::Notice(n) if n.to_string().starts_with("Improved failure detection time"))
         ));
         assert_eq!(p.fdt(), FDT);
+    }
+
+    const R6: IpAddr = IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
+    const TA6: IpAddr = IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xa));
+
+    /// Runs an ICMPv6 prober: resolutions (NS) answered with MAC, echoes
+    /// answered when `answer` says so. Returns every output.
+    fn run6(p: &mut Prober, from: Instant, until: Instant, answer: impl Fn() -> bool) -> Vec<Out> {
+        let mut now = from;
+        let mut all = Vec::new();
+        while now < until {
+            for o in p.poll(now) {
+                match o {
+                    Out::Arp { sender, target } => {
+                        assert_eq!(sender, TA6, "resolution from the test address");
+                        all.extend(p.on_arp_reply(target, MAC, now));
+                    }
+                    Out::Echo {
+                        target, seq, counter, ..
+                    } if answer() => all.extend(p.on_echo_reply(target, MAC, seq, counter, now)),
+                    o => all.push(o),
+                }
+            }
+            now += Duration::from_millis(1);
+        }
+        all
+    }
+
+    #[test]
+    fn icmpv6_probing_fails_and_repairs_by_the_same_rules() {
+        let mut p = Prober::new(Method::Icmp { test_addr: TA6 }, "e1000g0", "g", FDT, &[R6], 5);
+        let t0 = Instant::now();
+        p.start(t0);
+        let t1 = t0 + Duration::from_secs(1);
+        let outs = run6(&mut p, t0, t1, || true);
+        assert_eq!(states(&outs), vec![ProbeState::Ok]);
+        let t2 = t1 + Duration::from_secs(1);
+        assert_eq!(states(&run6(&mut p, t1, t2, || false)), vec![ProbeState::Failed]);
+        let t3 = t2 + Duration::from_secs(2);
+        assert_eq!(states(&run6(&mut p, t2, t3, || true)), vec![ProbeState::Ok]);
+        // Echo replies from the target's address only, as for IPv4.
+        let mut now = t3;
+        let (seq, counter) = next_echo(&mut p, &mut now);
+        let o = p.on_echo_reply(TA6, MAC, seq, counter, now);
+        assert!(matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("fake probe reply")));
+    }
+
+    #[test]
+    fn icmpv6_discovery_asks_all_nodes_and_takes_link_local_hosts_only() {
+        let mut p = Prober::new(Method::Icmp { test_addr: TA6 }, "e1000g0", "g", FDT, &[], 3);
+        p.set_discovery(Some(vec![TA6]));
+        let t0 = Instant::now();
+        p.start(t0);
+        let mut now = t0;
+        let (seq, counter) = loop {
+            if let Some(Out::Echo {
+                target,
+                mac,
+                seq,
+                counter,
+            }) = p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
+            {
+                assert_eq!(target, IpAddr::V6(ALL_NODES));
+                assert_eq!(mac, [0x33, 0x33, 0, 0, 0, 1]);
+                break (seq, counter);
+            }
+            now += Duration::from_millis(1);
+        };
+        let global: IpAddr = "2001:db8::1".parse().unwrap();
+        for not_a_host in [TA6, global] {
+            assert!(p.on_echo_reply(not_a_host, MAC, seq, counter, now).is_empty());
+        }
+        assert!(!p.on_echo_reply(R6, MAC, seq, counter, now).is_empty());
+        assert_eq!(p.targets(), vec![R6]);
+    }
+
+    #[test]
+    fn arp_mode_ipv6_needs_a_bound_ipv6_sender_never_unspecified() {
+        let mut p = Prober::new(Method::Arp, "e1000g0", "g", FDT, &[R6], 9);
+        let t0 = Instant::now();
+        p.start(t0);
+        // No IPv6 data address bound: nothing sent, no verdict.
+        let outs = run(
+            &mut p,
+            t0,
+            t0 + Duration::from_secs(1),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert!(!outs.iter().any(|o| matches!(o, Out::Arp { .. })), "{outs:?}");
+        assert_eq!(p.state(), ProbeState::Unknown);
+        // An IPv4 sender does not do for an IPv6 target.
+        p.set_arp_sender(Some(T1));
+        let outs = run(
+            &mut p,
+            t0,
+            t0 + Duration::from_secs(1),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert!(!outs.iter().any(|o| matches!(o, Out::Arp { .. })));
+        let bound: IpAddr = "2001:db8::200".parse().unwrap();
+        p.set_arp_sender(Some(bound));
+        let t1 = t0 + Duration::from_secs(1);
+        let outs = run(
+            &mut p,
+            t1,
+            t1 + Duration::from_secs(1),
+            Duration::from_millis(1),
+            |_| true,
+        );
+        assert!(outs
+            .iter()
+            .all(|o| !matches!(o, Out::Arp { sender, .. } if *sender != bound)));
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Out::Arp { sender, .. } if *sender == bound)));
+        assert_eq!(p.state(), ProbeState::Ok);
+        assert_eq!(
+            p.target_mac(R6),
+            Some(MAC),
+            "pinned: later solicitations are unicast"
+        );
     }
 }

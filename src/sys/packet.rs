@@ -113,10 +113,24 @@ impl RxSocket {
     }
 
     fn membership(&self, opt: libc::c_int, what: &'static str) -> io::Result<()> {
+        self.membership_of(opt, libc::PACKET_MR_ALLMULTI, None, what)
+    }
+
+    fn membership_of(
+        &self,
+        opt: libc::c_int,
+        kind: libc::c_int,
+        mac: Option<[u8; 6]>,
+        what: &'static str,
+    ) -> io::Result<()> {
         // SAFETY: packet_mreq is plain data; all-zero is valid.
         let mut mr: libc::packet_mreq = unsafe { zeroed() };
         mr.mr_ifindex = self.ifindex as i32;
-        mr.mr_type = libc::PACKET_MR_ALLMULTI as u16;
+        mr.mr_type = kind as u16;
+        if let Some(m) = mac {
+            mr.mr_alen = m.len() as u16;
+            mr.mr_address[..m.len()].copy_from_slice(&m);
+        }
         setsockopt(&self.fd, libc::SOL_PACKET, opt, &mr)
             .map_err(|e| ctx(e, what, &format!("index {}", self.ifindex)))
     }
@@ -126,6 +140,18 @@ impl RxSocket {
     /// socket, so it ends with the daemon.
     pub fn join_all_multicast(&self) -> io::Result<()> {
         self.membership(libc::PACKET_ADD_MEMBERSHIP, "joining all-multicast")
+    }
+
+    /// Receive the multicast group with Ethernet address `mac` on this
+    /// member (a test address's solicited-node group) despite hardware
+    /// filters. Held by the socket.
+    pub fn join_multicast(&self, mac: [u8; 6]) -> io::Result<()> {
+        self.membership_of(
+            libc::PACKET_ADD_MEMBERSHIP,
+            libc::PACKET_MR_MULTICAST,
+            Some(mac),
+            "joining a multicast group",
+        )
     }
 
     pub fn leave_all_multicast(&self) -> io::Result<()> {

@@ -6,7 +6,7 @@
 
 use super::{cvt, cvt_size, setsockopt};
 use crate::wire::ethernet::{self, ethertype};
-use crate::wire::{arp, icmpv4, ipv4};
+use crate::wire::{arp, icmpv4, icmpv6, ipv4, ipv6};
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -39,36 +39,46 @@ const AT_IP_FLG_OFF: u32 = (L3 + ipv4::field::FLG_OFF.start) as u32;
 const AT_IP_VER_IHL: u32 = (L3 + ipv4::field::VER_IHL) as u32;
 /// The ICMP type, relative to the end of the IPv4 header (X).
 const AT_ICMP_TYPE: u32 = (L3 + icmpv4::field::TYPE) as u32;
+const AT_IP6_NEXT_HEADER: u32 = (L3 + ipv6::field::NXT_HDR) as u32;
+/// The ICMPv6 type right after the fixed IPv6 header (our probes' answers
+/// carry no extension headers).
+const AT_ICMP6_TYPE: u32 = (L3 + ipv6::HEADER_LEN + icmpv6::field::TYPE) as u32;
 
 const fn op(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
 /// The filter: untagged ARP replies, untagged ARP requests for `test_addr`,
-/// untagged unfragmented ICMP echo replies. Jump offsets count the
-/// instructions skipped; 17 accepts, 18 drops.
-pub fn probe_filter(test_addr: Option<Ipv4Addr>) -> [libc::sock_filter; 19] {
+/// untagged unfragmented ICMP echo replies, untagged ICMPv6 echo replies
+/// (no extension headers). Jump offsets count the instructions skipped; 22
+/// accepts, 23 drops.
+pub fn probe_filter(test_addr: Option<Ipv4Addr>) -> [libc::sock_filter; 24] {
     let ta = u32::from(test_addr.unwrap_or(Ipv4Addr::UNSPECIFIED));
     [
         op(LD_W_ABS, 0, 0, AD_VLAN_TAG_PRESENT),              // 0
-        op(JEQ_K, 0, 16, 0),                                  // 1: tagged: drop
+        op(JEQ_K, 0, 21, 0),                                  // 1: tagged: drop
         op(LD_H_ABS, 0, 0, AT_ETHERTYPE),                     // 2: ethertype
         op(JEQ_K, 0, 5, ethertype::ARP as u32),               // 3: ARP, else 9
         op(LD_H_ABS, 0, 0, AT_ARP_OP),                        // 4: ARP op
-        op(JEQ_K, 11, 0, arp::op::REPLY as u32),              // 5: reply: accept
-        op(JEQ_K, 0, 11, arp::op::REQUEST as u32),            // 6: request, else drop
+        op(JEQ_K, 16, 0, arp::op::REPLY as u32),              // 5: reply: accept
+        op(JEQ_K, 0, 16, arp::op::REQUEST as u32),            // 6: request, else drop
         op(LD_W_ABS, 0, 0, AT_ARP_TPA),                       // 7: target protocol address
-        op(JEQ_K, 8, 9, ta),                                  // 8: our test address: accept
-        op(JEQ_K, 0, 8, ethertype::IPV4 as u32),              // 9: IPv4, else drop
+        op(JEQ_K, 13, 14, ta),                                // 8: our test address: accept
+        op(JEQ_K, 0, 7, ethertype::IPV4 as u32),              // 9: IPv4, else 17
         op(LD_B_ABS, 0, 0, AT_IP_PROTOCOL),                   // 10: protocol
-        op(JEQ_K, 0, 6, ipv4::protocol::ICMP as u32),         // 11: ICMP, else drop
+        op(JEQ_K, 0, 11, ipv4::protocol::ICMP as u32),        // 11: ICMP, else drop
         op(LD_H_ABS, 0, 0, AT_IP_FLG_OFF),                    // 12: flags and fragment offset
-        op(JSET_K, 4, 0, ipv4::FRAG_OFFSET_MASK as u32),      // 13: a later fragment: drop
+        op(JSET_K, 9, 0, ipv4::FRAG_OFFSET_MASK as u32),      // 13: a later fragment: drop
         op(LDX_B_MSH, 0, 0, AT_IP_VER_IHL),                   // 14: X = IP header length
         op(LD_B_IND, 0, 0, AT_ICMP_TYPE),                     // 15: ICMP type
-        op(JEQ_K, 0, 1, icmpv4::msg_type::ECHO_REPLY as u32), // 16: echo reply: accept
-        op(RET_K, 0, 0, PROBE_SNAPLEN),                       // 17: accept
-        op(RET_K, 0, 0, 0),                                   // 18: drop
+        op(JEQ_K, 5, 6, icmpv4::msg_type::ECHO_REPLY as u32), // 16: echo reply: accept
+        op(JEQ_K, 0, 5, ethertype::IPV6 as u32),              // 17: IPv6, else drop
+        op(LD_B_ABS, 0, 0, AT_IP6_NEXT_HEADER),               // 18: next header
+        op(JEQ_K, 0, 3, ipv6::next_header::ICMPV6 as u32),    // 19: ICMPv6, else drop
+        op(LD_B_ABS, 0, 0, AT_ICMP6_TYPE),                    // 20: ICMPv6 type
+        op(JEQ_K, 0, 1, icmpv6::msg_type::ECHO_REPLY as u32), // 21: echo reply: accept
+        op(RET_K, 0, 0, PROBE_SNAPLEN),                       // 22: accept
+        op(RET_K, 0, 0, 0),                                   // 23: drop
     ]
 }
 
@@ -164,6 +174,13 @@ mod tests {
             let arp_reply = crate::detect::frames::arp_reply(b, router, a, ta);
             let arp_for_ta = crate::detect::frames::arp_request(b, router, ta);
             let arp_for_other = crate::detect::frames::arp_request(b, router, Ipv4Addr::new(192, 0, 2, 7));
+            let (ll_a, ll_b) = (
+                crate::wire::ipv6::link_local_from_mac(a),
+                crate::wire::ipv6::link_local_from_mac(b),
+            );
+            let echo6 = crate::detect::frames6::echo6_request(b, a, ll_b, ll_a, 1, 1, &[0; 20]);
+            let mut echo6_reply = echo6.clone();
+            echo6_reply[L3 + ipv6::HEADER_LEN + icmpv6::field::TYPE] = icmpv6::msg_type::ECHO_REPLY;
             let mut frag = echo_reply.clone();
             // A later fragment (offset 8 bytes), DF as before.
             ipv4::Packet::new_unchecked(&mut frag[L3..]).set_flags_and_offset(ipv4::FLAG_DF | 1);
@@ -171,9 +188,11 @@ mod tests {
                 &reply,
                 &arp_for_other,
                 &frag,
+                &echo6,
                 &echo_reply,
                 &arp_reply,
                 &arp_for_ta,
+                &echo6_reply,
             ] {
                 send(f);
             }
@@ -184,13 +203,13 @@ mod tests {
                     Some(n) => got.push(buf[..n].to_vec()),
                     None => std::thread::sleep(std::time::Duration::from_millis(5)),
                 }
-                if got.len() == 3 {
+                if got.len() == 4 {
                     break;
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
             assert_eq!(s.recv(&mut buf).unwrap(), None, "nothing else passes");
-            assert_eq!(got, vec![echo_reply, arp_reply, arp_for_ta]);
+            assert_eq!(got, vec![echo_reply, arp_reply, arp_for_ta, echo6_reply]);
         });
     }
 }

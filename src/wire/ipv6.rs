@@ -91,6 +91,14 @@ pub fn is_link_local(a: &Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
 }
 
+/// The address in a 16-byte slice (a caller's checked range).
+#[inline]
+pub fn address_of(b: &[u8]) -> Ipv6Addr {
+    let mut o = [0u8; ADDRESS_LEN];
+    o.copy_from_slice(&b[..ADDRESS_LEN]);
+    Ipv6Addr::from(o)
+}
+
 #[inline]
 pub(crate) fn address_at(b: &[u8], f: super::Field) -> Ipv6Addr {
     let mut o = [0u8; ADDRESS_LEN];

@@ -7,16 +7,26 @@ use super::{Method, Notice, Out, Prober, Status, TargetSource};
 use crate::detect::rtt::Rtt;
 use crate::detect::{MAX_PROBE_TARGETS, NUM_PROBE_FAILS, TARGET_RETRY};
 use crate::wire::ethernet::Address as Mac;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 /// The all-hosts group (RFC 1112) and its MAC, for target discovery.
 pub const ALL_HOSTS: Ipv4Addr = crate::wire::ipv4::ALL_HOSTS;
 pub const ALL_HOSTS_MAC: Mac = crate::wire::ethernet::ipv4_multicast(ALL_HOSTS);
+/// IPv6's: the all-nodes group (ff02::1; Linux answers echo to it by default).
+pub const ALL_NODES: Ipv6Addr = crate::wire::ipv6::ALL_NODES;
+
+/// The group a discovery echo goes to, and its MAC, for the family of `test_addr`.
+pub fn discovery_group(test_addr: IpAddr) -> (IpAddr, Mac) {
+    match test_addr {
+        IpAddr::V4(_) => (IpAddr::V4(ALL_HOSTS), ALL_HOSTS_MAC),
+        IpAddr::V6(_) => (IpAddr::V6(ALL_NODES), crate::wire::ipv6::multicast_mac(ALL_NODES)),
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(super) struct Target {
-    pub(super) addr: Ipv4Addr,
+    pub(super) addr: IpAddr,
     /// The pinned MAC, while in force: answers from any other are ignored.
     /// None while (re-)resolving.
     pub(super) mac: Option<Mac>,
@@ -31,7 +41,7 @@ pub(super) struct Target {
 }
 
 impl Target {
-    pub(super) fn new(addr: Ipv4Addr) -> Target {
+    pub(super) fn new(addr: IpAddr) -> Target {
         Target {
             addr,
             mac: None,
@@ -47,7 +57,7 @@ impl Target {
 impl Prober {
     /// The MAC `target` answers from on this member, if it answered within
     /// the last FDT: what other members hold a re-resolution against.
-    pub fn answering_mac(&self, target: Ipv4Addr, now: Instant) -> Option<Mac> {
+    pub fn answering_mac(&self, target: IpAddr, now: Instant) -> Option<Mac> {
         let t = self.targets.iter().find(|t| t.addr == target)?;
         let recent = t
             .answered
@@ -55,8 +65,13 @@ impl Prober {
         t.mac.filter(|_| recent)
     }
 
+    /// The MAC `target` is pinned to on this member, if it is.
+    pub fn target_mac(&self, target: IpAddr) -> Option<Mac> {
+        self.targets.iter().find(|t| t.addr == target)?.mac
+    }
+
     /// Targets in firing order, dead ones left out.
-    pub fn targets(&self) -> Vec<Ipv4Addr> {
+    pub fn targets(&self) -> Vec<IpAddr> {
         self.targets
             .iter()
             .filter(|t| t.dead_until.is_none())
@@ -71,13 +86,13 @@ impl Prober {
     }
 
     /// Every target, dead ones included (the configured or discovered list).
-    pub fn all_targets(&self) -> Vec<Ipv4Addr> {
+    pub fn all_targets(&self) -> Vec<IpAddr> {
         self.targets.iter().map(|t| t.addr).collect()
     }
 
     /// Replaces the target list (at most [`MAX_PROBE_TARGETS`]), keeping
     /// what is known about targets that stay.
-    pub fn set_targets(&mut self, addrs: &[Ipv4Addr]) {
+    pub fn set_targets(&mut self, addrs: &[IpAddr]) {
         let old = std::mem::take(&mut self.targets);
         for a in addrs.iter().take(MAX_PROBE_TARGETS) {
             let t = old
@@ -92,7 +107,7 @@ impl Prober {
 
     /// Turns multicast target discovery on (with the addresses that must
     /// never become targets) or off. Only ICMP probing can discover.
-    pub fn set_discovery(&mut self, own: Option<Vec<Ipv4Addr>>) {
+    pub fn set_discovery(&mut self, own: Option<Vec<IpAddr>>) {
         self.discovery = own.filter(|_| matches!(self.method, Method::Icmp { .. }));
         self.discovery_seq = None;
     }
@@ -121,9 +136,13 @@ impl Prober {
         }
     }
 
-    pub(super) fn discovered(&mut self, from: Ipv4Addr, out: &mut Vec<Out>) {
+    pub(super) fn discovered(&mut self, from: IpAddr, out: &mut Vec<Out>) {
         let Some(own) = &self.discovery else { return };
+        // IPv6 discovery asks ff02::1 from a link-local address: answers
+        // come from link-local addresses.
+        let not_link_local = matches!(from, IpAddr::V6(a) if !crate::wire::ipv6::is_link_local(&a));
         if own.contains(&from)
+            || not_link_local
             || from.is_multicast()
             || from.is_unspecified()
             || self.targets.iter().any(|t| t.addr == from)
@@ -152,7 +171,7 @@ impl Prober {
     /// while another target answered more recently died, not the member:
     /// it is retired for [`TARGET_RETRY`] and its losses no longer count.
     pub(super) fn retire_dead_target(&mut self, now: Instant, out: &mut Vec<Out>) -> bool {
-        let alive: Vec<Ipv4Addr> = self.targets().into_iter().collect();
+        let alive: Vec<IpAddr> = self.targets().into_iter().collect();
         if alive.len() < 2 {
             return false;
         }

@@ -1,0 +1,552 @@
+//! IPv6 failure detection against real kernel peers in the lab: each
+//! member's IPv6 test address is the EUI-64 link-local of its MAC, held by
+//! the daemon (DAD, NS answers, ping6); ICMPv6 echo probes to the router's
+//! kernel detect a silent cut over IPv6 alone and in dual stack, where a
+//! member fails only when both families fail.
+
+mod common;
+
+use common::daemon::*;
+use common::{wait_until, Lab, Proc, ROUTER_IP};
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+/// How long a scenario may take to show its outcome (DAD's second, the
+/// quiet period ended by the first answers, the cut, the repair).
+const SETTLE: Duration = Duration::from_secs(15);
+const FDT: &str = "700ms";
+/// The router's static IPv6 address (the lab may not give it one yet).
+const ROUTER_IP6: &str = "2001:db8::1";
+/// Forged echo replies sent to a test address.
+const FORGED_REPLIES: u32 = 5;
+
+fn logged(d: &Proc, line: &str) -> bool {
+    d.stderr_text().contains(line)
+}
+
+fn count(d: &Proc, line: &str) -> usize {
+    d.stderr_text().matches(line).count()
+}
+
+#[track_caller]
+fn expect_log(d: &Proc, line: &str) {
+    assert!(
+        wait_until(SETTLE, || logged(d, line)),
+        "no log line {line:?}:\n{}",
+        d.stderr_text()
+    );
+}
+
+/// The EUI-64 link-local of a MAC, as the kernel forms it.
+fn link_local(mac: [u8; 6]) -> Ipv6Addr {
+    ipmpd::wire::ipv6::link_local_from_mac(mac)
+}
+
+/// IPv6 on the router's r0 with a static global address; returns the
+/// router's link-local address once it is usable (not tentative).
+fn router_v6(lab: &Lab) -> Ipv6Addr {
+    lab.sh_ok(
+        "router",
+        &format!(
+            "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+             net.ipv6.conf.r0.disable_ipv6=0; \
+             ip -6 addr replace {ROUTER_IP6}/64 dev r0 nodad"
+        ),
+    );
+    let ll = link_local(lab.mac("router", "r0"));
+    assert!(
+        wait_until(SETTLE, || {
+            let out = lab.sh_ok("router", "ip -6 addr show dev r0 scope link");
+            out.contains(&ll.to_string()) && !out.contains("tentative")
+        }),
+        "router link-local {ll} not usable"
+    );
+    ll
+}
+
+fn v6_args(router_ll: Ipv6Addr, extra: &[&str]) -> Vec<String> {
+    let mut a = tutorial_args();
+    a.extend(strings(&[
+        "--probe",
+        "icmp",
+        "--target",
+        &router_ll.to_string(),
+        "--fdt",
+        FDT,
+    ]));
+    a.extend(strings(extra));
+    a
+}
+
+fn dual_args(router_ll: Ipv6Addr) -> Vec<String> {
+    let mut a = v6_args(router_ll, &[]);
+    a.extend(strings(&[
+        "--test-address",
+        "e1000g0=192.0.2.201/24",
+        "--test-address",
+        "e1000g1=192.0.2.202/24",
+        "--test-address",
+        "rge0=192.0.2.203/24",
+        "--target",
+        ROUTER_IP,
+    ]));
+    a
+}
+
+/// Every member's IPv6 test address passed DAD and probes are answered.
+fn wait_probing6(lab: &Lab, d: &Proc) {
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        let ta = link_local(lab.mac("host", m));
+        expect_log(d, &format!("{m}: IPv6 test address {ta} passed DAD; probing"));
+    }
+    // Ten probe intervals of 100 ms at least: out of the quiet period.
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+/// The router pings a member's IPv6 test address: answered, exactly once.
+fn ping6_test_address(lab: &Lab, member: &str) {
+    let ta = link_local(lab.mac("host", member));
+    let out = lab.sh("router", &format!("ping -6 -c 3 -i 0.2 -W 2 {ta}%r0"));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "ping6 {ta}: {text}");
+    assert!(text.contains("3 received"), "{text}");
+    assert!(!text.contains("duplicates"), "answered more than once: {text}");
+}
+
+/// cable4 cut silently: e1000g0 and e1000g1 fail by probes, rge0 stays;
+/// both are repaired when it returns.
+fn silent_cut(lab: &Lab, d: &Proc) {
+    lab.cut("cable4");
+    expect_log(d, "IP interface failure detected on e1000g0 of group production0");
+    expect_log(d, "IP interface failure detected on e1000g1 of group production0");
+    assert!(!logged(d, "failure detected on rge0"), "{}", d.stderr_text());
+    assert!(wait_until(SETTLE, || lab.ping("host", ROUTER_IP, 3).clean()));
+    lab.restore("cable4");
+    expect_log(d, "IP interface repair detected on e1000g0 of group production0");
+    expect_log(d, "IP interface repair detected on e1000g1 of group production0");
+}
+
+#[test]
+fn icmpv6_probes_alone_detect_a_silent_cut() {
+    let lab = Lab::new("v6cut");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    ping6_test_address(&lab, "e1000g0");
+    // Each member joined its test address's solicited-node group by MLD:
+    // the snooping switch learned it on the member's port.
+    let mdb = lab.sh_ok("swa", "bridge mdb show");
+    for m in ["e1000g0", "e1000g1"] {
+        let group = ipmpd::wire::ipv6::solicited_node(link_local(lab.mac("host", m)));
+        assert!(
+            mdb.lines()
+                .any(|l| l.contains(&format!("port sw-{m} ")) && l.contains(&group.to_string())),
+            "{m} {group}: {mdb}"
+        );
+    }
+    silent_cut(&lab, &d);
+}
+
+#[test]
+fn an_on_link_global_target_answers_probes_from_a_link_local_test_address() {
+    let lab = Lab::new("v6glob");
+    router_v6(&lab);
+    let d = start(
+        &lab,
+        &strings(&[
+            "--group",
+            "production0",
+            "--data",
+            "192.0.2.200/24",
+            "--member",
+            "e1000g0",
+            "--member",
+            "e1000g1",
+            "--member",
+            "rge0",
+            "--probe",
+            "icmp",
+            "--target",
+            ROUTER_IP6,
+            "--fdt",
+            FDT,
+        ]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    wait_probing6(&lab, &d);
+    // Answered probes ended the quiet period: a cut is a failure at once.
+    silent_cut(&lab, &d);
+}
+
+#[test]
+fn icmpv6_carrier_cut_and_repair() {
+    let lab = Lab::new("v6link");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    lab.cut("e1000g0");
+    expect_log(&d, "The link has gone down on e1000g0");
+    expect_log(&d, "e1000g0 is no longer active in group production0 (failed)");
+    assert!(lab.ping("host", ROUTER_IP, 10).clean());
+    lab.restore("e1000g0");
+    // DAD again, then ten answered probes repair it.
+    expect_log(&d, "The link has come up on e1000g0");
+    assert!(
+        wait_until(SETTLE, || count(&d, "e1000g0: IPv6 test address") >= 3),
+        "{}",
+        d.stderr_text()
+    );
+    assert!(
+        wait_until(SETTLE, || count(&d, "e1000g0 is now active in group production0")
+            == 2),
+        "{}",
+        d.stderr_text()
+    );
+}
+
+#[test]
+fn dual_stack_silent_cut_fails_both_families_then_repairs() {
+    let lab = Lab::new("v6dual");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    assert!(lab.ping("router", "192.0.2.201", 1).clean());
+    ping6_test_address(&lab, "e1000g1");
+    silent_cut(&lab, &d);
+}
+
+#[test]
+fn ipmpstat_shows_ipv6_test_addresses_targets_and_probes() {
+    let lab = Lab::new("v6stat");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    // -t: one row per member and family.
+    let (code, t, err) = ipmpstat(&lab, &["-t"]);
+    assert_eq!(code, 0, "{err}");
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        let ta = link_local(lab.mac("host", m));
+        let rows: Vec<&str> = t.lines().filter(|l| l.starts_with(&format!("{m} "))).collect();
+        assert_eq!(rows.len(), 2, "{t}");
+        assert!(rows[0].ends_with(ROUTER_IP), "{t}");
+        let v6: Vec<&str> = rows[1].split_whitespace().collect();
+        assert_eq!(v6, [m, "routes", &ta.to_string(), &ll.to_string()], "{t}");
+    }
+    // --json carries both.
+    let (_, j, _) = ipmpstat(&lab, &["-t", "--json"]);
+    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+    let m = &groups[0].members[0];
+    assert_eq!(m.targets, vec![ROUTER_IP.to_string()]);
+    let v6 = m.ipv6.as_ref().expect("IPv6 probing in the JSON");
+    assert_eq!(v6.targets, vec![ll.to_string()]);
+    // -p shows IPv6 probes answered, next to IPv4 ones.
+    let out_path = lab.dir.join("ipmpstat-p.out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ipmpstat"))
+        .arg("-p")
+        .env("IPMPD_RUN_DIR", run_dir(&lab))
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    let answered = |family_target: &str| {
+        text().lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 7 && f[3] != "--" && f[6] == family_target
+        })
+    };
+    let ll_s = ll.to_string();
+    let seen = wait_until(SETTLE, || answered(&ll_s) && answered(ROUTER_IP));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen, "{}", text());
+}
+
+#[test]
+fn dual_stack_a_member_does_not_fail_while_ipv4_answers() {
+    let lab = Lab::new("v6half");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    // IPv6 dies on the router: every member's IPv6 probes are lost, its
+    // IPv4 probes still answered; no member fails.
+    lab.sh_ok("router", "sysctl -qw net.ipv6.conf.r0.disable_ipv6=1");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    // Both families lost: now they fail.
+    lab.cut("cable4");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g0 of group production0",
+    );
+    // IPv4 alone comes back: one family repairs the member.
+    lab.restore("cable4");
+    expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
+}
+
+#[test]
+fn dual_stack_a_member_does_not_fail_while_ipv6_answers() {
+    let lab = Lab::new("v6half4");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    // IPv4 dies on the router (its address goes, so echo and ARP go
+    // unanswered); IPv6 probes alone keep every member working.
+    lab.sh_ok("router", &format!("ip addr del {ROUTER_IP}/24 dev r0"));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    lab.cut("cable4");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g0 of group production0",
+    );
+    lab.restore("cable4");
+    expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
+}
+
+#[test]
+fn failback_no_over_ipv6_keeps_the_repaired_member_inactive() {
+    let lab = Lab::new("v6fbno");
+    let ll = router_v6(&lab);
+    let a = strings(&[
+        "--group",
+        "production0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+        "--standby",
+        "rge0",
+        "--probe",
+        "icmp",
+        "--target",
+        &ll.to_string(),
+        "--fdt",
+        FDT,
+        "--failback",
+        "no",
+    ]);
+    let d = start(&lab, &a, "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    lab.cut("cable4");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g0 of group production0",
+    );
+    expect_log(&d, "rge0 is now active in group production0");
+    lab.restore("cable4");
+    expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!logged(&d, "rge0 is no longer active"), "{}", d.stderr_text());
+}
+
+/// A forged ICMPv6 echo reply to e1000g0's test address, from the router's
+/// link-local address, with a tag not made under the daemon's key.
+fn forge_replies(lab: &Lab, router_ll: Ipv6Addr, member_mac: [u8; 6], ta: Ipv6Addr) {
+    let script = format!(
+        r#"
+import socket, struct, os
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+src = socket.inet_pton(socket.AF_INET6, '{router_ll}')
+dst = socket.inet_pton(socket.AF_INET6, '{ta}')
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('r0', 0))
+me = s.getsockname()[4]
+for i in range({FORGED_REPLIES}):
+    payload = struct.pack('!QI', i, 1) + os.urandom(8)
+    icmp = struct.pack('!BBHHH', 129, 0, 0, 0x4242, i) + payload
+    pseudo = src + dst + struct.pack('!I', len(icmp)) + b'\0\0\0\x3a'
+    icmp = icmp[:2] + struct.pack('!H', csum(pseudo + icmp)) + icmp[4:]
+    ip = struct.pack('!IHBB', 6 << 28, len(icmp), 58, 64) + src + dst
+    s.send(bytes.fromhex('{mac}') + me + b'\x86\xdd' + ip + icmp)
+"#,
+        mac = member_mac.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let out = lab.exec("router", &["python3", "-c", &script]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_forged_echo6_reply_is_rejected_and_counted() {
+    let lab = Lab::new("v6forge");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    let mac = lab.mac("host", "e1000g0");
+    forge_replies(&lab, ll, mac, link_local(mac));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    let mut d = d;
+    d.stop(Duration::from_secs(5));
+    let log = d.stderr_text();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("e1000g0 in:"))
+        .unwrap_or_default()
+        .to_string();
+    let n: u64 = line
+        .split("not_probe=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= u64::from(FORGED_REPLIES), "forged replies counted: {line}");
+}
+
+#[test]
+fn a_test_address_another_host_holds_is_a_duplicate_and_not_used() {
+    let lab = Lab::new("v6dad");
+    let ll = router_v6(&lab);
+    // The router already has e1000g0's link-local: it defends it against
+    // the daemon's DAD probe.
+    let ta = link_local(lab.mac("host", "e1000g0"));
+    lab.sh_ok("router", &format!("ip -6 addr add {ta}/64 dev r0 nodad"));
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    expect_log(&d, &format!("e1000g0: IPv6 test address {ta} is in use by"));
+    for m in ["e1000g1", "rge0"] {
+        let other = link_local(lab.mac("host", m));
+        expect_log(&d, &format!("{m}: IPv6 test address {other} passed DAD; probing"));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!logged(
+        &d,
+        &format!("e1000g0: IPv6 test address {ta} passed DAD")
+    ));
+    // Not probed over IPv6: no verdict of its own, so a silent cut fails
+    // only the member that still probes.
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    let row = t
+        .lines()
+        .filter(|l| l.starts_with("e1000g0 "))
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let f: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(f.get(2), Some(&"--"), "no test address shown: {t}");
+    lab.cut("cable4");
+    expect_log(
+        &d,
+        "IP interface failure detected on e1000g1 of group production0",
+    );
+    assert!(!logged(&d, "failure detected on e1000g0"), "{}", d.stderr_text());
+}
+
+#[test]
+fn an_assigned_test_address_is_defended_against_another_hosts_dad() {
+    let lab = Lab::new("v6defend");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    // The router's kernel tries to take e1000g0's test address: its DAD
+    // probe is answered, so the router gives up the address.
+    let ta = link_local(lab.mac("host", "e1000g0"));
+    lab.sh_ok("router", &format!("ip -6 addr add {ta}/64 dev r0"));
+    assert!(
+        wait_until(SETTLE, || lab
+            .sh_ok("router", "ip -6 addr show dev r0")
+            .lines()
+            .any(|l| l.contains(&ta.to_string()) && l.contains("dadfailed"))),
+        "{}",
+        lab.sh_ok("router", "ip -6 addr show dev r0")
+    );
+    lab.sh_ok("router", &format!("ip -6 addr del {ta}/64 dev r0"));
+    // The daemon kept its address and still answers on it.
+    assert!(!logged(&d, "is in use by"), "{}", d.stderr_text());
+    ping6_test_address(&lab, "e1000g0");
+}
+
+#[test]
+fn without_targets_ipv6_probing_discovers_hosts_on_all_nodes() {
+    let lab = Lab::new("v6disc");
+    let ll = router_v6(&lab);
+    let d = start(
+        &lab,
+        &strings(&[
+            "--group",
+            "production0",
+            "--data",
+            "192.0.2.200/24",
+            "--member",
+            "e1000g0",
+            "--member",
+            "e1000g1",
+            "--member",
+            "rge0",
+            "--probe",
+            "icmp",
+            "--fdt",
+            FDT,
+        ]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    expect_log(
+        &d,
+        "No IPv6 routers for e1000g0 of group production0; looking for probe targets with echo requests to ff02::1",
+    );
+    // The router's kernel answers the echo to ff02::1 from its link-local
+    // address: it becomes every member's target.
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        expect_log(
+            &d,
+            &format!("Probe targets for {m} of group production0 (multicast discovery): {ll}"),
+        );
+    }
+    wait_probing6(&lab, &d);
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("e1000g0 ") && l.contains("multicast") && l.ends_with(&ll.to_string())),
+        "{t}"
+    );
+    silent_cut(&lab, &d);
+}
+
+/// Echo requests and neighbour solicitations flooded at a test address.
+const FLOOD_COUNT: u32 = 20_000;
+
+#[test]
+fn a_ping6_flood_at_a_test_address_is_rate_limited_and_fails_no_member() {
+    let lab = Lab::new("v6flood");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    let ta = link_local(lab.mac("host", "e1000g0"));
+    // A flood ping (bounded by count and deadline) at e1000g0's test address.
+    let out = lab.sh("router", &format!("ping -6 -f -q -c {FLOOD_COUNT} -w 10 {ta}%r0"));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("packets transmitted"), "{text}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    ping6_test_address(&lab, "e1000g1");
+    let mut d = d;
+    d.stop(Duration::from_secs(5));
+    let log = d.stderr_text();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("e1000g0 in:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("rate_limited="), "echo requests limited: {line}");
+}
+
+#[test]
+fn a_host_without_ipv6_probes_over_ipv4_only() {
+    let lab = Lab::new("v6off");
+    let ll = router_v6(&lab);
+    lab.sh_ok("host", "sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
+    let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
+    expect_log(&d, "IPv6 is disabled on this host: no IPv6 probing");
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert_eq!(t.lines().filter(|l| l.starts_with("e1000g0 ")).count(), 1, "{t}");
+    assert!(!logged(&d, "IPv6 test address"), "{}", d.stderr_text());
+}
