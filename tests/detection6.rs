@@ -543,10 +543,19 @@ fn a_ping6_flood_at_a_test_address_is_rate_limited_and_fails_no_member() {
 fn a_host_without_ipv6_probes_over_ipv4_only() {
     let lab = Lab::new("v6off");
     let ll = router_v6(&lab);
+    // Writing `all` sets `default` too: new interfaces come up without IPv6.
     lab.sh_ok("host", "sysctl -qw net.ipv6.conf.all.disable_ipv6=1");
     let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
-    expect_log(&d, "IPv6 is disabled on this host: no IPv6 probing");
+    expect_log(&d, "IPv6 is off on ipmp0");
     let (_, t, _) = ipmpstat(&lab, &["-t"]);
     assert_eq!(t.lines().filter(|l| l.starts_with("e1000g0 ")).count(), 1, "{t}");
     assert!(!logged(&d, "IPv6 test address"), "{}", d.stderr_text());
+    // The group runs IPv4 only: the host's choice is kept on ipmp0, and
+    // the nominee is no IPv6 multicast nominee.
+    let v = lab.exec_ok("host", &["sysctl", "-n", "net.ipv6.conf.ipmp0.disable_ipv6"]);
+    assert_eq!(v.trim(), "1");
+    let (_, i, _) = ipmpstat(&lab, &["-i"]);
+    assert!(i.contains("--mb---") && !i.contains('M'), "{i}");
+    let p = lab.ping("router", "192.0.2.200", 20);
+    assert!(p.clean(), "{}", p.output);
 }

@@ -215,11 +215,12 @@ pub(super) fn build_probers6(
         .collect()
 }
 
-/// Whether this host has IPv6 at all (the module loaded and not disabled
-/// for every interface): without it, no IPv6 probing. The test addresses
-/// and probes never use the group interface's own IPv6.
-pub(super) fn host_ipv6_usable() -> bool {
-    crate::sys::sysctl::read("ipv6", "all", "disable_ipv6").is_ok_and(|v| v.trim() == "0")
+/// Whether IPv6 is on on the group interface `ifname` (this host has IPv6
+/// and did not disable it there): without it the group is IPv4 only and
+/// nothing probes over IPv6 (the test addresses themselves never use the
+/// group interface's IPv6).
+pub(super) fn ipv6_on(ifname: &str) -> bool {
+    crate::sys::sysctl::read("ipv6", ifname, "disable_ipv6").is_ok_and(|v| v.trim() == "0")
 }
 
 /// The IPv6 probers' jitter seeds differ from the IPv4 ones of the same member.

@@ -79,7 +79,7 @@ impl Daemon {
                 members: vec![m],
                 ..self.cfg.clone()
             };
-            if !detection::host_ipv6_usable() {
+            if !detection::ipv6_on(&self.cfg.interface) {
                 continue;
             }
             let v6 = detection::build_probers6(

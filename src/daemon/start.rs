@@ -130,25 +130,31 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         .ok_or_else(|| refused(format!("{} vanished after creation", tap.name())))?;
     let group_mac = identity::derive_mac(&identity::machine_id(), &cfg.group);
     nl.set_mac(tap_link.index, group_mac).map_err(refused)?;
-    // IPv6 on: the link-local (from the group's MAC, set above) and every
-    // other address is bound like an IPv4 one. The TAP has no carrier until
-    // a member forwards, and Linux starts DAD (and forms the link-local) only
-    // on carrier: no address is tested while no member can carry the probe.
+    // IPv6 follows the host: the group interface takes
+    // net.ipv6.conf.default like any new interface, so a host with IPv6
+    // off (or without it) runs the group IPv4 only. Where it is on, the
+    // link-local (from the group's MAC, set above) and every other address
+    // is bound like an IPv4 one. The TAP has no carrier until a member
+    // forwards, and Linux starts DAD (and forms the link-local) only on
+    // carrier: no address is tested while no member can carry the probe.
+    let ipv6 = detection::ipv6_on(tap.name());
+    if !ipv6 {
+        log::info!(
+            "IPv6 is off on {} (net.ipv6.conf.default.disable_ipv6, or no IPv6 on this host): IPv4 only",
+            tap.name()
+        );
+    }
     // The kernel answers ARP only for addresses on ipmp0 and announces the
     // right source.
-    sysctl::write("ipv6", tap.name(), "disable_ipv6", "0").map_err(refused)?;
     sysctl::write("ipv4", tap.name(), "arp_ignore", "1").map_err(refused)?;
     sysctl::write("ipv4", tap.name(), "arp_announce", "2").map_err(refused)?;
 
     let seed = sys::random_u64();
     let probe_counter = crate::detect::probe::ProbeCounter::default();
     let probers = detection::build_probers(&cfg, &routes, seed, &probe_counter);
-    let probers6 = if detection::host_ipv6_usable() {
+    let probers6 = if ipv6 {
         detection::build_probers6(&cfg, &routes, tap_link.index, seed, &probe_counter)
     } else {
-        if cfg.probe_mode() != crate::config::ProbeMode::Off {
-            log::info!("IPv6 is disabled on this host: no IPv6 probing");
-        }
         cfg.members.iter().map(|_| None).collect()
     };
     let members: Vec<group::Member> = cfg

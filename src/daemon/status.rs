@@ -96,7 +96,7 @@ impl Daemon {
     /// when asked, so it follows whatever turned it on or off; unreadable
     /// counts as off.
     fn ipv6_on(&self) -> bool {
-        crate::sys::sysctl::read("ipv6", &self.cfg.interface, "disable_ipv6").is_ok_and(|v| v == "0")
+        super::detection::ipv6_on(&self.cfg.interface)
     }
 }
 
