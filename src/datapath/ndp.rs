@@ -6,7 +6,7 @@
 //! per-frame.
 
 use super::frame::{l3_of, Mac, Malformed, ETH_HLEN, ETH_P_IPV6};
-use crate::wire::ethernet::{self, ethertype};
+use crate::wire::ethernet;
 use crate::wire::ipv6::{self, next_header};
 use crate::wire::ndisc::{self, na_flags};
 use crate::wire::{checksum, icmpv6, ipv6ext, mld};
@@ -19,8 +19,6 @@ pub const MLD_QUERY_MAX_RESP_MS: u16 = 1000;
 const MLD_QUERY_QRV: u8 = 2;
 /// The querier's query interval code, in seconds (exact below 128).
 const MLD_QUERY_QQIC: u8 = 10;
-/// MLD is link-local control traffic (RFC 3810 5): hop limit 1.
-const MLD_HOP_LIMIT: u8 = 1;
 
 /// An unsolicited neighbour advertisement for `addr` from the member with
 /// MAC `member_mac`: to all nodes, Solicited=0, Override=1 (so neighbours
@@ -54,30 +52,7 @@ pub fn mld_general_query(src_mac: Mac, src: Ipv6Addr) -> Vec<u8> {
         qqic: MLD_QUERY_QQIC,
         sources: &[],
     };
-    let hbh = ipv6ext::Repr::HopByHop {
-        next_header: next_header::ICMPV6,
-        router_alert_mld: true,
-    };
-    let dst = ipv6::ALL_NODES;
-    let ip = ipv6::Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: hbh.kind(),
-        payload_len: hbh.buffer_len() + query.buffer_len(),
-        hop_limit: MLD_HOP_LIMIT,
-        traffic_class: 0,
-        flow_label: 0,
-    };
-    let eth = ethernet::Repr {
-        src_addr: src_mac,
-        dst_addr: ipv6::multicast_mac(dst),
-        ethertype: ethertype::IPV6,
-    };
-    ip.frame(eth, |b| {
-        let (h, msg) = b.split_at_mut(hbh.buffer_len());
-        hbh.emit(&mut ipv6ext::Header::new_unchecked(h, hbh.kind()));
-        query.emit(&src, &dst, &mut icmpv6::Packet::new_unchecked(msg));
-    })
+    query.frame(src_mac, src, ipv6::ALL_NODES)
 }
 
 /// Rewrites the source and target link-layer address options of an NDP

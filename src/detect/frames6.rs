@@ -170,8 +170,6 @@ pub fn neighbor_advert(my_mac: Mac, addr: Ipv6Addr, to: Ipv6Addr, to_mac: Mac) -
     .frame(my_mac, to_mac, addr, to)
 }
 
-/// MLD is link-local control traffic (RFC 3810 5): hop limit 1.
-const MLD_HOP_LIMIT: u8 = 1;
 
 /// An MLDv2 report from `src` (`::` while the test address is tentative,
 /// RFC 3590) that the member listens to `group` (a test address's
@@ -190,30 +188,7 @@ pub fn mld_report(src_mac: Mac, src: Ipv6Addr, group: Ipv6Addr, change: bool) ->
         nr_records: 1,
         records: &record,
     };
-    let hbh = ipv6ext::Repr::HopByHop {
-        next_header: next_header::ICMPV6,
-        router_alert_mld: true,
-    };
-    let dst = ipv6::ALL_MLDV2_ROUTERS;
-    let ip = ipv6::Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: hbh.kind(),
-        payload_len: hbh.buffer_len() + report.buffer_len(),
-        hop_limit: MLD_HOP_LIMIT,
-        traffic_class: 0,
-        flow_label: 0,
-    };
-    let eth = ethernet::Repr {
-        src_addr: src_mac,
-        dst_addr: ipv6::multicast_mac(dst),
-        ethertype: ethertype::IPV6,
-    };
-    ip.frame(eth, |b| {
-        let (h, msg) = b.split_at_mut(hbh.buffer_len());
-        hbh.emit(&mut ipv6ext::Header::new_unchecked(h, hbh.kind()));
-        report.emit(&src, &dst, &mut icmpv6::Packet::new_unchecked(msg));
-    })
+    report.frame(src_mac, src, ipv6::ALL_MLDV2_ROUTERS)
 }
 
 /// The group an MLD query in `f` asks about (`::` for a general query), if
@@ -226,7 +201,7 @@ pub fn parse_mld_query(f: &[u8]) -> Option<Ipv6Addr> {
     }
     let ip = ipv6::Packet::new_checked(eth.payload()).ok()?;
     let ipr = ipv6::Repr::parse(&ip).ok()?;
-    if ipr.hop_limit != MLD_HOP_LIMIT || !ipv6::is_link_local(&ipr.src_addr) {
+    if ipr.hop_limit != mld::HOP_LIMIT || !ipv6::is_link_local(&ipr.src_addr) {
         return None;
     }
     let up = ipv6ext::walk(ipr.next_header, ip.payload()).ok()?;

@@ -4,11 +4,14 @@
 //! Each is an ICMPv6 message ([`icmpv6::Packet`]).
 
 use super::icmpv6::{self, msg_type};
-use super::ipv6::{address_at, ADDRESS_LEN};
+use super::ipv6::{self, address_at, ADDRESS_LEN};
+use super::{ethernet, ipv6ext};
 use super::{read_u16, write_u16, Error, Result};
 use std::net::Ipv6Addr;
 
 /// Bytes of a version 2 query without sources (a version 1 query is 24).
+/// MLD is link-local control traffic (RFC 3810 5): hop limit 1.
+pub const HOP_LIMIT: u8 = 1;
 pub const QUERY_LEN: usize = field::QUERY_SOURCES.start;
 /// Bytes of a report without records, and of a record without sources.
 pub const REPORT_HEADER_LEN: usize = field::REPORT_RECORDS.start;
@@ -191,6 +194,35 @@ impl<'a> Repr<'a> {
             return Err(Error::Checksum);
         }
         Ok(r)
+    }
+
+    /// A whole frame: Ethernet from `src_mac` to `dst`'s multicast MAC,
+    /// IPv6 from `src` to `dst` with hop limit 1 and the Hop-by-Hop Router
+    /// Alert option (RFC 3810 5: what Linux requires of MLD), this message.
+    pub fn frame(&self, src_mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
+        let hbh = ipv6ext::Repr::HopByHop {
+            next_header: ipv6::next_header::ICMPV6,
+            router_alert_mld: true,
+        };
+        let ip = ipv6::Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: hbh.kind(),
+            payload_len: hbh.buffer_len() + self.buffer_len(),
+            hop_limit: HOP_LIMIT,
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        let eth = ethernet::Repr {
+            src_addr: src_mac,
+            dst_addr: ipv6::multicast_mac(dst),
+            ethertype: ethernet::ethertype::IPV6,
+        };
+        ip.frame(eth, |b| {
+            let (h, msg) = b.split_at_mut(hbh.buffer_len());
+            hbh.emit(&mut ipv6ext::Header::new_unchecked(h, hbh.kind()));
+            self.emit(&src, &dst, &mut icmpv6::Packet::new_unchecked(msg));
+        })
     }
 
     pub fn buffer_len(&self) -> usize {
