@@ -23,9 +23,9 @@
 
 mod common;
 
-use common::daemon::{ipmpstat, start_notified, strings};
-use common::dhcp::{DhcpServer, ReplyCapture};
-use common::{wait_until, Lab, MEMBERS};
+use common::daemon::{bound_member, ipmpstat, listed, members_only_args, start_notified};
+use common::dhcp::{client_log, logged, DhcpServer, ReplyCapture};
+use common::{wait_until, Lab};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,15 +47,6 @@ const TC_ACT_SHOT: &str = "2";
 const CLIENT_EXIT: Duration = Duration::from_secs(10);
 /// Pings per reachability check.
 const PINGS: u32 = 20;
-
-/// The tutorial's members, no data address.
-fn no_data_args() -> Vec<String> {
-    let mut v = strings(&["--group", "production0", "--interface", GROUP_IF]);
-    for m in MEMBERS {
-        v.extend(strings(&["--member", m]));
-    }
-    v
-}
 
 fn tool(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -79,24 +70,6 @@ fn group_addrs(lab: &Lab) -> Vec<String> {
             Some(w.next()?.split('/').next()?.to_string())
         })
         .collect()
-}
-
-/// The member the daemon binds `addr` to (ipmpstat -a, INBOUND), if bound.
-fn bound_member(lab: &Lab, addr: &str) -> Option<String> {
-    let (_, out, _) = ipmpstat(lab, &["-a"]);
-    out.lines().find_map(|l| {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        (w.first() == Some(&addr) && w.len() > 3 && MEMBERS.contains(&w[3])).then(|| w[3].to_string())
-    })
-}
-
-fn listed(lab: &Lab, addr: &str) -> bool {
-    let (_, out, _) = ipmpstat(lab, &["-a"]);
-    out.lines().any(|l| l.split_whitespace().next() == Some(addr))
-}
-
-fn client_log(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
 }
 
 /// The server leased exactly one address, to ipmp0's MAC, and ipmp0 has it.
@@ -167,12 +140,6 @@ fn fail_over(lab: &Lab, addr: &str, carrier: &str) -> String {
     now_on.unwrap()
 }
 
-/// Waits until the client's script logged `line`.
-fn logged(log: &Path, line: &str, timeout: Duration) {
-    let ok = wait_until(timeout, || client_log(log).lines().any(|l| l == line));
-    assert!(ok, "client never logged {line:?}:\n{}", client_log(log));
-}
-
 /// The lease is over: not in the server's lease file, not on ipmp0, not
 /// bound by ipmpd.
 fn released(lab: &Lab, srv: &DhcpServer, gmac: &[u8; 6], addr: &str) {
@@ -225,7 +192,7 @@ struct Setup {
 /// server, and a directory for the client's files.
 fn setup(tag: &str) -> Setup {
     let lab = Lab::new(tag);
-    let daemon = start_notified(&lab, &no_data_args());
+    let daemon = start_notified(&lab, &members_only_args());
     assert!(group_addrs(&lab).is_empty(), "no data address configured");
     let srv = DhcpServer::start(&lab);
     let gmac = lab.mac("host", GROUP_IF);

@@ -11,9 +11,9 @@
 
 mod common;
 
-use common::daemon::{ipmpstat, start_notified, strings};
-use common::dhcp::{DhcpServer, ReplyCapture};
-use common::{wait_until, Lab, MEMBERS};
+use common::daemon::{bound_member, ipmpstat, listed, members_only_args, start_notified};
+use common::dhcp::{client_log, logged, DhcpServer, ReplyCapture};
+use common::{wait_until, Lab};
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,14 +29,6 @@ const PINGS: u32 = 20;
 /// The prefix length the client puts on its address: the server's subnet
 /// is on-link (dhclient's default is a /128).
 const PREFIX_LEN: &str = "64";
-
-fn no_data_args() -> Vec<String> {
-    let mut v = strings(&["--group", "production0", "--interface", GROUP_IF]);
-    for m in MEMBERS {
-        v.extend(strings(&["--member", m]));
-    }
-    v
-}
 
 fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
@@ -57,29 +49,6 @@ fn group_addrs6(lab: &Lab) -> Vec<String> {
             Some(w.next()?.split('/').next()?.to_string())
         })
         .collect()
-}
-
-/// The member the daemon binds `addr` to (ipmpstat -a, INBOUND).
-fn bound_member(lab: &Lab, addr: &str) -> Option<String> {
-    let (_, out, _) = ipmpstat(lab, &["-a"]);
-    out.lines().find_map(|l| {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        (w.first() == Some(&addr) && w.len() > 3 && MEMBERS.contains(&w[3])).then(|| w[3].to_string())
-    })
-}
-
-fn listed(lab: &Lab, addr: &str) -> bool {
-    let (_, out, _) = ipmpstat(lab, &["-a"]);
-    out.lines().any(|l| l.split_whitespace().next() == Some(addr))
-}
-
-fn client_log(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
-}
-
-fn logged(log: &Path, line: &str, timeout: Duration) {
-    let ok = wait_until(timeout, || client_log(log).lines().any(|l| l == line));
-    assert!(ok, "client never logged {line:?}:\n{}", client_log(log));
 }
 
 /// The router reaches `addr` with no loss and no duplicate, and its
@@ -112,7 +81,7 @@ fn reachable_through_bound_member(lab: &Lab, addr: &str, not: Option<&str>) -> S
 #[test]
 fn dhclient6_lease_survives_failover_renews_and_releases() {
     let lab = Lab::new("dhcp6");
-    let _daemon = start_notified(&lab, &no_data_args());
+    let _daemon = start_notified(&lab, &members_only_args());
     // The client talks from the link-local: it must have passed DAD.
     let ll_ready = wait_until(LEASE_TIMEOUT, || {
         let out = lab.exec_ok(

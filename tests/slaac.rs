@@ -12,8 +12,8 @@
 
 mod common;
 
-use common::daemon::{ipmpstat, start_notified, strings};
-use common::{wait_until, Lab, PingResult, Proc, MEMBERS};
+use common::daemon::{bound_member, ipmpstat, members_only_args, start_notified};
+use common::{wait_until, Lab, PingResult, Proc};
 use std::time::Duration;
 
 const GROUP_IF: &str = "ipmp0";
@@ -37,15 +37,6 @@ const RAS_TO_COUNT: u64 = 3;
 const COUNTER_QUIET: Duration = Duration::from_millis(500);
 /// Grace for radvd to exit.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// The tutorial's members, no data address.
-fn no_data_args() -> Vec<String> {
-    let mut v = strings(&["--group", "production0", "--interface", GROUP_IF]);
-    for m in MEMBERS {
-        v.extend(strings(&["--member", m]));
-    }
-    v
-}
 
 /// One IPv6 address of ipmp0 as `ip -6 -o addr` shows it.
 #[derive(Debug, Clone)]
@@ -102,15 +93,6 @@ fn default_via(lab: &Lab) -> Option<String> {
     let mut w = out.split_whitespace().skip_while(|x| *x != "via");
     w.next()?;
     w.next().map(str::to_string)
-}
-
-/// The member ipmpstat -a shows `addr` bound to (INBOUND), if any.
-fn bound_member(lab: &Lab, addr: &str) -> Option<String> {
-    let (_, out, _) = ipmpstat(lab, &["-a"]);
-    out.lines().find_map(|l| {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        (w.first() == Some(&addr) && w.len() > 3 && MEMBERS.contains(&w[3])).then(|| w[3].to_string())
-    })
 }
 
 /// The member ipmpstat -a --json shows `addr` bound to, if any.
@@ -244,7 +226,7 @@ impl Drop for Radvd {
 #[test]
 fn slaac_addresses_and_default_route_form_on_the_group_bound_and_moved_on_failure() {
     let lab = Lab::new("slaac");
-    let daemon = start_notified(&lab, &no_data_args());
+    let daemon = start_notified(&lab, &members_only_args());
     assert!(global_addrs(&lab).is_empty(), "no IPv6 data address configured");
     // Temporary addresses too (RFC 8981), and preferred as source.
     lab.exec_ok(

@@ -170,7 +170,6 @@ pub fn neighbor_advert(my_mac: Mac, addr: Ipv6Addr, to: Ipv6Addr, to_mac: Mac) -
     .frame(my_mac, to_mac, addr, to)
 }
 
-
 /// An MLDv2 report from `src` (`::` while the test address is tentative,
 /// RFC 3590) that the member listens to `group` (a test address's
 /// solicited-node group), so snooping switches deliver its NS to the

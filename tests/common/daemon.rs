@@ -30,6 +30,31 @@ pub fn tutorial_args() -> Vec<String> {
     ])
 }
 
+/// The tutorial's members and no data address: a group whose addresses
+/// come from the LAN (DHCP, SLAAC).
+pub fn members_only_args() -> Vec<String> {
+    let mut v = strings(&["--group", "production0", "--interface", "ipmp0"]);
+    for m in super::MEMBERS {
+        v.extend(strings(&["--member", m]));
+    }
+    v
+}
+
+/// The member `ipmpstat -a` shows `addr` bound to (INBOUND), if any.
+pub fn bound_member(lab: &Lab, addr: &str) -> Option<String> {
+    let (_, out, _) = ipmpstat(lab, &["-a"]);
+    out.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.first() == Some(&addr) && w.len() > 3 && super::MEMBERS.contains(&w[3])).then(|| w[3].to_string())
+    })
+}
+
+/// Whether `ipmpstat -a` lists `addr` at all.
+pub fn listed(lab: &Lab, addr: &str) -> bool {
+    let (_, out, _) = ipmpstat(lab, &["-a"]);
+    out.lines().any(|l| l.split_whitespace().next() == Some(addr))
+}
+
 /// Owned copies of command-line words.
 pub fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|s| s.to_string()).collect()

@@ -3,7 +3,7 @@
 //! they reach the group interface.
 
 use super::{wait_until, Lab, Proc};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long the server may take to start listening.
@@ -12,6 +12,17 @@ const SERVER_START_TIMEOUT: Duration = Duration::from_secs(10);
 const CAPTURE_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Grace for the server and tcpdump on SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What a client's test script logged (tests/tools/*-script).
+pub fn client_log(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Waits until the client's script logged `line`.
+pub fn logged(log: &Path, line: &str, timeout: Duration) {
+    let ok = wait_until(timeout, || client_log(log).lines().any(|l| l == line));
+    assert!(ok, "client never logged {line:?}:\n{}", client_log(log));
+}
 
 /// One line of dnsmasq's lease file: `expiry chaddr address hostname client-id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
