@@ -397,11 +397,11 @@ pub fn datapath_plan(data: &[u8]) {
                 assert_eq!(out[macs_end..ARP_SHA.start], frame[macs_end..ARP_SHA.start]);
                 assert_eq!(out[ARP_SHA.end..], frame[ARP_SHA.end..]);
             } else if matches!(classify(frame), Ok(Class::Ndp { .. })) {
-                // NDP: the link-layer options carry the member's MAC too
-                // (checksum updated); nothing else changes.
+                // NDP: the link-layer options that carried the group's MAC
+                // carry the member's (checksum updated); nothing else changes.
                 let mut want = frame.to_vec();
                 ethernet::Frame::new_unchecked(&mut want[..]).set_src_addr(m.mac);
-                let _ = crate::datapath::ndp::rewrite_ndp_lladdr(&mut want, m.mac);
+                let _ = crate::datapath::ndp::rewrite_own_ndp_lladdr(&mut want, p.group_mac, m.mac);
                 assert_eq!(out, want);
             } else {
                 assert_eq!(out[macs_end..], frame[macs_end..], "beyond the MACs");

@@ -135,7 +135,7 @@ fn unsolicited_na_moves_a_neighbour_entry() {
         &format!("ip -6 neigh replace {DATA_ADDR} lladdr {old} dev h0 nud stale"),
     );
     assert_eq!(p.neigh_mac(DATA_ADDR), Some(OLD_MAC));
-    let na = unsolicited_na(NEW_MAC, DATA_ADDR.parse().unwrap());
+    let na = unsolicited_na(NEW_MAC, DATA_ADDR.parse().unwrap(), false);
     let o = p.send(&na, "send", "0");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(

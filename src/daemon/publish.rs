@@ -149,7 +149,8 @@ impl Daemon {
     }
 
     /// One gratuitous ARP, or for IPv6 one unsolicited NA (to all nodes,
-    /// S=0, O=1, the member's MAC as target link-layer address).
+    /// S=0, O=1, R when the group interface forwards, the member's MAC as
+    /// target link-layer address).
     pub(super) fn send_announcement(&self, addr: IpAddr, slot: Slot) -> bool {
         let Some(t) = self.slots.taken(slot) else {
             return false;
@@ -157,7 +158,12 @@ impl Daemon {
         let mut f = vec![0u8; VNET_HDR_LEN];
         match addr {
             IpAddr::V4(a) => f.extend_from_slice(&gratuitous_arp(t.mac, a)),
-            IpAddr::V6(a) => f.extend_from_slice(&unsolicited_na(t.mac, a)),
+            IpAddr::V6(a) => {
+                // Read when sent: forwarding may be turned on at any time.
+                let router = crate::sys::sysctl::read("ipv6", &self.cfg.interface, "forwarding")
+                    .is_ok_and(|v| v.trim() == "1");
+                f.extend_from_slice(&unsolicited_na(t.mac, a, router))
+            }
         }
         match t.io.send_control(&f) {
             Ok(()) => true,

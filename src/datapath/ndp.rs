@@ -23,10 +23,13 @@ const MLD_QUERY_QQIC: u8 = 10;
 /// An unsolicited neighbour advertisement for `addr` from the member with
 /// MAC `member_mac`: to all nodes, Solicited=0, Override=1 (so neighbours
 /// replace the link-layer address they hold), the member's MAC as target
-/// link-layer address, hop limit 255. IPv6's gratuitous ARP.
-pub fn unsolicited_na(member_mac: Mac, addr: Ipv6Addr) -> Vec<u8> {
+/// link-layer address, hop limit 255. IPv6's gratuitous ARP. `router`: the
+/// group interface forwards, so the Router flag is set (as the kernel sets
+/// it from `forwarding`): with R=0 neighbours would drop it as their router.
+pub fn unsolicited_na(member_mac: Mac, addr: Ipv6Addr, router: bool) -> Vec<u8> {
+    let r = if router { na_flags::ROUTER } else { 0 };
     ndisc::Repr::NeighborAdvert {
-        flags: na_flags::OVERRIDE,
+        flags: na_flags::OVERRIDE | r,
         target: addr,
         lladdr: Some(member_mac),
     }
@@ -61,6 +64,19 @@ pub fn mld_general_query(src_mac: Mac, src: Ipv6Addr) -> Vec<u8> {
 /// how many options were rewritten (0 for a DAD probe, which has none).
 /// Anything that is not a whole NDP message is [`Malformed`], unchanged.
 pub fn rewrite_ndp_lladdr(frame: &mut [u8], mac: Mac) -> Result<usize, Malformed> {
+    rewrite_lladdr_options(frame, None, mac)
+}
+
+/// [`rewrite_ndp_lladdr`] for what the group interface sends: only the
+/// options that carry the group's own MAC `own` become `mac`. Another MAC
+/// in an option is someone else's (a Redirect's target link-layer address
+/// names the better next hop, RFC 4861 4.6.1; a proxy's NA names the
+/// proxied host) and stays as it is.
+pub fn rewrite_own_ndp_lladdr(frame: &mut [u8], own: Mac, mac: Mac) -> Result<usize, Malformed> {
+    rewrite_lladdr_options(frame, Some(own), mac)
+}
+
+fn rewrite_lladdr_options(frame: &mut [u8], only: Option<Mac>, mac: Mac) -> Result<usize, Malformed> {
     if frame.len() < ETH_HLEN {
         return Err(Malformed);
     }
@@ -87,10 +103,12 @@ pub fn rewrite_ndp_lladdr(frame: &mut [u8], mac: Mac) -> Result<usize, Malformed
         }
         for o in ndisc::options(msg).map_err(|_| Malformed)? {
             let o = o.map_err(|_| Malformed)?;
+            let lladdr = o.bytes.get(ndisc::field::OPT_LLADDR);
             if matches!(
                 o.kind,
                 ndisc::option::SOURCE_LLADDR | ndisc::option::TARGET_LLADDR
             ) && o.bytes.len() == ndisc::LLADDR_OPTION_LEN
+                && only.is_none_or(|own| lladdr == Some(&own[..]))
             {
                 at[n] = o.at + ndisc::field::OPT_LLADDR.start;
                 n += 1;
@@ -134,7 +152,7 @@ mod tests {
     #[test]
     fn unsolicited_na_announces_the_member() {
         let a: Ipv6Addr = "2001:db8::200".parse().unwrap();
-        let f = unsolicited_na(MEMBER, a);
+        let f = unsolicited_na(MEMBER, a, false);
         let eth = ethernet::Frame::new_checked(&f[..]).unwrap();
         assert_eq!(eth.src_addr(), MEMBER);
         assert_eq!(eth.dst_addr(), [0x33, 0x33, 0, 0, 0, 1]);
@@ -151,6 +169,12 @@ mod tests {
                 lladdr: Some(MEMBER)
             }
         );
+        // A forwarding group interface announces itself as a router.
+        let r = unsolicited_na(MEMBER, a, true);
+        assert!(matches!(
+            ndp_of(&r),
+            ndisc::Repr::NeighborAdvert { flags, .. } if flags == na_flags::OVERRIDE | na_flags::ROUTER
+        ));
     }
 
     #[test]

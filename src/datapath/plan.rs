@@ -7,7 +7,7 @@
 use super::buckets::{Buckets, Slot, NO_SLOT};
 use super::counters::DropReason;
 use super::frame::*;
-use super::ndp::rewrite_ndp_lladdr;
+use super::ndp::rewrite_own_ndp_lladdr;
 use crate::detect::frames::{parse_echo_reply, ProbeKey};
 use crate::wire::{ethernet, icmpv4, icmpv6, ipv4, ipv6, ipv6ext, ndisc};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -265,10 +265,12 @@ pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, DropReason> {
     match class {
         Class::Arp { .. } => frame[ARP_SHA].copy_from_slice(&port.mac),
         // Neighbours learn the MAC in the options, not the Ethernet source:
-        // it must be the member's too. A message whose options do not
-        // parse leaves as it is (the neighbour drops it, as it would ours).
+        // where it is the group's, it must be the member's. Another MAC
+        // there (a Redirect's better next hop) is not ours to change. A
+        // message whose options do not parse leaves as it is (the
+        // neighbour drops it, as it would ours).
         Class::Ndp { .. } => {
-            let _ = rewrite_ndp_lladdr(frame, port.mac);
+            let _ = rewrite_own_ndp_lladdr(frame, plan.group_mac, port.mac);
         }
         _ => {}
     }
@@ -589,20 +591,33 @@ mod tests {
     #[test]
     fn ndp_leaves_through_the_nominee_with_its_mac_in_the_options() {
         use crate::wire::{from_hex, icmpv6, ipv6, ndisc, KERNEL_NA, KERNEL_NS};
-        let p = plan();
-        for hex in [KERNEL_NS, KERNEL_NA] {
-            let mut f = from_hex(hex);
-            assert_eq!(outbound(&p, &mut f).unwrap(), 0);
-            assert_eq!(src_mac(&f), M[0]);
+        let lladdr_of = |f: &[u8]| {
             let ip = ipv6::Packet::new_checked(&f[ETH_HLEN..]).unwrap();
             let msg = icmpv6::Packet::new_checked(ip.payload()).unwrap();
-            let lladdr = match ndisc::Repr::parse(&ip.src_addr(), &ip.dst_addr(), &msg).unwrap() {
+            match ndisc::Repr::parse(&ip.src_addr(), &ip.dst_addr(), &msg).unwrap() {
                 ndisc::Repr::NeighborSolicit { lladdr, .. } | ndisc::Repr::NeighborAdvert { lladdr, .. } => {
                     lladdr
                 }
                 r => panic!("{r:?}"),
-            };
-            assert_eq!(lladdr, Some(M[0]));
+            }
+        };
+        for hex in [KERNEL_NS, KERNEL_NA] {
+            let kernel = from_hex(hex);
+            // The kernel's own MAC in the options is the group's: rewritten.
+            let mut p = plan();
+            p.group_mac = src_mac(&kernel);
+            let mut f = kernel.clone();
+            assert_eq!(outbound(&p, &mut f).unwrap(), 0);
+            assert_eq!(src_mac(&f), M[0]);
+            assert_eq!(lladdr_of(&f), Some(M[0]));
+            // Another MAC there (a Redirect's next hop, a proxied host) is
+            // not ours and stays.
+            let p = plan();
+            let mut f = kernel.clone();
+            assert_eq!(outbound(&p, &mut f).unwrap(), 0);
+            assert_eq!(src_mac(&f), M[0]);
+            assert_eq!(lladdr_of(&f), lladdr_of(&kernel));
+            assert_eq!(f[ETH_HLEN..], kernel[ETH_HLEN..], "nothing else changed");
         }
     }
 

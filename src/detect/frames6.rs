@@ -429,7 +429,7 @@ mod tests {
             }
         );
         // Not solicited, or about another address than its source: ignored.
-        let mut unsolicited = crate::datapath::ndp::unsolicited_na(router, rl);
+        let mut unsolicited = crate::datapath::ndp::unsolicited_na(router, rl, true);
         ethernet::Frame::new_unchecked(&mut unsolicited[..]).set_dst_addr(me);
         assert_eq!(input(&unsolicited), ProbeInput::Ignored);
         let proxy = neighbor_advert(router, "fe80::77".parse().unwrap(), ta, me);

@@ -193,7 +193,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         .iter()
         .map(|r| r.frame(host, ipv6::multicast_mac(ipv6::ALL_NODES), ll, ipv6::ALL_NODES))
         .collect();
-    frames.push(unsolicited_na(host, a));
+    frames.push(unsolicited_na(host, a, false));
     frames.push(mld_general_query(host, ll));
     let echo = echo6_request(router, host, b, a, 7, 3, &[0x5a; 20]);
     frames.push(echo.clone());
