@@ -558,4 +558,21 @@ fn a_host_without_ipv6_probes_over_ipv4_only() {
     assert!(i.contains("--mb---") && !i.contains('M'), "{i}");
     let p = lab.ping("router", "192.0.2.200", 20);
     assert!(p.clean(), "{}", p.output);
+    let mut d = d;
+    d.stop(Duration::from_secs(5));
+
+    // What cannot work without IPv6 is refused before any member is
+    // touched, naming what needs it.
+    let before = host_snapshot(&lab);
+    let mut a = tutorial_args();
+    a.extend(strings(&["--data", "2001:db8::200/64"]));
+    let (code, err) = run_once(&lab, &a, Duration::from_secs(10));
+    assert_eq!(code, Some(2), "refused: {err}");
+    assert!(err.contains("data address 2001:db8::200/64 needs IPv6"), "{err}");
+    let mut a = tutorial_args();
+    a.extend(strings(&["--probe", "icmp"]));
+    let (code, err) = run_once(&lab, &a, Duration::from_secs(10));
+    assert_eq!(code, Some(2), "refused: {err}");
+    assert!(err.contains("--probe icmp: no member has an IPv4 test address"), "{err}");
+    assert_eq!(host_snapshot(&lab), before, "nothing left half-configured");
 }

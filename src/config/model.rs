@@ -347,6 +347,20 @@ impl std::fmt::Display for Invalid {
 }
 
 impl GroupConfig {
+    /// The first thing configured that cannot be set up without IPv6 on
+    /// the group interface (an IPv6 data address or route), named for an
+    /// error. IPv6 probe targets are not: without IPv6 nothing probes over
+    /// it, and the IPv4 targets still serve.
+    pub fn first_ipv6_use(&self) -> Option<String> {
+        if let Some(d) = self.data.iter().find(|d| d.addr.is_ipv6()) {
+            return Some(format!("data address {d}"));
+        }
+        self.routes
+            .iter()
+            .find(|(d, _)| d.addr.is_ipv6())
+            .map(|(dst, _)| format!("route {dst}"))
+    }
+
     /// The IPv4 data addresses.
     pub fn data4(&self) -> impl Iterator<Item = DataAddr> + '_ {
         self.data.iter().filter_map(IfAddr::v4)
@@ -819,4 +833,17 @@ mod edge_tests {
         c.members[1].test_address = Some(parse_data_addr("192.0.2.202/24").unwrap());
         assert_eq!(c.validate(), Ok(()));
     }
+
+    #[test]
+    fn the_first_ipv6_use_is_named() {
+        let mut c = cfg();
+        c.detect.targets = vec!["2001:db8::1".parse().unwrap()];
+        assert_eq!(c.first_ipv6_use(), None, "a target alone needs no IPv6");
+        c.data.push(IfAddr {
+            addr: "2001:db8::200".parse().unwrap(),
+            prefix_len: 64,
+        });
+        assert_eq!(c.first_ipv6_use().as_deref(), Some("data address 2001:db8::200/64"));
+    }
+
 }

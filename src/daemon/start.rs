@@ -139,6 +139,13 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     // carrier: no address is tested while no member can carry the probe.
     let ipv6 = detection::ipv6_on(tap.name());
     if !ipv6 {
+        // Refused before any member is touched: nothing half-configured.
+        if let Some(what) = cfg.first_ipv6_use() {
+            return Err(refused(format!(
+                "{what} needs IPv6, which is off on {} (net.ipv6.conf.default.disable_ipv6, or no IPv6 on this host)",
+                tap.name()
+            )));
+        }
         log::info!(
             "IPv6 is off on {} (net.ipv6.conf.default.disable_ipv6, or no IPv6 on this host): IPv4 only",
             tap.name()
@@ -157,6 +164,17 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     } else {
         cfg.members.iter().map(|_| None).collect()
     };
+    if cfg.probe_mode() == crate::config::ProbeMode::Icmp
+        && probers.iter().all(Option::is_none)
+        && probers6.iter().all(Option::is_none)
+    {
+        // ICMP probing asked for and nothing to probe from: refused rather
+        // than run on link state alone.
+        return Err(refused(format!(
+            "--probe icmp: no member has an IPv4 test address, and IPv6 is off on {}",
+            tap.name()
+        )));
+    }
     let members: Vec<group::Member> = cfg
         .members
         .iter()
