@@ -372,7 +372,7 @@ pub fn datapath_plan(data: &[u8]) {
     }
     if matches!(
         d,
-        Divert::Request { .. } | Divert::Answer { .. } | Divert::Discard
+        Divert::Request { .. } | Divert::Answer { .. } | Divert::Discard | Divert::Resolved
     ) {
         // Only traffic for a test address is taken off the data path.
         assert!(port(slot).is_some_and(|x| x.test_addr.is_some() || x.test_addr6.is_some()));

@@ -111,6 +111,15 @@ pub enum Divert {
     /// An ARP reply from a probe target to the member: a copy to the
     /// prober, and on as usual.
     Tee,
+    /// A probe target's neighbour advertisement to the member's IPv6 test
+    /// address (the answer to our resolution): the prober only, limited
+    /// with the targets' ARP replies, apart from the requests a LAN host
+    /// can flood.
+    Resolved,
+    /// An MLD query while the member holds an IPv6 test address: a copy to
+    /// the prober (which reports the test address's group), and on as
+    /// usual; limited on its own, so a query flood starves nothing else.
+    Query,
     /// Anything else for the test address (it lives in no stack): dropped.
     Discard,
 }
@@ -188,7 +197,7 @@ fn divert6(plan: &Plan, slot: Slot, port: &Port, frame: &[u8]) -> Divert {
             u.next_header == ipv6::next_header::ICMPV6
                 && frame.get(ICMP_AT + u.offset + icmpv6::field::TYPE) == Some(&icmpv6::msg_type::MLD_QUERY)
         });
-        return if is_query { Divert::Tee } else { Divert::No };
+        return if is_query { Divert::Query } else { Divert::No };
     }
     if ip.next_header() != ipv6::next_header::ICMPV6 {
         return if to_test { Divert::Discard } else { Divert::No };
@@ -200,9 +209,17 @@ fn divert6(plan: &Plan, slot: Slot, port: &Port, frame: &[u8]) -> Divert {
     ) && frame.len() >= ND_TARGET.end
     {
         let target = crate::wire::ipv6::address_of(&frame[ND_TARGET]);
+        if to_test
+            && icmp_type == icmpv6::msg_type::NEIGHBOR_ADVERT
+            && port.test_addr6 != Some(target)
+            && plan.targets.contains(&IpAddr::V6(target))
+        {
+            // A target's answer to the test address: the prober only.
+            return Divert::Resolved;
+        }
         if port.test_addr6 == Some(target) || to_test {
-            // About the test address (NS for it, NA claiming it: DAD), or
-            // a target's answer to the test address: the prober only.
+            // About the test address (NS for it, NA claiming it: DAD): the
+            // prober only, as a request.
             return Divert::Request { arp: true };
         }
         if icmp_type == icmpv6::msg_type::NEIGHBOR_ADVERT
@@ -806,6 +823,7 @@ mod tests {
         assert_eq!(divert(&p, 1, &other), Divert::No);
         // A target's NA to the test address: the prober; to a member's MAC
         // for a data address (ARP mode): a copy, while probing, from a target.
+        // Not from a target: counted with the requests a host can flood.
         let answer = neighbor_advert(ROUTER, router, ta, M[1]);
         assert_eq!(divert(&p, 1, &answer), Divert::Request { arp: true });
         let to_data = neighbor_advert(ROUTER, router, "fe80::200".parse().unwrap(), M[2]);
@@ -814,6 +832,8 @@ mod tests {
         assert_eq!(divert(&p, 2, &to_data), Divert::No, "not from a target");
         p.targets = vec![IpAddr::V6(router)];
         assert_eq!(divert(&p, 2, &to_data), Divert::Tee);
+        // From a target: an answer, limited apart from the requests.
+        assert_eq!(divert(&p, 1, &answer), Divert::Resolved);
         // Echo request to the test address: to answer.
         let ping = echo6_request(ROUTER, M[1], router, ta, 9, 1, &[0; 20]);
         assert_eq!(divert(&p, 1, &ping), Divert::Request { arp: false });
@@ -860,7 +880,7 @@ mod tests {
         assert_eq!(divert(&p, 1, &udp), Divert::Discard);
         // MLD queries: a copy for the member that has a test address.
         let query = crate::datapath::ndp::mld_general_query(ROUTER, router);
-        assert_eq!(divert(&p, 1, &query), Divert::Tee);
+        assert_eq!(divert(&p, 1, &query), Divert::Query);
         assert_eq!(divert(&p, 0, &query), Divert::No);
         for f in [&good, &ns, &na, &ping, &udp, &query] {
             for n in 0..f.len() {

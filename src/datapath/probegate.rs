@@ -25,6 +25,11 @@ pub const RECENT_ANSWERS: usize = 64;
 /// never fill the member's queue and crowd out its echo replies.
 pub const TARGET_ARP_RATE: u32 = 200;
 pub const TARGET_ARP_BURST: u32 = 40;
+/// MLD queries passed to the prober per second (and the burst): a querier
+/// sends one general query a QQI (125 s by default) plus a few specific
+/// ones; each makes the member report, so a flood must not become one.
+pub const MLD_QUERY_RATE: u32 = 10;
+pub const MLD_QUERY_BURST: u32 = 5;
 
 /// A token bucket in whole tokens, refilled by elapsed time.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +76,7 @@ pub struct ProbeGate {
     echo: TokenBucket,
     arp: TokenBucket,
     tee: TokenBucket,
+    query: TokenBucket,
     recent: [(u64, IpAddr); RECENT_ANSWERS],
     filled: usize,
     next: usize,
@@ -82,6 +88,7 @@ impl Default for ProbeGate {
             echo: TokenBucket::new(ECHO_ANSWER_RATE, ECHO_ANSWER_BURST),
             arp: TokenBucket::new(ARP_ANSWER_RATE, ARP_ANSWER_BURST),
             tee: TokenBucket::new(TARGET_ARP_RATE, TARGET_ARP_BURST),
+            query: TokenBucket::new(MLD_QUERY_RATE, MLD_QUERY_BURST),
             recent: [(0, IpAddr::V4(Ipv4Addr::UNSPECIFIED)); RECENT_ANSWERS],
             filled: 0,
             next: 0,
@@ -108,7 +115,8 @@ impl ProbeGate {
                 self.filled = (self.filled + 1).min(RECENT_ANSWERS);
                 Ok(())
             }
-            Divert::Tee => self.tee.allow(now).then_some(()).ok_or(DropReason::RateLimited),
+            Divert::Tee | Divert::Resolved => self.tee.allow(now).then_some(()).ok_or(DropReason::RateLimited),
+            Divert::Query => self.query.allow(now).then_some(()).ok_or(DropReason::RateLimited),
             Divert::No | Divert::Discard => Ok(()),
         }
     }
@@ -170,6 +178,21 @@ mod tests {
         assert_eq!(echo, ECHO_ANSWER_BURST as usize);
         // ARP has its own bucket: an echo flood does not starve it.
         assert_eq!(g.admit(Divert::Request { arp: true }, t0), Ok(()));
+        assert_eq!(g.admit(Divert::Tee, t0), Ok(()));
+    }
+
+    #[test]
+    fn neighbour_solicitations_and_mld_queries_starve_no_answer() {
+        let mut g = ProbeGate::default();
+        let t0 = Instant::now();
+        // A flood of NS for the test address and of MLD queries...
+        let ns = (0..1000)
+            .filter(|_| g.admit(Divert::Request { arp: true }, t0).is_ok())
+            .count();
+        let q = (0..1000).filter(|_| g.admit(Divert::Query, t0).is_ok()).count();
+        assert_eq!((ns, q), (ARP_ANSWER_BURST as usize, MLD_QUERY_BURST as usize));
+        // ...leaves the targets' answers their own room.
+        assert_eq!(g.admit(Divert::Resolved, t0), Ok(()));
         assert_eq!(g.admit(Divert::Tee, t0), Ok(()));
     }
 }

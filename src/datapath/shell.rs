@@ -492,7 +492,7 @@ fn forward_in(
     match divert {
         Divert::No => {}
         Divert::Discard => return c.drop(super::counters::DropReason::NotProbe),
-        d @ (Divert::Request { .. } | Divert::Answer { .. }) => {
+        d @ (Divert::Request { .. } | Divert::Answer { .. } | Divert::Resolved) => {
             let now = Instant::now();
             if let Err(why) = gate.admit(d, now) {
                 return c.drop(why);
@@ -506,10 +506,10 @@ fn forward_in(
         Divert::Tee
             if m.probe_sock.is_some()
                 && super::frame::ethertype(&buf[VNET_HDR_LEN..]) == super::frame::ETH_P_ARP => {}
-        Divert::Tee => {
+        d @ (Divert::Tee | Divert::Query) => {
             // The copy for the prober is rate-limited; the frame goes on.
             let now = Instant::now();
-            if gate.admit(Divert::Tee, now).is_ok() && to_control(s, m, now, &buf[VNET_HDR_LEN..]).is_err() {
+            if gate.admit(d, now).is_ok() && to_control(s, m, now, &buf[VNET_HDR_LEN..]).is_err() {
                 c.drop(super::counters::DropReason::QueueFull);
             }
         }
@@ -532,7 +532,11 @@ fn forward_in(
 fn probe_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, frame: &[u8]) {
     let c = &m.counters.rx;
     match plan::divert(&table.plan, m.slot, frame) {
-        d @ (Divert::Request { .. } | Divert::Answer { .. } | Divert::Tee) => {
+        d @ (Divert::Request { .. }
+        | Divert::Answer { .. }
+        | Divert::Tee
+        | Divert::Resolved
+        | Divert::Query) => {
             let now = Instant::now();
             if let Err(why) = gate.admit(d, now) {
                 return c.drop(why);
