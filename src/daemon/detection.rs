@@ -41,7 +41,12 @@ impl Probe6 {
     /// The test address while it is not a duplicate (tentative included,
     /// so conflicts with it are seen).
     pub fn test_addr(&self) -> Option<Ipv6Addr> {
-        self.dad.as_ref().filter(|d| !d.duplicate()).map(Dad::addr)
+        // `::` until the member's MAC is known (never taken yet): no address.
+        self.dad
+            .as_ref()
+            .filter(|d| !d.duplicate())
+            .map(Dad::addr)
+            .filter(|a| !a.is_unspecified())
     }
     /// The state that counts for the member: none while the test address
     /// is a duplicate (no IPv6 probing then).
@@ -752,7 +757,9 @@ impl Daemon {
             self.icmp_id,
             &self.probe_key,
         );
-        let is_v6 = crate::datapath::frame::ethertype(pf.bytes()) == crate::datapath::frame::ETH_P_IPV6;
+        // Checked here too: the control side trusts no frame it did not check.
+        let is_v6 = crate::wire::ethernet::Frame::new_checked(pf.bytes())
+            .is_ok_and(|f| f.ethertype() == crate::wire::ethernet::ethertype::IPV6);
         let (outs, v6) = match input {
             ProbeInput::AnswerEcho(_) | ProbeInput::AnswerNs(_) | ProbeInput::AnswerMld(_)
                 if is_v6 && !assigned6 =>

@@ -115,12 +115,12 @@ pub struct ProbeId {
 fn addr_bytes(a: &IpAddr, out: &mut [u8]) -> usize {
     match a {
         IpAddr::V4(a) => {
-            out[..4].copy_from_slice(&a.octets());
-            4
+            out[..ipv4::ADDRESS_LEN].copy_from_slice(&a.octets());
+            ipv4::ADDRESS_LEN
         }
         IpAddr::V6(a) => {
-            out[..16].copy_from_slice(&a.octets());
-            16
+            out[..ipv6::ADDRESS_LEN].copy_from_slice(&a.octets());
+            ipv6::ADDRESS_LEN
         }
     }
 }

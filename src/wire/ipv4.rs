@@ -8,6 +8,8 @@ use std::net::Ipv4Addr;
 pub const VERSION: u8 = 4;
 /// Bytes of a header without options.
 pub const MIN_HEADER_LEN: usize = field::DST_ADDR.end;
+/// Bytes of an IPv4 address.
+pub const ADDRESS_LEN: usize = 4;
 /// The Router Alert option ("every router examines this packet"), value 0:
 /// type 0x94 (copied, option 20), length 4.
 pub const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
