@@ -559,3 +559,154 @@ fn a_host_without_ipv6_probes_over_ipv4_only() {
     let p = lab.ping("router", "192.0.2.200", 20);
     assert!(p.clean(), "{}", p.output);
 }
+
+/// The group's IPv6 data addresses, one per member (spread per family).
+const DATA6: [&str; 3] = ["2001:db8::200", "2001:db8::201", "2001:db8::202"];
+
+/// `--probe arp` with only IPv6 targets: no IPv4 probing, IPv6 data
+/// addresses, neighbour solicitations to the router.
+fn ns_args(target: &str, data6: &[&str]) -> Vec<String> {
+    let mut a = tutorial_args();
+    for d in data6 {
+        a.extend(strings(&["--data", &format!("{d}/64")]));
+    }
+    a.extend(strings(&["--probe", "arp", "--target", target, "--fdt", FDT]));
+    a
+}
+
+/// tcpdump on the router's r0: neighbour solicitations for `target`, with
+/// Ethernet headers, one line each.
+fn capture_ns(lab: &Lab) -> Proc {
+    let p = lab.spawn(
+        "router",
+        "tcpdump",
+        &[
+            "-i",
+            "r0",
+            "-n",
+            "-e",
+            "-l",
+            "-Q",
+            "in",
+            "icmp6 and ip6[40] == 135",
+        ],
+    );
+    // tcpdump listens once it says so on stderr.
+    assert!(
+        wait_until(SETTLE, || p.stderr_text().contains("listening on")),
+        "tcpdump: {}",
+        p.stderr_text()
+    );
+    p
+}
+
+/// (source MAC, source address) of each captured NS for `target`.
+fn ns_for(cap: &Proc, target: &str) -> Vec<(String, String)> {
+    cap.stdout_text()
+        .lines()
+        .filter(|l| l.contains(&format!("who has {target},")) || l.ends_with(&format!("who has {target}")))
+        .filter_map(|l| {
+            let mac = l.split_whitespace().nth(1)?.to_string();
+            let (_, ip) = l.split_once("length ")?;
+            let src = ip.split_once(": ")?.1.split_whitespace().next()?.to_string();
+            Some((mac, src))
+        })
+        .collect()
+}
+
+fn mac_str(m: [u8; 6]) -> String {
+    common::fmt_mac(&m)
+}
+
+#[test]
+fn ns_probes_come_from_a_bound_data_address_and_detect_a_silent_cut() {
+    let lab = Lab::new("v6ns");
+    router_v6(&lab);
+    let cap = capture_ns(&lab);
+    let d = start(&lab, &ns_args(ROUTER_IP6, &DATA6), "ipmp0", "192.0.2.200");
+    let macs: Vec<String> = ["e1000g0", "e1000g1", "rge0"]
+        .iter()
+        .map(|m| mac_str(lab.mac("host", m)))
+        .collect();
+    // ipmp0's own link-local is one of the group's IPv6 data addresses too.
+    let group_ll = link_local(lab.mac("host", "ipmp0")).to_string();
+    let bound = |src: &str| DATA6.contains(&src) || src == group_ll;
+    // Every member asks the router from an IPv6 data address, with its own MAC.
+    assert!(
+        wait_until(SETTLE, || {
+            let ns = ns_for(&cap, ROUTER_IP6);
+            macs.iter()
+                .all(|m| ns.iter().any(|(mac, src)| mac == m && bound(src)))
+        }),
+        "{}",
+        cap.stdout_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    assert!(
+        !logged(&d, "probe-based failure detection is not working"),
+        "{}",
+        d.stderr_text()
+    );
+    // Only IPv6 probes: no IPv4 prober row in ipmpstat -t.
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("e1000g0 ") && l.ends_with(ROUTER_IP6)),
+        "{t}"
+    );
+    silent_cut(&lab, &d);
+    for (mac, src) in ns_for(&cap, ROUTER_IP6) {
+        assert_ne!(src, "::", "an NS from :: for the router's address");
+        assert!(macs.contains(&mac), "NS from {mac}: {}", cap.stdout_text());
+        // A data address, or (while failed, holding none) the member's own link-local.
+        let own_ll = ["e1000g0", "e1000g1", "rge0"]
+            .iter()
+            .any(|m| link_local(lab.mac("host", m)).to_string() == src);
+        assert!(bound(&src) || own_ll, "NS from {src}");
+    }
+}
+
+#[test]
+fn ns_probes_of_members_without_an_ipv6_data_address_use_their_link_local() {
+    let lab = Lab::new("v6ns1");
+    let ll = router_v6(&lab);
+    let cap = capture_ns(&lab);
+    // One IPv6 data address for three members; the target is the router's link-local.
+    let d = start(
+        &lab,
+        &ns_args(&ll.to_string(), &DATA6[..1]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    let lls: Vec<String> = ["e1000g0", "e1000g1", "rge0"]
+        .iter()
+        .map(|m| link_local(lab.mac("host", m)).to_string())
+        .collect();
+    let target = ll.to_string();
+    // Two members hold no IPv6 data address: they ask from their own link-local.
+    assert!(
+        wait_until(SETTLE, || {
+            let ns = ns_for(&cap, &target);
+            let from_ll = lls.iter().filter(|l| ns.iter().any(|(_, s)| s == *l)).count();
+            from_ll >= 2 && ns.iter().any(|(_, s)| s == DATA6[0])
+        }),
+        "{}",
+        cap.stdout_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    // A failed member holds no data address and still probes: it is
+    // repaired by probes, not by the lack of them (no flapping meanwhile).
+    silent_cut(&lab, &d);
+    assert_eq!(
+        count(
+            &d,
+            "IP interface failure detected on e1000g0 of group production0"
+        ),
+        1,
+        "{}",
+        d.stderr_text()
+    );
+    assert!(ns_for(&cap, &target).iter().all(|(_, s)| s != "::"));
+}

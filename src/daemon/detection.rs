@@ -215,6 +215,19 @@ pub(super) fn build_probers6(
         .collect()
 }
 
+/// The source of a member's neighbour solicitations in ARP mode: an IPv6
+/// data address bound to it, else the EUI-64 link-local of its MAC; never
+/// `::`, which makes the NS a DAD probe for the target's own address.
+/// A member holds no data address while it is failed or inactive (they
+/// move away): with no sender it could never be repaired, and "no
+/// verdict" would repair it at once, only to fail it again. The
+/// link-local is the member's own (unique with its MAC); the router's
+/// answer comes back to it, on that member, without touching the
+/// neighbour entries of the data addresses.
+pub(super) fn ns_sender(bound: Option<Ipv6Addr>, mac: Option<Mac>) -> Option<Ipv6Addr> {
+    bound.or_else(|| mac.map(ipv6::link_local_from_mac))
+}
+
 /// Whether IPv6 is on on the group interface `ifname` (this host has IPv6
 /// and did not disable it there): without it the group is IPv4 only and
 /// nothing probes over IPv6 (the test addresses themselves never use the
@@ -517,10 +530,9 @@ impl Daemon {
             }
             if let Some(v6) = st.v6.as_mut() {
                 v6.prober.set_fast_repair(fast);
-                // The NS variant asks from an IPv6 address bound here
-                // (never from `::`, which is a DAD probe).
+                let mac = st.taken.as_ref().map(|t| t.mac);
                 v6.prober
-                    .set_arp_sender(self.group.bindings().on6(slot).next().map(IpAddr::V6));
+                    .set_arp_sender(ns_sender(self.group.bindings().on6(slot).next(), mac).map(IpAddr::V6));
             }
         }
     }
@@ -1080,6 +1092,18 @@ mod tests {
         assert_eq!(v6, vec!["2001:db8::9".parse::<IpAddr>().unwrap()]);
         let (v4, _) = choose_targets(&c, &routes);
         assert_eq!(v4, vec!["192.0.2.9".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn the_ns_sender_is_a_bound_address_else_the_members_link_local_never_unspecified() {
+        let mac = [0x02, 0, 0, 0, 0, 0x10];
+        let bound: Ipv6Addr = "2001:db8::200".parse().unwrap();
+        assert_eq!(ns_sender(Some(bound), Some(mac)), Some(bound));
+        let ll = ns_sender(None, Some(mac)).unwrap();
+        assert_eq!(ll, ipv6::link_local_from_mac(mac));
+        assert!(ipv6::is_link_local(&ll) && !ll.is_unspecified());
+        // Not taken over yet: no MAC, nothing to send from.
+        assert_eq!(ns_sender(None, None), None);
     }
 
     #[test]

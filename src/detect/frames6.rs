@@ -314,15 +314,17 @@ pub fn nd_input(nd: &Nd, mac: Mac, test6: Option<Ipv6Addr>) -> ProbeInput {
             }
         }
         // A target's answer to our solicitation: solicited, sent from the
-        // address it is about, to this member, with its link-layer address.
+        // address it is about, to this member. Its link-layer address is
+        // the option, else (answers to a unicast NS carry none: Linux
+        // adds it only for multicast ones) the frame's source.
         ndisc::Repr::NeighborAdvert {
             flags,
             target,
-            lladdr: Some(l),
+            lladdr,
         } if flags & na_flags::SOLICITED != 0 && nd.src == target && nd.eth_dst == mac => {
             ProbeInput::ArpReply {
                 from: IpAddr::V6(target),
-                mac: l,
+                mac: lladdr.unwrap_or(nd.eth_src),
             }
         }
         _ => ProbeInput::Ignored,
@@ -333,6 +335,46 @@ pub fn nd_input(nd: &Nd, mac: Mac, test6: Option<Ipv6Addr>) -> ProbeInput {
 mod tests {
     use super::*;
     use crate::wire::{from_hex, KERNEL_PING6, KERNEL_PONG6};
+
+    #[test]
+    fn a_targets_answer_to_a_unicast_ns_counts_without_a_link_layer_option() {
+        let me: Mac = [2, 0, 0, 0, 0, 1];
+        let router: Mac = [2, 0, 0, 0, 0, 2];
+        let (rl, src) = (ipv6::link_local_from_mac(router), ipv6::link_local_from_mac(me));
+        // Linux answers a unicast NS without the target link-layer option.
+        let bare = ndisc::Repr::NeighborAdvert {
+            flags: na_flags::SOLICITED | na_flags::ROUTER,
+            target: rl,
+            lladdr: None,
+        }
+        .frame(router, me, rl, src);
+        let reply = ProbeInput::ArpReply {
+            from: IpAddr::V6(rl),
+            mac: router,
+        };
+        assert_eq!(nd_input(&parse_nd(&bare).unwrap(), me, None), reply);
+        // Not solicited, or to another MAC: not an answer.
+        let unsolicited = ndisc::Repr::NeighborAdvert {
+            flags: na_flags::OVERRIDE,
+            target: rl,
+            lladdr: None,
+        }
+        .frame(router, me, rl, src);
+        assert_eq!(
+            nd_input(&parse_nd(&unsolicited).unwrap(), me, None),
+            ProbeInput::Ignored
+        );
+        let elsewhere = ndisc::Repr::NeighborAdvert {
+            flags: na_flags::SOLICITED,
+            target: rl,
+            lladdr: None,
+        }
+        .frame(router, [2, 0, 0, 0, 0, 9], rl, src);
+        assert_eq!(
+            nd_input(&parse_nd(&elsewhere).unwrap(), me, None),
+            ProbeInput::Ignored
+        );
+    }
 
     #[test]
     fn answers_a_kernel_ping6_as_the_kernel_does_but_for_the_flow_label() {
