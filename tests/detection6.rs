@@ -710,3 +710,37 @@ fn ns_probes_of_members_without_an_ipv6_data_address_use_their_link_local() {
     );
     assert!(ns_for(&cap, &target).iter().all(|(_, s)| s != "::"));
 }
+
+#[test]
+fn a_mac_change_moves_the_test_address_its_group_membership_and_runs_dad() {
+    let lab = Lab::new("v6mac");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    let old = link_local(lab.mac("host", "rge0"));
+    let new_mac = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x99];
+    let new = link_local(new_mac);
+    let mc = |a: Ipv6Addr| {
+        let o = ipmpd::wire::ipv6::multicast_mac(ipmpd::wire::ipv6::solicited_node(a));
+        format!("link  {}", common::fmt_mac(&o))
+    };
+    let maddr = || lab.sh_ok("host", "ip maddr show dev rge0");
+    assert!(maddr().contains(&mc(old)), "{}", maddr());
+    lab.exec_ok(
+        "host",
+        &["ip", "link", "set", "rge0", "address", "02:00:5e:10:00:99"],
+    );
+    // DAD for the new address, then probing again.
+    expect_log(&d, &format!("rge0: IPv6 test address {new} passed DAD; probing"));
+    // The NIC listens to the new solicited-node group, no longer to the old one.
+    assert!(
+        wait_until(SETTLE, || {
+            let m = maddr();
+            m.contains(&mc(new)) && !m.contains(&mc(old))
+        }),
+        "{}",
+        maddr()
+    );
+    ping6_test_address(&lab, "rge0");
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+}

@@ -486,6 +486,7 @@ impl Daemon {
             v6.prober.set_discovery(Some(own));
         }
         let Some(dad) = v6.dad.as_mut() else { return };
+        let old = dad.addr();
         if !dad.set_addr(addr) {
             return;
         }
@@ -500,11 +501,21 @@ impl Daemon {
             st.cfg.name,
             crate::wire::ethernet::format(&mac)
         );
-        if let Some(t) = self.slots.taken(slot) {
-            let group = ipv6::multicast_mac(ipv6::solicited_node(addr));
-            if let Err(e) = t.io.rx.join_multicast(group) {
+        let Some(t) = self.slots.taken(slot) else {
+            return;
+        };
+        let (old_group, group) = (ipv6::solicited_node(old), ipv6::solicited_node(addr));
+        if !old.is_unspecified() && old_group != group {
+            // The old address's group is left, on the socket and by MLD
+            // (snooping switches stop sending its NS here); the new one is
+            // joined below and reported by the DAD about to run.
+            if let Err(e) = t.io.rx.leave_multicast(ipv6::multicast_mac(old_group)) {
                 log::warn!("{}: {e}", t.io.name);
             }
+            self.send_on(slot, &frames6::mld_leave(mac, Ipv6Addr::UNSPECIFIED, old_group));
+        }
+        if let Err(e) = t.io.rx.join_multicast(ipv6::multicast_mac(group)) {
+            log::warn!("{}: {e}", t.io.name);
         }
     }
 

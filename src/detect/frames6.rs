@@ -179,12 +179,25 @@ const MLD_HOP_LIMIT: u8 = 1;
 /// member. `change`: a state-change report (on joining), else the current
 /// state (the answer to a query).
 pub fn mld_report(src_mac: Mac, src: Ipv6Addr, group: Ipv6Addr, change: bool) -> Vec<u8> {
-    let mut record = [0u8; mld::RECORD_HEADER_LEN];
-    record[mld::field::RECORD_TYPE] = if change {
+    let kind = if change {
         mld::record_type::CHANGE_TO_EXCLUDE
     } else {
         mld::record_type::MODE_IS_EXCLUDE
     };
+    mld_record(src_mac, src, group, kind)
+}
+
+/// An MLDv2 report that the member no longer listens to `group` (an old
+/// test address's solicited-node group, after a MAC change): a change to
+/// INCLUDE with no sources (RFC 3810 6.1).
+pub fn mld_leave(src_mac: Mac, src: Ipv6Addr, group: Ipv6Addr) -> Vec<u8> {
+    mld_record(src_mac, src, group, mld::record_type::CHANGE_TO_INCLUDE)
+}
+
+/// An MLDv2 report of one source-less record of type `kind` for `group`.
+fn mld_record(src_mac: Mac, src: Ipv6Addr, group: Ipv6Addr, kind: u8) -> Vec<u8> {
+    let mut record = [0u8; mld::RECORD_HEADER_LEN];
+    record[mld::field::RECORD_TYPE] = kind;
     record[mld::field::RECORD_MCAST_ADDR].copy_from_slice(&group.octets());
     let report = mld::Repr::Report {
         nr_records: 1,
@@ -651,6 +664,23 @@ mod tests {
         assert_eq!(parse_mld_query(&report), None);
         let join = mld_report(me, Ipv6Addr::UNSPECIFIED, group, true);
         assert_eq!(parse_mld_query(&join), None);
+        // Leaving (after a MAC change): a change to INCLUDE with no sources.
+        let leave = mld_leave(me, Ipv6Addr::UNSPECIFIED, group);
+        let ip = ipv6::Packet::new_checked(&leave[ethernet::HEADER_LEN..]).unwrap();
+        let ipr = ipv6::Repr::parse(&ip).unwrap();
+        let up = ipv6ext::walk(ipr.next_header, ip.payload()).unwrap();
+        let msg = icmpv6::Packet::new_checked(&ip.payload()[up.offset..]).unwrap();
+        let mld::Repr::Report { nr_records, records } =
+            mld::Repr::parse(&ipr.src_addr, &ipr.dst_addr, &msg).unwrap()
+        else {
+            panic!("not a report");
+        };
+        let r: Vec<_> = mld::records(records, nr_records).collect();
+        let r = r[0].unwrap();
+        assert_eq!(
+            (r.record_type, r.mcast_addr, r.sources.len()),
+            (mld::record_type::CHANGE_TO_INCLUDE, group, 0)
+        );
         for n in 0..query.len() {
             let _ = probe_input(&query[..n], 0, me, None, Some(ta), 7, &key);
         }
