@@ -744,3 +744,59 @@ fn a_mac_change_moves_the_test_address_its_group_membership_and_runs_dad() {
     ping6_test_address(&lab, "rge0");
     assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
 }
+
+#[test]
+fn sighup_from_ipv4_targets_to_ipv6_targets_moves_probing_to_ipv6() {
+    let lab = Lab::new("v6hup");
+    let ll = router_v6(&lab);
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("production0.toml");
+    let write = |targets: &str| {
+        let mut t = format!(
+            "data = [\"192.0.2.200/24\"]\nprobe = \"icmp\"\nfailure_detection_time = \"{FDT}\"\ntargets = [{targets}]\n"
+        );
+        for (i, m) in ["e1000g0", "e1000g1", "rge0"].iter().enumerate() {
+            t.push_str(&format!(
+                "[[member]]\nname = \"{m}\"\ntest_address = \"192.0.2.{}/24\"\n",
+                201 + i
+            ));
+        }
+        std::fs::write(&file, t).unwrap();
+    };
+    write(&format!("\"{ROUTER_IP}\""));
+    let d = start(
+        &lab,
+        &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    // IPv4 targets only: no IPv6 probing.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert_eq!(t.lines().filter(|l| l.starts_with("e1000g0 ")).count(), 1, "{t}");
+    assert!(!logged(&d, "IPv6 test address"), "{}", d.stderr_text());
+    // Now the router's link-local only: IPv6 probers come, IPv4 ones go.
+    write(&format!("\"{ll}\""));
+    d.signal(libc::SIGHUP);
+    expect_log(&d, "configuration of group production0 reloaded");
+    wait_probing6(&lab, &d);
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        let rows: Vec<Vec<&str>> = t
+            .lines()
+            .filter(|l| l.starts_with(&format!("{m} ")))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let ta = link_local(lab.mac("host", m)).to_string();
+        assert!(
+            rows.iter()
+                .any(|r| r[2] == ta && r.last() == Some(&ll.to_string().as_str())),
+            "{t}"
+        );
+        assert!(!rows.iter().any(|r| r.last() == Some(&ROUTER_IP)), "{t}");
+    }
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    // And the IPv6 probes alone detect a silent cut.
+    silent_cut(&lab, &d);
+}

@@ -501,6 +501,12 @@ impl Daemon {
             st.cfg.name,
             crate::wire::ethernet::format(&mac)
         );
+        self.move_test_group6(slot, mac, old, addr);
+    }
+
+    /// A member listens to the solicited-node group of its test address
+    /// `addr` instead of that of `old` (`::`: none before).
+    pub(super) fn move_test_group6(&self, slot: Slot, mac: Mac, old: Ipv6Addr, addr: Ipv6Addr) {
         let Some(t) = self.slots.taken(slot) else {
             return;
         };
