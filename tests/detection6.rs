@@ -800,3 +800,59 @@ fn sighup_from_ipv4_targets_to_ipv6_targets_moves_probing_to_ipv6() {
     // And the IPv6 probes alone detect a silent cut.
     silent_cut(&lab, &d);
 }
+
+#[test]
+fn an_ipv6_route_added_after_start_makes_its_link_local_next_hop_the_target() {
+    let lab = Lab::new("v6route");
+    let ll = router_v6(&lab);
+    // No targets: the router is found by discovery first.
+    let d = start(
+        &lab,
+        &strings(&[
+            "--group",
+            "production0",
+            "--data",
+            "192.0.2.200/24",
+            "--member",
+            "e1000g0",
+            "--member",
+            "e1000g1",
+            "--member",
+            "rge0",
+            "--probe",
+            "icmp",
+            "--fdt",
+            FDT,
+        ]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    wait_probing6(&lab, &d);
+    expect_log(
+        &d,
+        &format!("Probe targets for e1000g0 of group production0 (multicast discovery): {ll}"),
+    );
+    // A route through ipmp0 via the router's link-local (as SLAAC's default
+    // route would be): re-read within the refresh period, MODE routes.
+    lab.sh_ok(
+        "host",
+        &format!("ip -6 route add 2001:db8:0:9::/64 via {ll} dev ipmp0"),
+    );
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        expect_log(&d, &format!("Probe targets for {m} of group production0 (routers): {ll}"));
+    }
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        let ta = link_local(lab.mac("host", m)).to_string();
+        // The IPv6 row (the IPv4 one says "disabled": no IPv4 test address).
+        let row: Vec<&str> = t
+            .lines()
+            .filter(|l| l.starts_with(&format!("{m} ")))
+            .last()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(row, [m, "routes", &ta, &ll.to_string()], "{t}");
+    }
+    silent_cut(&lab, &d);
+}
