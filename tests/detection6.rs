@@ -839,7 +839,10 @@ fn an_ipv6_route_added_after_start_makes_its_link_local_next_hop_the_target() {
         &format!("ip -6 route add 2001:db8:0:9::/64 via {ll} dev ipmp0"),
     );
     for m in ["e1000g0", "e1000g1", "rge0"] {
-        expect_log(&d, &format!("Probe targets for {m} of group production0 (routers): {ll}"));
+        expect_log(
+            &d,
+            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
+        );
     }
     let (_, t, _) = ipmpstat(&lab, &["-t"]);
     for m in ["e1000g0", "e1000g1", "rge0"] {
@@ -854,5 +857,59 @@ fn an_ipv6_route_added_after_start_makes_its_link_local_next_hop_the_target() {
             .collect();
         assert_eq!(row, [m, "routes", &ta, &ll.to_string()], "{t}");
     }
+    silent_cut(&lab, &d);
+}
+
+/// radvd on the router (`scripts/lab.sh radvd`), stopped on drop.
+struct Radvd(Proc);
+
+impl Drop for Radvd {
+    fn drop(&mut self) {
+        self.0.stop(Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_default_route_learned_by_slaac_after_start_makes_the_router_the_ipv6_target() {
+    let lab = Lab::new("v6slaac");
+    let d = start(
+        &lab,
+        &strings(&[
+            "--group",
+            "production0",
+            "--data",
+            "192.0.2.200/24",
+            "--member",
+            "e1000g0",
+            "--member",
+            "e1000g1",
+            "--member",
+            "rge0",
+            "--probe",
+            "icmp",
+            "--fdt",
+            FDT,
+        ]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    // Router advertisements start after ipmpd: the default route via the
+    // router's link-local comes later, and the targets follow it.
+    let dir = lab.dir.join("radvd");
+    let _radvd = Radvd(lab.spawn_script(&["radvd", &dir.to_string_lossy()]));
+    let ll = link_local(lab.mac("router", "r0"));
+    assert!(
+        wait_until(Duration::from_secs(30), || lab
+            .exec_ok("host", &["ip", "-6", "route", "show", "default"])
+            .contains(&format!("via {ll} dev ipmp0"))),
+        "no default route from SLAAC"
+    );
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        expect_log(
+            &d,
+            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
+        );
+    }
+    wait_probing6(&lab, &d);
     silent_cut(&lab, &d);
 }
