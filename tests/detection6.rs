@@ -850,8 +850,7 @@ fn an_ipv6_route_added_after_start_makes_its_link_local_next_hop_the_target() {
         // The IPv6 row (the IPv4 one says "disabled": no IPv4 test address).
         let row: Vec<&str> = t
             .lines()
-            .filter(|l| l.starts_with(&format!("{m} ")))
-            .last()
+            .rfind(|l| l.starts_with(&format!("{m} ")))
             .unwrap_or_default()
             .split_whitespace()
             .collect();
