@@ -912,3 +912,43 @@ fn a_default_route_learned_by_slaac_after_start_makes_the_router_the_ipv6_target
     wait_probing6(&lab, &d);
     silent_cut(&lab, &d);
 }
+
+#[test]
+fn a_configured_ipv6_route_via_the_routers_link_local_makes_it_the_target() {
+    let lab = Lab::new("v6cfgrt");
+    let ll = router_v6(&lab);
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("production0.toml"),
+        format!(
+            "data = [\"192.0.2.200/24\"]\nprobe = \"icmp\"\nfailure_detection_time = \"{FDT}\"\n\
+             [[member]]\nname = \"e1000g0\"\n[[member]]\nname = \"e1000g1\"\n[[member]]\nname = \"rge0\"\n\
+             [[route]]\ndestination = \"2001:db8:0:9::/64\"\ngateway = \"{ll}\"\n"
+        ),
+    )
+    .unwrap();
+    let d = start(
+        &lab,
+        &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    assert!(lab
+        .exec_ok("host", &["ip", "-6", "route", "show", "2001:db8:0:9::/64"])
+        .contains(&format!("via {ll} dev ipmp0")));
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        expect_log(
+            &d,
+            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
+        );
+    }
+    wait_probing6(&lab, &d);
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("e1000g0 ") && l.contains(" routes ") && l.ends_with(&ll.to_string())),
+        "{t}"
+    );
+    silent_cut(&lab, &d);
+}
