@@ -799,6 +799,43 @@ fn sighup_from_ipv4_targets_to_ipv6_targets_moves_probing_to_ipv6() {
     assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
     // And the IPv6 probes alone detect a silent cut.
     silent_cut(&lab, &d);
+    // Back to IPv4 targets: the IPv6 probers go, with their test
+    // addresses' solicited-node groups.
+    let ta = link_local(lab.mac("host", "e1000g0"));
+    let group_mac = common::fmt_mac(&ipmpd::wire::ipv6::multicast_mac(
+        ipmpd::wire::ipv6::solicited_node(ta),
+    ));
+    let maddr = || lab.sh_ok("host", "ip maddr show dev e1000g0");
+    assert!(maddr().contains(&group_mac), "{}", maddr());
+    write(&format!("\"{ROUTER_IP}\""));
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(SETTLE, || count(
+            &d,
+            "configuration of group production0 reloaded"
+        ) == 2),
+        "{}",
+        d.stderr_text()
+    );
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    let rows: Vec<&str> = t.lines().filter(|l| l.starts_with("e1000g0 ")).collect();
+    assert_eq!(rows.len(), 1, "{t}");
+    assert!(rows[0].ends_with(ROUTER_IP), "{t}");
+    assert!(
+        wait_until(SETTLE, || !maddr().contains(&group_mac)),
+        "{}",
+        maddr()
+    );
+    // The IPv4 test addresses answer again (ARP and ping), probes with them.
+    assert!(wait_until(SETTLE, || lab
+        .ping("router", "192.0.2.201", 1)
+        .clean()));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !logged(&d, "IP interface failure detected on rge0"),
+        "{}",
+        d.stderr_text()
+    );
 }
 
 #[test]

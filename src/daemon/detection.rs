@@ -512,17 +512,26 @@ impl Daemon {
         };
         let (old_group, group) = (ipv6::solicited_node(old), ipv6::solicited_node(addr));
         if !old.is_unspecified() && old_group != group {
-            // The old address's group is left, on the socket and by MLD
-            // (snooping switches stop sending its NS here); the new one is
-            // joined below and reported by the DAD about to run.
-            if let Err(e) = t.io.rx.leave_multicast(ipv6::multicast_mac(old_group)) {
-                log::warn!("{}: {e}", t.io.name);
-            }
-            self.send_on(slot, &frames6::mld_leave(mac, Ipv6Addr::UNSPECIFIED, old_group));
+            // The new group is reported by the DAD about to run.
+            self.leave_test_group6(slot, mac, old);
         }
         if let Err(e) = t.io.rx.join_multicast(ipv6::multicast_mac(group)) {
             log::warn!("{}: {e}", t.io.name);
         }
+    }
+
+    /// A member no longer listens to the solicited-node group of its
+    /// former test address `old`: left on the socket and by MLD, so
+    /// snooping switches stop sending its NS here.
+    pub(super) fn leave_test_group6(&self, slot: Slot, mac: Mac, old: Ipv6Addr) {
+        let Some(t) = self.slots.taken(slot) else {
+            return;
+        };
+        let group = ipv6::solicited_node(old);
+        if let Err(e) = t.io.rx.leave_multicast(ipv6::multicast_mac(group)) {
+            log::warn!("{}: {e}", t.io.name);
+        }
+        self.send_on(slot, &frames6::mld_leave(mac, Ipv6Addr::UNSPECIFIED, group));
     }
 
     /// The link of a member changed (netlink or ETHTOOL_GLINK): its probers

@@ -196,7 +196,7 @@ impl Daemon {
                 (ProberChange::Remove, _) => st.prober = None,
                 _ => {}
             }
-            let mut joined6 = None;
+            let (mut joined6, mut left6) = (None, None);
             match (c6, new6) {
                 (ProberChange::Retarget, Some(n)) => {
                     if let Some(v) = st.v6.as_mut() {
@@ -230,11 +230,18 @@ impl Daemon {
                     }
                     st.v6 = Some(n);
                 }
-                (ProberChange::Remove, _) => st.v6 = None,
+                (ProberChange::Remove, _) => {
+                    // Its test address goes with it: so does its group.
+                    let ta = st.v6.take().and_then(|v| v.test_addr());
+                    left6 = st.taken.as_ref().map(|t| t.mac).zip(ta);
+                }
                 _ => {}
             }
             if let Some((mac, addr)) = joined6 {
                 self.move_test_group6(slot, mac, std::net::Ipv6Addr::UNSPECIFIED, addr);
+            }
+            if let Some((mac, addr)) = left6 {
+                self.leave_test_group6(slot, mac, addr);
             }
             if [c4, c6]
                 .iter()
