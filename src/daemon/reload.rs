@@ -261,6 +261,9 @@ impl Daemon {
 /// discovery) are left to the target refresh, due at once.
 fn retarget_prober(p: &mut Prober, new: &Prober) {
     let targets = new.all_targets();
+    if targets == p.all_targets() && !targets.is_empty() {
+        return; // this family's targets did not change: nothing starts over
+    }
     if !targets.is_empty() {
         p.set_discovery(None);
     }
