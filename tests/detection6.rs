@@ -331,16 +331,41 @@ fn failback_no_over_ipv6_keeps_the_repaired_member_inactive() {
     ]);
     let d = start(&lab, &a, "ipmp0", "192.0.2.200");
     wait_probing6(&lab, &d);
-    lab.cut("cable4");
-    expect_log(
+    // Members are repaired at start in the order their first probes are
+    // answered: the standby may stand in for a moment then. Only what
+    // follows the cut counts.
+    let failed = count(
         &d,
         "IP interface failure detected on e1000g0 of group production0",
     );
+    lab.cut("cable4");
+    assert!(
+        wait_until(SETTLE, || count(
+            &d,
+            "IP interface failure detected on e1000g0 of group production0"
+        ) > failed),
+        "{}",
+        d.stderr_text()
+    );
     expect_log(&d, "rge0 is now active in group production0");
+    let rge0_left = count(&d, "rge0 is no longer active");
+    let repaired = count(&d, "IP interface repair detected on e1000g0 of group production0");
     lab.restore("cable4");
-    expect_log(&d, "IP interface repair detected on e1000g0 of group production0");
+    assert!(
+        wait_until(SETTLE, || count(
+            &d,
+            "IP interface repair detected on e1000g0 of group production0"
+        ) > repaired),
+        "{}",
+        d.stderr_text()
+    );
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!logged(&d, "rge0 is no longer active"), "{}", d.stderr_text());
+    assert_eq!(
+        count(&d, "rge0 is no longer active"),
+        rge0_left,
+        "{}",
+        d.stderr_text()
+    );
 }
 
 /// A forged ICMPv6 echo reply to e1000g0's test address, from the router's
@@ -575,4 +600,434 @@ fn a_host_without_ipv6_probes_over_ipv4_only() {
     assert_eq!(code, Some(2), "refused: {err}");
     assert!(err.contains("--probe icmp: no member has an IPv4 test address"), "{err}");
     assert_eq!(host_snapshot(&lab), before, "nothing left half-configured");
+}
+
+/// The group's IPv6 data addresses, one per member (spread per family).
+const DATA6: [&str; 3] = ["2001:db8::200", "2001:db8::201", "2001:db8::202"];
+
+/// `--probe arp` with only IPv6 targets: no IPv4 probing, IPv6 data
+/// addresses, neighbour solicitations to the router.
+fn ns_args(target: &str, data6: &[&str]) -> Vec<String> {
+    let mut a = tutorial_args();
+    for d in data6 {
+        a.extend(strings(&["--data", &format!("{d}/64")]));
+    }
+    a.extend(strings(&["--probe", "arp", "--target", target, "--fdt", FDT]));
+    a
+}
+
+/// tcpdump on the router's r0: neighbour solicitations for `target`, with
+/// Ethernet headers, one line each.
+fn capture_ns(lab: &Lab) -> Proc {
+    let p = lab.spawn(
+        "router",
+        "tcpdump",
+        &[
+            "-i",
+            "r0",
+            "-n",
+            "-e",
+            "-l",
+            "-Q",
+            "in",
+            "icmp6 and ip6[40] == 135",
+        ],
+    );
+    // tcpdump listens once it says so on stderr.
+    assert!(
+        wait_until(SETTLE, || p.stderr_text().contains("listening on")),
+        "tcpdump: {}",
+        p.stderr_text()
+    );
+    p
+}
+
+/// (source MAC, source address) of each captured NS for `target`.
+fn ns_for(cap: &Proc, target: &str) -> Vec<(String, String)> {
+    cap.stdout_text()
+        .lines()
+        .filter(|l| l.contains(&format!("who has {target},")) || l.ends_with(&format!("who has {target}")))
+        .filter_map(|l| {
+            let mac = l.split_whitespace().nth(1)?.to_string();
+            let (_, ip) = l.split_once("length ")?;
+            let src = ip.split_once(": ")?.1.split_whitespace().next()?.to_string();
+            Some((mac, src))
+        })
+        .collect()
+}
+
+fn mac_str(m: [u8; 6]) -> String {
+    common::fmt_mac(&m)
+}
+
+#[test]
+fn ns_probes_come_from_a_bound_data_address_and_detect_a_silent_cut() {
+    let lab = Lab::new("v6ns");
+    router_v6(&lab);
+    let cap = capture_ns(&lab);
+    let d = start(&lab, &ns_args(ROUTER_IP6, &DATA6), "ipmp0", "192.0.2.200");
+    let macs: Vec<String> = ["e1000g0", "e1000g1", "rge0"]
+        .iter()
+        .map(|m| mac_str(lab.mac("host", m)))
+        .collect();
+    // ipmp0's own link-local is one of the group's IPv6 data addresses too.
+    let group_ll = link_local(lab.mac("host", "ipmp0")).to_string();
+    let bound = |src: &str| DATA6.contains(&src) || src == group_ll;
+    // Every member asks the router from an IPv6 data address, with its own MAC.
+    assert!(
+        wait_until(SETTLE, || {
+            let ns = ns_for(&cap, ROUTER_IP6);
+            macs.iter()
+                .all(|m| ns.iter().any(|(mac, src)| mac == m && bound(src)))
+        }),
+        "{}",
+        cap.stdout_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    assert!(
+        !logged(&d, "probe-based failure detection is not working"),
+        "{}",
+        d.stderr_text()
+    );
+    // Only IPv6 probes: no IPv4 prober row in ipmpstat -t.
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("e1000g0 ") && l.ends_with(ROUTER_IP6)),
+        "{t}"
+    );
+    silent_cut(&lab, &d);
+    for (mac, src) in ns_for(&cap, ROUTER_IP6) {
+        assert_ne!(src, "::", "an NS from :: for the router's address");
+        assert!(macs.contains(&mac), "NS from {mac}: {}", cap.stdout_text());
+        // A data address, or (while failed, holding none) the member's own link-local.
+        let own_ll = ["e1000g0", "e1000g1", "rge0"]
+            .iter()
+            .any(|m| link_local(lab.mac("host", m)).to_string() == src);
+        assert!(bound(&src) || own_ll, "NS from {src}");
+    }
+}
+
+#[test]
+fn ns_probes_of_members_without_an_ipv6_data_address_use_their_link_local() {
+    let lab = Lab::new("v6ns1");
+    let ll = router_v6(&lab);
+    let cap = capture_ns(&lab);
+    // One IPv6 data address for three members; the target is the router's link-local.
+    let d = start(
+        &lab,
+        &ns_args(&ll.to_string(), &DATA6[..1]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    let lls: Vec<String> = ["e1000g0", "e1000g1", "rge0"]
+        .iter()
+        .map(|m| link_local(lab.mac("host", m)).to_string())
+        .collect();
+    let target = ll.to_string();
+    // Two members hold no IPv6 data address: they ask from their own link-local.
+    assert!(
+        wait_until(SETTLE, || {
+            let ns = ns_for(&cap, &target);
+            let from_ll = lls.iter().filter(|l| ns.iter().any(|(_, s)| s == *l)).count();
+            from_ll >= 2 && ns.iter().any(|(_, s)| s == DATA6[0])
+        }),
+        "{}",
+        cap.stdout_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    // A failed member holds no data address and still probes: it is
+    // repaired by probes, not by the lack of them (no flapping meanwhile).
+    silent_cut(&lab, &d);
+    assert_eq!(
+        count(
+            &d,
+            "IP interface failure detected on e1000g0 of group production0"
+        ),
+        1,
+        "{}",
+        d.stderr_text()
+    );
+    assert!(ns_for(&cap, &target).iter().all(|(_, s)| s != "::"));
+}
+
+#[test]
+fn a_mac_change_moves_the_test_address_its_group_membership_and_runs_dad() {
+    let lab = Lab::new("v6mac");
+    let ll = router_v6(&lab);
+    let d = start(&lab, &v6_args(ll, &[]), "ipmp0", "192.0.2.200");
+    wait_probing6(&lab, &d);
+    let old = link_local(lab.mac("host", "rge0"));
+    let new_mac = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x99];
+    let new = link_local(new_mac);
+    let mc = |a: Ipv6Addr| {
+        let o = ipmpd::wire::ipv6::multicast_mac(ipmpd::wire::ipv6::solicited_node(a));
+        format!("link  {}", common::fmt_mac(&o))
+    };
+    let maddr = || lab.sh_ok("host", "ip maddr show dev rge0");
+    assert!(maddr().contains(&mc(old)), "{}", maddr());
+    lab.exec_ok(
+        "host",
+        &["ip", "link", "set", "rge0", "address", "02:00:5e:10:00:99"],
+    );
+    // DAD for the new address, then probing again.
+    expect_log(&d, &format!("rge0: IPv6 test address {new} passed DAD; probing"));
+    // The NIC listens to the new solicited-node group, no longer to the old one.
+    assert!(
+        wait_until(SETTLE, || {
+            let m = maddr();
+            m.contains(&mc(new)) && !m.contains(&mc(old))
+        }),
+        "{}",
+        maddr()
+    );
+    ping6_test_address(&lab, "rge0");
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+}
+
+#[test]
+fn sighup_from_ipv4_targets_to_ipv6_targets_moves_probing_to_ipv6() {
+    let lab = Lab::new("v6hup");
+    let ll = router_v6(&lab);
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("production0.toml");
+    let write = |targets: &str| {
+        let mut t = format!(
+            "data = [\"192.0.2.200/24\"]\nprobe = \"icmp\"\nfailure_detection_time = \"{FDT}\"\ntargets = [{targets}]\n"
+        );
+        for (i, m) in ["e1000g0", "e1000g1", "rge0"].iter().enumerate() {
+            t.push_str(&format!(
+                "[[member]]\nname = \"{m}\"\ntest_address = \"192.0.2.{}/24\"\n",
+                201 + i
+            ));
+        }
+        std::fs::write(&file, t).unwrap();
+    };
+    write(&format!("\"{ROUTER_IP}\""));
+    let d = start(
+        &lab,
+        &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    // IPv4 targets only: no IPv6 probing.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert_eq!(t.lines().filter(|l| l.starts_with("e1000g0 ")).count(), 1, "{t}");
+    assert!(!logged(&d, "IPv6 test address"), "{}", d.stderr_text());
+    // Now the router's link-local only: IPv6 probers come, IPv4 ones go.
+    write(&format!("\"{ll}\""));
+    d.signal(libc::SIGHUP);
+    expect_log(&d, "configuration of group production0 reloaded");
+    wait_probing6(&lab, &d);
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        let rows: Vec<Vec<&str>> = t
+            .lines()
+            .filter(|l| l.starts_with(&format!("{m} ")))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let ta = link_local(lab.mac("host", m)).to_string();
+        assert!(
+            rows.iter()
+                .any(|r| r[2] == ta && r.last() == Some(&ll.to_string().as_str())),
+            "{t}"
+        );
+        assert!(!rows.iter().any(|r| r.last() == Some(&ROUTER_IP)), "{t}");
+    }
+    assert!(!logged(&d, "failure detected"), "{}", d.stderr_text());
+    // And the IPv6 probes alone detect a silent cut.
+    silent_cut(&lab, &d);
+    // Back to IPv4 targets: the IPv6 probers go, with their test
+    // addresses' solicited-node groups.
+    let ta = link_local(lab.mac("host", "e1000g0"));
+    let group_mac = common::fmt_mac(&ipmpd::wire::ipv6::multicast_mac(
+        ipmpd::wire::ipv6::solicited_node(ta),
+    ));
+    let maddr = || lab.sh_ok("host", "ip maddr show dev e1000g0");
+    assert!(maddr().contains(&group_mac), "{}", maddr());
+    write(&format!("\"{ROUTER_IP}\""));
+    d.signal(libc::SIGHUP);
+    assert!(
+        wait_until(SETTLE, || count(
+            &d,
+            "configuration of group production0 reloaded"
+        ) == 2),
+        "{}",
+        d.stderr_text()
+    );
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    let rows: Vec<&str> = t.lines().filter(|l| l.starts_with("e1000g0 ")).collect();
+    assert_eq!(rows.len(), 1, "{t}");
+    assert!(rows[0].ends_with(ROUTER_IP), "{t}");
+    assert!(
+        wait_until(SETTLE, || !maddr().contains(&group_mac)),
+        "{}",
+        maddr()
+    );
+    // The IPv4 test addresses answer again (ARP and ping), probes with them.
+    assert!(wait_until(SETTLE, || lab
+        .ping("router", "192.0.2.201", 1)
+        .clean()));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !logged(&d, "IP interface failure detected on rge0"),
+        "{}",
+        d.stderr_text()
+    );
+}
+
+#[test]
+fn an_ipv6_route_added_after_start_makes_its_link_local_next_hop_the_target() {
+    let lab = Lab::new("v6route");
+    let ll = router_v6(&lab);
+    // No targets: the router is found by discovery first.
+    let d = start(
+        &lab,
+        &strings(&[
+            "--group",
+            "production0",
+            "--data",
+            "192.0.2.200/24",
+            "--member",
+            "e1000g0",
+            "--member",
+            "e1000g1",
+            "--member",
+            "rge0",
+            "--probe",
+            "icmp",
+            "--fdt",
+            FDT,
+        ]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    wait_probing6(&lab, &d);
+    expect_log(
+        &d,
+        &format!("Probe targets for e1000g0 of group production0 (multicast discovery): {ll}"),
+    );
+    // A route through ipmp0 via the router's link-local (as SLAAC's default
+    // route would be): re-read within the refresh period, MODE routes.
+    lab.sh_ok(
+        "host",
+        &format!("ip -6 route add 2001:db8:0:9::/64 via {ll} dev ipmp0"),
+    );
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        expect_log(
+            &d,
+            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
+        );
+    }
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        let ta = link_local(lab.mac("host", m)).to_string();
+        // The IPv6 row (the IPv4 one says "disabled": no IPv4 test address).
+        let row: Vec<&str> = t
+            .lines()
+            .rfind(|l| l.starts_with(&format!("{m} ")))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(row, [m, "routes", &ta, &ll.to_string()], "{t}");
+    }
+    silent_cut(&lab, &d);
+}
+
+/// radvd on the router (`scripts/lab.sh radvd`), stopped on drop.
+struct Radvd(Proc);
+
+impl Drop for Radvd {
+    fn drop(&mut self) {
+        self.0.stop(Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_default_route_learned_by_slaac_after_start_makes_the_router_the_ipv6_target() {
+    let lab = Lab::new("v6slaac");
+    let d = start(
+        &lab,
+        &strings(&[
+            "--group",
+            "production0",
+            "--data",
+            "192.0.2.200/24",
+            "--member",
+            "e1000g0",
+            "--member",
+            "e1000g1",
+            "--member",
+            "rge0",
+            "--probe",
+            "icmp",
+            "--fdt",
+            FDT,
+        ]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    // Router advertisements start after ipmpd: the default route via the
+    // router's link-local comes later, and the targets follow it.
+    let dir = lab.dir.join("radvd");
+    let _radvd = Radvd(lab.spawn_script(&["radvd", &dir.to_string_lossy()]));
+    let ll = link_local(lab.mac("router", "r0"));
+    assert!(
+        wait_until(Duration::from_secs(30), || lab
+            .exec_ok("host", &["ip", "-6", "route", "show", "default"])
+            .contains(&format!("via {ll} dev ipmp0"))),
+        "no default route from SLAAC"
+    );
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        expect_log(
+            &d,
+            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
+        );
+    }
+    wait_probing6(&lab, &d);
+    silent_cut(&lab, &d);
+}
+
+#[test]
+fn a_configured_ipv6_route_via_the_routers_link_local_makes_it_the_target() {
+    let lab = Lab::new("v6cfgrt");
+    let ll = router_v6(&lab);
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("production0.toml"),
+        format!(
+            "data = [\"192.0.2.200/24\"]\nprobe = \"icmp\"\nfailure_detection_time = \"{FDT}\"\n\
+             [[member]]\nname = \"e1000g0\"\n[[member]]\nname = \"e1000g1\"\n[[member]]\nname = \"rge0\"\n\
+             [[route]]\ndestination = \"2001:db8:0:9::/64\"\ngateway = \"{ll}\"\n"
+        ),
+    )
+    .unwrap();
+    let d = start(
+        &lab,
+        &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
+        "ipmp0",
+        "192.0.2.200",
+    );
+    assert!(lab
+        .exec_ok("host", &["ip", "-6", "route", "show", "2001:db8:0:9::/64"])
+        .contains(&format!("via {ll} dev ipmp0")));
+    for m in ["e1000g0", "e1000g1", "rge0"] {
+        expect_log(
+            &d,
+            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
+        );
+    }
+    wait_probing6(&lab, &d);
+    let (_, t, _) = ipmpstat(&lab, &["-t"]);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("e1000g0 ") && l.contains(" routes ") && l.ends_with(&ll.to_string())),
+        "{t}"
+    );
+    silent_cut(&lab, &d);
 }

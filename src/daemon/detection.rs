@@ -220,6 +220,19 @@ pub(super) fn build_probers6(
         .collect()
 }
 
+/// The source of a member's neighbour solicitations in ARP mode: an IPv6
+/// data address bound to it, else the EUI-64 link-local of its MAC; never
+/// `::`, which makes the NS a DAD probe for the target's own address.
+/// A member holds no data address while it is failed or inactive (they
+/// move away): with no sender it could never be repaired, and "no
+/// verdict" would repair it at once, only to fail it again. The
+/// link-local is the member's own (unique with its MAC); the router's
+/// answer comes back to it, on that member, without touching the
+/// neighbour entries of the data addresses.
+pub(super) fn ns_sender(bound: Option<Ipv6Addr>, mac: Option<Mac>) -> Option<Ipv6Addr> {
+    bound.or_else(|| mac.map(ipv6::link_local_from_mac))
+}
+
 /// Whether IPv6 is on on the group interface `ifname` (this host has IPv6
 /// and did not disable it there): without it the group is IPv4 only and
 /// nothing probes over IPv6 (the test addresses themselves never use the
@@ -478,6 +491,7 @@ impl Daemon {
             v6.prober.set_discovery(Some(own));
         }
         let Some(dad) = v6.dad.as_mut() else { return };
+        let old = dad.addr();
         if !dad.set_addr(addr) {
             return;
         }
@@ -492,12 +506,37 @@ impl Daemon {
             st.cfg.name,
             crate::wire::ethernet::format(&mac)
         );
-        if let Some(t) = self.slots.taken(slot) {
-            let group = ipv6::multicast_mac(ipv6::solicited_node(addr));
-            if let Err(e) = t.io.rx.join_multicast(group) {
-                log::warn!("{}: {e}", t.io.name);
-            }
+        self.move_test_group6(slot, mac, old, addr);
+    }
+
+    /// A member listens to the solicited-node group of its test address
+    /// `addr` instead of that of `old` (`::`: none before).
+    pub(super) fn move_test_group6(&self, slot: Slot, mac: Mac, old: Ipv6Addr, addr: Ipv6Addr) {
+        let Some(t) = self.slots.taken(slot) else {
+            return;
+        };
+        let (old_group, group) = (ipv6::solicited_node(old), ipv6::solicited_node(addr));
+        if !old.is_unspecified() && old_group != group {
+            // The new group is reported by the DAD about to run.
+            self.leave_test_group6(slot, mac, old);
         }
+        if let Err(e) = t.io.rx.join_multicast(ipv6::multicast_mac(group)) {
+            log::warn!("{}: {e}", t.io.name);
+        }
+    }
+
+    /// A member no longer listens to the solicited-node group of its
+    /// former test address `old`: left on the socket and by MLD, so
+    /// snooping switches stop sending its NS here.
+    pub(super) fn leave_test_group6(&self, slot: Slot, mac: Mac, old: Ipv6Addr) {
+        let Some(t) = self.slots.taken(slot) else {
+            return;
+        };
+        let group = ipv6::solicited_node(old);
+        if let Err(e) = t.io.rx.leave_multicast(ipv6::multicast_mac(group)) {
+            log::warn!("{}: {e}", t.io.name);
+        }
+        self.send_on(slot, &frames6::mld_leave(mac, Ipv6Addr::UNSPECIFIED, group));
     }
 
     /// The link of a member changed (netlink or ETHTOOL_GLINK): its probers
@@ -522,10 +561,9 @@ impl Daemon {
             }
             if let Some(v6) = st.v6.as_mut() {
                 v6.prober.set_fast_repair(fast);
-                // The NS variant asks from an IPv6 address bound here
-                // (never from `::`, which is a DAD probe).
+                let mac = st.taken.as_ref().map(|t| t.mac);
                 v6.prober
-                    .set_arp_sender(self.group.bindings().on6(slot).next().map(IpAddr::V6));
+                    .set_arp_sender(ns_sender(self.group.bindings().on6(slot).next(), mac).map(IpAddr::V6));
             }
         }
     }
@@ -1087,6 +1125,18 @@ mod tests {
         assert_eq!(v6, vec!["2001:db8::9".parse::<IpAddr>().unwrap()]);
         let (v4, _) = choose_targets(&c, &routes);
         assert_eq!(v4, vec!["192.0.2.9".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn the_ns_sender_is_a_bound_address_else_the_members_link_local_never_unspecified() {
+        let mac = [0x02, 0, 0, 0, 0, 0x10];
+        let bound: Ipv6Addr = "2001:db8::200".parse().unwrap();
+        assert_eq!(ns_sender(Some(bound), Some(mac)), Some(bound));
+        let ll = ns_sender(None, Some(mac)).unwrap();
+        assert_eq!(ll, ipv6::link_local_from_mac(mac));
+        assert!(ipv6::is_link_local(&ll) && !ll.is_unspecified());
+        // Not taken over yet: no MAC, nothing to send from.
+        assert_eq!(ns_sender(None, None), None);
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Daemon {
             p.set_configured_fdt(diff.fdt);
         }
         self.cfg = diff.running;
-        let routes = if diff.members.builds_probers() {
+        let routes = if diff.members.builds_probers() || diff.targets.is_some() {
             self.nl.routes().unwrap_or_default()
         } else {
             Vec::new()
@@ -107,16 +107,8 @@ impl Daemon {
         // Targets follow the new configuration; none configured: the
         // routers (the refresh, due now, finds them).
         self.next_target_refresh = now;
-        if let Some(targets) = &diff.targets {
-            let (v4, v6): (Vec<_>, Vec<_>) = targets.iter().partition(|t| t.is_ipv4());
-            for (_, st) in self.slots.iter_mut() {
-                if let Some(p) = st.prober.as_mut() {
-                    p.set_targets(&v4);
-                }
-                if let Some(v) = st.v6.as_mut() {
-                    v.prober.set_targets(&v6);
-                }
-            }
+        if diff.targets.is_some() {
+            self.retarget(&routes, now);
         }
         // Static routes through the group interface.
         for (dst, gw) in &diff.routes.removed {
@@ -142,6 +134,161 @@ impl Daemon {
         }
         self.publish();
         log::info!("configuration of group {} reloaded", self.cfg.group);
+    }
+}
+
+impl Daemon {
+    /// New targets: each member's prober of each family keeps its state
+    /// and takes the new targets; a family that gains targets gets a
+    /// prober (IPv6 with DAD first in ICMP mode), one that loses them
+    /// loses it (only IPv4 targets now: no IPv6 probing, and the reverse),
+    /// by the start-up rules. The group hears the members' new verdicts.
+    fn retarget(&mut self, routes: &[RouteInfo], now: Instant) {
+        let v6_on = detection::ipv6_on(&self.cfg.interface);
+        let slots: Vec<Slot> = self.slots.iter().map(|(s, _)| s).collect();
+        let own6 = self.own_addresses6();
+        for slot in slots {
+            let Some(m) = self.slots.get(slot).map(|s| s.cfg.clone()) else {
+                continue;
+            };
+            let link_up = self
+                .group
+                .members()
+                .get(usize::from(slot))
+                .is_some_and(|g| g.link_up && g.present);
+            let new4 = prober_for(&self.cfg, routes, self.secret, &self.probe_counter, &m, slot);
+            let new6 = v6_on
+                .then(|| {
+                    let single = GroupConfig {
+                        members: vec![m.clone()],
+                        ..self.cfg.clone()
+                    };
+                    detection::build_probers6(
+                        &single,
+                        routes,
+                        self.tap_index,
+                        self.secret ^ u64::from(slot),
+                        &self.probe_counter,
+                    )
+                    .pop()
+                    .flatten()
+                })
+                .flatten();
+            let Some(st) = self.slots.get_mut(slot) else {
+                continue;
+            };
+            let (c4, c6) = (
+                prober_change(st.prober.is_some(), new4.is_some()),
+                prober_change(st.v6.is_some(), new6.is_some()),
+            );
+            match (c4, new4) {
+                (ProberChange::Retarget, Some(n)) => {
+                    if let Some(p) = st.prober.as_mut() {
+                        retarget_prober(p, &n);
+                    }
+                }
+                (ProberChange::Add, Some(mut n)) => {
+                    if link_up {
+                        n.start(now);
+                    }
+                    st.prober = Some(n);
+                }
+                (ProberChange::Remove, _) => st.prober = None,
+                _ => {}
+            }
+            let (mut joined6, mut left6) = (None, None);
+            match (c6, new6) {
+                (ProberChange::Retarget, Some(n)) => {
+                    if let Some(v) = st.v6.as_mut() {
+                        retarget_prober(&mut v.prober, &n.prober);
+                    }
+                }
+                (ProberChange::Add, Some(mut n)) => {
+                    // No verdict until it has one (never "failed" for
+                    // lack of probes): ICMP runs DAD for the test address
+                    // from the MAC first, the prober starting once it
+                    // passes; ARP starts the prober with the link.
+                    let mac = st.taken.as_ref().map(|t| t.mac);
+                    match (n.dad.as_mut(), mac) {
+                        (Some(dad), Some(mac)) => {
+                            let addr = crate::wire::ipv6::link_local_from_mac(mac);
+                            dad.set_addr(addr);
+                            n.prober.set_test_addr(std::net::IpAddr::V6(addr));
+                            if n.prober.discovering() {
+                                let mut own = own6.clone();
+                                own.push(std::net::IpAddr::V6(addr));
+                                n.prober.set_discovery(Some(own));
+                            }
+                            if link_up {
+                                dad.start(now);
+                            }
+                            joined6 = Some((mac, addr));
+                        }
+                        (Some(_), None) => {} // set at take-over
+                        (None, _) if link_up => n.prober.start(now),
+                        (None, _) => {}
+                    }
+                    st.v6 = Some(n);
+                }
+                (ProberChange::Remove, _) => {
+                    // Its test address goes with it: so does its group.
+                    let ta = st.v6.take().and_then(|v| v.test_addr());
+                    left6 = st.taken.as_ref().map(|t| t.mac).zip(ta);
+                }
+                _ => {}
+            }
+            if let Some((mac, addr)) = joined6 {
+                self.move_test_group6(slot, mac, std::net::Ipv6Addr::UNSPECIFIED, addr);
+            }
+            if let Some((mac, addr)) = left6 {
+                self.leave_test_group6(slot, mac, addr);
+            }
+            if [c4, c6]
+                .iter()
+                .any(|c| matches!(c, ProberChange::Add | ProberChange::Remove))
+            {
+                log::info!("reload: probing of {} follows the new targets", m.name);
+                let state = self.probe_state(slot);
+                let acts = self.group.handle(group::Event::Probe { slot, state }, now);
+                self.perform(acts);
+            }
+        }
+    }
+}
+
+/// A running prober takes the targets of the one the new configuration
+/// builds: configured ones end a discovery; none (routers, else
+/// discovery) are left to the target refresh, due at once.
+fn retarget_prober(p: &mut Prober, new: &Prober) {
+    let targets = new.all_targets();
+    if targets == p.all_targets() && !targets.is_empty() {
+        return; // this family's targets did not change: nothing starts over
+    }
+    if !targets.is_empty() {
+        p.set_discovery(None);
+    }
+    p.set_targets(&targets);
+}
+
+/// What a reload does to one family's prober of a member that stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProberChange {
+    /// Not probed before nor now.
+    None,
+    /// Probed before and now: the prober stays, with the new targets.
+    Retarget,
+    /// Probed now only: a new prober.
+    Add,
+    /// Probed before only: its prober goes.
+    Remove,
+}
+
+pub(crate) fn prober_change(had: bool, wants: bool) -> ProberChange {
+    match (had, wants) {
+        (false, false) => ProberChange::None,
+        (true, true) => ProberChange::Retarget,
+        (false, true) => ProberChange::Add,
+        (true, false) => ProberChange::Remove,
     }
 }
 
@@ -615,6 +762,39 @@ mod tests {
                 added: vec![addr("192.0.2.220/24").into()],
             }
         );
+    }
+
+    #[test]
+    fn a_family_gains_or_loses_its_prober_with_its_targets() {
+        assert_eq!(prober_change(false, false), ProberChange::None);
+        assert_eq!(prober_change(true, true), ProberChange::Retarget);
+        assert_eq!(prober_change(false, true), ProberChange::Add);
+        assert_eq!(prober_change(true, false), ProberChange::Remove);
+        // IPv4-only targets to IPv6-only ones, ARP mode: by the start-up
+        // rules the IPv4 probers go and IPv6 ones come.
+        let mut old = base();
+        old.detect.probe = Some(ProbeMode::Arp);
+        old.detect.targets = vec!["192.0.2.1".parse().unwrap()];
+        let mut new = old.clone();
+        new.detect.targets = vec!["fe80::1".parse().unwrap()];
+        let d = diff_config(&old, &new);
+        assert_eq!(d.targets, Some(new.detect.targets.clone()));
+        assert!(d.kept.is_empty());
+        let counter = ProbeCounter::default();
+        let has = |c: &GroupConfig| {
+            let v4 = detection::build_probers(c, &[], 1, &counter);
+            let v6 = detection::build_probers6(c, &[], 7, 1, &counter);
+            (v4[0].is_some(), v6[0].is_some())
+        };
+        let ((o4, o6), (n4, n6)) = (has(&old), has(&d.running));
+        assert_eq!(prober_change(o4, n4), ProberChange::Remove);
+        assert_eq!(prober_change(o6, n6), ProberChange::Add);
+        // Both families: each keeps its prober.
+        let mut both = old.clone();
+        both.detect.targets.push("fe80::1".parse().unwrap());
+        let (b4, b6) = has(&diff_config(&old, &both).running);
+        assert_eq!(prober_change(o4, b4), ProberChange::Retarget);
+        assert_eq!(prober_change(o6, b6), ProberChange::Add);
     }
 
     #[test]

@@ -176,12 +176,25 @@ pub fn neighbor_advert(my_mac: Mac, addr: Ipv6Addr, to: Ipv6Addr, to_mac: Mac) -
 /// member. `change`: a state-change report (on joining), else the current
 /// state (the answer to a query).
 pub fn mld_report(src_mac: Mac, src: Ipv6Addr, group: Ipv6Addr, change: bool) -> Vec<u8> {
-    let mut record = [0u8; mld::RECORD_HEADER_LEN];
-    record[mld::field::RECORD_TYPE] = if change {
+    let kind = if change {
         mld::record_type::CHANGE_TO_EXCLUDE
     } else {
         mld::record_type::MODE_IS_EXCLUDE
     };
+    mld_record(src_mac, src, group, kind)
+}
+
+/// An MLDv2 report that the member no longer listens to `group` (an old
+/// test address's solicited-node group, after a MAC change): a change to
+/// INCLUDE with no sources (RFC 3810 6.1).
+pub fn mld_leave(src_mac: Mac, src: Ipv6Addr, group: Ipv6Addr) -> Vec<u8> {
+    mld_record(src_mac, src, group, mld::record_type::CHANGE_TO_INCLUDE)
+}
+
+/// An MLDv2 report of one source-less record of type `kind` for `group`.
+fn mld_record(src_mac: Mac, src: Ipv6Addr, group: Ipv6Addr, kind: u8) -> Vec<u8> {
+    let mut record = [0u8; mld::RECORD_HEADER_LEN];
+    record[mld::field::RECORD_TYPE] = kind;
     record[mld::field::RECORD_MCAST_ADDR].copy_from_slice(&group.octets());
     let report = mld::Repr::Report {
         nr_records: 1,
@@ -288,15 +301,17 @@ pub fn nd_input(nd: &Nd, mac: Mac, test6: Option<Ipv6Addr>) -> ProbeInput {
             }
         }
         // A target's answer to our solicitation: solicited, sent from the
-        // address it is about, to this member, with its link-layer address.
+        // address it is about, to this member. Its link-layer address is
+        // the option, else (answers to a unicast NS carry none: Linux
+        // adds it only for multicast ones) the frame's source.
         ndisc::Repr::NeighborAdvert {
             flags,
             target,
-            lladdr: Some(l),
+            lladdr,
         } if flags & na_flags::SOLICITED != 0 && nd.src == target && nd.eth_dst == mac => {
             ProbeInput::ArpReply {
                 from: IpAddr::V6(target),
-                mac: l,
+                mac: lladdr.unwrap_or(nd.eth_src),
             }
         }
         _ => ProbeInput::Ignored,
@@ -307,6 +322,46 @@ pub fn nd_input(nd: &Nd, mac: Mac, test6: Option<Ipv6Addr>) -> ProbeInput {
 mod tests {
     use super::*;
     use crate::wire::{from_hex, KERNEL_PING6, KERNEL_PONG6};
+
+    #[test]
+    fn a_targets_answer_to_a_unicast_ns_counts_without_a_link_layer_option() {
+        let me: Mac = [2, 0, 0, 0, 0, 1];
+        let router: Mac = [2, 0, 0, 0, 0, 2];
+        let (rl, src) = (ipv6::link_local_from_mac(router), ipv6::link_local_from_mac(me));
+        // Linux answers a unicast NS without the target link-layer option.
+        let bare = ndisc::Repr::NeighborAdvert {
+            flags: na_flags::SOLICITED | na_flags::ROUTER,
+            target: rl,
+            lladdr: None,
+        }
+        .frame(router, me, rl, src);
+        let reply = ProbeInput::ArpReply {
+            from: IpAddr::V6(rl),
+            mac: router,
+        };
+        assert_eq!(nd_input(&parse_nd(&bare).unwrap(), me, None), reply);
+        // Not solicited, or to another MAC: not an answer.
+        let unsolicited = ndisc::Repr::NeighborAdvert {
+            flags: na_flags::OVERRIDE,
+            target: rl,
+            lladdr: None,
+        }
+        .frame(router, me, rl, src);
+        assert_eq!(
+            nd_input(&parse_nd(&unsolicited).unwrap(), me, None),
+            ProbeInput::Ignored
+        );
+        let elsewhere = ndisc::Repr::NeighborAdvert {
+            flags: na_flags::SOLICITED,
+            target: rl,
+            lladdr: None,
+        }
+        .frame(router, [2, 0, 0, 0, 0, 9], rl, src);
+        assert_eq!(
+            nd_input(&parse_nd(&elsewhere).unwrap(), me, None),
+            ProbeInput::Ignored
+        );
+    }
 
     #[test]
     fn answers_a_kernel_ping6_as_the_kernel_does_but_for_the_flow_label() {
@@ -583,6 +638,23 @@ mod tests {
         assert_eq!(parse_mld_query(&report), None);
         let join = mld_report(me, Ipv6Addr::UNSPECIFIED, group, true);
         assert_eq!(parse_mld_query(&join), None);
+        // Leaving (after a MAC change): a change to INCLUDE with no sources.
+        let leave = mld_leave(me, Ipv6Addr::UNSPECIFIED, group);
+        let ip = ipv6::Packet::new_checked(&leave[ethernet::HEADER_LEN..]).unwrap();
+        let ipr = ipv6::Repr::parse(&ip).unwrap();
+        let up = ipv6ext::walk(ipr.next_header, ip.payload()).unwrap();
+        let msg = icmpv6::Packet::new_checked(&ip.payload()[up.offset..]).unwrap();
+        let mld::Repr::Report { nr_records, records } =
+            mld::Repr::parse(&ipr.src_addr, &ipr.dst_addr, &msg).unwrap()
+        else {
+            panic!("not a report");
+        };
+        let r: Vec<_> = mld::records(records, nr_records).collect();
+        let r = r[0].unwrap();
+        assert_eq!(
+            (r.record_type, r.mcast_addr, r.sources.len()),
+            (mld::record_type::CHANGE_TO_INCLUDE, group, 0)
+        );
         for n in 0..query.len() {
             let _ = probe_input(&query[..n], 0, me, None, Some(ta), 7, &key);
         }

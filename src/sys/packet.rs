@@ -154,6 +154,17 @@ impl RxSocket {
         )
     }
 
+    /// Stop receiving the multicast group with Ethernet address `mac`
+    /// (an old test address's solicited-node group after a MAC change).
+    pub fn leave_multicast(&self, mac: [u8; 6]) -> io::Result<()> {
+        self.membership_of(
+            libc::PACKET_DROP_MEMBERSHIP,
+            libc::PACKET_MR_MULTICAST,
+            Some(mac),
+            "leaving a multicast group",
+        )
+    }
+
     pub fn leave_all_multicast(&self) -> io::Result<()> {
         self.membership(libc::PACKET_DROP_MEMBERSHIP, "leaving all-multicast")
     }
