@@ -598,7 +598,10 @@ fn a_host_without_ipv6_probes_over_ipv4_only() {
     a.extend(strings(&["--probe", "icmp"]));
     let (code, err) = run_once(&lab, &a, Duration::from_secs(10));
     assert_eq!(code, Some(2), "refused: {err}");
-    assert!(err.contains("--probe icmp: no member has an IPv4 test address"), "{err}");
+    assert!(
+        err.contains("--probe icmp: no member has an IPv4 test address"),
+        "{err}"
+    );
     assert_eq!(host_snapshot(&lab), before, "nothing left half-configured");
 }
 

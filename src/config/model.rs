@@ -463,11 +463,15 @@ impl GroupConfig {
         let t = match t {
             IpAddr::V4(t) => t,
             IpAddr::V6(t) => {
-                return if t.is_unspecified() || t.is_multicast() || t.is_loopback() {
-                    Err(format!("invalid probe target {t}: not a unicast host address"))
-                } else {
-                    Ok(())
-                };
+                if t.is_unspecified() || t.is_multicast() || t.is_loopback() || t.to_ipv4_mapped().is_some() {
+                    return Err(format!("invalid probe target {t}: not a unicast host address"));
+                }
+                if self.data.iter().any(|d| d.addr == IpAddr::V6(t)) {
+                    return Err(format!(
+                        "invalid probe target {t}: it is a data address of the group"
+                    ));
+                }
+                return Ok(());
             }
         };
         if t.is_unspecified() || t.is_multicast() || t.is_broadcast() || t.is_loopback() {
@@ -843,7 +847,28 @@ mod edge_tests {
             addr: "2001:db8::200".parse().unwrap(),
             prefix_len: 64,
         });
-        assert_eq!(c.first_ipv6_use().as_deref(), Some("data address 2001:db8::200/64"));
+        assert_eq!(
+            c.first_ipv6_use().as_deref(),
+            Some("data address 2001:db8::200/64")
+        );
     }
-
+    #[test]
+    fn ipv6_targets_must_be_other_hosts() {
+        let mut c = cfg();
+        c.data.push(IfAddr {
+            addr: "2001:db8::200".parse().unwrap(),
+            prefix_len: 64,
+        });
+        for (t, why) in [
+            ("2001:db8::200", "data address of the group"),
+            ("::ffff:192.0.2.1", "not a unicast host address"),
+            ("ff02::1", "not a unicast host address"),
+        ] {
+            c.detect.targets = vec![t.parse().unwrap()];
+            let e = c.validate().unwrap_err();
+            assert!(e.contains(t) && e.contains(why), "{t}: {e}");
+        }
+        c.detect.targets = vec!["fe80::1".parse().unwrap()];
+        assert_eq!(c.validate(), Ok(()));
+    }
 }

@@ -115,7 +115,9 @@ impl ProbeGate {
                 self.filled = (self.filled + 1).min(RECENT_ANSWERS);
                 Ok(())
             }
-            Divert::Tee | Divert::Resolved => self.tee.allow(now).then_some(()).ok_or(DropReason::RateLimited),
+            Divert::Tee | Divert::Resolved => {
+                self.tee.allow(now).then_some(()).ok_or(DropReason::RateLimited)
+            }
             Divert::Query => self.query.allow(now).then_some(()).ok_or(DropReason::RateLimited),
             Divert::No | Divert::Discard => Ok(()),
         }

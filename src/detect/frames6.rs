@@ -450,7 +450,8 @@ mod tests {
                 lladdr: Some(me)
             }
         );
-        let claim = neighbor_advert(router, ta, ipv6::ALL_NODES, [0x33, 0x33, 0, 0, 0, 1]);
+        // (A defending host's NA: to all nodes, Solicited=0.)
+        let claim = crate::datapath::ndp::unsolicited_na(router, ta, false);
         assert_eq!(
             input(&claim),
             ProbeInput::Duplicate {
@@ -458,6 +459,19 @@ mod tests {
                 dad_probe: false,
                 defence: Vec::new()
             }
+        );
+        // A "solicited" NA to a group is invalid (RFC 4861 7.1.2): nothing.
+        let bogus = neighbor_advert(router, ta, ipv6::ALL_NODES, [0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(input(&bogus), ProbeInput::Ignored);
+        // So is a "DAD probe" that is not to the solicited-node group.
+        let bogus = neighbor_solicit(router, Ipv6Addr::UNSPECIFIED, ta, None);
+        let mut bogus = bogus;
+        let at = crate::datapath::frame::ETH_HLEN + ipv6::field::DST_ADDR.start;
+        bogus[at..at + ipv6::ADDRESS_LEN].copy_from_slice(&ipv6::ALL_NODES.octets());
+        assert_eq!(
+            input(&bogus),
+            ProbeInput::Ignored,
+            "wrong destination (and checksum)"
         );
         // Our own DAD probe, looped back: nothing.
         let ours = neighbor_solicit(me, Ipv6Addr::UNSPECIFIED, ta, None);

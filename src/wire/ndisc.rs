@@ -283,15 +283,31 @@ impl Repr {
                 mtu,
                 prefix,
             },
-            msg_type::NEIGHBOR_SOLICIT => Repr::NeighborSolicit {
-                target: address_at(msg, field::TARGET),
-                lladdr: slla,
-            },
-            msg_type::NEIGHBOR_ADVERT => Repr::NeighborAdvert {
-                flags: msg[field::NA_FLAGS],
-                target: address_at(msg, field::TARGET),
-                lladdr: tlla,
-            },
+            msg_type::NEIGHBOR_SOLICIT => {
+                let target = address_at(msg, field::TARGET);
+                // RFC 4861 7.1.1: the target is unicast; a DAD probe (from
+                // `::`) goes to the target's solicited-node group and
+                // carries no source link-layer address.
+                if target.is_multicast()
+                    || src.is_unspecified() && (*dst != ipv6::solicited_node(target) || slla.is_some())
+                {
+                    return Err(Error::Malformed);
+                }
+                Repr::NeighborSolicit { target, lladdr: slla }
+            }
+            msg_type::NEIGHBOR_ADVERT => {
+                let (flags, target) = (msg[field::NA_FLAGS], address_at(msg, field::TARGET));
+                // RFC 4861 7.1.2: the target is unicast; an answer to a
+                // solicitation is never sent to a group.
+                if target.is_multicast() || dst.is_multicast() && flags & na_flags::SOLICITED != 0 {
+                    return Err(Error::Malformed);
+                }
+                Repr::NeighborAdvert {
+                    flags,
+                    target,
+                    lladdr: tlla,
+                }
+            }
             _ => Repr::Redirect {
                 target: address_at(msg, field::TARGET),
                 dest: address_at(msg, field::REDIRECT_DEST),
