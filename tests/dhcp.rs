@@ -507,3 +507,80 @@ fn udhcpc_rebinds_by_broadcast_through_the_group_when_its_renewal_goes_unanswere
     client.stop(CLIENT_EXIT);
     each_reply_delivered_once(&srv, cap, &gmac);
 }
+
+/// systemd-networkd's own program, where the machine has it.
+const NETWORKD: &str = "/usr/lib/systemd/systemd-networkd";
+/// The user networkd drops to; its state directory must belong to it.
+const NETWORKD_USER: &str = "systemd-network";
+
+/// systemd-networkd (where present) as the DHCP client of the group
+/// interface: lease, failover, renewal at T1. It is
+/// the machine's network manager elsewhere, so it runs here in a mount
+/// namespace of its own inside the lab: a private /run/systemd, its
+/// configuration (one .network file matching only the group interface) bound
+/// over /etc/systemd/network, and /sys read-only so it does not wait for
+/// udev. It manages nothing else: every other link matches no file.
+#[test]
+fn systemd_networkd_leases_and_renews_after_failover() {
+    let present = Path::new(NETWORKD).exists()
+        && std::process::Command::new("id")
+            .arg(NETWORKD_USER)
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !present {
+        eprintln!("skipped: no {NETWORKD} (or no user {NETWORKD_USER}) on this machine");
+        return;
+    }
+    let Setup {
+        lab,
+        _daemon,
+        srv,
+        gmac,
+        work,
+    } = setup("dhcpnwd");
+    let conf = work.join("network");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("50-group.network"),
+        format!(
+            "[Match]\nName={GROUP_IF}\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n\n\
+             [DHCPv4]\nSendHostname=no\nUseHostname=no\nUseDNS=no\n"
+        ),
+    )
+    .unwrap();
+    let cap = ReplyCapture::start(&lab, GROUP_IF);
+    let script = format!(
+        "mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd && \
+         mkdir -p /run/systemd/netif/links /run/systemd/netif/leases /run/systemd/netif/lldp && \
+         chown -R {NETWORKD_USER}: /run/systemd/netif && \
+         mount --bind {} /etc/systemd/network && mount -o remount,ro /sys && \
+         SYSTEMD_LOG_LEVEL=debug exec {NETWORKD}",
+        path(&conf)
+    );
+    let mut networkd = lab.spawn("host", "unshare", &["-m", "sh", "-c", &script]);
+    // networkd keeps no script log: its own output goes with a failure.
+    let addr = lease_obtained(&lab, &srv, &gmac, &work.join("none"));
+    let carrier = bound_and_reachable(&lab, &addr);
+    fail_over(&lab, &addr, &carrier);
+
+    // A renewal at T1 (20 s), unicast to the server through the members
+    // that remain: the same lease, one client.
+    let requests = srv.count("DHCPREQUEST", &gmac);
+    let renewed = wait_until(RENEW_TIMEOUT, || {
+        srv.count("DHCPREQUEST", &gmac) > requests && srv.count("DHCPACK", &gmac) > requests
+    });
+    assert!(
+        renewed,
+        "no renewal after the failover\n{}\n{}",
+        srv.describe(),
+        networkd.stderr_text()
+    );
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+
+    // networkd keeps its configuration when it exits (so a restart does
+    // not cut the host off): no release to check here.
+    networkd.stop(CLIENT_EXIT);
+    each_reply_delivered_once(&srv, cap, &gmac);
+}
