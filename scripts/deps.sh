@@ -17,7 +17,8 @@
 #            bench  scripts/bench*.sh and scripts/soak.sh
 #            fuzz   scripts/fuzz.sh (nightly and cargo-fuzz)
 #            dhcp   the DHCP server and clients of tests/dhcp.rs (dnsmasq,
-#                   dhclient, udhcpc; dnsmasq-base: the binary, no service)
+#                   dhclient, udhcpc, dhcpcd; dnsmasq-base and dhcpcd-base:
+#                   the binaries, no service)
 #            ipv6   the IPv6 peers of tests/ipv6.rs (ndisc6)
 #            slaac  the router advertisement daemon of tests/slaac.rs and
 #                   `scripts/lab.sh radvd` (radvd)
@@ -31,7 +32,7 @@ declare -A PKG_OF=(
     [iperf3]=iperf3 [ping]=iputils-ping [arping]=arping [python3]=python3 [jq]=jq
     [setpriv]=util-linux [flock]=util-linux [sysctl]=procps [timeout]=coreutils
     [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
-    [dnsmasq]=dnsmasq-base [dhclient]=isc-dhcp-client [udhcpc]=udhcpc
+    [dnsmasq]=dnsmasq-base [dhclient]=isc-dhcp-client [udhcpc]=udhcpc [dhcpcd]=dhcpcd-base
     [ndisc6]=ndisc6 [radvd]=radvd
 )
 # Profiles: lists of needs (a profile may name another).
@@ -39,7 +40,7 @@ declare -A PROFILE=(
     [lab]="ip bridge ss ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
     [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac"
-    [dhcp]="dnsmasq dhclient udhcpc"
+    [dhcp]="dnsmasq dhclient udhcpc dhcpcd"
     [ipv6]="ndisc6"
     [slaac]="radvd"
     [bench]="lab rust kernel iperf3 ping python3 jq timeout realpath"

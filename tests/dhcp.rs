@@ -584,3 +584,58 @@ fn systemd_networkd_leases_and_renews_after_failover() {
     networkd.stop(CLIENT_EXIT);
     each_reply_delivered_once(&srv, cap, &gmac);
 }
+
+/// dhcpcd: lease (after its own ARP probe of the address through the
+/// group), failover, renewal (SIGUSR1: now), release (SIGALRM: release
+/// and exit). Its state directories are private (a mount namespace of its
+/// own); its script is one the test writes, so no hook of the
+/// distribution (resolv.conf, hostname) ever runs.
+#[test]
+fn dhcpcd_lease_survives_failover_renews_and_releases() {
+    let Setup {
+        lab,
+        _daemon,
+        srv,
+        gmac,
+        work,
+    } = setup("dhcpcd");
+    let log = work.join("script.log");
+    let conf = work.join("dhcpcd.conf");
+    std::fs::write(&conf, "ipv4only\nnoipv4ll\noption subnet_mask, routers\n").unwrap();
+    // dhcpcd runs its script with an environment of its own: the log's
+    // path is written into the script.
+    let script = work.join("dhcpcd-script");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$reason ${{new_ip_address:-${{old_ip_address:-}}}}\" >>'{}'\n",
+            path(&log)
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cap = ReplyCapture::start(&lab, GROUP_IF);
+    let sh = format!(
+        "mkdir -p /run/dhcpcd /var/lib/dhcpcd && mount -t tmpfs tmpfs /run/dhcpcd && \
+         mount -t tmpfs tmpfs /var/lib/dhcpcd && \
+         exec dhcpcd -B -d -4 -f '{}' -c '{}' {GROUP_IF}",
+        path(&conf),
+        path(&script)
+    );
+    let mut client = lab.spawn("host", "unshare", &["-m", "sh", "-c", &sh]);
+    let addr = lease_obtained(&lab, &srv, &gmac, &log);
+    logged(&log, &format!("BOUND {addr}"), SETTLE_TIMEOUT);
+    let carrier = bound_and_reachable(&lab, &addr);
+    fail_over(&lab, &addr, &carrier);
+
+    client.signal(libc::SIGUSR1); // renew now
+    logged(&log, &format!("RENEW {addr}"), RENEW_TIMEOUT);
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+
+    client.signal(libc::SIGALRM); // release and exit
+    released(&lab, &srv, &gmac, &addr);
+    client.stop(CLIENT_EXIT);
+    each_reply_delivered_once(&srv, cap, &gmac);
+}
