@@ -79,6 +79,20 @@ impl<'a> Input<'a> {
     fn ip(&mut self) -> Ipv4Addr {
         Ipv4Addr::from(self.u32())
     }
+    /// An IPv4 or an IPv6 address; IPv6 ones are link-local (what the
+    /// probers' targets usually are) or the input's 16 bytes.
+    fn any_ip(&mut self) -> IpAddr {
+        match self.u8() % 3 {
+            0 => IpAddr::V4(self.ip()),
+            1 => IpAddr::V6(crate::wire::ipv6::link_local_from_mac(self.mac())),
+            _ => IpAddr::V6(std::net::Ipv6Addr::from(
+                (u128::from(self.u32()) << 96)
+                    | (u128::from(self.u32()) << 64)
+                    | u128::from(self.u32()) << 32
+                    | u128::from(self.u32()),
+            )),
+        }
+    }
     fn mac(&mut self) -> Mac {
         [self.u8(), self.u8(), self.u8(), self.u8(), self.u8(), self.u8()]
     }
@@ -350,7 +364,7 @@ fn arbitrary_plan(inp: &mut Input) -> Plan {
         Outbound::Flow
     };
     p.probing = inp.bool();
-    p.targets = (0..inp.u8() % 4).map(|_| IpAddr::V4(inp.ip())).collect();
+    p.targets = (0..inp.u8() % 4).map(|_| inp.any_ip()).collect();
     p.icmp_id = inp.u16();
     if inp.bool() {
         p.probe_key = Some(frames::ProbeKey::new([inp.u8(); frames::PROBE_KEY_LEN]));
