@@ -32,6 +32,9 @@ RATE=$((PPS * PAYLOAD * 8))
 
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
+# ipmpstat of this tree reads the counters of either binary (same protocol).
+cargo build --release --quiet --bin ipmpstat
+IPMPSTAT="$PWD/target/release/ipmpstat"
 scripts/deps.sh bench >/dev/null
 command -v perf >/dev/null || { echo "bench-batch.sh: needs perf (linux-perf)" >&2; exit 1; }
 
@@ -59,29 +62,39 @@ tid_of() {
 }
 cpu_ns() { awk '{ print $1 }' /proc/"$IPMPD_PID"/task/"$1"/schedstat; }
 
-# One measurement: prints "frames cpu_ns syscalls" for thread $1.
+# A counter of rge0 from ipmpd's metrics: $1 = rx or tx.
+frames_of() {
+    IPMPD_RUN_DIR="$RUN_DIR" "$IPMPSTAT" --metrics |
+        awk -v m="ipmpd_member_$1_frames_total" '$1 ~ "^" m "\\{" && /interface="rge0"/ { print $2 }'
+}
+
+# One measurement: prints "frames cpu_ns syscalls delivered" for thread $1
+# (frames: what it forwarded, from ipmpd's counter $2 of rge0; delivered:
+# what iperf3 received).
 udp_run() {
-    local thread=$1 tid before after frames sys
-    shift
+    local thread=$1 counter=$2 tid before after f0 f1 delivered sys
+    shift 2
     tid=$(tid_of "$thread")
+    f0=$(frames_of "$counter")
     ip netns exec "$R" iperf3 -s -1 -B "$ROUTER" >/dev/null 2>&1 &
     local srv=$!
     for _ in $(seq 50); do ip netns exec "$R" ss -ltn | grep -q ':5201' && break; sleep 0.1; done
     before=$(cpu_ns "$tid")
     perf stat -e raw_syscalls:sys_enter -x, -t "$tid" -o "$RUN_DIR/perf" -- sleep $((SECS + 1)) &
     local perfpid=$!
-    frames=$(ip netns exec "$H" timeout $((SECS + 20)) iperf3 -c "$ROUTER" -t "$SECS" -u \
+    delivered=$(ip netns exec "$H" timeout $((SECS + 20)) iperf3 -c "$ROUTER" -t "$SECS" -u \
         -l "$PAYLOAD" -b "$RATE" -J "$@" | jq -er '.end.sum | .packets - .lost_packets')
     wait "$perfpid" || true
     after=$(cpu_ns "$tid")
+    f1=$(frames_of "$counter")
     wait "$srv" 2>/dev/null || true
     sys=$(awk -F, '/raw_syscalls/ { print ($1 ~ /^[0-9]+$/) ? $1 : 0 }' "$RUN_DIR/perf")
-    echo "$frames $((after - before)) $sys"
+    echo "$((f1 - f0)) $((after - before)) $sys $delivered"
 }
 
 echo "# kernel $(uname -r), $(nproc) CPUs, $(date -u +%FT%TZ), ${SECS}s at $PPS pkt/s offered, 64-byte frames"
 echo "# A = $BIN_A; B = $BIN_B ${ARGS_B[*]}"
-printf '%-5s %-3s %-4s %10s %10s %10s\n' round bin dir frames "ns/frame" "sys/frame"
+printf '%-5s %-3s %-4s %10s %10s %10s %10s\n' round bin dir frames "ns/frame" "sys/frame" delivered
 for round in $(seq "$ROUNDS"); do
     for which in A B; do
         if [[ $which == A ]]; then IPMPD_BIN=$BIN_A extra=(); else IPMPD_BIN=$BIN_B extra=("${ARGS_B[@]}"); fi
@@ -89,10 +102,10 @@ for round in $(seq "$ROUNDS"); do
         ipmpd_start "$H" --group batch0 --data 192.0.2.200/24 --member rge0 "${extra[@]}"
         ip netns exec "$H" ping -c 3 -i 0.2 -q "$ROUTER" >/dev/null
         for dir in out in; do
-            if [[ $dir == out ]]; then r=$(udp_run ipmpd-out); else r=$(udp_run ipmpd-in -R); fi
-            read -r frames ns sys <<<"$r"
-            awk -v r="$round" -v w="$which" -v d="$dir" -v f="$frames" -v n="$ns" -v s="$sys" \
-                'BEGIN { printf "%-5s %-3s %-4s %10d %10.0f %10.2f\n", r, w, d, f, (f ? n / f : 0), (f ? s / f : 0) }'
+            if [[ $dir == out ]]; then r=$(udp_run ipmpd-out tx); else r=$(udp_run ipmpd-in rx -R); fi
+            read -r frames ns sys delivered <<<"$r"
+            awk -v r="$round" -v w="$which" -v d="$dir" -v f="$frames" -v n="$ns" -v s="$sys" -v g="$delivered" \
+                'BEGIN { printf "%-5s %-3s %-4s %10d %10.0f %10.2f %10d\n", r, w, d, f, (f ? n / f : 0), (f ? s / f : 0), g }'
         done
         ipmpd_stop
         ip -n "$R" neigh flush dev r0
