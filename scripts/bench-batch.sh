@@ -35,8 +35,7 @@ RATE=$((PPS * PAYLOAD * 8))
 # ipmpstat of this tree reads the counters of either binary (same protocol).
 cargo build --release --quiet --bin ipmpstat
 IPMPSTAT="$PWD/target/release/ipmpstat"
-scripts/deps.sh bench >/dev/null
-command -v perf >/dev/null || { echo "bench-batch.sh: needs perf (linux-perf)" >&2; exit 1; }
+scripts/deps.sh bench perf >/dev/null
 
 export LAB_PREFIX="ipmpbatch$$"
 RUN_DIR="$(mktemp -d)"
