@@ -14,7 +14,8 @@
 #   PROFILE  lab    the namespace lab (scripts/lab.sh)
 #            demo   scripts/demo.sh
 #            test   scripts/test.sh (the whole suite)
-#            bench  scripts/bench*.sh and scripts/soak.sh
+#            bench  scripts/bench*.sh and scripts/soak.sh (bench-batch.sh also
+#                   needs: perf)
 #            fuzz   scripts/fuzz.sh (nightly and cargo-fuzz)
 #            dhcp   the DHCP server and clients of tests/dhcp.rs (dnsmasq,
 #                   dhclient, udhcpc, dhcpcd; dnsmasq-base and dhcpcd-base:
@@ -33,7 +34,7 @@ declare -A PKG_OF=(
     [setpriv]=util-linux [flock]=util-linux [sysctl]=procps [timeout]=coreutils
     [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
     [dnsmasq]=dnsmasq-base [dhclient]=isc-dhcp-client [udhcpc]=udhcpc [dhcpcd]=dhcpcd-base
-    [ndisc6]=ndisc6 [radvd]=radvd
+    [ndisc6]=ndisc6 [radvd]=radvd [perf]=linux-perf
 )
 # Profiles: lists of needs (a profile may name another).
 declare -A PROFILE=(

@@ -493,3 +493,58 @@ fn bound_outbound_sends_each_source_through_its_bound_member() {
     }
     assert_eq!(total, 3 * 32, "every datagram seen once");
 }
+
+/// Echo requests and replies the group sent out through its members, as
+/// (seen by tcpdump on the members themselves, seen arriving at the switch
+/// ports), over a ping each way; `extra` are further ipmpd arguments.
+fn sends_seen_on_members_and_switches(tag: &str, extra: &[&str]) -> (usize, usize) {
+    let lab = Lab::new(tag);
+    let mut args = tutorial_args();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let _d = start(&lab, &args, "ipmp0", DATA);
+    // Resolve the router first, so only ICMP is counted below.
+    assert!(lab.ping("host", ROUTER_IP, 1).clean());
+    let on_members: Vec<_> = MEMBERS
+        .iter()
+        .map(|m| capture(&lab, "host", &["-i", m, "-Q", "out", "icmp"]))
+        .collect();
+    let on_ports: Vec<_> = [("swa", "sw-e1000g0"), ("swa", "sw-e1000g1"), ("swb", "sw-rge0")]
+        .iter()
+        .map(|&(ns, port)| capture(&lab, ns, &["-i", port, "-Q", "in", "icmp"]))
+        .collect();
+    let r = lab.ping("host", ROUTER_IP, PINGS);
+    assert!(r.clean(), "host -> router: {r:?}");
+    let r = lab.ping("router", DATA, PINGS);
+    assert!(r.clean(), "router -> host: {r:?}");
+    let sent = |caps: Vec<common::Proc>| -> usize {
+        caps.into_iter()
+            .map(|c| {
+                finish(c)
+                    .lines()
+                    .filter(|l| l.contains("192.0.2.200 > 192.0.2.1: ICMP echo"))
+                    .count()
+            })
+            .sum()
+    };
+    (sent(on_members), sent(on_ports))
+}
+
+/// Pings each way in the qdisc bypass test.
+const PINGS: u32 = 5;
+
+/// With --qdisc-bypass the group forwards both ways, and its frames go
+/// straight to the members' drivers, past the layer where taps see outgoing
+/// frames: the switch ports get every one, tcpdump on the members none
+/// (as documented). Without the flag the members' tcpdump sees them all.
+#[test]
+fn qdisc_bypass_forwards_and_hides_sends_from_member_captures() {
+    let both_ways = 2 * PINGS as usize;
+    assert_eq!(
+        sends_seen_on_members_and_switches("qbypass", &["--qdisc-bypass"]),
+        (0, both_ways)
+    );
+    assert_eq!(
+        sends_seen_on_members_and_switches("qplain", &[]),
+        (both_ways, both_ways)
+    );
+}

@@ -237,6 +237,8 @@ pub struct GroupConfig {
     pub routes: Vec<(IfAddr, Option<IpAddr>)>,
     /// Take members that still carry addresses or routes.
     pub force: bool,
+    /// Member send sockets skip the qdisc (PACKET_QDISC_BYPASS).
+    pub qdisc_bypass: bool,
     pub run_dir: PathBuf,
 }
 
@@ -556,6 +558,7 @@ mod tests {
             routes: vec![],
             status_world_readable: false,
             force: false,
+            qdisc_bypass: false,
             run_dir: DEFAULT_RUN_DIR.into(),
         }
     }
@@ -702,6 +705,7 @@ mod detect_tests {
             routes: vec![],
             status_world_readable: false,
             force: false,
+            qdisc_bypass: false,
             run_dir: DEFAULT_RUN_DIR.into(),
         };
         assert_eq!(c.probe_mode(), ProbeMode::Off);

@@ -1080,6 +1080,7 @@ mod tests {
             routes: vec![],
             status_world_readable: false,
             force: false,
+            qdisc_bypass: false,
             run_dir: "/run/ipmpd".into(),
         }
     }

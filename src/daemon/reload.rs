@@ -605,6 +605,7 @@ mod tests {
             status_world_readable: false,
             routes: vec![],
             force: false,
+            qdisc_bypass: false,
             run_dir: crate::config::DEFAULT_RUN_DIR.into(),
         }
     }

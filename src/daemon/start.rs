@@ -309,7 +309,7 @@ impl Daemon {
             ifindex: link.index,
             name: link.name.clone(),
             rx: RxSocket::open(link.index, &link.name)?,
-            tx: TxSocket::open(link.index, &link.name)?,
+            tx: TxSocket::open(link.index, &link.name, self.cfg.qdisc_bypass)?,
             counters: Arc::new(MemberCounters::default()),
             probes: Default::default(),
             probe_sock,

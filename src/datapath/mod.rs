@@ -2,6 +2,7 @@
 //! and the thin I/O shell that runs them between the TAP and the members.
 
 pub mod arp;
+pub mod batch;
 pub mod buckets;
 pub mod counters;
 pub mod frame;

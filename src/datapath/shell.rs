@@ -4,12 +4,13 @@
 //! control side publishes a new [`Table`] and bumps a generation counter;
 //! each thread swaps its `Arc` when it sees a new generation.
 
+use super::batch;
 use super::buckets::Slot;
 use super::counters::{DropReason, GroupCounters, MemberCounters};
 use super::plan::{self, Divert, Plan};
 use super::probegate::ProbeGate;
 use super::vnet::{VnetHdr, MAX_FRAME, VNET_HDR_LEN};
-use crate::sys::packet::{RecvBatch, RxSocket, SendError, TxSocket};
+use crate::sys::packet::{RecvBatch, RxSocket, SendError, TxSocket, SEND_BATCH};
 use crate::sys::probesock::ProbeSocket;
 use crate::sys::tap::Tap;
 use mio::unix::SourceFd;
@@ -247,6 +248,11 @@ impl std::ops::Drop for DataPlane {
     }
 }
 
+/// Frames read from the TAP per batch: decided with one table, then sent
+/// with one sendmmsg(2) per member. Under light load a read finds the TAP
+/// empty after a frame or two and the batch goes out at once.
+const OUT_BATCH: usize = SEND_BATCH;
+
 fn outbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     let tap_fd = s.tap.as_raw_fd();
     poll.registry()
@@ -254,47 +260,106 @@ fn outbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
     let mut events = Events::with_capacity(8);
     let mut table = s.current();
     s.taken[OUTBOUND].store(table.plan.generation, Ordering::Release);
-    let mut buf = vec![0u8; VNET_HDR_LEN + MAX_FRAME];
+    // Allocated once: a whole GSO super-frame fits each buffer.
+    let mut bufs: Vec<Vec<u8>> = (0..OUT_BATCH)
+        .map(|_| vec![0u8; VNET_HDR_LEN + MAX_FRAME])
+        .collect();
+    let mut lens = [0usize; OUT_BATCH];
+    let mut dest: [Option<Slot>; OUT_BATCH] = [None; OUT_BATCH];
+    let mut group = Vec::with_capacity(OUT_BATCH);
     while !s.stop.load(Ordering::Acquire) {
         match poll.poll(&mut events, None) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => r?,
         }
-        s.refresh(OUTBOUND, &mut table);
-        // Edge-triggered: drain to EAGAIN.
-        while let Some(n) = s.tap.read(&mut buf)? {
+        // Edge-triggered: drain to EAGAIN, a batch at a time.
+        loop {
+            // Once per batch is enough: every frame of the previous batch
+            // was handed to the kernel before this, so once `taken` says the
+            // new generation, no frame decided with the old table is still
+            // to be sent, and the control side announces a move (gratuitous
+            // ARP) only after `wait_taken`.
             s.refresh(OUTBOUND, &mut table);
-            forward_out(s, &table, &mut buf[..n]);
+            let mut n = 0;
+            let mut drained = false;
+            while n < OUT_BATCH {
+                let Some(len) = s.tap.read(&mut bufs[n])? else {
+                    drained = true;
+                    break;
+                };
+                dest[n] = decide_out(s, &table, &mut bufs[n][..len]);
+                lens[n] = len;
+                n += 1;
+            }
+            send_out(s, &table, &bufs, &lens[..n], &mut dest[..n], &mut group);
+            if drained || s.stop.load(Ordering::Acquire) {
+                break;
+            }
         }
     }
     Ok(())
 }
 
+/// Checks and rewrites one frame read from the TAP; returns the slot of the
+/// member it leaves through, or None when it was dropped (counted).
 #[inline]
-fn forward_out(s: &Shared, table: &Table, buf: &mut [u8]) {
+fn decide_out(s: &Shared, table: &Table, buf: &mut [u8]) -> Option<Slot> {
     let c = &s.counters.from_tap;
     let Ok(hdr) = VnetHdr::parse(buf) else {
-        return c.drop(DropReason::Malformed);
+        c.drop(DropReason::Malformed);
+        return None;
     };
     if hdr.validate(buf.len() - VNET_HDR_LEN).is_err() {
-        return c.drop(DropReason::BadVnetHeader);
+        c.drop(DropReason::BadVnetHeader);
+        return None;
     }
-    let slot = match plan::outbound(&table.plan, &mut buf[VNET_HDR_LEN..]) {
-        Ok(slot) => slot,
-        Err(why) => return c.drop(why),
-    };
-    let Some(m) = table.members.get(usize::from(slot)).and_then(Option::as_ref) else {
-        return c.drop(DropReason::NoActiveMember);
-    };
-    // Never waits: a member that cannot take the frame now loses it,
-    // counted, and the next frame (maybe for another member) goes on.
-    match m.tx.send(buf) {
-        Ok(()) => m.counters.tx.pass(buf.len() - VNET_HDR_LEN),
-        Err(SendError::QueueFull) => m.counters.tx.drop(DropReason::TxQueueFull),
-        Err(SendError::Io(e)) => {
-            m.counters.tx.drop(DropReason::IoError);
-            log::trace!("send on {}: {e}", m.name);
+    match plan::outbound(&table.plan, &mut buf[VNET_HDR_LEN..]) {
+        Ok(slot) => Some(slot),
+        Err(why) => {
+            c.drop(why);
+            None
         }
+    }
+}
+
+/// Sends the decided frames of a batch, one sendmmsg(2) per member (more
+/// only after a refusal). Never waits: a member that cannot take its frames
+/// now loses them, counted for that member only, and the next member's
+/// frames go on.
+fn send_out(
+    s: &Shared,
+    table: &Table,
+    bufs: &[Vec<u8>],
+    lens: &[usize],
+    dest: &mut [Option<Slot>],
+    group: &mut Vec<usize>,
+) {
+    let mut frames: [&[u8]; OUT_BATCH] = [&[]; OUT_BATCH];
+    while let Some(slot) = batch::take_group(dest, group) {
+        let Some(m) = table.members.get(usize::from(slot)).and_then(Option::as_ref) else {
+            for _ in group.iter() {
+                s.counters.from_tap.drop(DropReason::NoActiveMember);
+            }
+            continue;
+        };
+        // A group never exceeds the batch, nor the batch SEND_BATCH.
+        let k = group.len().min(OUT_BATCH);
+        for (f, &i) in frames.iter_mut().zip(&group[..k]) {
+            *f = &bufs[i][..lens[i]];
+        }
+        let list = &frames[..k];
+        batch::send_group(
+            k,
+            |from| m.tx.send_batch(&list[from..]),
+            |i, r| match r {
+                Ok(()) => m.counters.tx.pass(list[i].len() - VNET_HDR_LEN),
+                Err(SendError::QueueFull) => m.counters.tx.drop(DropReason::TxQueueFull),
+                Err(SendError::Io(e)) => {
+                    m.counters.tx.drop(DropReason::IoError);
+                    log::trace!("send on {}: {e}", m.name);
+                }
+            },
+        );
     }
 }
 

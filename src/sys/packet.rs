@@ -182,8 +182,15 @@ pub struct TxSocket {
 }
 
 impl TxSocket {
-    pub fn open(ifindex: u32, ifname: &str) -> io::Result<TxSocket> {
+    /// `qdisc_bypass`: frames go straight to the driver (PACKET_QDISC_BYPASS),
+    /// unseen by tcpdump on the member and by tc egress.
+    pub fn open(ifindex: u32, ifname: &str, qdisc_bypass: bool) -> io::Result<TxSocket> {
         let fd = vnet_socket(ifname, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, SNDBUF)?;
+        if qdisc_bypass {
+            let one: libc::c_int = 1;
+            setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one)
+                .map_err(|e| ctx(e, "PACKET_QDISC_BYPASS", ifname))?;
+        }
         // Every user of the socket (the data thread, gratuitous ARPs and
         // probes from the control thread) must never wait on the member.
         set_nonblocking(&fd).map_err(|e| ctx(e, "O_NONBLOCK", ifname))?;
@@ -206,7 +213,47 @@ impl TxSocket {
         };
         cvt_size(r).map(|_| ()).map_err(SendError::from)
     }
+
+    /// Sends up to [`SEND_BATCH`] frames (each vnet header first) with one
+    /// sendmmsg(2), in order, without ever waiting; frames past
+    /// [`SEND_BATCH`] are not looked at. Returns how many left (at least
+    /// one), or the error of the first frame when none did. Like
+    /// sendmmsg(2) itself, it stops at the first frame the kernel refuses
+    /// and forgets that frame's error: calling again from there tells it.
+    pub fn send_batch(&self, frames: &[&[u8]]) -> Result<usize, SendError> {
+        let n = frames.len().min(SEND_BATCH);
+        if n == 0 {
+            return Ok(0);
+        }
+        // SAFETY: iovec and mmsghdr are plain C structs; all-zero is valid.
+        let mut iovs: [libc::iovec; SEND_BATCH] = unsafe { zeroed() };
+        // SAFETY: as above.
+        let mut hdrs: [libc::mmsghdr; SEND_BATCH] = unsafe { zeroed() };
+        for (i, f) in frames[..n].iter().enumerate() {
+            iovs[i] = libc::iovec {
+                iov_base: f.as_ptr().cast_mut().cast(),
+                iov_len: f.len(),
+            };
+            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: the first n headers each point to one iovec on this stack
+        // frame, which points into a frame borrowed for the whole call; the
+        // kernel only reads the frames (and writes msg_len in the headers).
+        let r = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                n as u32,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        cvt(r).map(|k| k as usize).map_err(SendError::from)
+    }
 }
+
+/// Frames handed to one sendmmsg(2) call at most.
+pub const SEND_BATCH: usize = 32;
 
 /// Why a frame did not leave through a member.
 #[derive(Debug, thiserror::Error)]
