@@ -122,10 +122,16 @@ fn ping6_both_ways_neighbours_spread_and_move_on_failure() {
     assert!(r.clean(), "router -> {} after the cut: {r:?}", DATA6[0]);
 }
 
+/// Well past the default announcements of a binding (a few, 50 ms apart).
+const ANNOUNCEMENTS_DONE: Duration = Duration::from_millis(1000);
+
 #[test]
 fn ndisc6_gets_exactly_one_answer_with_the_bound_members_mac() {
     let lab = Lab::new("v6ndisc");
     let _d = start_dual_stack(&lab);
+    // `ndisc6 -m` shows every NA for the target, unsolicited ones too: let
+    // the binding's announcements (--garp-count, 50 ms apart) end first.
+    std::thread::sleep(ANNOUNCEMENTS_DONE);
     for a in DATA6 {
         let m = inbound_of(&lab, a).expect("bound");
         // -m: wait for and show every reply, not just the first; -n: numeric.
