@@ -156,14 +156,23 @@ sys_ns() {
     hz=$(getconf CLK_TCK)
     awk -v hz="$hz" '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 1e9 / hz; exit }' /proc/stat
 }
-# ns on CPU of ipmpd's data threads, summed (0 without a daemon).
+# ns on CPU of ipmpd's data threads, summed (0 without a daemon): the first
+# field of schedstat; a kernel without scheduler info prints "0 0 0" there,
+# then utime + stime of the thread's stat (clock ticks) stand in.
 dp_ns() {
-    local total=0 t comm run
+    local total=0 t comm run stat fields hz
+    hz=$(getconf CLK_TCK)
     [[ -n "$IPMPD_PID" ]] || { echo 0; return; }
     for t in /proc/"$IPMPD_PID"/task/*; do
         comm=$(cat "$t/comm" 2>/dev/null) || continue
         [[ $comm == ipmpd-out || $comm == ipmpd-in ]] || continue
         read -r run _ <"$t/schedstat" || continue
+        if ((run == 0)); then
+            stat=$(cat "$t/stat") || continue
+            # After "pid (comm) ": field 3 is [0], utime (14) [11], stime (15) [12].
+            read -r -a fields <<<"${stat##*) }"
+            run=$(((fields[11] + fields[12]) * 1000000000 / hz))
+        fi
         total=$((total + run))
     done
     echo "$total"
@@ -318,6 +327,7 @@ done
 echo
 echo "## CPU per forwarded frame (ns), $CPU_PPS 64-byte UDP frames/s for ${SECS}s, one direction at a time"
 echo "# out = host->router through the path, in = router->host; frames = received by iperf3"
+echo "# (of $((CPU_PPS * SECS)) offered: a path losing frames at this rate pays its CPU over fewer)"
 echo "# dp = ipmpd's data threads (schedstat); all = iperf3 both ends + ipmpd (cgroup); sys = whole machine"
 printf '%-8s %-5s %7s %7s %8s %9s | %7s %7s %8s %9s\n' path round out-dp out-all out-sys out-frames \
     in-dp in-all in-sys in-frames
