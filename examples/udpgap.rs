@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! udpgap send --dst 192.0.2.1:9000 --rate 20000 --seconds 10 [--bind 192.0.2.200] [--sport N]
-//! udpgap recv --bind 192.0.2.1:9000 --seconds 12
+//! udpgap recv --bind 192.0.2.1:9000 --seconds 12 [--gap-ms 20]
 //! ```
 //!
 //! `send` sends one flow (one fixed source port) at a steady rate, paced
@@ -18,6 +18,12 @@
 //! largest gap between the arrival times of consecutive received packets,
 //! kernel receive timestamps), max_gap_at_s (where that gap starts, seconds
 //! after the first packet), reordered (packets older than one already seen).
+//! With `--gap-ms N` it also lists every gap longer than N ms (at most
+//! MAX_GAPS): `[start, ms, skipped]`, start = the kernel receive timestamp
+//! of the packet before the gap (ns since the Unix epoch), skipped = the
+//! sequence numbers missing across it (0: the stream paused whole, e.g. a
+//! sender that was not scheduled; about rate x gap: frames lost on the way)
+//! (scripts/bench-stall.sh).
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -33,11 +39,13 @@ const MAX_LAG: Duration = Duration::from_millis(20);
 const MAX_TRACKED_SEQ: u64 = 1 << 28;
 /// Sequence number of the end marker; the rest of its payload is the count.
 const END: u64 = u64::MAX;
+/// Bound on the gaps listed by `recv --gap-ms`.
+const MAX_GAPS: usize = 1000;
 
 fn usage() -> ! {
     eprintln!(
         "usage: udpgap send --dst ADDR:PORT --rate PPS --seconds S [--bind ADDR] [--sport N]\n\
-         \x20      udpgap recv --bind ADDR:PORT --seconds S"
+         \x20      udpgap recv --bind ADDR:PORT --seconds S [--gap-ms N]"
     );
     exit(2)
 }
@@ -212,11 +220,12 @@ fn recv_stamped(fd: i32, buf: &mut [u8]) -> std::io::Result<(usize, u64)> {
 }
 
 fn recv(args: &[String]) {
-    let (mut bind, mut secs) = (None, None);
+    let (mut bind, mut secs, mut gap_ms) = (None, None, None);
     for (k, v) in opts(args) {
         match k {
             "bind" => bind = Some(parse::<SocketAddr>(k, v)),
             "seconds" => secs = Some(seconds(k, v)),
+            "gap-ms" => gap_ms = Some(parse::<u64>(k, v)),
             _ => usage(),
         }
     }
@@ -245,6 +254,9 @@ fn recv(args: &[String]) {
     let (mut first_ns, mut last_ns) = (0u64, 0u64);
     let (mut max_gap_ns, mut max_gap_at_ns) = (0u64, 0u64);
     let mut last_arrival: Option<Instant> = None;
+    let gap_limit_ns = gap_ms.map(|m| m.saturating_mul(1_000_000));
+    let mut gaps: Vec<(u64, u64, u64)> = Vec::new();
+    let mut prev_seq: Option<u64> = None;
     let mut buf = [0u8; 2048];
     while Instant::now() < end {
         if last_arrival.is_some_and(|t| t.elapsed() >= idle_limit) {
@@ -282,6 +294,12 @@ fn recv(args: &[String]) {
             max_gap_ns = ts - last_ns;
             max_gap_at_ns = last_ns - first_ns;
         }
+        if let (Some(limit), Some(p)) = (gap_limit_ns, prev_seq) {
+            if received > 0 && ts > last_ns && ts - last_ns > limit && gaps.len() < MAX_GAPS {
+                gaps.push((last_ns, ts - last_ns, seq.saturating_sub(p).saturating_sub(1)));
+            }
+        }
+        prev_seq = Some(seq);
         last_ns = last_ns.max(ts);
         received += 1;
         match max_seq {
@@ -290,9 +308,18 @@ fn recv(args: &[String]) {
         }
     }
     let expected = max_seq.map_or(0, |m| m + 1).max(total.unwrap_or(0));
+    let gap_list = if gap_limit_ns.is_some() {
+        let items: Vec<String> = gaps
+            .iter()
+            .map(|(at, len, skipped)| format!("[{at},{:.3},{skipped}]", *len as f64 / 1e6))
+            .collect();
+        format!(",\"first_ns\":{first_ns},\"gaps\":[{}]", items.join(","))
+    } else {
+        String::new()
+    };
     println!(
         "{{\"received\":{received},\"lost\":{},\"max_gap_ms\":{:.3},\"max_gap_at_s\":{:.3},\
-         \"reordered\":{reordered},\"duplicates\":{dups},\"max_seq\":{}}}",
+         \"reordered\":{reordered},\"duplicates\":{dups},\"max_seq\":{}{gap_list}}}",
         expected.saturating_sub(received),
         max_gap_ns as f64 / 1e6,
         max_gap_at_ns as f64 / 1e9,

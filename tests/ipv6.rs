@@ -4,6 +4,7 @@
 mod common;
 
 use common::daemon::*;
+use common::xfer::transfer_intact;
 use common::{fmt_mac, wait_until, Lab, MEMBERS};
 use std::time::Duration;
 
@@ -163,36 +164,6 @@ fn the_link_local_of_ipmp0_is_bound_and_pingable() {
     assert!(r.clean(), "router -> {ll}: {r:?}");
 }
 
-/// A checksummed TCP transfer: `recv ADDR PORT` listens, reads to the end
-/// and prints the byte count and SHA-256; `send ADDR PORT BYTES` sends a
-/// fixed pseudo-random 1 MiB block over and over and prints the same of
-/// what it sent.
-const XFER_PY: &str = r#"
-import hashlib, socket, sys
-BLOCK = hashlib.shake_256(b"ipmpd ipv6 transfer").digest(1 << 20)
-mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-h, n = hashlib.sha256(), 0
-if mode == "recv":
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port)); s.listen(1)
-    print("listening", flush=True)
-    c, _ = s.accept()
-    while True:
-        b = c.recv(1 << 20)
-        if not b:
-            break
-        h.update(b); n += len(b)
-else:
-    total = int(sys.argv[4])
-    c = socket.create_connection((addr, port))
-    while n < total:
-        b = BLOCK[: min(len(BLOCK), total - n)]
-        c.sendall(b); h.update(b); n += len(b)
-    c.shutdown(socket.SHUT_WR)
-    c.recv(1)
-print(n, h.hexdigest(), flush=True)
-"#;
 /// The gigabyte: 1 GiB.
 const TRANSFER_BYTES: u64 = 1 << 30;
 const XFER_PORT: &str = "5202";
@@ -201,43 +172,16 @@ const XFER_PORT: &str = "5202";
 fn a_gigabyte_over_tcp6_each_way_arrives_intact() {
     let lab = Lab::new("v6tcp");
     let _d = start_dual_stack(&lab);
-    let total = TRANSFER_BYTES.to_string();
     // host -> router, then router -> host (to the first IPv6 data address).
     for (sender, receiver, at) in [("host", "router", ROUTER6), ("router", "host", DATA6[0])] {
-        let mut rx = lab.spawn(receiver, "python3", &["-c", XFER_PY, "recv", at, XFER_PORT]);
-        assert!(
-            wait_until(Duration::from_secs(10), || rx.stdout_text().contains("listening")),
-            "receiver did not start: {}",
-            rx.stderr_text()
+        transfer_intact(
+            &lab,
+            "tcp6",
+            (sender, receiver),
+            (at, XFER_PORT),
+            TRANSFER_BYTES,
+            TRANSFER_TIMEOUT_S,
         );
-        let out = lab.exec(
-            sender,
-            &[
-                "timeout",
-                TRANSFER_TIMEOUT_S,
-                "python3",
-                "-c",
-                XFER_PY,
-                "send",
-                at,
-                XFER_PORT,
-                &total,
-            ],
-        );
-        let sent = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(
-            out.status.success(),
-            "{sender} -> {receiver}: {sent} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        rx.wait_timeout(Duration::from_secs(30));
-        let got = rx.stdout_text();
-        let got = got.lines().last().unwrap_or_default().trim().to_string();
-        assert_eq!(
-            got, sent,
-            "{sender} -> {receiver}: received {got:?}, sent {sent:?}"
-        );
-        assert!(sent.starts_with(&format!("{total} ")), "{sent}");
     }
 }
 

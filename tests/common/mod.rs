@@ -15,6 +15,7 @@
 
 pub mod daemon;
 pub mod dhcp;
+pub mod xfer;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
