@@ -78,6 +78,13 @@ fn v6_args(router_ll: Ipv6Addr, extra: &[&str]) -> Vec<String> {
     a
 }
 
+/// The tutorial's group probing by ICMP with no target configured.
+fn icmp_args() -> Vec<String> {
+    let mut a = tutorial_args();
+    a.extend(strings(&["--probe", "icmp", "--fdt", FDT]));
+    a
+}
+
 fn dual_args(router_ll: Ipv6Addr) -> Vec<String> {
     let mut a = v6_args(router_ll, &[]);
     a.extend(strings(&[
@@ -492,27 +499,7 @@ fn an_assigned_test_address_is_defended_against_another_hosts_dad() {
 fn without_targets_ipv6_probing_discovers_hosts_on_all_nodes() {
     let lab = Lab::new("v6disc");
     let ll = router_v6(&lab);
-    let d = start(
-        &lab,
-        &strings(&[
-            "--group",
-            "production0",
-            "--data",
-            "192.0.2.200/24",
-            "--member",
-            "e1000g0",
-            "--member",
-            "e1000g1",
-            "--member",
-            "rge0",
-            "--probe",
-            "icmp",
-            "--fdt",
-            FDT,
-        ]),
-        "ipmp0",
-        "192.0.2.200",
-    );
+    let d = start(&lab, &icmp_args(), "ipmp0", "192.0.2.200");
     expect_log(
         &d,
         "No IPv6 routers for e1000g0 of group production0; looking for probe targets with echo requests to ff02::1",
@@ -888,27 +875,7 @@ fn an_ipv6_route_added_after_start_makes_its_link_local_next_hop_the_target() {
     let lab = Lab::new("v6route");
     let ll = router_v6(&lab);
     // No targets: the router is found by discovery first.
-    let d = start(
-        &lab,
-        &strings(&[
-            "--group",
-            "production0",
-            "--data",
-            "192.0.2.200/24",
-            "--member",
-            "e1000g0",
-            "--member",
-            "e1000g1",
-            "--member",
-            "rge0",
-            "--probe",
-            "icmp",
-            "--fdt",
-            FDT,
-        ]),
-        "ipmp0",
-        "192.0.2.200",
-    );
+    let d = start(&lab, &icmp_args(), "ipmp0", "192.0.2.200");
     wait_probing6(&lab, &d);
     expect_log(
         &d,
@@ -953,27 +920,7 @@ impl Drop for Radvd {
 #[test]
 fn a_default_route_learned_by_slaac_after_start_makes_the_router_the_ipv6_target() {
     let lab = Lab::new("v6slaac");
-    let d = start(
-        &lab,
-        &strings(&[
-            "--group",
-            "production0",
-            "--data",
-            "192.0.2.200/24",
-            "--member",
-            "e1000g0",
-            "--member",
-            "e1000g1",
-            "--member",
-            "rge0",
-            "--probe",
-            "icmp",
-            "--fdt",
-            FDT,
-        ]),
-        "ipmp0",
-        "192.0.2.200",
-    );
+    let d = start(&lab, &icmp_args(), "ipmp0", "192.0.2.200");
     // Router advertisements start after ipmpd: the default route via the
     // router's link-local comes later, and the targets follow it.
     let dir = lab.dir.join("radvd");
