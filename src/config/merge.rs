@@ -79,9 +79,9 @@ pub struct Flags {
     #[arg(long)]
     pub force: bool,
     /// Send on the members with PACKET_QDISC_BYPASS: fewer CPU cycles per
-    /// frame, but frames sent through the group no longer show in tcpdump
-    /// on the members, skip tc egress (shaping, filters) and the qdisc's
-    /// backpressure (a busy NIC queue drops instead).
+    /// frame, but what ipmpd sends (data, probes, announcements) no longer
+    /// shows in tcpdump on the members, skips tc egress (shaping, filters)
+    /// and the qdisc's backpressure (a busy NIC queue drops instead).
     #[arg(long)]
     pub qdisc_bypass: bool,
 }

@@ -677,7 +677,7 @@ impl Daemon {
             let c = &t.io.counters.control_tx;
             return match ps.try_send(frame).map_err(SendError::from) {
                 Ok(()) => c.pass(frame.len()),
-                Err(SendError::QueueFull) => c.drop(DropReason::TxQueueFull),
+                Err(SendError::QueueFull | SendError::Refused) => c.drop(DropReason::TxQueueFull),
                 Err(SendError::Io(e)) => {
                     c.drop(DropReason::IoError);
                     log::trace!("sending on {}: {e}", t.io.name);

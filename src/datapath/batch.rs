@@ -26,11 +26,12 @@ pub fn take_group(dest: &mut [Option<Slot>], group: &mut Vec<usize>) -> Option<S
 /// Sends frames `0..n` of one member through `send`, which sends frames
 /// `from..` with one call and returns how many of them left (at least one)
 /// or the error of frame `from`. Reports each frame once to `note`, in
-/// order. Never waits and never retries a frame: a full queue (socket
-/// buffer or qdisc) drops the frame that met it and every later frame of the
-/// batch (the queue will not have drained by the next call); another error
-/// drops only its frame (say, one the kernel found malformed) and the rest
-/// goes on. At most `n` calls to `send`.
+/// order. Never waits and never sends a frame twice (after a partial send
+/// the refused frame is offered again only to learn its error: it did not
+/// leave): a full socket buffer (EAGAIN) drops the frame that met it and
+/// every later frame of the batch (it will not have drained by the next
+/// call); any other error, the qdisc refusing one frame (ENOBUFS) included,
+/// drops only its frame and the rest goes on. At most `n` calls to `send`.
 pub fn send_group(
     n: usize,
     mut send: impl FnMut(usize) -> Result<usize, SendError>,
@@ -61,7 +62,7 @@ pub fn send_group(
                 }
                 return;
             }
-            Err(e @ SendError::Io(_)) => {
+            Err(e @ (SendError::Io(_) | SendError::Refused)) => {
                 note(from, Err(&e));
                 from += 1;
             }
@@ -84,7 +85,7 @@ mod tests {
     fn seen(r: Result<(), &SendError>) -> Seen {
         match r {
             Ok(()) => Seen::Sent,
-            Err(SendError::QueueFull) => Seen::Full,
+            Err(SendError::QueueFull | SendError::Refused) => Seen::Full,
             Err(SendError::Io(_)) => Seen::Io,
         }
     }
@@ -184,6 +185,18 @@ mod tests {
         assert_eq!(
             notes,
             [(0, Seen::Sent), (1, Seen::Io), (2, Seen::Sent), (3, Seen::Sent)]
+        );
+    }
+
+    #[test]
+    fn a_frame_the_qdisc_refuses_drops_only_itself() {
+        // ENOBUFS (fq's per-flow limit, a tc rule): the other flows' frames
+        // of the batch still go.
+        let (notes, calls) = run(4, vec![Ok(1), Err(SendError::Refused), Ok(2)]);
+        assert_eq!(calls, [0, 1, 2]);
+        assert_eq!(
+            notes,
+            [(0, Seen::Sent), (1, Seen::Full), (2, Seen::Sent), (3, Seen::Sent)]
         );
     }
 

@@ -68,7 +68,7 @@ impl MemberIo {
         let r = self.tx.send(frame);
         match &r {
             Ok(()) => c.pass(frame.len().saturating_sub(VNET_HDR_LEN)),
-            Err(SendError::QueueFull) => c.drop(DropReason::TxQueueFull),
+            Err(SendError::QueueFull | SendError::Refused) => c.drop(DropReason::TxQueueFull),
             Err(SendError::Io(_)) => c.drop(DropReason::IoError),
         }
         r
@@ -282,16 +282,29 @@ fn outbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
             s.refresh(OUTBOUND, &mut table);
             let mut n = 0;
             let mut drained = false;
+            let mut failed = None;
             while n < OUT_BATCH {
-                let Some(len) = s.tap.read(&mut bufs[n])? else {
-                    drained = true;
-                    break;
+                let len = match s.tap.read(&mut bufs[n]) {
+                    Ok(Some(len)) => len,
+                    Ok(None) => {
+                        drained = true;
+                        break;
+                    }
+                    // The frames read so far still go (and are counted)
+                    // before the thread reports the error.
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 };
                 dest[n] = decide_out(s, &table, &mut bufs[n][..len]);
                 lens[n] = len;
                 n += 1;
             }
             send_out(s, &table, &bufs, &lens[..n], &mut dest[..n], &mut group);
+            if let Some(e) = failed {
+                return Err(e);
+            }
             if drained || s.stop.load(Ordering::Acquire) {
                 break;
             }
@@ -353,7 +366,7 @@ fn send_out(
             |from| m.tx.send_batch(&list[from..]),
             |i, r| match r {
                 Ok(()) => m.counters.tx.pass(list[i].len() - VNET_HDR_LEN),
-                Err(SendError::QueueFull) => m.counters.tx.drop(DropReason::TxQueueFull),
+                Err(SendError::QueueFull | SendError::Refused) => m.counters.tx.drop(DropReason::TxQueueFull),
                 Err(SendError::Io(e)) => {
                     m.counters.tx.drop(DropReason::IoError);
                     log::trace!("send on {}: {e}", m.name);

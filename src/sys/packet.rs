@@ -259,10 +259,14 @@ pub const SEND_BATCH: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The member cannot take the frame now: its socket's send buffer is
-    /// full (EAGAIN) or its qdisc dropped the frame (ENOBUFS). The frame is
-    /// dropped, never retried.
+    /// full (EAGAIN). The frame is dropped, never retried.
     #[error("transmit queue full")]
     QueueFull,
+    /// The qdisc or a tc rule refused this one frame (ENOBUFS: say, a flow
+    /// at fq's per-flow limit); the member may well take the next. Dropped,
+    /// counted as a full queue.
+    #[error("transmit queue refused the frame")]
+    Refused,
     /// Any other refusal (the interface went down, a malformed frame...).
     #[error(transparent)]
     Io(io::Error),
@@ -272,7 +276,8 @@ pub enum SendError {
 impl From<io::Error> for SendError {
     fn from(e: io::Error) -> SendError {
         match e.raw_os_error() {
-            Some(libc::EAGAIN | libc::ENOBUFS) => SendError::QueueFull,
+            Some(libc::EAGAIN) => SendError::QueueFull,
+            Some(libc::ENOBUFS) => SendError::Refused,
             _ => SendError::Io(e),
         }
     }
@@ -449,10 +454,10 @@ mod tests {
 
     #[test]
     fn full_queue_is_told_apart_from_other_errors() {
-        for errno in [libc::EAGAIN, libc::ENOBUFS] {
-            let e = SendError::from(io::Error::from_raw_os_error(errno));
-            assert!(matches!(e, SendError::QueueFull), "{errno}: {e}");
-        }
+        let e = SendError::from(io::Error::from_raw_os_error(libc::EAGAIN));
+        assert!(matches!(e, SendError::QueueFull), "{e}");
+        let e = SendError::from(io::Error::from_raw_os_error(libc::ENOBUFS));
+        assert!(matches!(e, SendError::Refused), "{e}");
         for errno in [libc::ENETDOWN, libc::ENXIO, libc::EMSGSIZE, libc::EINVAL] {
             let e = SendError::from(io::Error::from_raw_os_error(errno));
             assert!(matches!(e, SendError::Io(_)), "{errno}: {e}");
