@@ -24,7 +24,7 @@
 mod common;
 
 use common::daemon::{bound_member, ipmpstat, listed, members_only_args, start_notified};
-use common::dhcp::{client_log, logged, DhcpServer, ReplyCapture};
+use common::dhcp::{client_log, logged, DhcpServer, Lease, ReplyCapture};
 use common::{wait_until, Lab};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,6 +93,32 @@ fn lease_obtained(lab: &Lab, srv: &DhcpServer, gmac: &[u8; 6], log: &Path) -> St
     let leases = srv.leases();
     assert_eq!(leases.len(), 1, "one client: {leases:?}");
     addr.unwrap()
+}
+
+/// The server's lease file holds one lease: `addr`, for ipmp0's MAC.
+fn one_lease(srv: &DhcpServer, gmac: &[u8; 6], addr: &str) -> Lease {
+    let leases = srv.leases();
+    assert_eq!(leases.len(), 1, "one client: {leases:?}");
+    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (*gmac, addr));
+    leases[0].clone()
+}
+
+/// busybox udhcpc on the group interface in the foreground (-f), exiting
+/// if it gets no lease (-n); its script's log (returned) through the
+/// environment udhcpc passes on.
+fn spawn_udhcpc(lab: &Lab, work: &Path) -> (common::Proc, PathBuf) {
+    let log = work.join("script.log");
+    let log_env = format!("DHCP_TEST_LOG={}", path(&log));
+    let pid = path(&work.join("udhcpc.pid"));
+    let script = tool("udhcpc-script");
+    let client = lab.spawn(
+        "host",
+        "env",
+        &[
+            &log_env, "udhcpc", "-f", "-n", "-i", GROUP_IF, "-s", &script, "-p", &pid,
+        ],
+    );
+    (client, log)
 }
 
 /// ipmpd bound `addr` to a member and announced it there (the router's
@@ -255,9 +281,7 @@ fn dhclient_lease_survives_failover_renews_and_releases() {
     logged(&log, &format!("REBOOT {addr}"), LEASE_TIMEOUT);
     // And renews it at T1, unicast from the leased address.
     logged(&log, &format!("RENEW {addr}"), RENEW_TIMEOUT);
-    let leases = srv.leases();
-    assert_eq!(leases.len(), 1, "one client: {leases:?}");
-    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    one_lease(&srv, &gmac, &addr);
     assert!(client.running(), "dhclient exited: {}", client.stderr_text());
 
     // Release: gives the lease back (and signals the client named in the
@@ -376,13 +400,11 @@ fn dhclient_rebinds_by_broadcast_through_the_group_when_renewals_go_unanswered()
         "not RENEWING (unicast, unanswered) then REBINDING (broadcast, answered):\n{text}"
     );
     logged(&log, &format!("RENEW {addr}"), SETTLE_TIMEOUT);
-    let leases = srv.leases();
-    assert_eq!(leases.len(), 1, "one client: {leases:?}");
-    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    let lease = one_lease(&srv, &gmac, &addr);
     assert!(
-        leases[0].expiry > first,
+        lease.expiry > first,
         "the lease was not extended ({first} -> {})\n{}",
-        leases[0].expiry,
+        lease.expiry,
         srv.describe()
     );
     assert!(group_addrs(&lab).contains(&addr), "{addr} left {GROUP_IF}");
@@ -406,21 +428,8 @@ fn udhcpc_lease_survives_failover_renews_and_releases() {
         gmac,
         work,
     } = setup("dhcpudh");
-    let log = work.join("script.log");
-    let log_env = format!("DHCP_TEST_LOG={}", path(&log));
-    let pid = path(&work.join("udhcpc.pid"));
-    let script = tool("udhcpc-script");
     let cap = ReplyCapture::start(&lab, GROUP_IF);
-
-    // -f foreground, -n exit if no lease; the script's log through the
-    // environment udhcpc passes on.
-    let mut client = lab.spawn(
-        "host",
-        "env",
-        &[
-            &log_env, "udhcpc", "-f", "-n", "-i", GROUP_IF, "-s", &script, "-p", &pid,
-        ],
-    );
+    let (mut client, log) = spawn_udhcpc(&lab, &work);
     let addr = lease_obtained(&lab, &srv, &gmac, &log);
     logged(&log, &format!("bound {addr}"), SETTLE_TIMEOUT);
     let carrier = bound_and_reachable(&lab, &addr);
@@ -428,9 +437,7 @@ fn udhcpc_lease_survives_failover_renews_and_releases() {
 
     client.signal(libc::SIGUSR1); // renew now
     logged(&log, &format!("renew {addr}"), RENEW_TIMEOUT);
-    let leases = srv.leases();
-    assert_eq!(leases.len(), 1, "one client: {leases:?}");
-    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    one_lease(&srv, &gmac, &addr);
 
     client.signal(libc::SIGUSR2); // release
     released(&lab, &srv, &gmac, &addr);
@@ -451,18 +458,8 @@ fn udhcpc_rebinds_by_broadcast_through_the_group_when_its_renewal_goes_unanswere
         gmac,
         work,
     } = setup("udhrebind");
-    let log = work.join("script.log");
-    let log_env = format!("DHCP_TEST_LOG={}", path(&log));
-    let pid = path(&work.join("udhcpc.pid"));
-    let script = tool("udhcpc-script");
     let cap = ReplyCapture::start(&lab, GROUP_IF);
-    let mut client = lab.spawn(
-        "host",
-        "env",
-        &[
-            &log_env, "udhcpc", "-f", "-n", "-i", GROUP_IF, "-s", &script, "-p", &pid,
-        ],
-    );
+    let (mut client, log) = spawn_udhcpc(&lab, &work);
     let addr = lease_obtained(&lab, &srv, &gmac, &log);
     logged(&log, &format!("bound {addr}"), SETTLE_TIMEOUT);
     let first = srv.leases()[0].expiry;
@@ -491,13 +488,11 @@ fn udhcpc_rebinds_by_broadcast_through_the_group_when_its_renewal_goes_unanswere
         "not a unicast renewal (unanswered) then a broadcast one (answered):\n{text}"
     );
     logged(&log, &format!("renew {addr}"), SETTLE_TIMEOUT);
-    let leases = srv.leases();
-    assert_eq!(leases.len(), 1, "one client: {leases:?}");
-    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    let lease = one_lease(&srv, &gmac, &addr);
     assert!(
-        leases[0].expiry > first,
+        lease.expiry > first,
         "the lease was not extended ({first} -> {})\n{}",
-        leases[0].expiry,
+        lease.expiry,
         srv.describe()
     );
     assert!(client.running(), "udhcpc exited: {}", client.stderr_text());
@@ -575,9 +570,7 @@ fn systemd_networkd_leases_and_renews_after_failover() {
         srv.describe(),
         networkd.stderr_text()
     );
-    let leases = srv.leases();
-    assert_eq!(leases.len(), 1, "one client: {leases:?}");
-    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    one_lease(&srv, &gmac, &addr);
 
     // networkd keeps its configuration when it exits (so a restart does
     // not cut the host off): no release to check here.
@@ -630,9 +623,7 @@ fn dhcpcd_lease_survives_failover_renews_and_releases() {
 
     client.signal(libc::SIGUSR1); // renew now
     logged(&log, &format!("RENEW {addr}"), RENEW_TIMEOUT);
-    let leases = srv.leases();
-    assert_eq!(leases.len(), 1, "one client: {leases:?}");
-    assert_eq!((leases[0].mac, leases[0].addr.as_str()), (gmac, addr.as_str()));
+    one_lease(&srv, &gmac, &addr);
 
     client.signal(libc::SIGALRM); // release and exit
     released(&lab, &srv, &gmac, &addr);
