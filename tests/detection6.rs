@@ -7,7 +7,7 @@
 mod common;
 
 use common::daemon::*;
-use common::{wait_until, Lab, Proc, ROUTER_IP};
+use common::{wait_until, Lab, Proc, MEMBERS, ROUTER_IP};
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
@@ -497,12 +497,7 @@ fn without_targets_ipv6_probing_discovers_hosts_on_all_nodes() {
     );
     // The router's kernel answers the echo to ff02::1 from its link-local
     // address: it becomes every member's target.
-    for m in ["e1000g0", "e1000g1", "rge0"] {
-        expect_log(
-            &d,
-            &format!("Probe targets for {m} of group production0 (multicast discovery): {ll}"),
-        );
-    }
+    every_member_targets(&d, "multicast discovery", ll);
     wait_probing6(&lab, &d);
     let (_, t, _) = ipmpstat(&lab, &["-t"]);
     assert!(
@@ -878,12 +873,7 @@ fn an_ipv6_route_added_after_start_makes_its_link_local_next_hop_the_target() {
         "host",
         &format!("ip -6 route add 2001:db8:0:9::/64 via {ll} dev ipmp0"),
     );
-    for m in ["e1000g0", "e1000g1", "rge0"] {
-        expect_log(
-            &d,
-            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
-        );
-    }
+    every_member_targets(&d, "routers", ll);
     let (_, t, _) = ipmpstat(&lab, &["-t"]);
     for m in ["e1000g0", "e1000g1", "rge0"] {
         let ta = link_local(lab.mac("host", m)).to_string();
@@ -897,6 +887,17 @@ fn an_ipv6_route_added_after_start_makes_its_link_local_next_hop_the_target() {
         assert_eq!(row, [m, "routes", &ta, &ll.to_string()], "{t}");
     }
     silent_cut(&lab, &d);
+}
+
+/// Every member logged `target` as its IPv6 probe target, found by
+/// `source` ("routers", "multicast discovery").
+fn every_member_targets(d: &Proc, source: &str, target: Ipv6Addr) {
+    for m in MEMBERS {
+        expect_log(
+            d,
+            &format!("Probe targets for {m} of group production0 ({source}): {target}"),
+        );
+    }
 }
 
 /// radvd on the router (`scripts/lab.sh radvd`), stopped on drop.
@@ -923,12 +924,7 @@ fn a_default_route_learned_by_slaac_after_start_makes_the_router_the_ipv6_target
             .contains(&format!("via {ll} dev ipmp0"))),
         "no default route from SLAAC"
     );
-    for m in ["e1000g0", "e1000g1", "rge0"] {
-        expect_log(
-            &d,
-            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
-        );
-    }
+    every_member_targets(&d, "routers", ll);
     wait_probing6(&lab, &d);
     silent_cut(&lab, &d);
 }
@@ -957,12 +953,7 @@ fn a_configured_ipv6_route_via_the_routers_link_local_makes_it_the_target() {
     assert!(lab
         .exec_ok("host", &["ip", "-6", "route", "show", "2001:db8:0:9::/64"])
         .contains(&format!("via {ll} dev ipmp0")));
-    for m in ["e1000g0", "e1000g1", "rge0"] {
-        expect_log(
-            &d,
-            &format!("Probe targets for {m} of group production0 (routers): {ll}"),
-        );
-    }
+    every_member_targets(&d, "routers", ll);
     wait_probing6(&lab, &d);
     let (_, t, _) = ipmpstat(&lab, &["-t"]);
     assert!(
