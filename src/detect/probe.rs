@@ -903,19 +903,8 @@ mod tests {
         let t0 = Instant::now();
         p.start(t0);
         let mut now = t0;
-        let (seq, counter) = loop {
-            if let Some(Out::Echo {
-                target,
-                mac,
-                seq,
-                counter,
-            }) = p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
-            {
-                assert_eq!((target, mac), (IpAddr::V4(ALL_HOSTS), ALL_HOSTS_MAC));
-                break (seq, counter);
-            }
-            now += Duration::from_millis(1);
-        };
+        let (target, mac, seq, counter) = next_echo_to(&mut p, &mut now);
+        assert_eq!((target, mac), (IpAddr::V4(ALL_HOSTS), ALL_HOSTS_MAC));
         assert!(p.on_echo_reply(own, MAC, seq, counter, now).is_empty());
         let o = p.on_echo_reply(T1, MAC, seq, counter, now);
         assert!(
@@ -963,17 +952,27 @@ mod tests {
         (p, now, seq, counter)
     }
 
-    fn next_echo(p: &mut Prober, now: &mut Instant) -> (u16, u64) {
+    /// The next echo the prober sends, a millisecond at a time: its target,
+    /// MAC, sequence number and counter.
+    fn next_echo_to(p: &mut Prober, now: &mut Instant) -> (IpAddr, Mac, u16, u64) {
         loop {
             *now += Duration::from_millis(1);
             if let Some(Out::Echo {
-                seq, mac, counter, ..
+                target,
+                mac,
+                seq,
+                counter,
             }) = p.poll(*now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
             {
-                assert_eq!(mac, MAC);
-                return (seq, counter);
+                return (target, mac, seq, counter);
             }
         }
+    }
+
+    fn next_echo(p: &mut Prober, now: &mut Instant) -> (u16, u64) {
+        let (_, mac, seq, counter) = next_echo_to(p, now);
+        assert_eq!(mac, MAC);
+        (seq, counter)
     }
 
     #[test]
@@ -1245,20 +1244,9 @@ mod tests {
         let t0 = Instant::now();
         p.start(t0);
         let mut now = t0;
-        let (seq, counter) = loop {
-            if let Some(Out::Echo {
-                target,
-                mac,
-                seq,
-                counter,
-            }) = p.poll(now).into_iter().find(|o| matches!(o, Out::Echo { .. }))
-            {
-                assert_eq!(target, IpAddr::V6(ALL_NODES));
-                assert_eq!(mac, [0x33, 0x33, 0, 0, 0, 1]);
-                break (seq, counter);
-            }
-            now += Duration::from_millis(1);
-        };
+        let (target, mac, seq, counter) = next_echo_to(&mut p, &mut now);
+        assert_eq!(target, IpAddr::V6(ALL_NODES));
+        assert_eq!(mac, [0x33, 0x33, 0, 0, 0, 1]);
         let global: IpAddr = "2001:db8::1".parse().unwrap();
         for not_a_host in [TA6, global] {
             assert!(p.on_echo_reply(not_a_host, MAC, seq, counter, now).is_empty());
