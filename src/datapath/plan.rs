@@ -705,9 +705,44 @@ mod tests {
         assert_eq!(&f[ARP_THA], &GMAC);
     }
 
+    /// Member 1's echo replies from `router` to its test address `ta`,
+    /// built by `reply(ident, payload)`: only ours (id and tag under `key`)
+    /// are answers. Returns our good reply and its probe's id.
+    fn only_tagged_echo_replies_are_answers(
+        p: &Plan,
+        key: &ProbeKey,
+        ta: IpAddr,
+        router: IpAddr,
+        reply: impl Fn(u16, &[u8]) -> Vec<u8>,
+    ) -> (Vec<u8>, crate::detect::frames::ProbeId) {
+        let id = crate::detect::frames::ProbeId {
+            counter: 77,
+            slot: 1,
+            id: 0x4242,
+            seq: 5,
+            test_addr: ta,
+            target: router,
+        };
+        let good = reply(0x4242, &key.seal(&id));
+        assert_eq!(
+            divert(p, 1, &good),
+            Divert::Answer {
+                counter: 77,
+                from: router
+            }
+        );
+        assert_eq!(
+            divert(p, 1, &reply(0x4243, &key.seal(&id))),
+            Divert::Discard,
+            "other id"
+        );
+        assert_eq!(divert(p, 1, &reply(0x4242, &[0; 20])), Divert::Discard, "no tag");
+        (good, id)
+    }
+
     #[test]
     fn probe_traffic_is_diverted() {
-        use crate::detect::frames::{echo_request, ProbeId, ProbeKey, PROBE_KEY_LEN};
+        use crate::detect::frames::{echo_request, ProbeKey, PROBE_KEY_LEN};
         let mut p = plan();
         let ta = Ipv4Addr::new(192, 0, 2, 211);
         let router = Ipv4Addr::new(192, 0, 2, 1);
@@ -739,14 +774,6 @@ mod tests {
         let ping = echo_request(ROUTER, M[1], router, ta, 9, 1, &[0; 20]);
         assert_eq!(divert(&p, 1, &ping), Divert::Request { arp: false });
         // Echo replies: only ours (id and tag) are answers.
-        let id = ProbeId {
-            counter: 77,
-            slot: 1,
-            id: 0x4242,
-            seq: 5,
-            test_addr: IpAddr::V4(ta),
-            target: IpAddr::V4(router),
-        };
         let reply = |ident: u16, payload: &[u8]| {
             let mut v = Vec::new();
             PacketBuilder::ethernet2(ROUTER, M[1])
@@ -756,20 +783,8 @@ mod tests {
                 .unwrap();
             v
         };
-        let good = reply(0x4242, &key.seal(&id));
-        assert_eq!(
-            divert(&p, 1, &good),
-            Divert::Answer {
-                counter: 77,
-                from: IpAddr::V4(router)
-            }
-        );
-        assert_eq!(
-            divert(&p, 1, &reply(0x4243, &key.seal(&id))),
-            Divert::Discard,
-            "other id"
-        );
-        assert_eq!(divert(&p, 1, &reply(0x4242, &[0; 20])), Divert::Discard, "no tag");
+        let (good, id) =
+            only_tagged_echo_replies_are_answers(&p, &key, IpAddr::V4(ta), IpAddr::V4(router), reply);
         let other_key = ProbeKey::new([4; PROBE_KEY_LEN]).seal(&id);
         assert_eq!(
             divert(&p, 1, &reply(0x4242, &other_key)),
@@ -794,7 +809,7 @@ mod tests {
 
     #[test]
     fn ipv6_probe_traffic_is_diverted() {
-        use crate::detect::frames::{ProbeId, ProbeKey, PROBE_KEY_LEN};
+        use crate::detect::frames::{ProbeKey, PROBE_KEY_LEN};
         use crate::detect::frames6::{echo6_request, neighbor_advert, neighbor_solicit};
         let mut p = plan();
         let ta = ipv6::link_local_from_mac(M[1]);
@@ -838,14 +853,6 @@ mod tests {
         let ping = echo6_request(ROUTER, M[1], router, ta, 9, 1, &[0; 20]);
         assert_eq!(divert(&p, 1, &ping), Divert::Request { arp: false });
         // Echo replies: only ours (id and tag) are answers.
-        let id = ProbeId {
-            counter: 77,
-            slot: 1,
-            id: 0x4242,
-            seq: 5,
-            test_addr: IpAddr::V6(ta),
-            target: IpAddr::V6(router),
-        };
         let reply = |ident: u16, payload: &[u8]| {
             let mut v = Vec::new();
             PacketBuilder::ethernet2(ROUTER, M[1])
@@ -855,20 +862,8 @@ mod tests {
                 .unwrap();
             v
         };
-        let good = reply(0x4242, &key.seal(&id));
-        assert_eq!(
-            divert(&p, 1, &good),
-            Divert::Answer {
-                counter: 77,
-                from: IpAddr::V6(router)
-            }
-        );
-        assert_eq!(
-            divert(&p, 1, &reply(0x4243, &key.seal(&id))),
-            Divert::Discard,
-            "other id"
-        );
-        assert_eq!(divert(&p, 1, &reply(0x4242, &[0; 20])), Divert::Discard, "no tag");
+        let (good, _) =
+            only_tagged_echo_replies_are_answers(&p, &key, IpAddr::V6(ta), IpAddr::V6(router), reply);
         assert_eq!(divert(&p, 0, &good), Divert::No, "not this member's");
         // Anything else to the test address goes nowhere.
         let mut udp = Vec::new();
