@@ -357,10 +357,22 @@ impl Handle {
     /// Adds `addr/prefix_len` (with the computed broadcast) to link `index`;
     /// fails with EEXIST ([`NetlinkError::is_exists`]) if it is already there.
     pub fn add_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<(), NetlinkError> {
-        check_prefix(prefix_len, V4_BITS, || format!("adding {addr}/{prefix_len}"))?;
-        let mut msg = messages::addr_v4(index, addr, prefix_len);
-        if let Some(brd) = broadcast_v4(addr, prefix_len) {
-            msg.attributes.push(AddressAttribute::Broadcast(brd));
+        self.add_ip_address(index, IpAddr::V4(addr), prefix_len)
+    }
+
+    pub fn del_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<(), NetlinkError> {
+        self.del_ip_address(index, IpAddr::V4(addr), prefix_len)
+    }
+
+    /// Adds a data address of either family: IPv4 with the computed
+    /// broadcast; IPv6 plain (no flags, forever), the kernel running DAD for
+    /// it. Fails with EEXIST if it is already there.
+    pub fn add_ip_address(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<(), NetlinkError> {
+        let mut msg = address_message(index, addr, prefix_len, "adding")?;
+        if let IpAddr::V4(a) = addr {
+            if let Some(brd) = broadcast_v4(a, prefix_len) {
+                msg.attributes.push(AddressAttribute::Broadcast(brd));
+            }
         }
         self.change(
             RouteNetlinkMessage::NewAddress(msg),
@@ -370,45 +382,12 @@ impl Handle {
         )
     }
 
-    pub fn del_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<(), NetlinkError> {
-        check_prefix(prefix_len, V4_BITS, || format!("removing {addr}/{prefix_len}"))?;
-        let msg = messages::addr_v4(index, addr, prefix_len);
+    /// Removes a data address of either family.
+    pub fn del_ip_address(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<(), NetlinkError> {
+        let msg = address_message(index, addr, prefix_len, "removing")?;
         self.change(RouteNetlinkMessage::DelAddress(msg), 0, index, |link| {
             format!("removing {addr}/{prefix_len} from {link}")
         })
-    }
-
-    /// Adds a data address of either family: IPv4 as [`Handle::add_address`];
-    /// IPv6 plain (no flags, forever), the kernel running DAD for it. Fails
-    /// with EEXIST if it is already there.
-    pub fn add_ip_address(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<(), NetlinkError> {
-        match addr {
-            IpAddr::V4(a) => self.add_address(index, a, prefix_len),
-            IpAddr::V6(a) => {
-                check_prefix(prefix_len, V6_BITS, || format!("adding {a}/{prefix_len}"))?;
-                let msg = messages::addr_v6(index, &plain_v6(index, a, prefix_len));
-                self.change(
-                    RouteNetlinkMessage::NewAddress(msg),
-                    NLM_F_CREATE | NLM_F_EXCL,
-                    index,
-                    |link| format!("adding {a}/{prefix_len} to {link}"),
-                )
-            }
-        }
-    }
-
-    /// Removes a data address of either family.
-    pub fn del_ip_address(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<(), NetlinkError> {
-        match addr {
-            IpAddr::V4(a) => self.del_address(index, a, prefix_len),
-            IpAddr::V6(a) => {
-                check_prefix(prefix_len, V6_BITS, || format!("removing {a}/{prefix_len}"))?;
-                let msg = messages::addr_v6(index, &plain_v6(index, a, prefix_len));
-                self.change(RouteNetlinkMessage::DelAddress(msg), 0, index, |link| {
-                    format!("removing {a}/{prefix_len} from {link}")
-                })
-            }
-        }
     }
 
     /// Sets or clears IFF_UP, leaving every other flag alone.
@@ -581,6 +560,22 @@ fn route_parts(
 
 /// An IPv6 address as `ip addr add` gives it: no flags, valid and preferred
 /// forever.
+/// The message for `addr/prefix_len` on link `index`, either family, its
+/// prefix length checked (`doing` names the request in the error).
+fn address_message(
+    index: u32,
+    addr: IpAddr,
+    prefix_len: u8,
+    doing: &str,
+) -> Result<AddressMessage, NetlinkError> {
+    let bits = if addr.is_ipv4() { V4_BITS } else { V6_BITS };
+    check_prefix(prefix_len, bits, || format!("{doing} {addr}/{prefix_len}"))?;
+    Ok(match addr {
+        IpAddr::V4(a) => messages::addr_v4(index, a, prefix_len),
+        IpAddr::V6(a) => messages::addr_v6(index, &plain_v6(index, a, prefix_len)),
+    })
+}
+
 fn plain_v6(index: u32, addr: std::net::Ipv6Addr, prefix_len: u8) -> Addr6Detail {
     Addr6Detail {
         index,
