@@ -23,7 +23,7 @@
 
 mod common;
 
-use common::daemon::{bound_member, ipmpstat, listed, members_only_args, start_notified};
+use common::daemon::{addrs_on, bound_member, ipmpstat, listed, members_only_args, start_notified};
 use common::dhcp::{client_log, logged, DhcpServer, Lease, ReplyCapture};
 use common::{wait_until, Lab};
 use std::path::{Path, PathBuf};
@@ -62,14 +62,7 @@ fn path(p: &Path) -> String {
 
 /// IPv4 addresses on the group interface.
 fn group_addrs(lab: &Lab) -> Vec<String> {
-    let out = lab.exec_ok("host", &["ip", "-4", "-o", "addr", "show", "dev", GROUP_IF]);
-    out.lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            w.find(|x| *x == "inet")?;
-            Some(w.next()?.split('/').next()?.to_string())
-        })
-        .collect()
+    addrs_on(lab, GROUP_IF, "-4", &[])
 }
 
 /// The server leased exactly one address, to ipmp0's MAC, and ipmp0 has it.

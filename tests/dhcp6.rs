@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::daemon::{bound_member, ipmpstat, listed, members_only_args, start_notified};
+use common::daemon::{addrs_on, bound_member, ipmpstat, listed, members_only_args, start_notified};
 use common::dhcp::{client_log, logged, DhcpServer, ReplyCapture};
 use common::{wait_until, Lab};
 use std::path::Path;
@@ -36,19 +36,7 @@ fn path(p: &Path) -> String {
 
 /// Global IPv6 addresses on the group interface.
 fn group_addrs6(lab: &Lab) -> Vec<String> {
-    let out = lab.exec_ok(
-        "host",
-        &[
-            "ip", "-6", "-o", "addr", "show", "dev", GROUP_IF, "scope", "global",
-        ],
-    );
-    out.lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            w.find(|x| *x == "inet6")?;
-            Some(w.next()?.split('/').next()?.to_string())
-        })
-        .collect()
+    addrs_on(lab, GROUP_IF, "-6", &["scope", "global"])
 }
 
 /// The router reaches `addr` with no loss and no duplicate, and its

@@ -49,6 +49,21 @@ pub fn bound_member(lab: &Lab, addr: &str) -> Option<String> {
     })
 }
 
+/// The addresses `ip -o addr show dev IFNAME ARGS...` lists in the host
+/// (ARGS: "-4", or "-6" with "scope global", ...), without their prefix.
+pub fn addrs_on(lab: &Lab, ifname: &str, family: &str, args: &[&str]) -> Vec<String> {
+    let mut cmd = vec!["ip", family, "-o", "addr", "show", "dev", ifname];
+    cmd.extend_from_slice(args);
+    let out = lab.exec_ok("host", &cmd);
+    out.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            w.find(|x| *x == "inet" || *x == "inet6")?;
+            Some(w.next()?.split('/').next()?.to_string())
+        })
+        .collect()
+}
+
 /// Whether `ipmpstat -a` lists `addr` at all.
 pub fn listed(lab: &Lab, addr: &str) -> bool {
     let (_, out, _) = ipmpstat(lab, &["-a"]);
