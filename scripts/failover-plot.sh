@@ -78,10 +78,28 @@ measure() {
     FROM=$TSV
 }
 
+# The TSV's column names, in order (bench_failover.py plot-bins writes them).
+COLUMNS=$'t_ms\tkernel\tcarrier\tsilent'
+
+# check_tsv: the first line that is not a comment names COLUMNS and every
+# line after it holds that many integers (gnuplot would only warn about a
+# missing column and draw an empty panel).
+check_tsv() {
+    awk -F'\t' -v want="$COLUMNS" '
+        /^#/ { next }
+        !header { header = 1; if ($0 != want) { print "failover-plot: columns are not: " want > "/dev/stderr"; bad = 1; exit }
+                  n = split(want, w, "\t"); next }
+        NF != n { print "failover-plot: line " NR ": " NF " fields, not " n > "/dev/stderr"; bad = 1; exit }
+        { for (i = 1; i <= NF; i++) if ($i !~ /^-?[0-9]+$/) { print "failover-plot: line " NR ": not an integer: " $i > "/dev/stderr"; bad = 1; exit } rows++ }
+        END { if (!bad && !rows) { print "failover-plot: no data lines" > "/dev/stderr"; bad = 1 } exit bad }
+    ' "$FROM"
+}
+
 # meta KEY: the value of the "# KEY: value" line of the TSV.
 meta() { sed -n "s/^# $1: //p" "$FROM" | head -1; }
 
 draw() {
+    check_tsv || { echo "failover-plot: $FROM is not a failover-plot TSV" >&2; exit 1; }
     scripts/deps.sh gnuplot
     local caption title
     caption="$(meta date), kernel $(meta kernel), $(meta cpus) vCPUs, load $(meta load) - $(meta command)"
