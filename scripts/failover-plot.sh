@@ -102,7 +102,7 @@ draw() {
     check_tsv || { echo "failover-plot: $FROM is not a failover-plot TSV" >&2; exit 1; }
     scripts/deps.sh gnuplot
     local caption title
-    caption="$(meta date), kernel $(meta kernel), $(meta cpus) vCPUs, load $(meta load) - $(meta command)"
+    caption="$(meta date), kernel $(meta kernel), $(meta cpus) vCPUs, load average $(meta load)"
     title="ipmpd failover: one UDP flow of 20,000 packets/s, packets received per 10 ms"
     # gnuplot reads the TSV by column name; comments (#) are skipped.
     gnuplot <<GP
@@ -121,7 +121,7 @@ set style line 2 lc rgb "#2166ac" lw 1.5
 set style line 3 lc rgb "#b2182b" lw 1.5
 set style line 9 lc rgb "#555555" lw 1.5 dt 2
 set ylabel "packets per 10 ms"
-set multiplot layout 3,1 title "$title\n{/*0.8 $caption}" font ",14" margins 0.08,0.97,0.09,0.9 spacing 0,0.06
+set multiplot layout 3,1 title "$title\n{/*0.8 $caption}\n{/*0.8 $(meta command)}" font ",14" margins 0.08,0.97,0.08,0.87 spacing 0,0.06
 set arrow 1 from 0,0 to 0,$Y_MAX nohead ls 9
 set format x ""
 set label 1 "no event (same point of the stream)" at 8,$((Y_MAX - 40))
