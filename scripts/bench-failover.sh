@@ -45,7 +45,10 @@
 # --arrivals`) to DIR/{kernel,carrier,silent}.arrivals, and DIR/events.tsv:
 # per stream the event's instant (`date +%s%N` just before `lab.sh cut`;
 # for baseline-kernel the same point of its stream, no event), on the
-# clock of the kernel receive timestamps (CLOCK_REALTIME). About 30 s.
+# clock of the kernel receive timestamps (CLOCK_REALTIME), and the switch
+# port the cut changes; DIR/NAME.{swa,swb}.monitor: `ip -ts -o monitor link`
+# in each switch across the stream, which stamps the port's change as it
+# happens (the same clock). About 30 s.
 # About 6 minutes for TRIALS=10 on a 2-vCPU VM (all rows); (e) alone about 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,9 +82,10 @@ RESULTS="$RUN_DIR/results.tsv"
 NEIGH_RESULTS="$RUN_DIR/neigh.jsonl"
 export IPMPD_RUN_DIR="$RUN_DIR"
 BG_PIDS=()
+MON_PIDS=() # ROWS=plot: `ip monitor` in the switches
 cleanup() {
     local p
-    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${BG_PIDS[@]}" "${MON_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     ipmpd_stop
     "$LAB" down >/dev/null 2>&1 || true
     rm -rf "$RUN_DIR"
@@ -339,13 +343,27 @@ printf 'scenario\ttrial\tsport\tgap_ms\tgap_at_s\tevent_at_s\treceived\tlost\tre
 # source port while EVENT declines (the flow not where the event cuts),
 # at most TRIES streams.
 plot_stream() {
-    local name=$1 event=$2 sport=$3 tries=$4 k
+    local name=$1 event=$2 sport=$3 tries=$4 k port ok sw
     GAP_ARRIVALS="$PLOT_DIR/$name.arrivals"
     for ((k = 0; k < tries; k++)); do
-        if run_trial "$sport" "$event"; then
+        for sw in swa swb; do
+            ip -n "${LAB_PREFIX}-$sw" -ts -o monitor link >"$PLOT_DIR/$name.$sw.monitor" &
+            MON_PIDS+=($!)
+        done
+        ok=0
+        run_trial "$sport" "$event" && ok=1
+        kill "${MON_PIDS[@]}" 2>/dev/null || true
+        wait "${MON_PIDS[@]}" 2>/dev/null || true
+        MON_PIDS=()
+        if ((ok)); then
             GAP_ARRIVALS=""
             record "$name" 1 "$sport" "${event:-no event}"
-            printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$T_EVENT_NS" "$T_BEFORE" "$T_AFTER" "$sport" \
+            case $event in
+            ev_cut_carrier) port=sw-$CUT_MEMBER ;;
+            ev_cut_cable4) port=cable4 ;;
+            *) port=- ;;
+            esac
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$T_EVENT_NS" "$port" "$T_BEFORE" "$T_AFTER" "$sport" \
                 >>"$PLOT_DIR/events.tsv"
             return 0
         fi
@@ -357,7 +375,7 @@ plot_stream() {
 }
 
 if [[ $ROWS == plot ]]; then
-    printf 'stream\tevent_ns\tbefore\tafter\tsport\n' >"$PLOT_DIR/events.tsv"
+    printf 'stream\tevent_ns\tport\tbefore\tafter\tsport\n' >"$PLOT_DIR/events.tsv"
     echo "## plot: the kernel's own path ($DATA on e1000g0, no ipmpd), no event"
     ip -n "$H" addr add "$DATA/24" dev e1000g0
     ip netns exec "$H" ping -c 3 -i 0.2 -W 1 -q "$ROUTER" >/dev/null || true

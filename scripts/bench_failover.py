@@ -33,11 +33,15 @@ plot-bins    the TSV of scripts/failover-plot.sh from what `bench-failover.sh
              1 plot` left in PLOT_DIR (events.tsv, STREAM.arrivals): packets
              received per 10 ms bin from 300 ms before each stream's event to
              700 ms after, one column per stream, and a comment line per
-             stream with its longest gap in that window and its losses.
+             stream with its longest gap in that window and its losses. The
+             event is the switch port's change as `ip -ts monitor` stamped
+             it (STREAM.swa/swb.monitor), else the `date` stamp before
+             `lab.sh cut` (events.tsv).
 """
 import csv
 import datetime
 import json
+import re
 import os
 import selectors
 import socket
@@ -383,6 +387,27 @@ def read_arrivals(path):
     return first, rows
 
 
+def port_change_ns(plot_dir, name, port, after_ns):
+    """When `ip -ts -o monitor link` in a switch first saw PORT change at or
+    after AFTER_NS (ns since the Unix epoch), or None."""
+    pat = re.compile(r"\] \d+: " + re.escape(port) + r"[@:]")
+    best = None
+    for sw in ("swa", "swb"):
+        try:
+            with open(os.path.join(plot_dir, f"{name}.{sw}.monitor")) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            t = monitor_stamp(line)
+            if t is None or not pat.search(line):
+                continue
+            ns = round(t * 1e6) * 1000
+            if ns >= after_ns and (best is None or ns < best):
+                best = ns
+    return best
+
+
 def plot_bins(plot_dir):
     with open(os.path.join(plot_dir, "events.tsv")) as f:
         events = {r["stream"]: r for r in csv.DictReader(f, delimiter="\t")}
@@ -394,6 +419,15 @@ def plot_bins(plot_dir):
             raise SystemExit(f"{plot_dir}/events.tsv: no stream {name}")
         first, rows = read_arrivals(os.path.join(plot_dir, name + ".arrivals"))
         event_ns = int(ev["event_ns"])
+        mark = "no event: the same point of the stream as the others' cut"
+        if ev["port"] != "-":
+            seen = port_change_ns(plot_dir, name, ev["port"], event_ns)
+            if seen is None:
+                mark = f"lab.sh cut (date stamp; no monitor line for {ev['port']})"
+            else:
+                mark = (f"{ev['port']} changed (ip -ts monitor), {(seen - event_ns) / NS_PER_MS:.1f} ms after "
+                        "the date stamp before lab.sh cut")
+                event_ns = seen
         # Arrival times in ms relative to the event (one clock: realtime).
         t = sorted((first + ns - event_ns) / NS_PER_MS for _, ns in rows)
         c = [0] * nbins
@@ -407,7 +441,7 @@ def plot_bins(plot_dir):
         seqs = {s for s, _ in rows}
         lost = (max(seqs) + 1 - len(seqs)) if seqs else 0
         print(f"# stream {name}: {ev['before']} -> {ev['after']}, sport {ev['sport']}; received {len(seqs)}, "
-              f"lost {lost}; longest gap in the window {gap:.1f} ms, from {gap_at:+.1f} ms")
+              f"lost {lost}; longest gap in the window {gap:.1f} ms, from {gap_at:+.1f} ms; t = 0: {mark}")
     print("t_ms\t" + "\t".join(PLOT_STREAMS))
     for i in range(nbins):
         print(f"{i * PLOT_BIN_MS - PLOT_BEFORE_MS}\t" + "\t".join(str(counts[n][i]) for n in PLOT_STREAMS))

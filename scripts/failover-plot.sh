@@ -12,8 +12,10 @@
 #            stays up; ARP probing, --fdt 100ms)
 #
 # Arrivals are the router's kernel receive timestamps (SO_TIMESTAMPNS,
-# CLOCK_REALTIME); the event is `date +%s%N` just before `lab.sh cut`, the
-# same clock. Writes OUT (SVG, drawn by gnuplot) and the binned counts beside
+# CLOCK_REALTIME); the event is the cut port's change in the switch as
+# `ip -ts monitor link` stamped it (the same clock; `date +%s%N` just before
+# `lab.sh cut` if no line was seen: on a loaded machine the script itself
+# takes tens of ms before its `ip link set` runs). Writes OUT (SVG, drawn by gnuplot) and the binned counts beside
 # it (OUT with .tsv for .svg), from which --from redraws it. The per-packet
 # data stays under target/failover-plot/.
 #
@@ -63,7 +65,7 @@ measure() {
     tmp=$(mktemp)
     {
         echo "# ipmpd failover picture: UDP packets received per 10 ms bin, 20000 packets/s (200 per bin)"
-        echo "# t_ms: bin start, ms from the event (date +%s%N just before lab.sh cut; kernel receive timestamps, CLOCK_REALTIME)"
+        echo "# t_ms: bin start, ms from the event (the cut port's change stamped by ip -ts monitor in the switch; kernel receive timestamps; one clock, CLOCK_REALTIME)"
         echo "# date: $(date -u '+%F %H:%M UTC')"
         echo "# kernel: $(uname -r)"
         echo "# cpus: $(nproc)"
