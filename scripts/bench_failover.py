@@ -78,6 +78,10 @@ PLOT_BIN_MS = 10
 PLOT_BEFORE_MS = 300
 PLOT_AFTER_MS = 700
 NS_PER_MS = 1_000_000
+# "At the event": the longest gap starting from a little before the mark
+# (the monitor's stamp may come late) until well past FDT 100 ms.
+PLOT_EVENT_FROM_MS = -50
+PLOT_EVENT_TO_MS = 250
 # The longest gap counts as "at the event" when it starts this close to it
 # (sender and receiver clocks both start with the stream, a few ms apart).
 AT_EVENT_WINDOW = 0.25
@@ -437,11 +441,18 @@ def plot_bins(plot_dir):
                 c[b] += 1
         counts[name] = c
         win = [x for x in t if -PLOT_BEFORE_MS <= x < PLOT_AFTER_MS]
-        gap, gap_at = max(((b - a, a) for a, b in zip(win, win[1:])), default=(0.0, 0.0))
+        gaps = [(b - a, a) for a, b in zip(win, win[1:])]
+        gap, gap_at = max(gaps, default=(0.0, 0.0))
+        ev_gap, ev_at = max((g for g in gaps if PLOT_EVENT_FROM_MS <= g[1] < PLOT_EVENT_TO_MS), default=(0.0, 0.0))
         seqs = {s for s, _ in rows}
         lost = (max(seqs) + 1 - len(seqs)) if seqs else 0
+        # Sequence numbers missing among those received in the window.
+        wseq = {s for s, ns in rows if -PLOT_BEFORE_MS <= (first + ns - event_ns) / NS_PER_MS < PLOT_AFTER_MS}
+        wlost = (max(wseq) + 1 - min(wseq) - len(wseq)) if wseq else 0
         print(f"# stream {name}: {ev['before']} -> {ev['after']}, sport {ev['sport']}; received {len(seqs)}, "
-              f"lost {lost}; longest gap in the window {gap:.1f} ms, from {gap_at:+.1f} ms; t = 0: {mark}")
+              f"lost {lost} ({wlost} in the window); longest gap at the event "
+              f"({PLOT_EVENT_FROM_MS:+d}..{PLOT_EVENT_TO_MS:+d} ms) {ev_gap:.1f} ms from {ev_at:+.1f} ms, "
+              f"in the window {gap:.1f} ms from {gap_at:+.1f} ms; t = 0: {mark}")
     print("t_ms\t" + "\t".join(PLOT_STREAMS))
     for i in range(nbins):
         print(f"{i * PLOT_BIN_MS - PLOT_BEFORE_MS}\t" + "\t".join(str(counts[n][i]) for n in PLOT_STREAMS))
