@@ -48,7 +48,7 @@
 # clock of the kernel receive timestamps (CLOCK_REALTIME), and the switch
 # port the cut changes; DIR/NAME.{swa,swb}.monitor: `ip -ts -o monitor link`
 # in each switch across the stream, which stamps the port's change as it
-# happens (the same clock). About 30 s.
+# happens (the same clock). About 20 s.
 # About 6 minutes for TRIALS=10 on a 2-vCPU VM (all rows); (e) alone about 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."

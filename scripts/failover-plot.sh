@@ -22,9 +22,16 @@
 # Usage: scripts/failover-plot.sh [OUT]              measure (root), then draw
 #        scripts/failover-plot.sh --from TSV [OUT]   only draw, from a TSV
 #                                                    this script wrote
-# OUT defaults to docs/failover.svg. Measuring takes about 40 s (the release
-# build aside); the lab is removed on exit.
+# OUT defaults to docs/failover.svg. Measuring takes about 20 s (the release
+# build aside); the lab is removed on exit. Paths are taken from the caller's
+# working directory.
 set -euo pipefail
+# The arguments' paths, made absolute before moving to the checkout.
+ARGS=()
+for a in "$@"; do
+    if [[ $a == --from ]]; then ARGS+=("$a"); else ARGS+=("$(realpath -m -- "$a")"); fi
+done
+set -- "${ARGS[@]}"
 cd "$(dirname "$0")/.."
 
 DEFAULT_OUT=docs/failover.svg
