@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! udpgap send --dst 192.0.2.1:9000 --rate 20000 --seconds 10 [--bind 192.0.2.200] [--sport N]
-//! udpgap recv --bind 192.0.2.1:9000 --seconds 12 [--gap-ms 20]
+//! udpgap recv --bind 192.0.2.1:9000 --seconds 12 [--gap-ms 20] [--arrivals FILE]
 //! ```
 //!
 //! `send` sends one flow (one fixed source port) at a steady rate, paced
@@ -24,6 +24,12 @@
 //! sequence numbers missing across it (0: the stream paused whole, e.g. a
 //! sender that was not scheduled; about rate x gap: frames lost on the way)
 //! (scripts/bench-stall.sh).
+//! With `--arrivals FILE` it also writes every received packet's arrival
+//! (at most MAX_ARRIVALS), once the stream has ended: a first line
+//! `# first_ns N` (the first packet's kernel receive timestamp, ns since the
+//! Unix epoch: CLOCK_REALTIME, the clock of `date +%s%N`), then one line
+//! `SEQ<TAB>NS` per packet in arrival order, NS relative to the first
+//! (scripts/failover-plot.sh bins them around an event stamped on that clock).
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -41,11 +47,14 @@ const MAX_TRACKED_SEQ: u64 = 1 << 28;
 const END: u64 = u64::MAX;
 /// Bound on the gaps listed by `recv --gap-ms`.
 const MAX_GAPS: usize = 1000;
+/// Bound on the arrivals kept for `recv --arrivals` (16 bytes each: 64 MiB,
+/// 200 s of a 20,000 packets/s stream).
+const MAX_ARRIVALS: usize = 1 << 22;
 
 fn usage() -> ! {
     eprintln!(
         "usage: udpgap send --dst ADDR:PORT --rate PPS --seconds S [--bind ADDR] [--sport N]\n\
-         \x20      udpgap recv --bind ADDR:PORT --seconds S [--gap-ms N]"
+         \x20      udpgap recv --bind ADDR:PORT --seconds S [--gap-ms N] [--arrivals FILE]"
     );
     exit(2)
 }
@@ -220,12 +229,13 @@ fn recv_stamped(fd: i32, buf: &mut [u8]) -> std::io::Result<(usize, u64)> {
 }
 
 fn recv(args: &[String]) {
-    let (mut bind, mut secs, mut gap_ms) = (None, None, None);
+    let (mut bind, mut secs, mut gap_ms, mut arrivals_path) = (None, None, None, None);
     for (k, v) in opts(args) {
         match k {
             "bind" => bind = Some(parse::<SocketAddr>(k, v)),
             "seconds" => secs = Some(seconds(k, v)),
             "gap-ms" => gap_ms = Some(parse::<u64>(k, v)),
+            "arrivals" => arrivals_path = Some(std::path::PathBuf::from(v)),
             _ => usage(),
         }
     }
@@ -257,6 +267,10 @@ fn recv(args: &[String]) {
     let gap_limit_ns = gap_ms.map(|m| m.saturating_mul(1_000_000));
     let mut gaps: Vec<(u64, u64, u64)> = Vec::new();
     let mut prev_seq: Option<u64> = None;
+    // (sequence number, kernel receive timestamp); written after the stream,
+    // so that file I/O never delays a receive.
+    let mut arrivals: Vec<(u64, u64)> = Vec::new();
+    let mut arrivals_dropped = 0u64;
     let mut buf = [0u8; 2048];
     while Instant::now() < end {
         if last_arrival.is_some_and(|t| t.elapsed() >= idle_limit) {
@@ -299,6 +313,13 @@ fn recv(args: &[String]) {
                 gaps.push((last_ns, ts - last_ns, seq.saturating_sub(p).saturating_sub(1)));
             }
         }
+        if arrivals_path.is_some() {
+            if arrivals.len() < MAX_ARRIVALS {
+                arrivals.push((seq, ts));
+            } else {
+                arrivals_dropped += 1;
+            }
+        }
         prev_seq = Some(seq);
         last_ns = last_ns.max(ts);
         received += 1;
@@ -307,6 +328,15 @@ fn recv(args: &[String]) {
             _ => max_seq = Some(seq),
         }
     }
+    if let Some(path) = &arrivals_path {
+        write_arrivals(path, first_ns, &arrivals)
+            .unwrap_or_else(|e| die(&format!("write {}", path.display()), e));
+    }
+    let arrivals_info = if arrivals_path.is_some() {
+        format!(",\"first_ns\":{first_ns},\"arrivals_dropped\":{arrivals_dropped}")
+    } else {
+        String::new()
+    };
     let expected = max_seq.map_or(0, |m| m + 1).max(total.unwrap_or(0));
     let gap_list = if gap_limit_ns.is_some() {
         let items: Vec<String> = gaps
@@ -319,12 +349,25 @@ fn recv(args: &[String]) {
     };
     println!(
         "{{\"received\":{received},\"lost\":{},\"max_gap_ms\":{:.3},\"max_gap_at_s\":{:.3},\
-         \"reordered\":{reordered},\"duplicates\":{dups},\"max_seq\":{}{gap_list}}}",
+         \"reordered\":{reordered},\"duplicates\":{dups},\"max_seq\":{}{gap_list}{arrivals_info}}}",
         expected.saturating_sub(received),
         max_gap_ns as f64 / 1e6,
         max_gap_at_ns as f64 / 1e9,
         max_seq.map_or(-1, |m| m as i64)
     );
+}
+
+/// The `--arrivals` file: `# first_ns N`, then `SEQ<TAB>NS` (NS relative to
+/// N; a timestamp older than the first, which the kernel can give a
+/// reordered packet, counts as 0).
+fn write_arrivals(path: &std::path::Path, first_ns: u64, arrivals: &[(u64, u64)]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "# first_ns {first_ns}")?;
+    for (seq, ts) in arrivals {
+        writeln!(out, "{seq}\t{}", ts.saturating_sub(first_ns))?;
+    }
+    out.flush()
 }
 
 fn main() {

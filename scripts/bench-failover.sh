@@ -36,7 +36,19 @@
 # in the same run: the lab's own noise floor.
 #
 # Usage: scripts/bench-failover.sh [TRIALS [ROWS]]   (TRIALS: default 10, at
-# most 50; ROWS: all, the default, or neigh: only (e))
+# most 50; ROWS: all, the default, or neigh: only (e), or plot: the three
+# streams of scripts/failover-plot.sh)
+#
+# ROWS=plot (TRIALS must be 1; PLOT_DIR=DIR, an existing directory): one
+# stream each of baseline-kernel, (a) carrier cut and (b) cable4 with ARP
+# probing, each receiver writing every packet's arrival (`udpgap recv
+# --arrivals`) to DIR/{kernel,carrier,silent}.arrivals, and DIR/events.tsv:
+# per stream the event's instant (`date +%s%N` just before `lab.sh cut`;
+# for baseline-kernel the same point of its stream, no event), on the
+# clock of the kernel receive timestamps (CLOCK_REALTIME), and the switch
+# port the cut changes; DIR/NAME.{swa,swb}.monitor: `ip -ts -o monitor link`
+# in each switch across the stream, which stamps the port's change as it
+# happens (the same clock). About 20 s.
 # About 6 minutes for TRIALS=10 on a 2-vCPU VM (all rows); (e) alone about 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +58,12 @@ if ! [[ "$TRIALS" =~ ^[0-9]+$ ]] || ((TRIALS < 1 || TRIALS > 50)); then
     echo "TRIALS must be 1..50" >&2
     exit 2
 fi
-[[ $ROWS == all || $ROWS == neigh ]] || { echo "ROWS must be all or neigh" >&2; exit 2; }
+[[ $ROWS == all || $ROWS == neigh || $ROWS == plot ]] || { echo "ROWS must be all, neigh or plot" >&2; exit 2; }
+if [[ $ROWS == plot ]]; then
+    ((TRIALS == 1)) || { echo "ROWS=plot takes TRIALS=1" >&2; exit 2; }
+    [[ -n ${PLOT_DIR:-} && -d $PLOT_DIR ]] || { echo "ROWS=plot needs PLOT_DIR=DIR (an existing directory)" >&2; exit 2; }
+    PLOT_DIR=$(realpath "$PLOT_DIR")
+fi
 [[ $EUID -eq 0 ]] || { echo "bench-failover.sh: must run as root (network namespaces)" >&2; exit 1; }
 
 # shellcheck source=scripts/lib.sh
@@ -65,9 +82,10 @@ RESULTS="$RUN_DIR/results.tsv"
 NEIGH_RESULTS="$RUN_DIR/neigh.jsonl"
 export IPMPD_RUN_DIR="$RUN_DIR"
 BG_PIDS=()
+MON_PIDS=() # ROWS=plot: `ip monitor` in the switches
 cleanup() {
     local p
-    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${BG_PIDS[@]}" "${MON_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     ipmpd_stop
     "$LAB" down >/dev/null 2>&1 || true
     rm -rf "$RUN_DIR"
@@ -89,6 +107,12 @@ STREAM=2.5    # seconds per stream
 RECV_SECS=5.0 # upper bound: the receiver stops at the sender's end marker
 MEMBERS=(e1000g0 e1000g1 rge0)
 PLAIN=(--member e1000g0 --member e1000g1 --member rge0)
+# Link-based detection, flap damping off, so that repeated cuts of the same
+# member measure failover and failback, not damping.
+LINK_ARGS=("${PLAIN[@]}" --link-flap-limit 0)
+PROBE_COMMON=(--target "$ROUTER" --fdt 100ms)
+# ROWS=plot: the receiver's --arrivals file for the next run_trial (empty: none).
+GAP_ARRIVALS=""
 CMDS=()
 
 lab() { "$LAB" "$@" >/dev/null; }
@@ -143,14 +167,17 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # run_trial SPORT EVENT: one stream of $STREAM s from source port SPORT.
 # About 1 s in, EVENT (a function name, or "") runs with the member carrying
 # the stream as its argument; if it declines (status 1) the stream is stopped
-# and run_trial returns 1. Sets T_BEFORE, T_AFTER, T_EVENT_AT, T_RECV, T_SEND.
+# and run_trial returns 1. Sets T_BEFORE, T_AFTER, T_EVENT_AT, T_RECV, T_SEND,
+# and T_EVENT_NS: `date +%s%N` just before EVENT (or that point of the
+# stream when there is none).
 run_trial() {
-    local sport=$1 event=$2 c1 c2 rpid spid i t0 d0
+    local sport=$1 event=$2 c1 c2 rpid spid i t0 d0 arrivals=()
     d0=$(tap_drops)
     : >"$RUN_DIR/recv.json"
     : >"$RUN_DIR/send.json"
+    [[ -z $GAP_ARRIVALS ]] || arrivals=(--arrivals "$GAP_ARRIVALS")
     ip netns exec "$R" timeout 30 "$GAP" recv --bind "$ROUTER:$UPORT" --seconds "$RECV_SECS" \
-        >"$RUN_DIR/recv.json" &
+        "${arrivals[@]}" >"$RUN_DIR/recv.json" &
     rpid=$!
     BG_PIDS+=("$rpid")
     for ((i = 0; i < 50; i++)); do
@@ -169,6 +196,7 @@ run_trial() {
     T_BEFORE=$(busiest "$c1" "$c2")
     sleep 0.25
     T_EVENT_AT=NA
+    T_EVENT_NS=$(date +%s%N)
     if [[ -n "$event" ]]; then
         i=$(($(now_ms) - t0))
         T_EVENT_AT=$((i / 1000)).$(printf '%02d' $((i % 1000 / 10)))
@@ -310,6 +338,65 @@ echo "# ipmpd failover benchmark: kernel $(uname -r), $(nproc) CPUs, $TRIALS tri
 : >"$NEIGH_RESULTS"
 printf 'scenario\ttrial\tsport\tgap_ms\tgap_at_s\tevent_at_s\treceived\tlost\treordered\tsent\tsender_stalls\ttap_drops\tbefore\tafter\tnote\n' >"$RESULTS"
 
+# plot_stream NAME EVENT SPORT TRIES: one stream for ROWS=plot, its arrivals
+# in $PLOT_DIR/NAME.arrivals and its event in $PLOT_DIR/events.tsv; another
+# source port while EVENT declines (the flow not where the event cuts),
+# at most TRIES streams.
+plot_stream() {
+    local name=$1 event=$2 sport=$3 tries=$4 k port ok sw
+    GAP_ARRIVALS="$PLOT_DIR/$name.arrivals"
+    for ((k = 0; k < tries; k++)); do
+        for sw in swa swb; do
+            ip -n "${LAB_PREFIX}-$sw" -ts -o monitor link >"$PLOT_DIR/$name.$sw.monitor" &
+            MON_PIDS+=($!)
+        done
+        ok=0
+        run_trial "$sport" "$event" && ok=1
+        kill "${MON_PIDS[@]}" 2>/dev/null || true
+        wait "${MON_PIDS[@]}" 2>/dev/null || true
+        MON_PIDS=()
+        if ((ok)); then
+            GAP_ARRIVALS=""
+            record "$name" 1 "$sport" "${event:-no event}"
+            case $event in
+            ev_cut_carrier) port=sw-$CUT_MEMBER ;;
+            ev_cut_cable4) port=cable4 ;;
+            *) port=- ;;
+            esac
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$T_EVENT_NS" "$port" "$T_BEFORE" "$T_AFTER" "$sport" \
+                >>"$PLOT_DIR/events.tsv"
+            return 0
+        fi
+        sport=$((sport + 1))
+    done
+    GAP_ARRIVALS=""
+    echo "bench-failover: $name: no source port put the stream where $event cuts (last: $T_BEFORE)" >&2
+    return 1
+}
+
+if [[ $ROWS == plot ]]; then
+    printf 'stream\tevent_ns\tport\tbefore\tafter\tsport\n' >"$PLOT_DIR/events.tsv"
+    echo "## plot: the kernel's own path ($DATA on e1000g0, no ipmpd), no event"
+    ip -n "$H" addr add "$DATA/24" dev e1000g0
+    ip netns exec "$H" ping -c 3 -i 0.2 -W 1 -q "$ROUTER" >/dev/null || true
+    plot_stream kernel "" 40001 1
+    ip -n "$H" addr del "$DATA/24" dev e1000g0
+    ip -n "$R" neigh flush dev r0
+    echo "## plot: (a) carrier cut, link-based"
+    start_ipmpd link "${LINK_ARGS[@]}"
+    plot_stream carrier ev_cut_carrier 41010 3
+    stop_ipmpd
+    echo "## plot: (b) cable4 cut, ARP probing, --fdt 100ms"
+    start_ipmpd arp "${PLAIN[@]}" --probe arp "${PROBE_COMMON[@]}"
+    sleep 2 # first probe round: every member confirmed
+    plot_stream silent ev_cut_cable4 $((43000 + RANDOM % 1000)) 10
+    stop_ipmpd
+    cp "$RESULTS" "$PLOT_DIR/results.tsv"
+    echo "ipmpd command lines (in ${LAB_PREFIX}-host, IPMPD_RUN_DIR set):"
+    for c in "${CMDS[@]}"; do echo "- \`$c\`"; done
+    exit 0
+fi
+
 if [[ $ROWS == all ]]; then
 echo "## the kernel's own path: $DATA on e1000g0, no ipmpd"
 ip -n "$H" addr add "$DATA/24" dev e1000g0
@@ -318,9 +405,6 @@ baseline_trials baseline-kernel
 ip -n "$H" addr del "$DATA/24" dev e1000g0
 ip -n "$R" neigh flush dev r0
 
-# Link-based detection, flap damping off, so that repeated cuts of the same
-# member measure failover and failback, not damping.
-LINK_ARGS=("${PLAIN[@]}" --link-flap-limit 0)
 echo "## link-based: baseline, (a) carrier cut, (c) failback"
 start_ipmpd link "${LINK_ARGS[@]}"
 baseline_trials baseline
@@ -342,7 +426,6 @@ kill "$HOSTILE_PID" 2>/dev/null || true
 wait "$HOSTILE_PID" 2>/dev/null || true
 stop_ipmpd
 
-PROBE_COMMON=(--target "$ROUTER" --fdt 100ms)
 echo "## probe-based (arp): (b) cable4 cut, (c) repair"
 start_ipmpd arp "${PLAIN[@]}" --probe arp "${PROBE_COMMON[@]}"
 sleep 2 # first probe round: every member confirmed

@@ -6,6 +6,7 @@
   bench_failover.py summary RESULTS_TSV RATE
   bench_failover.py neigh-trial LAB_SH LAB_PREFIX ADDR
   bench_failover.py neigh-summary RESULTS_JSONL
+  bench_failover.py plot-bins PLOT_DIR
 
 echo-server  echoes every byte on every connection (runs in the router),
              until killed.
@@ -28,10 +29,19 @@ neigh-trial  one carrier cut of the member bound to the data address ADDR
              sent, answered, lost, duplicated and the longest gap between
              two answers.
 neigh-summary  the Markdown table of those JSON lines, one row per family.
+plot-bins    the TSV of scripts/failover-plot.sh from what `bench-failover.sh
+             1 plot` left in PLOT_DIR (events.tsv, STREAM.arrivals): packets
+             received per 10 ms bin from 300 ms before each stream's event to
+             700 ms after, one column per stream, and a comment line per
+             stream with its longest gap in that window and its losses. The
+             event is the switch port's change as `ip -ts monitor` stamped
+             it (STREAM.swa/swb.monitor), else the `date` stamp before
+             `lab.sh cut` (events.tsv).
 """
 import csv
 import datetime
 import json
+import re
 import os
 import selectors
 import socket
@@ -61,6 +71,17 @@ PING_SECONDS = 3
 CUT_AT = 1.0
 WARM_PINGS = 3
 REPAIR_SETTLE = 1.5
+# plot-bins: the streams (file names and TSV columns, in order), the bin
+# width and the window around the event, in ms.
+PLOT_STREAMS = ["kernel", "carrier", "silent"]
+PLOT_BIN_MS = 10
+PLOT_BEFORE_MS = 300
+PLOT_AFTER_MS = 700
+NS_PER_MS = 1_000_000
+# "At the event": the longest gap starting from a little before the mark
+# (the monitor's stamp may come late) until well past FDT 100 ms.
+PLOT_EVENT_FROM_MS = -50
+PLOT_EVENT_TO_MS = 250
 # The longest gap counts as "at the event" when it starts this close to it
 # (sender and receiver clocks both start with the stream, a few ms apart).
 AT_EVENT_WINDOW = 0.25
@@ -354,8 +375,91 @@ def neigh_summary(results):
               + ", ".join(f"{k} ×{v}" for k, v in paths.most_common()) + " |")
 
 
+def read_arrivals(path):
+    """`udpgap recv --arrivals` output: (first_ns, [(seq, ns since first)])."""
+    first, rows = None, []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("# first_ns "):
+                first = int(line.split()[2])
+                continue
+            w = line.split()
+            if len(w) == 2:
+                rows.append((int(w[0]), int(w[1])))
+    if first is None:
+        raise SystemExit(f"{path}: no '# first_ns' line")
+    return first, rows
+
+
+def port_change_ns(plot_dir, name, port, after_ns):
+    """When `ip -ts -o monitor link` in a switch first saw PORT change at or
+    after AFTER_NS (ns since the Unix epoch), or None."""
+    pat = re.compile(r"\] \d+: " + re.escape(port) + r"[@:]")
+    best = None
+    for sw in ("swa", "swb"):
+        try:
+            with open(os.path.join(plot_dir, f"{name}.{sw}.monitor")) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            t = monitor_stamp(line)
+            if t is None or not pat.search(line):
+                continue
+            ns = round(t * 1e6) * 1000
+            if ns >= after_ns and (best is None or ns < best):
+                best = ns
+    return best
+
+
+def plot_bins(plot_dir):
+    with open(os.path.join(plot_dir, "events.tsv")) as f:
+        events = {r["stream"]: r for r in csv.DictReader(f, delimiter="\t")}
+    nbins = (PLOT_BEFORE_MS + PLOT_AFTER_MS) // PLOT_BIN_MS
+    counts = {}
+    for name in PLOT_STREAMS:
+        ev = events.get(name)
+        if ev is None:
+            raise SystemExit(f"{plot_dir}/events.tsv: no stream {name}")
+        first, rows = read_arrivals(os.path.join(plot_dir, name + ".arrivals"))
+        event_ns = int(ev["event_ns"])
+        mark = "no event: the same point of the stream as the others' cut"
+        if ev["port"] != "-":
+            seen = port_change_ns(plot_dir, name, ev["port"], event_ns)
+            if seen is None:
+                mark = f"lab.sh cut (date stamp; no monitor line for {ev['port']})"
+            else:
+                mark = (f"{ev['port']} changed (ip -ts monitor), {(seen - event_ns) / NS_PER_MS:.1f} ms after "
+                        "the date stamp before lab.sh cut")
+                event_ns = seen
+        # Arrival times in ms relative to the event (one clock: realtime).
+        t = sorted((first + ns - event_ns) / NS_PER_MS for _, ns in rows)
+        c = [0] * nbins
+        for x in t:
+            b = int((x + PLOT_BEFORE_MS) // PLOT_BIN_MS)
+            if 0 <= b < nbins:
+                c[b] += 1
+        counts[name] = c
+        win = [x for x in t if -PLOT_BEFORE_MS <= x < PLOT_AFTER_MS]
+        gaps = [(b - a, a) for a, b in zip(win, win[1:])]
+        gap, gap_at = max(gaps, default=(0.0, 0.0))
+        ev_gap, ev_at = max((g for g in gaps if PLOT_EVENT_FROM_MS <= g[1] < PLOT_EVENT_TO_MS), default=(0.0, 0.0))
+        seqs = {s for s, _ in rows}
+        lost = (max(seqs) + 1 - len(seqs)) if seqs else 0
+        # Sequence numbers missing among those received in the window.
+        wseq = {s for s, ns in rows if -PLOT_BEFORE_MS <= (first + ns - event_ns) / NS_PER_MS < PLOT_AFTER_MS}
+        wlost = (max(wseq) + 1 - min(wseq) - len(wseq)) if wseq else 0
+        print(f"# stream {name}: {ev['before']} -> {ev['after']}, sport {ev['sport']}; received {len(seqs)}, "
+              f"lost {lost} ({wlost} in the window); longest gap at the event "
+              f"({PLOT_EVENT_FROM_MS:+d}..{PLOT_EVENT_TO_MS:+d} ms) {ev_gap:.1f} ms from {ev_at:+.1f} ms, "
+              f"in the window {gap:.1f} ms from {gap_at:+.1f} ms; t = 0: {mark}")
+    print("t_ms\t" + "\t".join(PLOT_STREAMS))
+    for i in range(nbins):
+        print(f"{i * PLOT_BIN_MS - PLOT_BEFORE_MS}\t" + "\t".join(str(counts[n][i]) for n in PLOT_STREAMS))
+
+
 COMMANDS = {"echo-server": (echo_server, 2), "tcp-cycles": (tcp_cycles, 6), "summary": (summary, 2),
-            "neigh-trial": (neigh_trial, 3), "neigh-summary": (neigh_summary, 1)}
+            "neigh-trial": (neigh_trial, 3), "neigh-summary": (neigh_summary, 1), "plot-bins": (plot_bins, 1)}
 
 
 def main():

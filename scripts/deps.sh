@@ -23,6 +23,8 @@
 #            ipv6   the IPv6 peers of tests/ipv6.rs (ndisc6)
 #            slaac  the router advertisement daemon of tests/slaac.rs and
 #                   `scripts/lab.sh radvd` (radvd)
+#            plot   scripts/failover-plot.sh: the failover benchmark's lab
+#                   and gnuplot (gnuplot-nox: no X11) to draw its SVG
 #            dev    shellcheck, for checking these scripts
 #            all    demo, test and bench: what the README's commands need
 set -euo pipefail
@@ -34,17 +36,18 @@ declare -A PKG_OF=(
     [setpriv]=util-linux [flock]=util-linux [sysctl]=procps [timeout]=coreutils
     [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
     [dnsmasq]=dnsmasq-base [dhclient]=isc-dhcp-client [udhcpc]=udhcpc [dhcpcd]=dhcpcd-base
-    [ndisc6]=ndisc6 [radvd]=radvd [perf]=linux-perf
+    [ndisc6]=ndisc6 [radvd]=radvd [perf]=linux-perf [gnuplot]=gnuplot-nox
 )
 # Profiles: lists of needs (a profile may name another).
 declare -A PROFILE=(
     [lab]="ip bridge ss ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
-    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac"
+    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac gnuplot"
     [dhcp]="dnsmasq dhclient udhcpc dhcpcd"
     [ipv6]="ndisc6"
     [slaac]="radvd"
     [bench]="lab rust kernel iperf3 ping python3 jq timeout realpath"
+    [plot]="bench gnuplot"
     [fuzz]="rust nightly cargo-fuzz"
     [dev]="shellcheck"
     [all]="demo test bench"
