@@ -20,9 +20,7 @@ fn fail(msg: &str) -> ! {
 
 fn main() {
     ipmpd::cli::completions::<Cli>("ipmpd");
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
+    ipmpd::logging::init();
     ipmpd::daemon::panics::install_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
