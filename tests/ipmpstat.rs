@@ -561,3 +561,63 @@ fn netrtt_is_never_more_than_rtt() {
     }
     assert!(answered * 2 > rows.len(), "most probes answered: {rows:?}");
 }
+
+#[test]
+fn json_alone_prints_every_group_whole() {
+    let lab = Lab::new("jsonall");
+    let a = strings(&[
+        "--group",
+        "production0",
+        "--interface",
+        "ipmp0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+    ]);
+    let b = strings(&[
+        "--group",
+        "backup0",
+        "--interface",
+        "ipmp1",
+        "--data",
+        "192.0.2.201/24",
+        "--member",
+        "rge0",
+    ]);
+    let _da = start(&lab, &a, "ipmp0", DATA);
+    let _db = start(&lab, &b, "ipmp1", "192.0.2.201");
+    let (code, j, err) = ipmpstat(&lab, &["--json"]);
+    assert_eq!(code, 0, "{err}");
+    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+    let names: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(names, ["backup0", "production0"], "one group per daemon socket");
+    let p = &groups[1];
+    assert_eq!(p.interface, "ipmp0");
+    let members: Vec<&str> = p.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(members, ["e1000g0", "e1000g1"]);
+    assert_eq!(p.addresses.len(), 1);
+    assert_eq!(p.addresses[0].address, DATA);
+    assert!(p.addresses[0].inbound.is_some(), "{j}");
+    assert_eq!(groups[0].members[0].name, "rge0");
+    assert_eq!(groups[0].addresses[0].address, "192.0.2.201");
+    // The same document every mode's --json prints (counters aside).
+    let strip = |mut gs: Vec<ipmpd::control::GroupStatus>| {
+        for g in &mut gs {
+            for m in &mut g.members {
+                m.counters = Default::default();
+                m.rtt_us = None;
+            }
+        }
+        gs
+    };
+    let (_, jg, _) = ipmpstat(&lab, &["--json", "-g"]);
+    let by_mode: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&jg).unwrap();
+    assert_eq!(strip(groups), strip(by_mode));
+    // Without --json a mode is still required.
+    let (code, _, err) = ipmpstat(&lab, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("one mode is required"), "{err}");
+}
