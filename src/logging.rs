@@ -58,6 +58,18 @@ pub fn stderr_is_journal() -> bool {
     is_journal_stream(var.as_deref(), meta.dev(), meta.ino())
 }
 
+/// Writes `program: msg` to stderr for a refusal before the logger runs
+/// (a bad command line or configuration), as an error (`<3>`) when stderr
+/// is the journal.
+pub fn eprint_error(program: &str, msg: &str) {
+    let prefix = if stderr_is_journal() {
+        format!("<{PRIO_ERR}>")
+    } else {
+        String::new()
+    };
+    eprintln!("{prefix}{program}: {msg}");
+}
+
 /// Sets up the logger of the daemon (`RUST_LOG` filters, default info).
 pub fn init() {
     let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(DEFAULT_FILTER));

@@ -124,3 +124,44 @@ fn when_stderr_is_not_the_journal_lines_are_as_on_a_terminal() {
     );
     assert!(!text.contains("<6>"), "{text}");
 }
+
+/// Runs ipmpd with `args` to its refusal, stderr the journal; its stderr.
+fn refused(lab: &Lab, args: &[&str]) -> String {
+    let log = lab.dir.join("refused.stderr");
+    let f = File::create(&log).unwrap();
+    let meta = f.metadata().unwrap();
+    let st = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("host"), "env"])
+        .arg(format!("IPMPD_RUN_DIR={}", run_dir(lab).display()))
+        .arg(format!("JOURNAL_STREAM={}:{}", meta.dev(), meta.ino()))
+        .arg(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(f)
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(2), "{}", read(&log));
+    read(&log)
+}
+
+#[test]
+fn refusals_reach_the_journal_as_errors() {
+    let lab = Lab::new("journalno");
+    // Refused by the configuration's checks, before the logger runs.
+    let text = refused(
+        &lab,
+        &["--group", "g0", "--member", "e1000g0", "--member", "e1000g0"],
+    );
+    assert!(
+        text.starts_with("<3>ipmpd: ") && text.contains("member e1000g0 is given twice"),
+        "{text:?}"
+    );
+    // Refused at start-up: a member that does not exist.
+    let text = refused(&lab, &["--group", "g0", "--member", "nosuch0"]);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<3>") && l.contains("nosuch0")),
+        "{text:?}"
+    );
+}

@@ -14,7 +14,7 @@ struct Cli {
 }
 
 fn fail(msg: &str) -> ! {
-    eprintln!("ipmpd: {msg}");
+    ipmpd::logging::eprint_error("ipmpd", msg);
     std::process::exit(2);
 }
 
