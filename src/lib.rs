@@ -9,6 +9,7 @@ pub mod detect;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group;
+pub mod logging;
 pub mod netlink;
 pub mod sys;
 pub mod wire;

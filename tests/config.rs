@@ -319,3 +319,106 @@ fn reloads_keep_status_rows_right_and_reuse_slots() {
         "the data address is reachable after the reloads"
     );
 }
+
+/// Addresses only the default route reaches: on the router's loopback.
+const BEYOND4: &str = "203.0.113.1";
+const BEYOND6: &str = "2001:db8:ff::1";
+/// DAD of the IPv6 data address and its binding, on a busy machine.
+const V6_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The default route of `family` ("-4", "-6") in the host namespace.
+fn default_route(lab: &Lab, family: &str) -> String {
+    lab.exec_ok("host", &["ip", family, "route", "show", "default"])
+}
+
+#[test]
+fn default_routes_of_both_families_come_and_go_with_the_group_and_survive_failover() {
+    let lab = Lab::new("cfgdefault");
+    lab.sh_ok(
+        "router",
+        &format!(
+            "sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 && ip link set lo up && \
+             ip addr add {BEYOND4}/32 dev lo && ip addr add {BEYOND6}/128 dev lo"
+        ),
+    );
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("production0.toml"),
+        "data = [\"192.0.2.200/24\", \"2001:db8::200/64\"]\n\
+         [[member]]\nname = \"e1000g0\"\n[[member]]\nname = \"e1000g1\"\n[[member]]\nname = \"rge0\"\n\
+         [[route]]\ndestination = \"0.0.0.0/0\"\ngateway = \"192.0.2.1\"\n\
+         [[route]]\ndestination = \"::/0\"\ngateway = \"2001:db8::1\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        default_route(&lab, "-4").trim(),
+        "",
+        "the lab host starts without one"
+    );
+    assert_eq!(default_route(&lab, "-6").trim(), "");
+    let args = strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]);
+    let mut d = start(&lab, &args, "ipmp0", DATA);
+    let r4 = default_route(&lab, "-4");
+    assert!(r4.contains("default via 192.0.2.1 dev ipmp0"), "{r4}");
+    let r6 = default_route(&lab, "-6");
+    assert!(
+        r6.contains("default via 2001:db8::1 dev ipmp0"),
+        "{r6}\n{}",
+        d.stderr_text()
+    );
+    let reach = |what: &str| {
+        assert!(lab.ping("host", BEYOND4, 3).clean(), "{BEYOND4} {what}");
+        let v6 = common::wait_until(V6_READY_TIMEOUT, || lab.ping("host", BEYOND6, 1).clean());
+        assert!(v6, "{BEYOND6} {what}:\n{}", d.stderr_text());
+    };
+    reach("through the default route");
+    // Failover: the member carrying the data address loses its cable.
+    let bound = bound_member(&lab, DATA).expect("data address bound");
+    lab.cut(&bound);
+    assert!(
+        common::wait_until(READY_TIMEOUT, || bound_member(&lab, DATA)
+            .is_some_and(|m| m != bound)),
+        "{DATA} did not move off {bound}"
+    );
+    assert!(default_route(&lab, "-4").contains("default via 192.0.2.1 dev ipmp0"));
+    assert!(default_route(&lab, "-6").contains("default via 2001:db8::1 dev ipmp0"));
+    reach(&format!("after {bound} failed"));
+    let st = d.stop(std::time::Duration::from_secs(5));
+    assert!(st.success(), "{st:?}");
+    assert_eq!(default_route(&lab, "-4").trim(), "", "removed with the group");
+    assert_eq!(default_route(&lab, "-6").trim(), "");
+}
+
+#[test]
+fn a_second_default_route_or_an_unreachable_gateway_is_refused_by_name() {
+    let dir = std::env::temp_dir().join(format!("ipmpd-defroute-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let head = "data = [\"192.0.2.200/24\"]\n[[member]]\nname = \"e0\"\n";
+    let cases = [
+        (
+            "[[route]]\ndestination = \"0.0.0.0/0\"\ngateway = \"198.51.100.1\"\n",
+            "route 0.0.0.0/0 via 198.51.100.1: the gateway 198.51.100.1 is not reachable",
+        ),
+        (
+            "[[route]]\ndestination = \"0.0.0.0/0\"\ngateway = \"192.0.2.1\"\n\
+             [[route]]\ndestination = \"0.0.0.0/0\"\ngateway = \"192.0.2.2\"\n",
+            "two default routes 0.0.0.0/0 via 192.0.2.1 and 0.0.0.0/0 via 192.0.2.2",
+        ),
+    ];
+    for (routes, expect) in cases {
+        let file = dir.join("g.toml");
+        std::fs::write(&file, format!("{head}{routes}")).unwrap();
+        let (code, _, err) = check(&file);
+        assert_eq!(code, 2, "{routes}: {err}");
+        assert!(err.contains(expect), "{routes}: {err}");
+    }
+    std::fs::write(
+        dir.join("g.toml"),
+        format!("{head}[[route]]\ndestination = \"0.0.0.0/0\"\ngateway = \"192.0.2.1\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = check(&dir.join("g.toml"));
+    assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

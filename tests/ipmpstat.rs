@@ -505,3 +505,119 @@ fn flag_m_marks_the_nominee_while_ipv6_is_on_on_the_group_interface() {
     set_ipv6(false);
     assert!(flags().iter().all(|(_, f)| !f.contains('M')), "{:?}", flags());
 }
+
+/// Probe rows (parsable) before `limit` arrive, from `ipmpstat -p -P -o FIELDS`.
+fn probe_rows(lab: &Lab, fields: &str, limit: usize) -> Vec<Vec<String>> {
+    let out_path = lab.dir.join("ipmpstat-p-rtt.out");
+    let mut child = Command::new(IPMPSTAT)
+        .args(["-p", "-P", "-o", fields])
+        .env("IPMPD_RUN_DIR", run_dir(lab))
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    let enough = wait_until(Duration::from_secs(20), || text().lines().count() >= limit);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(enough, "{}", text());
+    text()
+        .lines()
+        .map(|l| l.split(':').map(str::to_string).collect())
+        .collect()
+}
+
+/// Milliseconds as ipmpstat prints them ("0.25ms").
+fn millis(s: &str) -> f64 {
+    s.strip_suffix("ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("not an RTT: {s:?}"))
+}
+
+#[test]
+fn netrtt_is_never_more_than_rtt() {
+    let lab = Lab::new("netrtt");
+    let mut a = tutorial_args();
+    a.extend(strings(&[
+        "--probe",
+        "arp",
+        "--target",
+        common::ROUTER_IP,
+        "--fdt",
+        "700ms",
+    ]));
+    let _d = start(&lab, &a, "ipmp0", DATA);
+    // Three members, a probe each per 100 ms: 60 rows in about 2 s.
+    const ROWS: usize = 60;
+    let rows = probe_rows(&lab, "interface,netrtt,rtt,target", ROWS);
+    let mut answered = 0;
+    for r in &rows {
+        assert_eq!(r.len(), 4, "{r:?}");
+        if r[1].is_empty() && r[2].is_empty() {
+            continue; // lost
+        }
+        let (net, rtt) = (millis(&r[1]), millis(&r[2]));
+        assert!(net <= rtt, "NETRTT {net} ms > RTT {rtt} ms: {r:?}");
+        answered += 1;
+    }
+    assert!(answered * 2 > rows.len(), "most probes answered: {rows:?}");
+}
+
+#[test]
+fn json_alone_prints_every_group_whole() {
+    let lab = Lab::new("jsonall");
+    let a = strings(&[
+        "--group",
+        "production0",
+        "--interface",
+        "ipmp0",
+        "--data",
+        "192.0.2.200/24",
+        "--member",
+        "e1000g0",
+        "--member",
+        "e1000g1",
+    ]);
+    let b = strings(&[
+        "--group",
+        "backup0",
+        "--interface",
+        "ipmp1",
+        "--data",
+        "192.0.2.201/24",
+        "--member",
+        "rge0",
+    ]);
+    let _da = start(&lab, &a, "ipmp0", DATA);
+    let _db = start(&lab, &b, "ipmp1", "192.0.2.201");
+    let (code, j, err) = ipmpstat(&lab, &["--json"]);
+    assert_eq!(code, 0, "{err}");
+    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+    let names: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(names, ["backup0", "production0"], "one group per daemon socket");
+    let p = &groups[1];
+    assert_eq!(p.interface, "ipmp0");
+    let members: Vec<&str> = p.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(members, ["e1000g0", "e1000g1"]);
+    assert_eq!(p.addresses.len(), 1);
+    assert_eq!(p.addresses[0].address, DATA);
+    assert!(p.addresses[0].inbound.is_some(), "{j}");
+    assert_eq!(groups[0].members[0].name, "rge0");
+    assert_eq!(groups[0].addresses[0].address, "192.0.2.201");
+    // The same document every mode's --json prints (counters aside).
+    let strip = |mut gs: Vec<ipmpd::control::GroupStatus>| {
+        for g in &mut gs {
+            for m in &mut g.members {
+                m.counters = Default::default();
+                m.rtt_us = None;
+            }
+        }
+        gs
+    };
+    let (_, jg, _) = ipmpstat(&lab, &["--json", "-g"]);
+    let by_mode: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&jg).unwrap();
+    assert_eq!(strip(groups), strip(by_mode));
+    // Without --json a mode is still required.
+    let (code, _, err) = ipmpstat(&lab, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("one mode is required"), "{err}");
+}

@@ -14,15 +14,13 @@ struct Cli {
 }
 
 fn fail(msg: &str) -> ! {
-    eprintln!("ipmpd: {msg}");
+    ipmpd::logging::eprint_error("ipmpd", msg);
     std::process::exit(2);
 }
 
 fn main() {
     ipmpd::cli::completions::<Cli>("ipmpd");
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
+    ipmpd::logging::init();
     ipmpd::daemon::panics::install_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

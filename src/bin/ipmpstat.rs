@@ -6,7 +6,7 @@ use ipmpd::control::{format, socket, GroupStatus, Reply, Request, NOT_RUNNING};
 /// Display IPMP groups, interfaces, addresses and probe targets.
 #[derive(Parser, Debug)]
 #[command(name = "ipmpstat", version, about, long_about = None)]
-#[command(group(ArgGroup::new("mode").required(true).args(["addresses", "groups", "interfaces", "probes", "targets", "metrics"])))]
+#[command(group(ArgGroup::new("mode").args(["addresses", "groups", "interfaces", "probes", "targets", "metrics"])))]
 struct Cli {
     /// Data addresses: where each is bound (INBOUND) and which members carry it out.
     #[arg(short = 'a')]
@@ -35,7 +35,8 @@ struct Cli {
     /// Counters and states in Prometheus text format.
     #[arg(long)]
     metrics: bool,
-    /// Machine-readable JSON instead of the table.
+    /// Machine-readable JSON instead of the table; alone, without a mode,
+    /// the whole status of every group.
     #[arg(long)]
     json: bool,
 }
@@ -66,6 +67,16 @@ fn collect(run_dir: &std::path::Path) -> Vec<GroupStatus> {
 fn main() {
     ipmpd::cli::completions::<Cli>("ipmpstat");
     let cli = Cli::parse();
+    // One mode is required, except by --json, which alone prints everything.
+    let moded = cli.addresses || cli.groups || cli.interfaces || cli.probes || cli.targets || cli.metrics;
+    if !moded && !cli.json {
+        <Cli as clap::CommandFactory>::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "one mode is required: -a, -g, -i, -p, -t or --metrics (or --json alone)",
+            )
+            .exit();
+    }
     let _ = cli.numeric;
     let run_dir = ipmpd::cli::run_dir();
     if cli.probes {

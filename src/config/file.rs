@@ -59,6 +59,7 @@ pub struct FileMember {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRoute {
+    #[serde(deserialize_with = "route_dest")]
     pub destination: IfAddr,
     pub gateway: Option<IpAddr>,
 }
@@ -68,6 +69,12 @@ impl<'de> Deserialize<'de> for IfAddr {
         let s = String::deserialize(d)?;
         parse_if_addr(&s).map_err(de::Error::custom)
     }
+}
+
+/// A route's destination: a prefix, or the default route.
+fn route_dest<'de, D: Deserializer<'de>>(d: D) -> Result<IfAddr, D::Error> {
+    let s = String::deserialize(d)?;
+    super::model::parse_route_dest(&s).map_err(de::Error::custom)
 }
 
 impl<'de> Deserialize<'de> for DataAddr {
@@ -294,6 +301,10 @@ mod tests {
             ),
             ("[[member]]\nnmae = \"e0\"", "unknown field `nmae`"),
             ("[[route]]\ndestination = \"198.51.100.0/33\"", "prefix length 33"),
+            (
+                "[[route]]\ndestination = \"192.0.2.0/0\"",
+                "a /0 destination is the default route",
+            ),
         ];
         for (text, expect) in cases {
             let err = parse(Path::new("g.toml"), text.into()).unwrap_err();

@@ -53,6 +53,26 @@ impl From<DataAddr> for IfAddr {
 }
 
 impl IfAddr {
+    /// Whether `a` is inside this prefix (of the same family).
+    pub fn contains(&self, a: IpAddr) -> bool {
+        // Both families as the top bits of a u128: IPv4 in the first 32.
+        let (net, a, bits) = match (self.addr, a) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                (u128::from(n.to_bits()) << 96, u128::from(a.to_bits()) << 96, 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => (n.to_bits(), a.to_bits(), 128),
+            _ => return false,
+        };
+        let len = u32::from(self.prefix_len.min(bits));
+        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+        net & mask == a & mask
+    }
+
+    /// Whether this is a default route's destination (`0.0.0.0/0`, `::/0`).
+    pub fn is_default(&self) -> bool {
+        self.prefix_len == 0 && self.addr.is_unspecified()
+    }
+
     /// The IPv4 address as a [`DataAddr`] (subnets, probe targets).
     pub fn v4(&self) -> Option<DataAddr> {
         match self.addr {
@@ -288,6 +308,20 @@ pub fn parse_if_addr(s: &str) -> Result<IfAddr, String> {
     })
 }
 
+/// Parses a route's destination: a prefix as [`parse_if_addr`] takes it,
+/// or a default route, `0.0.0.0/0` or `::/0` (the prefix length given).
+pub fn parse_route_dest(s: &str) -> Result<IfAddr, String> {
+    match s.split_once('/') {
+        Some((a, "0")) => match a.parse::<IpAddr>() {
+            Ok(addr) if addr.is_unspecified() => Ok(IfAddr { addr, prefix_len: 0 }),
+            _ => Err(format!(
+                "invalid route destination {s:?}: a /0 destination is the default route, 0.0.0.0/0 or ::/0"
+            )),
+        },
+        _ => parse_if_addr(s),
+    }
+}
+
 /// The prefix length of one IPv6 host.
 const IPV6_HOST_PREFIX: u8 = 128;
 
@@ -407,11 +441,26 @@ impl GroupConfig {
                 ));
             }
         }
-        for (dst, gw) in &self.routes {
+        for (i, (dst, gw)) in self.routes.iter().enumerate() {
             if let Some(gw) = gw.filter(|g| g.is_ipv4() != dst.addr.is_ipv4()) {
                 return Err(
                     format!("route {dst} via {gw}: the gateway is not of the destination's family").into(),
                 );
+            }
+            if let Some(gw) = gw {
+                self.check_gateway(*dst, *gw)?;
+            }
+            if let Some((_, other)) = self.routes[..i]
+                .iter()
+                .find(|(o, _)| o.is_default() && dst.is_default() && o.addr.is_ipv4() == dst.addr.is_ipv4())
+            {
+                let via = |g: &Option<IpAddr>| g.map(|g| format!(" via {g}")).unwrap_or_default();
+                return Err(format!(
+                    "two default routes {dst}{} and {dst}{}: give one",
+                    via(other),
+                    via(gw)
+                )
+                .into());
             }
         }
         for (i, m) in self.members.iter().enumerate() {
@@ -457,6 +506,32 @@ impl GroupConfig {
             ));
         }
         Ok(())
+    }
+
+    /// A route's gateway must be reachable through the group interface: in
+    /// the prefix of a data address or of a route without gateway of its
+    /// family (an IPv6 link-local gateway always is). Only checked when the
+    /// configuration gives data addresses of the gateway's family: those
+    /// that come from DHCP or SLAAC are not known before they arrive.
+    fn check_gateway(&self, dst: IfAddr, gw: IpAddr) -> Result<(), String> {
+        if matches!(gw, IpAddr::V6(g) if g.is_unicast_link_local())
+            || !self.data.iter().any(|d| d.addr.is_ipv4() == gw.is_ipv4())
+        {
+            return Ok(());
+        }
+        let prefixes = self
+            .data
+            .iter()
+            .copied()
+            .chain(self.routes.iter().filter(|(_, g)| g.is_none()).map(|(d, _)| *d))
+            .filter(|p| p.addr.is_ipv4() == gw.is_ipv4() && !p.is_default());
+        if prefixes.clone().any(|p| p.contains(gw)) {
+            return Ok(());
+        }
+        let listed = prefixes.map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
+        Err(format!(
+            "route {dst} via {gw}: the gateway {gw} is not reachable through the group interface (in none of {listed})"
+        ))
     }
 
     /// A probe target must be another host: a unicast address that is none
@@ -584,6 +659,89 @@ mod tests {
             let e = parse_data_addr(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }
+    }
+
+    #[test]
+    fn route_destinations_take_the_default_route() {
+        let d4 = parse_route_dest("0.0.0.0/0").unwrap();
+        assert!(d4.is_default() && d4.addr.is_ipv4(), "{d4}");
+        let d6 = parse_route_dest("::/0").unwrap();
+        assert!(d6.is_default() && d6.addr.is_ipv6(), "{d6}");
+        assert_eq!(d4.to_string(), "0.0.0.0/0");
+        assert_eq!(d6.to_string(), "::/0");
+        let net = parse_route_dest("198.51.100.0/24").unwrap();
+        assert!(!net.is_default());
+        for bad in [
+            "0.0.0.0",
+            "0.0.0.0/32",
+            "::",
+            "192.0.2.0/0",
+            "default",
+            "0.0.0.0/33",
+            "x/0",
+        ] {
+            let e = parse_route_dest(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn prefixes_contain_their_addresses_only() {
+        let p = |s: &str| parse_route_dest(s).unwrap();
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(p("192.0.2.200/24").contains(a("192.0.2.1")));
+        assert!(!p("192.0.2.200/24").contains(a("192.0.3.1")));
+        assert!(p("192.0.2.9/32").contains(a("192.0.2.9")));
+        assert!(!p("192.0.2.9/32").contains(a("192.0.2.8")));
+        assert!(p("0.0.0.0/0").contains(a("203.0.113.1")));
+        assert!(!p("0.0.0.0/0").contains(a("2001:db8::1")));
+        assert!(p("2001:db8::200/64").contains(a("2001:db8::1")));
+        assert!(!p("2001:db8::200/64").contains(a("2001:db8:1::1")));
+        assert!(p("::/0").contains(a("2001:db8::1")));
+        assert!(p("2001:db8::1/128").contains(a("2001:db8::1")));
+    }
+
+    #[test]
+    fn default_routes_need_a_reachable_gateway_and_one_per_family() {
+        let gw = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let d4 = parse_route_dest("0.0.0.0/0").unwrap();
+        let d6 = parse_route_dest("::/0").unwrap();
+        let mut c = cfg();
+        c.routes = vec![(d4, gw("192.0.2.1")), (d6, gw("fe80::1"))];
+        c.validate().unwrap();
+        // Not in 192.0.2.200/24: named, with the prefixes it is not in.
+        c.routes = vec![(d4, gw("198.51.100.1"))];
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("0.0.0.0/0 via 198.51.100.1"), "{e}");
+        assert!(e.contains("not reachable") && e.contains("192.0.2.200/24"), "{e}");
+        // Reachable through a directly connected route of the configuration.
+        let net = parse_route_dest("198.51.100.0/24").unwrap();
+        c.routes = vec![(net, None), (d4, gw("198.51.100.1"))];
+        c.validate().unwrap();
+        // IPv6: a global gateway checked against the IPv6 data prefixes.
+        c.data.push(parse_if_addr("2001:db8::200/64").unwrap());
+        c.routes = vec![(d6, gw("2001:db8::1"))];
+        c.validate().unwrap();
+        c.routes = vec![(d6, gw("2001:db8:5::1"))];
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("::/0 via 2001:db8:5::1") && e.contains("2001:db8::200/64"),
+            "{e}"
+        );
+        // Without data addresses (DHCP, SLAAC) nothing is known to check.
+        c.data.clear();
+        c.routes = vec![(d4, gw("198.51.100.1"))];
+        c.validate().unwrap();
+        // One default route per family.
+        c.routes = vec![(d4, gw("192.0.2.1")), (d6, None), (d4, gw("192.0.2.2"))];
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("two default routes 0.0.0.0/0 via 192.0.2.1 and 0.0.0.0/0 via 192.0.2.2"),
+            "{e}"
+        );
+        c.routes = vec![(d6, None), (d6, gw("fe80::1"))];
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("two default routes ::/0 and ::/0 via fe80::1"), "{e}");
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub fn probe_columns() -> Vec<Column<ProbeRow>> {
         col("TIME", 10, |r| format!("{:.2}s", r.time.as_secs_f64())),
         col("INTERFACE", 12, |r| r.event.interface.clone()),
         col("PROBE", 7, |r| r.event.seq.to_string()),
-        col("NETRTT", 10, |r| ms(r.event.rtt_us)),
+        col("NETRTT", 10, |r| ms(r.event.net_rtt_us)),
         col("RTT", 10, |r| ms(r.event.rtt_us)),
         col("RTTAVG", 10, |r| ms(r.event.rtt_avg_us)),
         col("TARGET", 16, |r| r.event.target.clone()),
@@ -492,12 +492,13 @@ mod tests {
 
     #[test]
     fn probe_rows_in_the_original_layout() {
-        let ev = |rtt_us| ProbeEvent {
+        let ev = |rtt_us: Option<u64>| ProbeEvent {
             time_ms: 0,
             interface: "e1000g0".into(),
             seq: 7,
             target: "192.0.2.1".into(),
             rtt_us,
+            net_rtt_us: rtt_us.map(|r| r - 50),
             rtt_avg_us: rtt_us,
             rtt_dev_us: None,
         };
@@ -505,7 +506,7 @@ mod tests {
         assert_eq!(
             render(&t, Some(PROBE_FIELDS), false).unwrap(),
             "TIME      INTERFACE   PROBE  NETRTT    RTT       RTTAVG    TARGET\n\
-             1.50s     e1000g0     7      0.25ms    0.25ms    0.25ms    192.0.2.1\n"
+             1.50s     e1000g0     7      0.20ms    0.25ms    0.25ms    192.0.2.1\n"
         );
         let lost = probe_table(Duration::from_millis(1500), ev(None));
         assert_eq!(

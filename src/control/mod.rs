@@ -130,8 +130,14 @@ pub struct ProbeEvent {
     pub interface: String,
     pub seq: u16,
     pub target: String,
-    /// None: the probe was lost.
+    /// The round trip as ipmpd saw it: from sending the probe to handling
+    /// its reply, the daemon's own delay included. None: the probe was lost.
     pub rtt_us: Option<u64>,
+    /// The network round trip: from sending the probe to the kernel's
+    /// receive time of the reply (its SO_TIMESTAMPNS; without one, the data
+    /// plane's read time). Absent from older daemons.
+    #[serde(default)]
+    pub net_rtt_us: Option<u64>,
     pub rtt_avg_us: Option<u64>,
     pub rtt_dev_us: Option<u64>,
 }

@@ -570,6 +570,21 @@ impl Daemon {
 
     /// Sends what a prober asked for; `v6`: the member's IPv6 prober.
     pub(super) fn prober_outs(&mut self, slot: Slot, outs: Vec<Out>, now: Instant, v6: bool) {
+        self.prober_outs_rx(slot, outs, now, v6, None);
+    }
+
+    /// [`prober_outs`](Self::prober_outs) for the outputs of a received
+    /// reply: `arrival` is the time the prober measured the reply's RTT to
+    /// (the kernel's receive time), `now` when the control side handled
+    /// it; the probe stream shows both round trips.
+    fn prober_outs_rx(
+        &mut self,
+        slot: Slot,
+        outs: Vec<Out>,
+        now: Instant,
+        v6: bool,
+        arrival: Option<Instant>,
+    ) {
         for o in outs {
             match o {
                 Out::Echo {
@@ -646,12 +661,17 @@ impl Daemon {
                         continue;
                     }
                     let us = |d: Option<std::time::Duration>| d.map(|d| d.as_micros() as u64);
+                    // RTT: NETRTT plus the daemon's own delay, from the
+                    // frame's arrival to its handling here.
+                    let delay =
+                        arrival.map_or(std::time::Duration::ZERO, |a| now.saturating_duration_since(a));
                     let ev = crate::control::ProbeEvent {
                         time_ms: now.saturating_duration_since(self.epoch).as_millis() as u64,
                         interface: self.group.members()[usize::from(slot)].name.clone(),
                         seq,
                         target: target.to_string(),
-                        rtt_us: us(rtt),
+                        net_rtt_us: us(rtt),
+                        rtt_us: us(rtt.map(|r| r + delay)),
                         rtt_avg_us: us(rtt_avg),
                         rtt_dev_us: us(rtt_dev),
                     };
@@ -786,6 +806,10 @@ impl Daemon {
             .and_then(|s| s.v6.as_ref()?.dad.as_ref())
             .is_some_and(|d| d.assigned());
         let now = Instant::now();
+        // The RTT the prober measures (and estimates from) ends when the
+        // kernel received the reply; without its timestamp, when the data
+        // plane read it.
+        let arrival = pf.kernel_at.unwrap_or(pf.at);
         let input = frames::probe_input(
             pf.bytes(),
             slot,
@@ -827,7 +851,10 @@ impl Daemon {
                     IpAddr::V6(_) => self.slots.prober6_mut(slot),
                 };
                 match p {
-                    Some(p) => (p.on_arp_reply_seen(from, mac, &elsewhere, pf.at), from.is_ipv6()),
+                    Some(p) => (
+                        p.on_arp_reply_seen(from, mac, &elsewhere, arrival),
+                        from.is_ipv6(),
+                    ),
                     None => return,
                 }
             }
@@ -843,7 +870,7 @@ impl Daemon {
                 };
                 match p {
                     Some(p) => (
-                        p.on_echo_reply(from, eth_src, seq, counter, pf.at),
+                        p.on_echo_reply(from, eth_src, seq, counter, arrival),
                         from.is_ipv6(),
                     ),
                     None => return,
@@ -852,7 +879,7 @@ impl Daemon {
             ProbeInput::NotProbe => return counters.control_tx.drop(DropReason::NotProbe),
             ProbeInput::Ignored => return,
         };
-        self.prober_outs(slot, outs, now, v6);
+        self.prober_outs_rx(slot, outs, now, v6, Some(arrival));
     }
 
     /// Another host claims the member's IPv6 test address. While DAD runs:

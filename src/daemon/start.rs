@@ -275,17 +275,14 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
             .map_err(|e| refused(format!("route {dst}: {e}")))?;
     }
     log::info!(
-        "group {} ready on {} ({} of {} members active, data {})",
-        d.cfg.group,
-        d.cfg.interface,
-        d.group.active().len(),
-        d.cfg.members.len(),
-        d.cfg
-            .data
-            .iter()
-            .map(IfAddr::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
+        "{}",
+        ready_line(
+            &d.cfg.group,
+            &d.cfg.interface,
+            d.group.active().len(),
+            d.cfg.members.len(),
+            &d.cfg.data
+        )
     );
     if let Err(e) = crate::sys::notify::notify("READY=1") {
         log::warn!("telling systemd we are ready: {e}");
@@ -361,5 +358,43 @@ impl Daemon {
                 Err(e) => log::error!("setting {} MTU to {mtu}: {e}", self.cfg.interface),
             }
         }
+    }
+}
+
+/// The line logged once the group is up: its members, then its data
+/// addresses or, when it starts without any (they come later: DHCP,
+/// SLAAC, `ip addr add`), that it has none yet.
+fn ready_line(group: &str, interface: &str, active: usize, members: usize, data: &[IfAddr]) -> String {
+    let noun = if members == 1 { "member" } else { "members" };
+    let data = match data {
+        [] => "no data addresses yet".to_string(),
+        [one] => format!("data address {one}"),
+        many => format!(
+            "data addresses {}",
+            many.iter().map(IfAddr::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    format!("group {group} ready on {interface}: {active} of {members} {noun} active, {data}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ready_line_reads_cleanly_with_and_without_data() {
+        let a = |s: &str| crate::config::parse_if_addr(s).unwrap();
+        assert_eq!(
+            ready_line("g", "ipmp0", 1, 1, &[]),
+            "group g ready on ipmp0: 1 of 1 member active, no data addresses yet"
+        );
+        assert_eq!(
+            ready_line("g", "ipmp0", 2, 2, &[a("192.0.2.200/24")]),
+            "group g ready on ipmp0: 2 of 2 members active, data address 192.0.2.200/24"
+        );
+        assert_eq!(
+            ready_line("g", "ipmp0", 0, 3, &[a("192.0.2.200/24"), a("2001:db8::200/64")]),
+            "group g ready on ipmp0: 0 of 3 members active, data addresses 192.0.2.200/24, 2001:db8::200/64"
+        );
     }
 }

@@ -102,6 +102,8 @@ pub struct ProbeFrame {
     pub slot: Slot,
     /// Taken when the frame was read, so the RTT excludes the hand-off.
     pub at: Instant,
+    /// When the kernel received it (the probe socket's timestamp), if known.
+    pub kernel_at: Option<Instant>,
     pub len: usize,
     pub data: [u8; PROBE_FRAME_MAX],
 }
@@ -435,8 +437,14 @@ fn inbound_loop(s: &Shared, mut poll: Poll) -> io::Result<()> {
             let gate = &mut gates[usize::from(m.slot)];
             let mut drained = false;
             for _ in 0..PROBE_FRAMES_PER_TURN {
-                match ps.recv(&mut pbuf) {
-                    Ok(Some(n)) => probe_in(s, &table, &m, gate, &pbuf[..n]),
+                match ps.recv_stamped(&mut pbuf) {
+                    Ok(Some((n, stamp))) => {
+                        let now = Instant::now();
+                        let kernel_at = stamp.and_then(|t| {
+                            crate::sys::probesock::instant_of(t, std::time::SystemTime::now(), now)
+                        });
+                        probe_in(s, &table, &m, gate, &pbuf[..n], kernel_at)
+                    }
                     Ok(None) => {
                         drained = true;
                         break;
@@ -575,7 +583,7 @@ fn forward_in(
             if let Err(why) = gate.admit(d, now) {
                 return c.drop(why);
             }
-            if let Err(why) = to_control(s, m, now, &buf[VNET_HDR_LEN..]) {
+            if let Err(why) = to_control(s, m, now, None, &buf[VNET_HDR_LEN..]) {
                 return c.drop(why);
             }
             return c.pass(frame_len);
@@ -587,7 +595,7 @@ fn forward_in(
         d @ (Divert::Tee | Divert::Query) => {
             // The copy for the prober is rate-limited; the frame goes on.
             let now = Instant::now();
-            if gate.admit(d, now).is_ok() && to_control(s, m, now, &buf[VNET_HDR_LEN..]).is_err() {
+            if gate.admit(d, now).is_ok() && to_control(s, m, now, None, &buf[VNET_HDR_LEN..]).is_err() {
                 c.drop(super::counters::DropReason::QueueFull);
             }
         }
@@ -607,7 +615,14 @@ fn forward_in(
 /// A frame from a member's probe socket: what the plan says is probe
 /// traffic goes through the gate to the prober; the rest was only caught by
 /// the kernel filter's coarser net and is ignored (the data socket has it).
-fn probe_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, frame: &[u8]) {
+fn probe_in(
+    s: &Shared,
+    table: &Table,
+    m: &MemberIo,
+    gate: &mut ProbeGate,
+    frame: &[u8],
+    kernel_at: Option<Instant>,
+) {
     let c = &m.counters.rx;
     match plan::divert(&table.plan, m.slot, frame) {
         d @ (Divert::Request { .. }
@@ -619,7 +634,7 @@ fn probe_in(s: &Shared, table: &Table, m: &MemberIo, gate: &mut ProbeGate, frame
             if let Err(why) = gate.admit(d, now) {
                 return c.drop(why);
             }
-            if let Err(why) = to_control(s, m, now, frame) {
+            if let Err(why) = to_control(s, m, now, kernel_at, frame) {
                 c.drop(why);
             }
         }
@@ -633,6 +648,7 @@ fn to_control(
     s: &Shared,
     m: &MemberIo,
     at: Instant,
+    kernel_at: Option<Instant>,
     frame: &[u8],
 ) -> Result<(), super::counters::DropReason> {
     let Some(ct) = s.control.get() else {
@@ -642,6 +658,7 @@ fn to_control(
     let mut p = ProbeFrame {
         slot: m.slot,
         at,
+        kernel_at,
         len,
         data: [0; PROBE_FRAME_MAX],
     };

@@ -128,15 +128,19 @@ impl Notice {
             | Notice::LinkDown { .. }
             | Notice::LinkFlapping { .. }
             | Notice::Blackhole { .. } => Level::Warn,
-            Notice::Joined { .. }
-            | Notice::LinkUp { .. }
+            // The repair of a failure logged above: at the same priority
+            // band (in.mpathd logs both with LOG_ERR), so that an admin who
+            // filters the journal by priority (`-p warning`) sees a failure
+            // end, not only begin.
+            Notice::LinkUp { .. }
             | Notice::LinkStabilized { .. }
             | Notice::RepairDetected { .. }
-            | Notice::Removed { .. }
             | Notice::Usable { .. }
+            | Notice::HwAddrUnique { .. } => Level::Warn,
+            Notice::Joined { .. }
+            | Notice::Removed { .. }
             | Notice::Active { .. }
             | Notice::Inactive { .. }
-            | Notice::HwAddrUnique { .. }
             | Notice::ProbingReconfigured { .. }
             | Notice::MemberAdded { .. } => Level::Info,
         }
@@ -254,9 +258,18 @@ mod tests {
                     member: m.clone(),
                     group: g.clone(),
                 },
-                Level::Info,
+                Level::Warn,
                 "At least 1 IP interface (e1000g0) in group production0 is now usable",
             ),
+            (
+                Notice::RepairDetected {
+                    member: m.clone(),
+                    group: g.clone(),
+                },
+                Level::Warn,
+                "IP interface repair detected on e1000g0 of group production0",
+            ),
+            (Notice::LinkUp { member: m.clone() }, Level::Warn, "The link has come up on e1000g0"),
             (
                 Notice::Inactive {
                     member: m.clone(),

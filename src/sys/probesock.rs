@@ -10,6 +10,7 @@ use crate::wire::{arp, icmpv4, icmpv6, ipv4, ipv6};
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bytes kept of each frame: more than ARP or an echo reply with our
 /// payload and IP options need (the control side copies at most 128).
@@ -108,20 +109,86 @@ impl ProbeSocket {
         setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
         let one: libc::c_int = 1;
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)?;
+        // The kernel's receive time of each frame (NETRTT in ipmpstat -p).
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &one)?;
         super::packet::bind(&fd, ifindex, ETH_P_ALL)?;
         Ok(ProbeSocket { fd })
     }
 
     /// One frame into `buf` (truncated to it); Ok(None) when none waits.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        // SAFETY: buf is valid for writes of buf.len() bytes.
-        let r = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        match cvt_size(r) {
-            Ok(n) => Ok(Some(n.min(buf.len()))),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
+        Ok(self.recv_stamped(buf)?.map(|(n, _)| n))
+    }
+
+    /// [`recv`](Self::recv), with the time the kernel received the frame
+    /// (SO_TIMESTAMPNS, CLOCK_REALTIME) when it gave one.
+    pub fn recv_stamped(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SystemTime>)>> {
+        // Room for one SCM_TIMESTAMPNS message, u64-aligned as cmsghdr wants.
+        let mut control = [0u64; CMSG_WORDS];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: an all-zero msghdr is valid (no name, no buffers).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: msg points at iov (buf, valid for buf.len() bytes) and at
+        // control, both alive for the call.
+        let r = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
+        let n = match cvt_size(r) {
+            Ok(n) => n.min(buf.len()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some((n, timestamp_of(&msg))))
+    }
+}
+
+/// 8-byte words of control buffer: one cmsghdr and a timespec, with room.
+const CMSG_WORDS: usize = 8;
+
+/// The SCM_TIMESTAMPNS of a received message, if the kernel attached one.
+fn timestamp_of(msg: &libc::msghdr) -> Option<SystemTime> {
+    // SAFETY: msg was filled by recvmsg; CMSG_FIRSTHDR/NXTHDR stay inside
+    // msg_controllen, and a timespec is read only from a message of that
+    // type whose length holds one (read_unaligned: no alignment assumed).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            let h = &*c;
+            let need = libc::CMSG_LEN(std::mem::size_of::<libc::timespec>() as u32) as usize;
+            if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_TIMESTAMPNS && h.cmsg_len >= need
+            {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                let secs = u64::try_from(ts.tv_sec).ok()?;
+                let nanos = u32::try_from(ts.tv_nsec).ok().filter(|n| *n < NANOS_PER_SEC)?;
+                return UNIX_EPOCH.checked_add(Duration::new(secs, nanos));
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
         }
     }
+    None
+}
+
+const NANOS_PER_SEC: u32 = 1_000_000_000;
+
+/// A kernel receive time older than this is not believed: the wall clock
+/// was stepped between the frame's arrival and its reading.
+pub const TIMESTAMP_AGE_MAX: Duration = Duration::from_secs(10);
+
+/// The monotonic instant of a kernel receive time (wall clock), given the
+/// two clocks read together now: `now` minus the frame's age. None when
+/// the age is beyond [`TIMESTAMP_AGE_MAX`]; a time after `wall_now` (the
+/// clock stepped back) counts as now.
+pub fn instant_of(stamp: SystemTime, wall_now: SystemTime, now: Instant) -> Option<Instant> {
+    let age = wall_now.duration_since(stamp).unwrap_or(Duration::ZERO);
+    if age > TIMESTAMP_AGE_MAX {
+        return None;
+    }
+    now.checked_sub(age)
 }
 
 impl ProbeSocket {
@@ -209,7 +276,31 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
             assert_eq!(s.recv(&mut buf).unwrap(), None, "nothing else passes");
-            assert_eq!(got, vec![echo_reply, arp_reply, arp_for_ta, echo6_reply]);
+            assert_eq!(got, vec![echo_reply, arp_reply.clone(), arp_for_ta, echo6_reply]);
+            // Each frame carries the kernel's receive time.
+            let before = SystemTime::now();
+            send(&arp_reply);
+            let stamped = (0..200).find_map(|_| {
+                let r = s.recv_stamped(&mut buf).unwrap();
+                if r.is_none() {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                r
+            });
+            let (_, stamp) = stamped.expect("the frame arrives");
+            let stamp = stamp.expect("a kernel timestamp");
+            assert!(stamp >= before && stamp <= SystemTime::now(), "{stamp:?}");
         });
+    }
+
+    #[test]
+    fn kernel_times_become_instants_by_their_age() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let ms = Duration::from_millis;
+        assert_eq!(instant_of(wall - ms(3), wall, now), now.checked_sub(ms(3)));
+        // The clock stepped back after the frame: now.
+        assert_eq!(instant_of(wall + ms(3), wall, now), Some(now));
+        assert_eq!(instant_of(wall - TIMESTAMP_AGE_MAX - ms(1), wall, now), None);
     }
 }
