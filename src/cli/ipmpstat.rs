@@ -17,24 +17,64 @@ pub struct Cli {
     #[arg(short = 'i')]
     pub interfaces: bool,
     /// Live probe results, until interrupted.
+    ///
+    /// One row per probe outcome of every probing member, IPv4 and IPv6
+    /// alike (the TARGET tells the family). Columns TIME (seconds since
+    /// ipmpstat started), INTERFACE, PROBE (sequence number), NETRTT, RTT,
+    /// RTTAVG (smoothed), TARGET; RTTDEV with -o. A lost probe has empty RTT
+    /// fields ("--"). When no member is probed: "probe-based failure
+    /// detection is disabled", exit status 1. NETRTT and RTT are the same
+    /// measurement here: the receive time is taken in the data plane, so the
+    /// daemon adds no delay of its own. A daemon serves at most 8 such
+    /// streams at once (a further one is refused with "too many probe
+    /// watchers"); a stream that falls 256 KiB behind is closed.
     #[arg(short = 'p')]
     pub probes: bool,
     /// Probe targets of each member.
     #[arg(short = 't')]
     pub targets: bool,
     /// Numeric output (addresses are always shown numerically).
+    ///
+    /// Accepted for compatibility with Solaris; it changes nothing.
     #[arg(short = 'n')]
     pub numeric: bool,
     /// Output fields, comma-separated, case-insensitive ("all" for every one).
+    ///
+    /// Only these columns of the selected mode are printed, in this order.
+    /// An unknown field is an error that lists the mode's fields.
     #[arg(short = 'o', value_name = "FIELD[,...]")]
     pub fields: Option<String>,
     /// Parsable output: no header, fields separated by ':' (needs -o).
+    ///
+    /// Empty fields are printed as nothing. When more than one field is
+    /// printed, ':' and '\' inside a field are escaped with a '\'.
     #[arg(short = 'P', requires = "fields")]
     pub parsable: bool,
     /// Counters and states in Prometheus text format.
+    ///
+    /// Series: ipmpd_group_state (gauge, label state = ok, degraded, failed),
+    /// ipmpd_group_failovers_total (members that left the active set by
+    /// failing), ipmpd_member_active, ipmpd_member_state (label state = ok,
+    /// failed, offline, unknown), ipmpd_member_rx_frames_total,
+    /// ipmpd_member_rx_bytes_total, ipmpd_member_tx_frames_total,
+    /// ipmpd_member_tx_bytes_total (tx counts include the gratuitous ARPs and
+    /// probes the daemon sends), ipmpd_member_drops_total (labels direction =
+    /// rx, tx and reason; reason = tx_queue_full counts frames a member could
+    /// not take at once, its socket buffer full or its queue discipline
+    /// dropping: sends never wait, so a wedged member loses its own frames
+    /// and the other members keep their rate) and
+    /// ipmpd_member_probe_rtt_seconds (smoothed probe round-trip time, only
+    /// for members that have one). Every series has the label group; member
+    /// series also have interface.
     #[arg(long)]
     pub metrics: bool,
     /// Machine-readable JSON instead of the table.
+    ///
+    /// The state of every group as a JSON array (the whole state, whatever
+    /// the mode and -o): per group interface, group, state, fdt_ms,
+    /// failovers, members (with name, active, flags, link, probe, state,
+    /// probe_mode, test_address, targets, inactive, counters, rtt_us) and
+    /// addresses (address, state, inbound, outbound).
     #[arg(long)]
     pub json: bool,
 }
