@@ -24,8 +24,8 @@
 #            slaac  the router advertisement daemon of tests/slaac.rs and
 #                   `scripts/lab.sh radvd` (radvd)
 #            dev    shellcheck, for checking these scripts
-#            package  scripts/package.sh (cargo-deb, dpkg-dev for the
-#                   package's library dependencies)
+#            package  scripts/package.sh (cargo-deb; dpkg-dev for the package's
+#                   library dependencies; binutils to strip)
 #            all    demo, test and bench: what the README's commands need
 set -euo pipefail
 
@@ -37,20 +37,20 @@ declare -A PKG_OF=(
     [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
     [dnsmasq]=dnsmasq-base [dhclient]=isc-dhcp-client [udhcpc]=udhcpc [dhcpcd]=dhcpcd-base
     [ndisc6]=ndisc6 [radvd]=radvd [perf]=linux-perf
-    [dpkg-deb]=dpkg [dpkg-shlibdeps]=dpkg-dev [gzip]=gzip [man]=man-db [groff]=groff-base
+    [dpkg-deb]=dpkg [dpkg-shlibdeps]=dpkg-dev [strip]=binutils [readelf]=binutils [gzip]=gzip [man]=man-db [groff]=groff-base
 )
 # Profiles: lists of needs (a profile may name another).
 declare -A PROFILE=(
     [lab]="ip bridge ss ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
-    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac package man groff"
+    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac package man groff readelf"
     [dhcp]="dnsmasq dhclient udhcpc dhcpcd"
     [ipv6]="ndisc6"
     [slaac]="radvd"
     [bench]="lab rust kernel iperf3 ping python3 jq timeout realpath"
     [fuzz]="rust nightly cargo-fuzz"
     [dev]="shellcheck"
-    [package]="rust cargo-deb gzip dpkg-deb dpkg-shlibdeps"
+    [package]="rust cargo-deb gzip dpkg-deb dpkg-shlibdeps strip"
     [all]="demo test bench"
 )
 # Oldest kernel with tcx.
