@@ -21,5 +21,6 @@ cargo run --quiet --example pkgdocs -- "$DOCS_OUT"
 # inside (the same input gives the same bytes).
 gzip -9n "$DOCS_OUT"/man/*
 rm -f target/debian/ipmpd_*.deb
-cargo deb --quiet
+# The release profile keeps debug info for profiling: the package does not.
+cargo deb --quiet --strip
 ls target/debian/ipmpd_*.deb

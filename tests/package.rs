@@ -58,8 +58,10 @@ fn built() -> &'static Built {
         let arch = stdout(Command::new("dpkg").arg("--print-architecture"));
         let deb = root().join(format!("target/debian/ipmpd_{VERSION}_{}.deb", arch.trim()));
         assert!(deb.is_file(), "{} was not built", deb.display());
-        let scratch = std::env::temp_dir().join(format!("ipmpd-package-{}", std::process::id()));
+        // Under target/, replaced by each run: nothing left in /tmp.
+        let scratch = root().join("target/package-test");
         let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).unwrap();
         let (tree, control) = (scratch.join("tree"), scratch.join("control"));
         run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tree));
         run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
