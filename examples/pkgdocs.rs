@@ -137,6 +137,13 @@ fn page_roff(page: &Page, md: &str) -> Result<String, String> {
             let Some(cmd) = &page.command else {
                 return Err("an OPTIONS section in a page without a command".into());
             };
+            // Flags described here would never reach the page: they belong
+            // in the flag's doc comment.
+            if section.iter().any(|l| l.starts_with(":   ")) {
+                return Err(format!(
+                    "the Markdown's {OPTIONS_HEADING} section describes flags: move them to the clap definition"
+                ));
+            }
             let mut buf = Vec::new();
             clap_mangen::Man::new(cmd.clone())
                 .render_options_section(&mut buf)

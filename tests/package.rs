@@ -351,3 +351,33 @@ fn completions_load_in_their_shells() {
         );
     }
 }
+
+/// ipmpadm's page describes every command its `--help` lists.
+#[test]
+fn the_ipmpadm_page_describes_every_command() {
+    let help = stdout(Command::new(built().tree.join("usr/sbin/ipmpadm")).arg("--help"));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(commands.contains(&"offline"), "ipmpadm --help:\n{help}");
+    let text = render(&built().tree.join("usr/share/man/man8/ipmpadm.8.gz"));
+    let described: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "COMMANDS")
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with(' '))
+        .collect();
+    for cmd in commands {
+        assert!(
+            described
+                .iter()
+                .any(|l| l.trim_start().split_whitespace().next() == Some(cmd)),
+            "ipmpadm.8 does not describe {cmd} under COMMANDS:\n{}",
+            described.join("\n")
+        );
+    }
+}
