@@ -373,9 +373,7 @@ fn the_ipmpadm_page_describes_every_command() {
         .collect();
     for cmd in commands {
         assert!(
-            described
-                .iter()
-                .any(|l| l.trim_start().split_whitespace().next() == Some(cmd)),
+            described.iter().any(|l| l.split_whitespace().next() == Some(cmd)),
             "ipmpadm.8 does not describe {cmd} under COMMANDS:\n{}",
             described.join("\n")
         );
