@@ -10,7 +10,7 @@
 #
 #   NEED     a command (ip, iperf3, jq, ...; the list is in PKG_OF below),
 #            or: rust (cargo, stable), kernel (Linux 6.6+, for tcx),
-#            nightly (the nightly toolchain), cargo-fuzz
+#            nightly (the nightly toolchain), cargo-fuzz, cargo-deb
 #   PROFILE  lab    the namespace lab (scripts/lab.sh)
 #            demo   scripts/demo.sh
 #            test   scripts/test.sh (the whole suite)
@@ -26,6 +26,8 @@
 #            plot   scripts/failover-plot.sh: the failover benchmark's lab
 #                   and gnuplot (gnuplot-nox: no X11) to draw its SVG
 #            dev    shellcheck, for checking these scripts
+#            package  scripts/package.sh (cargo-deb; dpkg-dev for the package's
+#                   library dependencies; binutils to strip)
 #            all    demo, test and bench: what the README's commands need
 set -euo pipefail
 
@@ -37,12 +39,13 @@ declare -A PKG_OF=(
     [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
     [dnsmasq]=dnsmasq-base [dhclient]=isc-dhcp-client [udhcpc]=udhcpc [dhcpcd]=dhcpcd-base
     [ndisc6]=ndisc6 [radvd]=radvd [perf]=linux-perf [gnuplot]=gnuplot-nox
+    [dpkg-deb]=dpkg [dpkg-shlibdeps]=dpkg-dev [strip]=binutils [readelf]=binutils [gzip]=gzip [man]=man-db [groff]=groff-base
 )
 # Profiles: lists of needs (a profile may name another).
 declare -A PROFILE=(
     [lab]="ip bridge ss ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
-    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac gnuplot"
+    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac package man groff readelf"
     [dhcp]="dnsmasq dhclient udhcpc dhcpcd"
     [ipv6]="ndisc6"
     [slaac]="radvd"
@@ -50,6 +53,7 @@ declare -A PROFILE=(
     [plot]="bench gnuplot"
     [fuzz]="rust nightly cargo-fuzz"
     [dev]="shellcheck"
+    [package]="rust cargo-deb gzip dpkg-deb dpkg-shlibdeps strip"
     [all]="demo test bench"
 )
 # Oldest kernel with tcx.
@@ -71,7 +75,7 @@ expand() {
         if [[ -n "${PROFILE[$n]:-}" ]]; then
             # shellcheck disable=SC2086 # a profile is a space-separated list
             expand ${PROFILE[$n]}
-        elif [[ -n "${PKG_OF[$n]:-}" || "$n" =~ ^(rust|kernel|nightly|cargo-fuzz)$ ]]; then
+        elif [[ -n "${PKG_OF[$n]:-}" || "$n" =~ ^(rust|kernel|nightly|cargo-fuzz|cargo-deb)$ ]]; then
             NEEDS+=("$n")
         else
             die "unknown need or profile '$n' (profiles: ${!PROFILE[*]})"
@@ -135,6 +139,21 @@ install_cargo_fuzz() {
     cargo install cargo-fuzz --locked
 }
 
+# cargo-deb for scripts/package.sh: Debian's package where there is one,
+# else this version from crates.io (with its locked dependencies).
+CARGO_DEB_VERSION=3.8.0
+install_cargo_deb() {
+    # cargo install's directory, which a shell may not have on its PATH.
+    local PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
+    command -v cargo-deb >/dev/null 2>&1 && return 0
+    locked
+    if apt-cache show cargo-deb >/dev/null 2>&1; then
+        apt_install cargo-deb
+    else
+        cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
+    fi
+}
+
 check_kernel() {
     local kmaj kmin
     kmaj=$(uname -r | cut -d. -f1)
@@ -150,6 +169,7 @@ for n in "${NEEDS[@]}"; do
     rust) install_rust ;;
     nightly) install_nightly ;;
     cargo-fuzz) install_cargo_fuzz ;;
+    cargo-deb) install_cargo_deb ;;
     kernel) check_kernel ;;
     esac
 done

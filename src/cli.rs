@@ -1,5 +1,9 @@
 //! What the three binaries share on their command lines.
 
+pub mod ipmpadm;
+pub mod ipmpd;
+pub mod ipmpstat;
+
 use std::path::{Path, PathBuf};
 
 /// The run directory: `IPMPD_RUN_DIR`, else /run/ipmpd (ipmpd, ipmpstat

@@ -1,34 +1,9 @@
 //! ipmpadm: take members offline and back (Solaris if_mpadm -d / -r) and
 //! toggle standby, through the daemon's control socket.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
+use ipmpd::cli::ipmpadm::{Cli, Cmd, Switch};
 use ipmpd::control::{socket, Reply, Request, NOT_RUNNING};
-
-/// Administer the members of running IPMP groups.
-#[derive(Parser, Debug)]
-#[command(name = "ipmpadm", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Take a member out of service (another member takes over its traffic).
-    Offline { interface: String },
-    /// Put an offline member back into service.
-    Online { interface: String },
-    /// Re-read every group's configuration (as SIGHUP does).
-    Reload,
-    /// Make a member a standby (on) or a normal member (off).
-    Standby { interface: String, state: Switch },
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum Switch {
-    On,
-    Off,
-}
 
 fn main() {
     ipmpd::cli::completions::<Cli>("ipmpadm");

@@ -1,17 +1,8 @@
 //! ipmpd: the IP multipathing daemon for one group.
 
 use clap::Parser;
-use ipmpd::config::{Flags, Source};
-
-/// Solaris-style IP multipathing for Linux: a group interface holds the data
-/// addresses and its traffic leaves and enters through several member NICs.
-/// Settings come from /etc/ipmpd/GROUP.toml when it exists; flags override it.
-#[derive(Parser, Debug, Clone)]
-#[command(name = "ipmpd", version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    flags: Flags,
-}
+use ipmpd::cli::ipmpd::Cli;
+use ipmpd::config::Source;
 
 fn fail(msg: &str) -> ! {
     ipmpd::logging::eprint_error("ipmpd", msg);

@@ -1,45 +1,8 @@
 //! ipmpstat: show every IPMP group's state, as Solaris ipmpstat does.
 
-use clap::{ArgGroup, Parser};
+use clap::Parser;
+use ipmpd::cli::ipmpstat::Cli;
 use ipmpd::control::{format, socket, GroupStatus, Reply, Request, NOT_RUNNING};
-
-/// Display IPMP groups, interfaces, addresses and probe targets.
-#[derive(Parser, Debug)]
-#[command(name = "ipmpstat", version, about, long_about = None)]
-#[command(group(ArgGroup::new("mode").args(["addresses", "groups", "interfaces", "probes", "targets", "metrics"])))]
-struct Cli {
-    /// Data addresses: where each is bound (INBOUND) and which members carry it out.
-    #[arg(short = 'a')]
-    addresses: bool,
-    /// Groups: state, failure detection time, members.
-    #[arg(short = 'g')]
-    groups: bool,
-    /// Member interfaces: active, flags, link, probe and state.
-    #[arg(short = 'i')]
-    interfaces: bool,
-    /// Live probe results, until interrupted.
-    #[arg(short = 'p')]
-    probes: bool,
-    /// Probe targets of each member.
-    #[arg(short = 't')]
-    targets: bool,
-    /// Numeric output (addresses are always shown numerically).
-    #[arg(short = 'n')]
-    numeric: bool,
-    /// Output fields, comma-separated, case-insensitive ("all" for every one).
-    #[arg(short = 'o', value_name = "FIELD[,...]")]
-    fields: Option<String>,
-    /// Parsable output: no header, fields separated by ':' (needs -o).
-    #[arg(short = 'P', requires = "fields")]
-    parsable: bool,
-    /// Counters and states in Prometheus text format.
-    #[arg(long)]
-    metrics: bool,
-    /// Machine-readable JSON instead of the table; alone, without a mode,
-    /// the whole status of every group.
-    #[arg(long)]
-    json: bool,
-}
 
 /// Every group whose daemon answers on its socket in the run directory.
 fn collect(run_dir: &std::path::Path) -> Vec<GroupStatus> {

@@ -17,15 +17,25 @@ use std::time::Duration;
 #[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flags {
     /// Name of the IPMP group (with --check --config, defaults to the file's name).
+    ///
+    /// 1 to 31 characters, no "/" or spaces. Required, except with --check
+    /// --config, where it defaults to the file's name without ".toml".
     #[arg(long, value_name = "NAME", required_unless_present = "check")]
     pub group: Option<String>,
     /// Configuration file [default: CONFIG_DIR/GROUP.toml, if it exists].
+    ///
+    /// A missing default file is not an error; a missing --config file is.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of group files [env: IPMPD_CONFIG_DIR] [default: /etc/ipmpd].
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
     /// Validate the configuration and exit (0: valid; 2: not, with the reason).
+    ///
+    /// The file merged with the flags is checked without touching the
+    /// system: exit status 0 and "FILE: configuration of group NAME is
+    /// valid" when it is valid; 2 and the reason (naming the file, line and
+    /// field for file errors) when it is not.
     // The binary's business; the merge ignores it.
     #[arg(long)]
     pub check: bool,
@@ -33,36 +43,72 @@ pub struct Flags {
     #[arg(long, value_name = "IF")]
     pub interface: Option<String>,
     /// Data address of the group (repeatable), e.g. 192.0.2.200/24.
+    ///
+    /// IPv4 or IPv6, e.g. 192.0.2.200/24 or 2001:db8::200/64. A bare address
+    /// means /32 (IPv4) or /128 (IPv6). Given on the command line, the data
+    /// addresses replace the file's list. An IPv6 address is bound once the
+    /// kernel's DAD for it is over.
     #[arg(long = "data", value_name = "ADDR/PREFIX", value_parser = model::parse_if_addr)]
     pub data: Vec<IfAddr>,
     /// Member NIC (repeatable); must exist at start.
+    ///
+    /// When any of --member, --standby or --optional-member is given, the
+    /// members on the command line replace the file's list.
     #[arg(long = "member", value_name = "IF")]
     pub members: Vec<String>,
     /// Member NIC that joins when it appears (repeatable).
     #[arg(long = "optional-member", value_name = "IF")]
     pub optional_members: Vec<String>,
     /// Standby member (repeatable): used only when an active member fails.
+    ///
+    /// The interface need not also be given with --member.
     #[arg(long = "standby", value_name = "IF")]
     pub standbys: Vec<String>,
-    /// How unicast IPv4 picks a member [default: flow].
+    /// How unicast IPv4 and IPv6 pick a member [default: flow].
+    ///
+    /// flow: spread per flow (addresses, protocol, ports). bound: send
+    /// through the member that the source address is bound to (for IP
+    /// source guard and cloud fabrics); a source not bound is spread per
+    /// flow.
     #[arg(long, value_enum)]
     pub outbound: Option<Outbound>,
     /// Probe-based failure detection [default: icmp when a test address is given, else off].
+    ///
+    /// off: link state only. icmp: ICMP echo from per-member test addresses,
+    /// and ICMPv6 echo from each member's link-local IPv6 test address
+    /// (without any IPv4 test address, over IPv6 alone). arp: ARP requests
+    /// (neighbour solicitations for IPv6 targets) to the targets, no test
+    /// addresses needed.
     #[arg(long, value_enum)]
     pub probe: Option<ProbeMode>,
     /// Test address of a member for ICMP probes (repeatable), e.g. e1000g0=192.0.2.201/24.
+    ///
+    /// IF must be a member. A test address may not also be a data address,
+    /// nor be given to two members.
     #[arg(long = "test-address", value_name = "IF=ADDR/PREFIX", value_parser = model::parse_test_address)]
     pub test_addresses: Vec<(String, DataAddr)>,
     /// Probe target (repeatable); default: the routers of the group's subnets.
+    ///
+    /// IPv4 or IPv6. The default for IPv6: the link-local next hops of the
+    /// routes through the group interface. Multicast, unspecified, broadcast
+    /// (global or of a data or test subnet), loopback and the group's own
+    /// data and test addresses are refused.
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<IpAddr>,
     /// Failure detection time, e.g. 10s or 100ms (minimum 100ms) [default: 10s].
+    ///
+    /// A duration such as 10s, 100ms, 1.5s or a plain number of
+    /// milliseconds. Smaller values than 100 ms are raised to it; at most
+    /// one day.
     #[arg(long, value_name = "DURATION", value_parser = model::parse_duration)]
     pub fdt: Option<Duration>,
     /// Whether a repaired member becomes active again [default: yes].
     #[arg(long, value_name = "yes|no", value_parser = model::parse_yes_no, action = clap::ArgAction::Set)]
     pub failback: Option<bool>,
     /// Gratuitous ARPs sent when an address moves to another member [default: 2].
+    ///
+    /// 1 to 100, sent 50 ms apart from the address's new member, after the
+    /// data plane uses the new binding.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32)
         .range(i64::from(detect::GARP_COUNT_MIN)..=i64::from(detect::GARP_COUNT_MAX)))]
     pub garp_count: Option<u32>,
@@ -70,18 +116,30 @@ pub struct Flags {
     #[arg(long, value_name = "N")]
     pub link_flap_limit: Option<u32>,
     /// How often physical NICs' carrier is read with ETHTOOL_GLINK [default: 50ms].
+    ///
+    /// Minimum 5 ms.
     #[arg(long, value_name = "DURATION", value_parser = model::parse_duration)]
     pub link_poll: Option<Duration>,
     /// Let any local user read the status with ipmpstat (changes stay root-only).
+    ///
+    /// The control socket's mode becomes 0666 instead of 0660; every change
+    /// is still refused unless the caller is root.
     #[arg(long)]
     pub status_readable_by_all: bool,
     /// Take members that still carry addresses or non-kernel routes.
+    ///
+    /// The other start-up checks still apply.
     #[arg(long)]
     pub force: bool,
     /// Send on the members with PACKET_QDISC_BYPASS: fewer CPU cycles per
     /// frame, but what ipmpd sends (data, probes, announcements) no longer
     /// shows in tcpdump on the members, skips tc egress (shaping, filters)
     /// and the qdisc's backpressure (a busy NIC queue drops instead).
+    ///
+    /// Off by default. On a NIC with several transmit queues such frames are
+    /// spread over them by the sending CPU rather than by flow (a moved
+    /// thread may briefly reorder a flow). Measured in the lab it saved
+    /// nothing (veth has no qdisc); see docs/BENCHMARKS.md.
     #[arg(long)]
     pub qdisc_bypass: bool,
 }
