@@ -254,22 +254,21 @@ fn divert6(plan: &Plan, slot: Slot, port: &Port, frame: &[u8]) -> Divert {
 /// to the member's MAC.
 #[inline]
 pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, DropReason> {
+    // The common frame (untagged unicast TCP or UDP) at fixed offsets, the
+    // member it picks the one `classify` would give.
+    if let Some(flow) = fast_flow(frame) {
+        let slot = match flow {
+            FastFlow::V4(k) => pick4(plan, &k),
+            FastFlow::V6(k) => pick6(plan, &k),
+        };
+        let port = plan.port(slot).ok_or(DropReason::NoActiveMember)?;
+        frame[ethernet::field::SOURCE].copy_from_slice(&port.mac);
+        return Ok(slot);
+    }
     let class = classify(frame).map_err(|_| DropReason::Malformed)?;
     let slot = match class {
-        Class::Ipv4Unicast(k) => {
-            let bound = match plan.outbound {
-                Outbound::Bound => plan.bound(Ipv4Addr::from(k.src)),
-                Outbound::Flow => None,
-            };
-            bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash(&k, plan.seed)))
-        }
-        Class::Ipv6Unicast(k) => {
-            let bound = match plan.outbound {
-                Outbound::Bound => plan.bound6(k.src),
-                Outbound::Flow => None,
-            };
-            bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash6(&k, plan.seed)))
-        }
+        Class::Ipv4Unicast(k) => pick4(plan, &k),
+        Class::Ipv6Unicast(k) => pick6(plan, &k),
         Class::Arp { sender, .. } => plan.bound(sender).or(plan.nominee).unwrap_or(NO_SLOT),
         // IPv6's ARP: from the member bound to the source, whose MAC the
         // options then carry; `::` (DAD), multicast and unbound sources
@@ -292,6 +291,27 @@ pub fn outbound(plan: &Plan, frame: &mut [u8]) -> Result<Slot, DropReason> {
         _ => {}
     }
     Ok(slot)
+}
+
+/// The member of a unicast IPv4 flow: its source's in bound mode (if
+/// bound), else its bucket's.
+#[inline(always)]
+fn pick4(plan: &Plan, k: &FlowKey) -> Slot {
+    let bound = match plan.outbound {
+        Outbound::Bound => plan.bound(Ipv4Addr::from(k.src)),
+        Outbound::Flow => None,
+    };
+    bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash(k, plan.seed)))
+}
+
+/// [`pick4`] for IPv6.
+#[inline(always)]
+fn pick6(plan: &Plan, k: &FlowKey6) -> Slot {
+    let bound = match plan.outbound {
+        Outbound::Bound => plan.bound6(k.src),
+        Outbound::Flow => None,
+    };
+    bound.unwrap_or_else(|| plan.buckets.lookup(flow_hash6(k, plan.seed)))
 }
 
 /// Decides whether a frame received on member `slot` goes into the group

@@ -16,7 +16,7 @@ pub const MAX_EXT_HEADERS: usize = 8;
 pub const FRAGMENT_LEN: usize = 8;
 /// Hop-by-Hop, Destination options and Routing count their length in
 /// 8-octet units, not counting the first eight.
-const LEN_UNIT: usize = 8;
+pub const LEN_UNIT: usize = 8;
 /// The Authentication Header counts 4-octet units, not counting the first two.
 const AUTH_LEN_UNIT: usize = 4;
 const AUTH_LEN_BIAS: usize = 2;
