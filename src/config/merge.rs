@@ -84,6 +84,11 @@ pub struct Flags {
     /// and the qdisc's backpressure (a busy NIC queue drops instead).
     #[arg(long)]
     pub qdisc_bypass: bool,
+    /// Hand inbound TCP/UDP data frames to the group interface in the
+    /// kernel (a tcx program on each member redirects them), not through
+    /// ipmpd's data thread [default: on; the file's inbound_fastpath].
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub inbound_fastpath: Option<model::Switch>,
 }
 
 /// Why there is no configuration to run.
@@ -286,6 +291,11 @@ pub fn resolve(flags: &Flags, file: Option<&GroupFile>, run_dir: &Path) -> Resul
         status_world_readable: flags.status_readable_by_all || fc.status_readable_by_all.unwrap_or(false),
         force: flags.force,
         qdisc_bypass: flags.qdisc_bypass,
+        inbound_fastpath: flags
+            .inbound_fastpath
+            .map(|s| s == model::Switch::On)
+            .or(fc.inbound_fastpath)
+            .unwrap_or(true),
         run_dir: run_dir.to_path_buf(),
     };
     cfg.check()
