@@ -78,7 +78,11 @@ impl Daemon {
             }
             let started = Instant::now();
             match swap(t, want, tap_index) {
-                Ok(()) => log::debug!("{}: inbound fast path programs swapped in {:?}", t.io.name, started.elapsed()),
+                Ok(()) => log::debug!(
+                    "{}: inbound fast path programs swapped in {:?}",
+                    t.io.name,
+                    started.elapsed()
+                ),
                 Err(e) => {
                     refused = Some(format!("{}: {e}", t.io.name));
                     break;
