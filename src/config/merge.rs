@@ -380,6 +380,26 @@ mod tests {
             .flags
     }
 
+    #[test]
+    fn the_inbound_fast_path_is_on_unless_the_flag_or_the_file_says_off() {
+        const MIN: &str = "interface = \"ipmp0\"\n[[member]]\nname = \"m0\"\n";
+        assert!(resolve_ok(&["--group", "g", "--member", "m0"], None).inbound_fastpath);
+        assert!(
+            !resolve_ok(
+                &["--group", "g", "--member", "m0", "--inbound-fastpath", "off"],
+                None
+            )
+            .inbound_fastpath
+        );
+        let off = format!("inbound_fastpath = false\n{MIN}");
+        assert!(!resolve_ok(&[], Some(&off)).inbound_fastpath);
+        // The flag wins over the file, either way.
+        assert!(resolve_ok(&["--inbound-fastpath", "on"], Some(&off)).inbound_fastpath);
+        let on = format!("inbound_fastpath = true\n{MIN}");
+        assert!(!resolve_ok(&["--inbound-fastpath", "off"], Some(&on)).inbound_fastpath);
+        assert!(resolve_ok(&[], Some(MIN)).inbound_fastpath);
+    }
+
     fn file(text: &str) -> GroupFile {
         file::parse(Path::new("/etc/ipmpd/production0.toml"), text.into()).unwrap()
     }
