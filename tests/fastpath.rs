@@ -338,3 +338,48 @@ fn with_the_fast_path_off_the_data_thread_delivers_everything() {
     }
     assert_eq!(totals(&lab).1, 0);
 }
+
+#[test]
+fn a_reload_turns_the_fast_path_off_and_on_at_once() {
+    let lab = Lab::new("fast-hup");
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("production0.toml");
+    let with = |on: bool| {
+        let t = format!(
+            "inbound_fastpath = {on}\ndata = [\"192.0.2.200/24\"]\n\
+             [[member]]\nname = \"e1000g0\"\n[[member]]\nname = \"e1000g1\"\n"
+        );
+        std::fs::write(&file, t).unwrap();
+    };
+    with(false);
+    let d = start(
+        &lab,
+        &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
+        "ipmp0",
+        DATA,
+    );
+    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    via(&lab, "e1000g0");
+    assert_eq!(udp_burst(&lab, "7006"), (N, N));
+    assert_eq!(totals(&lab).1, 0, "off in the file");
+    let reloads = |n: usize| {
+        wait_until(Duration::from_secs(10), || {
+            d.stderr_text()
+                .matches("configuration of group production0 reloaded")
+                .count()
+                >= n
+        })
+    };
+    with(true);
+    d.signal(libc::SIGHUP);
+    assert!(reloads(1), "{}", d.stderr_text());
+    assert_eq!(udp_burst(&lab, "7006"), (N, N));
+    let fast = totals(&lab).1;
+    assert!(fast >= N, "on after the reload: {fast}");
+    with(false);
+    d.signal(libc::SIGHUP);
+    assert!(reloads(2), "{}", d.stderr_text());
+    assert_eq!(udp_burst(&lab, "7006"), (N, N));
+    assert_eq!(totals(&lab).1, fast, "off again: the map counts nothing more");
+}
