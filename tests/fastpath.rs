@@ -15,8 +15,9 @@ use std::time::Duration;
 const UDP_PY: &str = r#"
 import socket, struct, sys, time
 mode = sys.argv[1]
+fam = socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET
 if mode == "recv":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(fam, socket.SOCK_DGRAM)
     s.bind((sys.argv[2], int(sys.argv[3])))
     s.settimeout(3)
     print("listening", flush=True)
@@ -30,7 +31,7 @@ if mode == "recv":
         seen.add(b[:8])
     print("got", n, len(seen), flush=True)
 elif mode == "send":
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(fam, socket.SOCK_DGRAM)
     for i in range(int(sys.argv[4])):
         s.sendto(i.to_bytes(8, "big") + b"x" * 56, (sys.argv[2], int(sys.argv[3])))
         time.sleep(0.001)
@@ -65,7 +66,11 @@ fn hex(mac: &[u8; 6]) -> String {
 
 /// Starts the receiver on the host; returns it once it listens.
 fn receiver(lab: &Lab, port: &str) -> common::Proc {
-    let mut rx = lab.spawn("host", "python3", &["-c", UDP_PY, "recv", DATA, port]);
+    receiver_at(lab, DATA, port)
+}
+
+fn receiver_at(lab: &Lab, addr: &str, port: &str) -> common::Proc {
+    let mut rx = lab.spawn("host", "python3", &["-c", UDP_PY, "recv", addr, port]);
     assert!(
         wait_until(Duration::from_secs(10), || rx.stdout_text().contains("listening")),
         "receiver did not start: {}",
@@ -94,10 +99,14 @@ fn received(mut rx: common::Proc) -> (u64, u64) {
 /// Sends N datagrams from the router to the data address and returns what
 /// arrived.
 fn udp_burst(lab: &Lab, port: &str) -> (u64, u64) {
-    let rx = receiver(lab, port);
+    udp_burst_to(lab, DATA, port)
+}
+
+fn udp_burst_to(lab: &Lab, addr: &str, port: &str) -> (u64, u64) {
+    let rx = receiver_at(lab, addr, port);
     lab.exec_ok(
         "router",
-        &["python3", "-c", UDP_PY, "send", DATA, port, &N.to_string()],
+        &["python3", "-c", UDP_PY, "send", addr, port, &N.to_string()],
     );
     received(rx)
 }
@@ -382,4 +391,25 @@ fn a_reload_turns_the_fast_path_off_and_on_at_once() {
     assert!(reloads(2), "{}", d.stderr_text());
     assert_eq!(udp_burst(&lab, "7006"), (N, N));
     assert_eq!(totals(&lab).1, fast, "off again: the map counts nothing more");
+}
+
+#[test]
+fn ipv6_udp_goes_into_ipmp0_in_the_kernel_exactly_once() {
+    const DATA6: &str = "2001:db8::200";
+    let lab = Lab::new("fast-v6");
+    let mut args = tutorial_args();
+    args.extend(strings(&["--data", "2001:db8::200/64"]));
+    let d = start(&lab, &args, "ipmp0", DATA);
+    // Bound once past DAD.
+    let bound = wait_until(Duration::from_secs(15), || {
+        ipmpstat(&lab, &["-a"])
+            .1
+            .lines()
+            .any(|l| l.starts_with(DATA6) && l.contains(" up "))
+    });
+    assert!(bound, "{}\n{}", ipmpstat(&lab, &["-a"]).1, d.stderr_text());
+    let (_, fast0, _) = totals(&lab);
+    assert_eq!(udp_burst_to(&lab, DATA6, "7007"), (N, N), "each datagram once");
+    let (_, fast1, _) = totals(&lab);
+    assert!(fast1 - fast0 >= N, "fast path delivered {}", fast1 - fast0);
 }
