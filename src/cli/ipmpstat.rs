@@ -63,7 +63,11 @@ pub struct Cli {
     /// ipmpd_group_failovers_total (members that left the active set by
     /// failing), ipmpd_member_active, ipmpd_member_state (label state = ok,
     /// failed, offline, unknown), ipmpd_member_rx_frames_total,
-    /// ipmpd_member_rx_bytes_total, ipmpd_member_tx_frames_total,
+    /// ipmpd_member_rx_bytes_total (including what the kernel's inbound fast
+    /// path delivered, also counted apart as
+    /// ipmpd_member_rx_fast_frames_total and
+    /// ipmpd_member_rx_fast_bytes_total; rx_fast_frames and rx_fast_bytes in
+    /// --json), ipmpd_member_tx_frames_total,
     /// ipmpd_member_tx_bytes_total (tx counts include the gratuitous ARPs and
     /// probes the daemon sends), ipmpd_member_drops_total (labels direction =
     /// rx, tx and reason; reason = tx_queue_full counts frames a member could

@@ -42,6 +42,9 @@ pub struct FileConfig {
     pub routes: Vec<FileRoute>,
     /// Let any local user read the status (ipmpstat); changes stay root-only.
     pub status_readable_by_all: Option<bool>,
+    /// Inbound TCP/UDP frames into the group interface in the kernel
+    /// (`--inbound-fastpath`).
+    pub inbound_fastpath: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -142,6 +142,27 @@ pub struct Flags {
     /// nothing (veth has no qdisc); see docs/BENCHMARKS.md.
     #[arg(long)]
     pub qdisc_bypass: bool,
+    /// Hand inbound TCP/UDP data frames to the group interface in the
+    /// kernel (a tcx program on each member redirects them), not through
+    /// ipmpd's data thread [default: on; the file's inbound_fastpath].
+    ///
+    /// With on, inbound unicast TCP and UDP frames (IPv4, and IPv6 without
+    /// extension headers) addressed to a member's MAC go into the group
+    /// interface in the kernel: each member's tcx program rewrites the
+    /// destination MAC to the group's and redirects the frame into the group
+    /// interface's receive path, and the member's data socket keeps those
+    /// frames out of user space. Everything else (ARP, NDP, ICMP, multicast
+    /// and broadcast, VLAN-tagged frames, traffic for test addresses, frames
+    /// from the group's own MACs, anything on an offline member) goes
+    /// through ipmpd's inbound thread as with off. tcpdump on the group
+    /// interface and on the members still sees every frame; the member
+    /// counters of ipmpstat include the frames the kernel delivered
+    /// (rx_fast_frames in --json); the group interface's own receive
+    /// statistics (ip -s link) do not, as the kernel counts none for a
+    /// redirect. If the kernel refuses the program, ipmpd logs a warning and
+    /// uses the user-space path.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub inbound_fastpath: Option<model::Switch>,
 }
 
 /// Why there is no configuration to run.
@@ -344,6 +365,11 @@ pub fn resolve(flags: &Flags, file: Option<&GroupFile>, run_dir: &Path) -> Resul
         status_world_readable: flags.status_readable_by_all || fc.status_readable_by_all.unwrap_or(false),
         force: flags.force,
         qdisc_bypass: flags.qdisc_bypass,
+        inbound_fastpath: flags
+            .inbound_fastpath
+            .map(|s| s == model::Switch::On)
+            .or(fc.inbound_fastpath)
+            .unwrap_or(true),
         run_dir: run_dir.to_path_buf(),
     };
     cfg.check()
@@ -426,6 +452,26 @@ mod tests {
         Cli::try_parse_from(argv.chain(args.iter().copied()))
             .unwrap()
             .flags
+    }
+
+    #[test]
+    fn the_inbound_fast_path_is_on_unless_the_flag_or_the_file_says_off() {
+        const MIN: &str = "interface = \"ipmp0\"\n[[member]]\nname = \"m0\"\n";
+        assert!(resolve_ok(&["--group", "g", "--member", "m0"], None).inbound_fastpath);
+        assert!(
+            !resolve_ok(
+                &["--group", "g", "--member", "m0", "--inbound-fastpath", "off"],
+                None
+            )
+            .inbound_fastpath
+        );
+        let off = format!("inbound_fastpath = false\n{MIN}");
+        assert!(!resolve_ok(&[], Some(&off)).inbound_fastpath);
+        // The flag wins over the file, either way.
+        assert!(resolve_ok(&["--inbound-fastpath", "on"], Some(&off)).inbound_fastpath);
+        let on = format!("inbound_fastpath = true\n{MIN}");
+        assert!(!resolve_ok(&["--inbound-fastpath", "off"], Some(&on)).inbound_fastpath);
+        assert!(resolve_ok(&[], Some(MIN)).inbound_fastpath);
     }
 
     fn file(text: &str) -> GroupFile {

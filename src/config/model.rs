@@ -120,6 +120,13 @@ pub enum ProbeMode {
     Arp,
 }
 
+/// A setting turned on or off on the command line (`--inbound-fastpath`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    Off,
+    On,
+}
+
 /// How unicast IPv4 picks a member (`--outbound`, the file's `outbound`);
 /// the data plane's table carries it as is. The variants' docs are the
 /// flag's help.
@@ -259,6 +266,9 @@ pub struct GroupConfig {
     pub force: bool,
     /// Member send sockets skip the qdisc (PACKET_QDISC_BYPASS).
     pub qdisc_bypass: bool,
+    /// Inbound TCP/UDP data frames go into the group interface in the
+    /// kernel (tcx redirect), not through user space.
+    pub inbound_fastpath: bool,
     pub run_dir: PathBuf,
 }
 
@@ -634,6 +644,7 @@ mod tests {
             status_world_readable: false,
             force: false,
             qdisc_bypass: false,
+            inbound_fastpath: true,
             run_dir: DEFAULT_RUN_DIR.into(),
         }
     }
@@ -864,6 +875,7 @@ mod detect_tests {
             status_world_readable: false,
             force: false,
             qdisc_bypass: false,
+            inbound_fastpath: true,
             run_dir: DEFAULT_RUN_DIR.into(),
         };
         assert_eq!(c.probe_mode(), ProbeMode::Off);

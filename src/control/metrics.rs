@@ -93,6 +93,16 @@ pub fn render(groups: &[GroupStatus]) -> String {
             |c| c.rx_bytes,
         ),
         (
+            "ipmpd_member_rx_fast_frames_total",
+            "Of the frames received and passed on: those the kernel's inbound fast path delivered.",
+            |c| c.rx_fast_frames,
+        ),
+        (
+            "ipmpd_member_rx_fast_bytes_total",
+            "Of the bytes received and passed on: those the kernel's inbound fast path delivered.",
+            |c| c.rx_fast_bytes,
+        ),
+        (
             "ipmpd_member_tx_frames_total",
             "Frames sent on the member.",
             |c| c.tx_frames,

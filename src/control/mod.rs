@@ -70,6 +70,17 @@ pub struct Counters {
     /// Drops by reason, only reasons that occurred.
     pub rx_drops: BTreeMap<String, u64>,
     pub tx_drops: BTreeMap<String, u64>,
+    /// Of `rx_frames` and `rx_bytes`: what the kernel's inbound fast path
+    /// delivered (counted by the member's tcx program). Left out while zero,
+    /// so a member without the fast path keeps its version-1 form.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rx_fast_frames: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rx_fast_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1108,6 +1108,7 @@ mod tests {
             status_world_readable: false,
             force: false,
             qdisc_bypass: false,
+            inbound_fastpath: true,
             run_dir: "/run/ipmpd".into(),
         }
     }

@@ -119,6 +119,11 @@ impl Isolation {
         Ok(iso)
     }
 
+    /// The member's tcx link, whose program the fast path swaps.
+    pub fn tcx(&self) -> Option<&TcxLink> {
+        self.tcx.as_ref()
+    }
+
     /// The interface is gone: there is nothing left to restore.
     pub fn forget(&mut self) {
         self.armed = false;

@@ -17,6 +17,7 @@
 
 mod detection;
 mod event_loop;
+mod fastpath;
 pub mod identity;
 pub mod member;
 #[cfg(test)]
@@ -123,6 +124,9 @@ struct Daemon {
     control: Server,
     /// Re-reads the configuration (SIGHUP, `ipmpadm reload`).
     reloader: Option<Reloader>,
+    /// The kernel refused a fast-path program: user space delivers every
+    /// inbound frame from then on.
+    fastpath_refused: bool,
     /// Set once the teardown ran (explicitly or from Drop on an error path).
     shut_down: bool,
     /// The members' original settings on disk, for a start after a crash.

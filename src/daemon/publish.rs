@@ -67,6 +67,7 @@ impl Daemon {
         let members = (0..self.slots.len())
             .map(|i| self.slots.taken(i as Slot).map(|t| t.io.clone()))
             .collect();
+        self.sync_fastpath(&plan);
         self.shared.publish(Table { plan, members });
         self.generation
     }

@@ -133,6 +133,9 @@ impl Daemon {
             }
         }
         self.publish();
+        // `inbound_fastpath` may have changed: the programs follow at once.
+        let plan = self.shared.current().plan.clone();
+        self.sync_fastpath(&plan);
         log::info!("configuration of group {} reloaded", self.cfg.group);
     }
 }
@@ -606,6 +609,7 @@ mod tests {
             routes: vec![],
             force: false,
             qdisc_bypass: false,
+            inbound_fastpath: true,
             run_dir: crate::config::DEFAULT_RUN_DIR.into(),
         }
     }

@@ -21,6 +21,8 @@ pub(super) struct Taken {
     /// A physical NIC: its carrier is also read with ETHTOOL_GLINK.
     pub polled: bool,
     pub io: Arc<MemberIo>,
+    /// The member's inbound fast path (its tcx program's counters).
+    pub fast: super::fastpath::FastState,
     /// Dropped after the sockets are closed (field order).
     pub isolation: Isolation,
 }

@@ -237,6 +237,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         control,
         reloader,
         shut_down: false,
+        fastpath_refused: false,
         state,
         _pid: pid,
     };
@@ -325,6 +326,7 @@ impl Daemon {
             mtu: now_link.mtu,
             polled: now_link.kind.is_none(),
             io,
+            fast: Default::default(),
             isolation,
         });
         let up = now_link.up && now_link.lower_up;

@@ -153,9 +153,12 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots, ipv6: bool) -> G
                     .and_then(|s| s.taken.as_ref())
                     .map(|t| {
                         let c = &t.io.counters;
+                        let (fast_frames, fast_bytes) = t.fast.delivered();
                         Counters {
-                            rx_frames: c.rx.frames.get(),
-                            rx_bytes: c.rx.bytes.get(),
+                            rx_frames: c.rx.frames.get() + fast_frames,
+                            rx_bytes: c.rx.bytes.get() + fast_bytes,
+                            rx_fast_frames: fast_frames,
+                            rx_fast_bytes: fast_bytes,
                             tx_frames: c.tx_frames(),
                             tx_bytes: c.tx_bytes(),
                             rx_drops: c.rx.drop_counts(),

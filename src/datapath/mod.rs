@@ -5,6 +5,7 @@ pub mod arp;
 pub mod batch;
 pub mod buckets;
 pub mod counters;
+pub mod fastpath;
 pub mod frame;
 pub mod ndp;
 pub mod plan;

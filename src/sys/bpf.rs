@@ -13,6 +13,15 @@ use thiserror::Error;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_QUERY: libc::c_long = 16;
 const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_LINK_UPDATE: libc::c_long = 29;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+/// Bytes of verifier log kept when a program is refused (for the log line).
+const VERIFIER_LOG: usize = 64 * 1024;
+/// The verifier's log level for a refused program: the failing instruction.
+const LOG_LEVEL_ERRORS: u32 = 1;
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 /// `enum bpf_attach_type` value of tcx ingress (kernel 6.6+).
 pub const BPF_TCX_INGRESS: u32 = 46;
@@ -21,13 +30,15 @@ const TCX_DROP: i32 = 2;
 /// Shown by `bpftool prog` / `bpftool net`, so an administrator can tell whose program it is.
 pub const PROG_NAME: &[u8] = b"ipmpd_member";
 
+/// One eBPF instruction (`struct bpf_insn`): destination register in the
+/// low nibble of `regs`, source in the high one.
 #[repr(C)]
-#[derive(Clone, Copy)]
-struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u8,
+    pub regs: u8,
+    pub off: i16,
+    pub imm: i32,
 }
 
 /// r0 = TCX_DROP; exit.
@@ -151,20 +162,164 @@ pub struct TcxLink {
     _link: OwnedFd,
 }
 
-/// Attaches the drop-all program to `ifindex`'s tcx ingress.
-pub fn attach_drop_all(ifindex: u32, ifname: &str) -> Result<TcxLink, TcxError> {
+#[repr(C)]
+#[derive(Default)]
+struct LinkUpdateAttr {
+    link_fd: u32,
+    new_prog_fd: u32,
+    flags: u32,
+    old_prog_fd: u32,
+}
+
+impl TcxLink {
+    /// Replaces the attached program with `prog`, atomically: every frame
+    /// meets either the old program or the new one.
+    pub fn update(&self, prog: &OwnedFd) -> io::Result<()> {
+        let mut attr = LinkUpdateAttr {
+            link_fd: self._link.as_raw_fd() as u32,
+            new_prog_fd: prog.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        bpf(BPF_LINK_UPDATE, &mut attr).map(|_| ())
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// A BPF array of one entry of two u64 (frames, bytes) that a program
+/// counts into; closed with the last program using it and this handle.
+pub struct CounterMap {
+    fd: OwnedFd,
+}
+
+/// Bytes of a [`CounterMap`] entry.
+const COUNTER_VALUE: u32 = 16;
+
+impl CounterMap {
+    pub fn new() -> io::Result<CounterMap> {
+        let mut attr = MapCreateAttr {
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: size_of::<u32>() as u32,
+            value_size: COUNTER_VALUE,
+            max_entries: 1,
+            ..Default::default()
+        };
+        attr.map_name[..PROG_NAME.len()].copy_from_slice(PROG_NAME);
+        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+        // SAFETY: fd is a fresh descriptor we own.
+        Ok(CounterMap {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// The descriptor a program's ld_imm64 names the map by.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// (frames, bytes) counted so far.
+    pub fn read(&self) -> io::Result<(u64, u64)> {
+        let key = 0u32;
+        let mut value = [0u64; 2];
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: &key as *const u32 as u64,
+            value: value.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+        Ok((value[0], value[1]))
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+}
+
+/// Runs a loaded program once on `frame` (BPF_PROG_TEST_RUN): its return
+/// value and the frame as it left. For tests of the program's decisions.
+pub fn test_run(prog: &OwnedFd, frame: &[u8]) -> io::Result<(u32, Vec<u8>)> {
+    let mut out = vec![0u8; frame.len()];
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: frame.len() as u32,
+        data_size_out: out.len() as u32,
+        data_in: frame.as_ptr() as u64,
+        data_out: out.as_mut_ptr() as u64,
+        repeat: 1,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+    out.truncate(attr.data_size_out as usize);
+    Ok((attr.retval, out))
+}
+
+/// Loads a tcx (sched_cls) program. A refusal carries the verifier's last
+/// log line.
+pub fn load_program(insns: &[Insn]) -> io::Result<OwnedFd> {
     let license = c"GPL";
     let mut load = ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_SCHED_CLS,
-        insn_cnt: DROP_ALL.len() as u32,
-        insns: DROP_ALL.as_ptr() as u64,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
         ..Default::default()
     };
     load.prog_name[..PROG_NAME.len()].copy_from_slice(PROG_NAME);
-    let prog = bpf(BPF_PROG_LOAD, &mut load).map_err(TcxError::Load)?;
-    // SAFETY: prog is a fresh descriptor we own.
-    let prog = unsafe { OwnedFd::from_raw_fd(prog) };
+    let e = match bpf(BPF_PROG_LOAD, &mut load) {
+        // SAFETY: prog is a fresh descriptor we own.
+        Ok(prog) => return Ok(unsafe { OwnedFd::from_raw_fd(prog) }),
+        Err(e) => e,
+    };
+    // Once more with the verifier's log, to say why.
+    let mut log = vec![0u8; VERIFIER_LOG];
+    load.log_level = LOG_LEVEL_ERRORS;
+    load.log_size = log.len() as u32;
+    load.log_buf = log.as_mut_ptr() as u64;
+    if let Ok(prog) = bpf(BPF_PROG_LOAD, &mut load) {
+        // SAFETY: prog is a fresh descriptor we own.
+        return Ok(unsafe { OwnedFd::from_raw_fd(prog) });
+    }
+    let text =
+        String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(log.len())]).into_owned();
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    log::debug!("verifier log:\n{text}");
+    Err(io::Error::new(e.kind(), format!("{e} (verifier: {last})")))
+}
+
+/// Attaches the drop-all program to `ifindex`'s tcx ingress.
+pub fn attach_drop_all(ifindex: u32, ifname: &str) -> Result<TcxLink, TcxError> {
+    let prog = load_program(&DROP_ALL).map_err(TcxError::Load)?;
     // Attach only if nothing was attached since we looked: the kernel checks
     // the revision atomically, so two daemons can never both take a member.
     let (count, revision) = tcx_ingress_query(ifindex).map_err(|source| TcxError::Query {

@@ -112,6 +112,17 @@ impl RxSocket {
         Ok(RxSocket { fd, ifindex })
     }
 
+    /// Attaches (or replaces, atomically) the socket's classic BPF filter:
+    /// from then on only the frames it accepts are queued.
+    pub fn set_filter(&self, filter: &[libc::sock_filter]) -> io::Result<()> {
+        let len = u16::try_from(filter.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let prog = libc::sock_fprog {
+            len,
+            filter: filter.as_ptr() as *mut libc::sock_filter,
+        };
+        setsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
+    }
+
     fn membership(&self, opt: libc::c_int, what: &'static str) -> io::Result<()> {
         self.membership_of(opt, libc::PACKET_MR_ALLMULTI, None, what)
     }
