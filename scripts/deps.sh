@@ -45,7 +45,7 @@ declare -A PKG_OF=(
 declare -A PROFILE=(
     [lab]="ip bridge ss ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
-    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac package man groff readelf"
+    [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac package man groff readelf gnuplot"
     [dhcp]="dnsmasq dhclient udhcpc dhcpcd"
     [ipv6]="ndisc6"
     [slaac]="radvd"
@@ -139,19 +139,29 @@ install_cargo_fuzz() {
     cargo install cargo-fuzz --locked
 }
 
-# cargo-deb for scripts/package.sh: Debian's package where there is one,
-# else this version from crates.io (with its locked dependencies).
+# cargo-deb for scripts/package.sh: Debian's package where there is one of
+# the pinned major version (older ones lack options package.sh uses), else
+# this version from crates.io (with its locked dependencies).
 CARGO_DEB_VERSION=3.8.0
+CARGO_DEB_MAJOR=${CARGO_DEB_VERSION%%.*}
+# The major version of the cargo-deb on PATH; 0 when there is none.
+cargo_deb_major() {
+    local v
+    v=$(cargo deb --version 2>/dev/null | awk '{print $2}') || v=
+    if [[ $v =~ ^([0-9]+)\. ]]; then echo "${BASH_REMATCH[1]}"; else echo 0; fi
+}
 install_cargo_deb() {
     # cargo install's directory, which a shell may not have on its PATH.
     local PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
-    command -v cargo-deb >/dev/null 2>&1 && return 0
+    (($(cargo_deb_major) >= CARGO_DEB_MAJOR)) && return 0
     locked
+    (($(cargo_deb_major) >= CARGO_DEB_MAJOR)) && return 0
     if apt-cache show cargo-deb >/dev/null 2>&1; then
         apt_install cargo-deb
-    else
-        cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
+        (($(cargo_deb_major) >= CARGO_DEB_MAJOR)) && return 0
+        echo "deps: Debian's cargo-deb is older than $CARGO_DEB_MAJOR; installing $CARGO_DEB_VERSION" >&2
     fi
+    cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
 }
 
 check_kernel() {

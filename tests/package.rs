@@ -156,6 +156,66 @@ fn the_unit_runs_the_packaged_daemon() {
     let unit = std::fs::read_to_string(built().tree.join("usr/lib/systemd/system/ipmpd@.service")).unwrap();
     let exec: Vec<&str> = unit.lines().filter(|l| l.starts_with("ExecStart=")).collect();
     assert_eq!(exec, ["ExecStart=/usr/sbin/ipmpd --group %i"]);
+    // It names its man pages, and the package holds them.
+    let docs: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("Documentation="))
+        .flat_map(str::split_whitespace)
+        .collect();
+    for (page, section) in MAN_PAGES
+        .iter()
+        .filter(|(p, _)| ["ipmpd", "ipmpd.toml"].contains(p))
+    {
+        assert!(
+            docs.contains(&format!("man:{page}({section})").as_str()),
+            "the unit's Documentation= names {page}({section}): {docs:?}"
+        );
+        let man = built()
+            .tree
+            .join(format!("usr/share/man/man{section}/{page}.{section}.gz"));
+        assert!(man.is_file(), "{}", man.display());
+    }
+}
+
+/// `systemd-analyze verify` accepts the packaged unit as installed, its
+/// ExecStart pointed at the packaged binary in the unpacked tree (`--root`
+/// would need a whole system under it: sysinit.target, /bin/kill).
+#[test]
+fn the_packaged_unit_verifies() {
+    let b = built();
+    let unit = std::fs::read_to_string(b.tree.join("usr/lib/systemd/system/ipmpd@.service")).unwrap();
+    let bin = b.tree.join("usr/sbin/ipmpd");
+    let dir = b.tree.parent().unwrap().join("unit-verify");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ipmpd@production0.service");
+    std::fs::write(&path, unit.replace("/usr/sbin/ipmpd", bin.to_str().unwrap())).unwrap();
+    // The man pages are in the package, not installed on this machine.
+    run(Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path));
+}
+
+/// The NetworkManager snippet appends to unmanaged-devices ("+=",
+/// NetworkManager.conf(5)): a later conf.d file setting the key with "="
+/// replaces the administrator's own list.
+#[test]
+fn the_networkmanager_snippet_appends_to_the_admins_list() {
+    let text = std::fs::read_to_string(
+        built()
+            .tree
+            .join("usr/lib/NetworkManager/conf.d/90-ipmpd-unmanaged.conf"),
+    )
+    .unwrap();
+    let settings: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && !l.starts_with('[') && !l.is_empty())
+        .collect();
+    assert_eq!(settings, ["unmanaged-devices+=interface-name:ipmp*"], "{text}");
+    // The example for the copy in /etc appends too.
+    for l in text.lines().filter(|l| l.contains("unmanaged-devices")) {
+        assert!(l.contains("unmanaged-devices+="), "{l}");
+    }
 }
 
 /// The example is a valid group file, and ipmpd does not load it: a group
