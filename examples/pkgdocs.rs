@@ -130,6 +130,10 @@ fn page_roff(page: &Page, md: &str) -> Result<String, String> {
         page.section,
         env!("CARGO_PKG_VERSION")
     );
+    // No hyphenation: the pages are full of identifiers (metric names,
+    // flags, paths) that a reader copies, and a break inside one puts a
+    // hyphen into it.
+    out.push_str(".nh\n");
     let body: Vec<&str> = lines.collect();
     let mut options_done = false;
     for (heading, section) in split_sections(&body)? {

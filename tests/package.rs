@@ -20,6 +20,8 @@ const MAN_PAGES: [(&str, &str); 4] = [
 ];
 /// Width the pages are rendered at, as on a terminal.
 const MAN_WIDTH: &str = "80";
+/// The hyphen groff inserts where it breaks a word (UTF-8 output).
+const HYPHENATION: char = '\u{2010}';
 /// clap's help: an option's line starts within this many spaces.
 const OPTION_INDENT: usize = 6;
 
@@ -342,6 +344,15 @@ fn every_man_page_renders_without_warnings() {
         for heading in ["NAME", "SYNOPSIS", "DESCRIPTION", "SEE ALSO"] {
             assert!(text.lines().any(|l| l == heading), "{page} has no {heading}");
         }
+        // groff writes a hyphen it inserts at a line break as U+2010; the
+        // pages turn hyphenation off (`.nh`), so that metric names, flags
+        // and paths copy as they are.
+        let broken: Vec<&str> = text.lines().filter(|l| l.contains(HYPHENATION)).collect();
+        assert!(
+            broken.is_empty(),
+            "{page} hyphenates words:\n{}",
+            broken.join("\n")
+        );
     }
 }
 
