@@ -424,3 +424,38 @@ fn a_second_default_route_or_an_unreachable_gateway_is_refused_by_name() {
     assert_eq!(code, 0, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The group's default route is added exclusively: a default route of the
+/// same metric already on another interface makes the start fail (the
+/// kernel's EEXIST, which `--check` cannot see), and the refusal names the
+/// route and says what is in the way.
+#[test]
+fn an_existing_default_route_elsewhere_refuses_the_start_by_name() {
+    let lab = Lab::new("cfgdefexist");
+    lab.sh_ok(
+        "host",
+        "ip link add uplink9 type veth peer name uplink9p && \
+         ip link set uplink9p up && ip link set uplink9 up && \
+         ip addr add 198.51.100.2/24 dev uplink9 && \
+         ip route add default via 198.51.100.1 dev uplink9",
+    );
+    let dir = lab.dir.join("etc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("production0.toml"),
+        "data = [\"192.0.2.200/24\"]\n\
+         [[member]]\nname = \"e1000g0\"\n[[member]]\nname = \"e1000g1\"\n\
+         [[route]]\ndestination = \"0.0.0.0/0\"\ngateway = \"192.0.2.1\"\n",
+    )
+    .unwrap();
+    let args = strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]);
+    let (code, err) = run_once(&lab, &args, READY_TIMEOUT);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("route 0.0.0.0/0 via 192.0.2.1"), "{err}");
+    assert!(err.contains("already"), "{err}");
+    // The administrator's route is untouched, and the group is gone.
+    let r4 = default_route(&lab, "-4");
+    assert!(r4.contains("default via 198.51.100.1 dev uplink9"), "{r4}");
+    let links = lab.exec_ok("host", &["ip", "-o", "link", "show"]);
+    assert!(!links.contains("ipmp0"), "{links}");
+}

@@ -118,7 +118,10 @@ impl Daemon {
         }
         for (dst, gw) in &diff.routes.added {
             if let Err(e) = self.nl.add_route(self.tap_index, dst.addr, dst.prefix_len, *gw) {
-                log::warn!("reload: adding route {dst}: {e}");
+                log::warn!(
+                    "reload: adding route {dst}: {e}{}",
+                    super::start::route_exists_hint(&e)
+                );
             }
         }
         // Data addresses: netlink events bind and unbind them as usual.

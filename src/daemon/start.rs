@@ -273,7 +273,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     // Static routes through the group, now that its addresses are there.
     for (dst, gw) in d.cfg.routes.clone() {
         d.nl.add_route(d.tap_index, dst.addr, dst.prefix_len, gw)
-            .map_err(|e| refused(format!("route {dst}: {e}")))?;
+            .map_err(|e| refused(format!("route {dst}: {e}{}", route_exists_hint(&e))))?;
     }
     log::info!(
         "{}",
@@ -377,6 +377,20 @@ fn ready_line(group: &str, interface: &str, active: usize, members: usize, data:
         ),
     };
     format!("group {group} ready on {interface}: {active} of {members} {noun} active, {data}")
+}
+
+/// What the administrator can do when a route of the group is refused
+/// because the kernel has one of the same destination and metric (routes
+/// are added exclusively, so a default route on another interface is in
+/// the way); empty for other errors.
+pub(super) fn route_exists_hint(e: &crate::netlink::NetlinkError) -> &'static str {
+    if e.is_exists() {
+        " (a route to that destination with the same metric is already there, \
+         e.g. a default route on another interface: remove it, or leave the \
+         route to the group)"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]
