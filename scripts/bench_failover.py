@@ -78,8 +78,9 @@ PLOT_BIN_MS = 10
 PLOT_BEFORE_MS = 300
 PLOT_AFTER_MS = 700
 NS_PER_MS = 1_000_000
-# "At the event": the longest gap starting from a little before the mark
-# (the monitor's stamp may come late) until well past FDT 100 ms.
+# "At the event": the longest gap starting from a little before t = 0 (the
+# date stamp before the cut; a little before it: the two clocks' noise)
+# until well past FDT 100 ms.
 PLOT_EVENT_FROM_MS = -50
 PLOT_EVENT_TO_MS = 250
 # The longest gap counts as "at the event" when it starts this close to it
@@ -417,21 +418,27 @@ def plot_bins(plot_dir):
         events = {r["stream"]: r for r in csv.DictReader(f, delimiter="\t")}
     nbins = (PLOT_BEFORE_MS + PLOT_AFTER_MS) // PLOT_BIN_MS
     counts = {}
+    bands = []
     for name in PLOT_STREAMS:
         ev = events.get(name)
         if ev is None:
             raise SystemExit(f"{plot_dir}/events.tsv: no stream {name}")
         first, rows = read_arrivals(os.path.join(plot_dir, name + ".arrivals"))
+        # t = 0 is the `date +%s%N` stamp taken just before `lab.sh cut`:
+        # the cut cannot be earlier. The switch's `ip -ts monitor` stamp is
+        # taken in user space, late under load: the cut cannot be later.
+        # The event is the band between the two.
         event_ns = int(ev["event_ns"])
         mark = "no event: the same point of the stream as the others' cut"
         if ev["port"] != "-":
             seen = port_change_ns(plot_dir, name, ev["port"], event_ns)
             if seen is None:
-                mark = f"lab.sh cut (date stamp; no monitor line for {ev['port']})"
+                mark = f"date stamp before lab.sh cut (no monitor line for {ev['port']}: no band)"
             else:
-                mark = (f"{ev['port']} changed (ip -ts monitor), {(seen - event_ns) / NS_PER_MS:.1f} ms after "
-                        "the date stamp before lab.sh cut")
-                event_ns = seen
+                band_to = (seen - event_ns) / NS_PER_MS
+                bands.append((name, band_to))
+                mark = (f"date stamp before lab.sh cut; {ev['port']} changed (ip -ts monitor) "
+                        f"{band_to:.1f} ms later: the cut is in 0..{band_to:.1f} ms")
         # Arrival times in ms relative to the event (one clock: realtime).
         t = sorted((first + ns - event_ns) / NS_PER_MS for _, ns in rows)
         c = [0] * nbins
@@ -453,6 +460,10 @@ def plot_bins(plot_dir):
               f"lost {lost} ({wlost} in the window); longest gap at the event "
               f"({PLOT_EVENT_FROM_MS:+d}..{PLOT_EVENT_TO_MS:+d} ms) {ev_gap:.1f} ms from {ev_at:+.1f} ms, "
               f"in the window {gap:.1f} ms from {gap_at:+.1f} ms; t = 0: {mark}")
+    # The event's band of each stream with one, in ms from t = 0: from the
+    # date stamp (0) to the monitor's stamp.
+    for name, band_to in bands:
+        print(f"# band {name}: 0.0 {band_to:.1f}")
     print("t_ms\t" + "\t".join(PLOT_STREAMS))
     for i in range(nbins):
         print(f"{i * PLOT_BIN_MS - PLOT_BEFORE_MS}\t" + "\t".join(str(counts[n][i]) for n in PLOT_STREAMS))

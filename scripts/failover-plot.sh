@@ -12,12 +12,15 @@
 #            stays up; ARP probing, --fdt 100ms)
 #
 # Arrivals are the router's kernel receive timestamps (SO_TIMESTAMPNS,
-# CLOCK_REALTIME); the event is the cut port's change in the switch as
-# `ip -ts monitor link` stamped it (the same clock; `date +%s%N` just before
-# `lab.sh cut` if no line was seen: on a loaded machine the script itself
-# takes tens of ms before its `ip link set` runs). Writes OUT (SVG, drawn by gnuplot) and the binned counts beside
-# it (OUT with .tsv for .svg), from which --from redraws it. The per-packet
-# data stays under target/failover-plot/.
+# CLOCK_REALTIME). The event is an interval, shaded in its panel: t = 0 is
+# `date +%s%N` taken just before `lab.sh cut` (the cut cannot be earlier;
+# on a loaded machine the script itself takes tens of ms before its
+# `ip link set` runs), and the band ends where `ip -ts monitor link` in the
+# switch stamped the cut port's change (the same clock; the stamp is taken
+# in user space, late under load, so the cut cannot be later). Writes OUT
+# (SVG, drawn by gnuplot) and the binned counts beside it (OUT with .tsv for
+# .svg, the bands as "# band STREAM: FROM TO" lines, in ms), from which
+# --from redraws it. The per-packet data stays under target/failover-plot/.
 #
 # Usage: scripts/failover-plot.sh [OUT]              measure (root), then draw
 #        scripts/failover-plot.sh --from TSV [OUT]   only draw, from a TSV
@@ -72,7 +75,7 @@ measure() {
     tmp=$(mktemp)
     {
         echo "# ipmpd failover picture: UDP packets received per 10 ms bin, 20000 packets/s (200 per bin)"
-        echo "# t_ms: bin start, ms from the event (the cut port's change stamped by ip -ts monitor in the switch; kernel receive timestamps; one clock, CLOCK_REALTIME)"
+        echo "# t_ms: bin start, ms from the date +%s%N stamp just before lab.sh cut (the cut cannot be earlier); the event band ends at the cut port's change stamped by ip -ts monitor in the switch (the cut cannot be later); kernel receive timestamps; one clock, CLOCK_REALTIME"
         echo "# date: $(date -u '+%F %H:%M UTC')"
         echo "# kernel: $(uname -r)"
         echo "# cpus: $(nproc)"
@@ -107,10 +110,36 @@ check_tsv() {
 # meta KEY: the value of the "# KEY: value" line of the TSV.
 meta() { sed -n "s/^# $1: //p" "$FROM" | head -1; }
 
+# The event band's fill (a light orange, under the curves).
+BAND_COLOUR="#fdb863"
+BAND_OPACITY=0.45
+
+# band STREAM: gnuplot commands shading STREAM's event band (the "# band
+# STREAM: FROM TO" line, ms), or removing the previous panel's band when
+# the TSV has none. A malformed line is refused: it would reach gnuplot.
+band() {
+    local b from to
+    b=$(meta "band $1")
+    if [[ -z $b ]]; then
+        echo "unset object 2"
+        echo "set label 1 \"$1 cut (no band: no monitor stamp)\""
+        return 0
+    fi
+    if ! [[ $b =~ ^([0-9]+\.[0-9]+)\ ([0-9]+\.[0-9]+)$ ]]; then
+        echo "failover-plot: band $1: not \"FROM TO\" in ms: $b" >&2
+        return 1
+    fi
+    from=${BASH_REMATCH[1]} to=${BASH_REMATCH[2]}
+    echo "set object 2 rect from first $from, graph 0 to first $to, graph 1 fc rgb \"$BAND_COLOUR\" fs transparent solid $BAND_OPACITY noborder behind"
+    echo "set label 1 \"$1 cut, between $from and $to ms (shaded)\""
+}
+
 draw() {
     check_tsv || { echo "failover-plot: $FROM is not a failover-plot TSV" >&2; exit 1; }
     scripts/deps.sh gnuplot
-    local caption title
+    local caption title carrier_band silent_band
+    carrier_band=$(band carrier) || exit 1
+    silent_band=$(band silent) || exit 1
     caption="$(meta date), kernel $(meta kernel), $(meta cpus) vCPUs, load average $(meta load)"
     title="ipmpd failover: one UDP flow of 20,000 packets/s, packets received per 10 ms"
     # gnuplot reads the TSV by column name; comments (#) are skipped.
@@ -135,11 +164,11 @@ set arrow 1 from 0,0 to 0,$Y_MAX nohead ls 9
 set format x ""
 set label 1 "no event (same point of the stream)" at 8,$((Y_MAX - 40))
 plot "$FROM" using "t_ms":"kernel" with steps ls 1 title "kernel path, no event"
-set label 1 "carrier cut" at 8,$((Y_MAX - 40))
+$carrier_band
 plot "$FROM" using "t_ms":"carrier" with steps ls 2 title "ipmpd, carrier cut"
 set format x "%g"
-set xlabel "ms from the event"
-set label 1 "silent cut" at 8,$((Y_MAX - 40))
+set xlabel "ms from the date stamp just before lab.sh cut (shaded: until ip monitor saw the port change)"
+$silent_band
 plot "$FROM" using "t_ms":"silent" with steps ls 3 title "ipmpd, silent cut (probes, FDT 100 ms)"
 unset multiplot
 GP
