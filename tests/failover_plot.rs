@@ -2,8 +2,8 @@
 //! measurement): from a small fixture it writes an SVG that parses as XML
 //! and names the three streams, with the carrier and the silent cut's event
 //! shown as a shaded band; a TSV without one of them, or with a malformed
-//! band, is refused. The
-//! measurement itself is a benchmark (docs/BENCHMARKS.md), not a test.
+//! band, is refused. The measurement itself is a benchmark
+//! (docs/BENCHMARKS.md), not a test.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
