@@ -83,6 +83,17 @@ fn under_the_journal_lines_carry_priorities_and_no_timestamp() {
     stop(d);
     let text = wait_for(&log, "members restored");
     assert_eq!(line_of(&text, READY), format!("<6>{READY}"), "{text}");
+    // A clean start logs nothing at warning or above (`journalctl -p
+    // warning` stays empty): every line up to the ready line is <5>..<7>.
+    for l in text.lines() {
+        assert!(
+            l.starts_with("<5>") || l.starts_with("<6>") || l.starts_with("<7>"),
+            "start-up line at warning or above: {l:?}\n{text}"
+        );
+        if l.contains(READY) {
+            break;
+        }
+    }
     // A failure and its repair reach `journalctl -p warning`.
     assert_eq!(
         line_of(&text, "has gone down"),
