@@ -508,7 +508,7 @@ pub fn probe_reply(data: &[u8]) {
                 eth_src,
                 seq,
                 counter,
-            } => p.on_echo_reply(from, eth_src, seq, counter, at),
+            } => p.on_echo_reply(from, eth_src, seq, counter, at, at),
             ProbeInput::NotProbe | ProbeInput::Ignored | ProbeInput::Duplicate { .. } => continue,
         };
         check_outs(&outs);
