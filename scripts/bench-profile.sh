@@ -95,10 +95,16 @@ for dir in out in; do
     perf record -q -g -t "$tid" -o "$RUN_DIR/$dir.data" -- sleep "$SECS" 2>/dev/null
     wait "$cl" || true
     wait "$srv" 2>/dev/null || true
+    # A thread that never ran while recording (the inbound thread when the
+    # kernel delivers every frame itself) leaves no samples: a row of zeros.
+    samples=$(perf report -i "$RUN_DIR/$dir.data" --stdio 2>/dev/null |
+        awk '/^# Samples:/ && !n { print $3; n = 1 }' || true)
+    if [[ -z $samples || $samples == 0 ]]; then
+        printf '%-10s %8s %8s%% %8s%% %8s%% %8s%% %8s%% %6s%% %6s%%\n' "ipmpd-$dir" 0 0 0 0 0 0 0 0
+        continue
+    fi
     perf report -i "$RUN_DIR/$dir.data" --children --sort sym --stdio -g none 2>/dev/null |
         grep -v '^#' >"$RUN_DIR/$dir.txt"
-    samples=$(perf report -i "$RUN_DIR/$dir.data" --stdio 2>/dev/null |
-        awk '/^# Samples:/ && !n { print $3; n = 1 }')
     own=$(perf report -i "$RUN_DIR/$dir.data" --no-children --sort dso --stdio 2>/dev/null |
         awk -v b="$(basename "$IPMPD_BIN")" '$2 == b { gsub("%", "", $1); print $1; found = 1 }
             END { if (!found) print "0.00" }')

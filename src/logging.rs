@@ -58,16 +58,46 @@ pub fn stderr_is_journal() -> bool {
     is_journal_stream(var.as_deref(), meta.dev(), meta.ino())
 }
 
+/// `text` for the journal: every line prefixed `<prio>`, each ended by a
+/// newline. journald reads each line of a stream as its own entry, so a
+/// line without a prefix would be logged at the unit's default priority
+/// (info) and drop out of `journalctl -p`.
+pub fn journal_lines(prio: u8, text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + PREFIX_RESERVE);
+    for line in text.lines() {
+        out.push_str(&format!("<{prio}>{line}\n"));
+    }
+    if out.is_empty() {
+        // An empty message is still one (empty) entry.
+        out.push_str(&format!("<{prio}>\n"));
+    }
+    out
+}
+
+/// Room reserved for the prefixes of a few lines.
+const PREFIX_RESERVE: usize = 16;
+
 /// Writes `program: msg` to stderr for a refusal before the logger runs
-/// (a bad command line or configuration), as an error (`<3>`) when stderr
-/// is the journal.
+/// (a bad command line or configuration), as an error (`<3>` on every
+/// line) when stderr is the journal.
 pub fn eprint_error(program: &str, msg: &str) {
-    let prefix = if stderr_is_journal() {
-        format!("<{PRIO_ERR}>")
+    let text = format!("{program}: {msg}");
+    if stderr_is_journal() {
+        eprint!("{}", journal_lines(PRIO_ERR, &text));
     } else {
-        String::new()
-    };
-    eprintln!("{prefix}{program}: {msg}");
+        eprintln!("{text}");
+    }
+}
+
+/// Writes an already formatted, possibly multi-line error text (a command
+/// line parser's) to stderr: as is, or under the journal with `<3>` on
+/// every line and no terminal styling.
+pub fn eprint_error_text(text: &str) {
+    if stderr_is_journal() {
+        eprint!("{}", journal_lines(PRIO_ERR, text));
+    } else {
+        eprint!("{text}");
+    }
 }
 
 /// Sets up the logger of the daemon (`RUST_LOG` filters, default info).
@@ -76,7 +106,8 @@ pub fn init() {
     if stderr_is_journal() {
         b.format(|buf, record| {
             use std::io::Write;
-            writeln!(buf, "<{}>{}", priority(record.level()), record.args())
+            let text = record.args().to_string();
+            buf.write_all(journal_lines(priority(record.level()), &text).as_bytes())
         });
     } else {
         b.format_target(false);
@@ -108,5 +139,16 @@ mod tests {
         assert!(!is_journal_stream(Some(":"), 0, 0));
         assert!(!is_journal_stream(Some("-1:5"), 0, 5));
         assert!(!is_journal_stream(Some("8:12345:1"), 8, 12345));
+    }
+
+    #[test]
+    fn every_line_of_a_message_carries_the_priority() {
+        assert_eq!(journal_lines(4, "one"), "<4>one\n");
+        assert_eq!(
+            journal_lines(3, "one\ntwo\n\nfour"),
+            "<3>one\n<3>two\n<3>\n<3>four\n"
+        );
+        assert_eq!(journal_lines(3, "a\r\nb\n"), "<3>a\n<3>b\n");
+        assert_eq!(journal_lines(6, ""), "<6>\n");
     }
 }

@@ -83,6 +83,17 @@ fn under_the_journal_lines_carry_priorities_and_no_timestamp() {
     stop(d);
     let text = wait_for(&log, "members restored");
     assert_eq!(line_of(&text, READY), format!("<6>{READY}"), "{text}");
+    // A clean start logs nothing at warning or above (`journalctl -p
+    // warning` stays empty): every line up to the ready line is <5>..<7>.
+    for l in text.lines() {
+        assert!(
+            l.starts_with("<5>") || l.starts_with("<6>") || l.starts_with("<7>"),
+            "start-up line at warning or above: {l:?}\n{text}"
+        );
+        if l.contains(READY) {
+            break;
+        }
+    }
     // A failure and its repair reach `journalctl -p warning`.
     assert_eq!(
         line_of(&text, "has gone down"),
@@ -164,4 +175,35 @@ fn refusals_reach_the_journal_as_errors() {
             .any(|l| l.starts_with("<3>") && l.contains("nosuch0")),
         "{text:?}"
     );
+    // Refused by the command line parser: a multi-line text (error, usage,
+    // hint), every line an error entry, no terminal styling.
+    let text = refused(&lab, &["--no-such-flag"]);
+    assert!(text.lines().count() > 1, "{text:?}");
+    assert!(text.contains("--no-such-flag"), "{text:?}");
+    for l in text.lines() {
+        assert!(l.starts_with("<3>"), "line without <3>: {l:?} in {text:?}");
+        assert!(!l.contains('\x1b'), "terminal styling: {l:?}");
+    }
+}
+
+#[test]
+fn parse_errors_off_the_journal_are_as_clap_prints_them() {
+    let lab = Lab::new("journalcl");
+    let log = lab.dir.join("parse.stderr");
+    let f = File::create(&log).unwrap();
+    let st = Command::new(BIN)
+        .arg("--no-such-flag")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(f)
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(2));
+    let text = read(&log);
+    assert!(
+        text.starts_with("error: ") && text.contains("--no-such-flag"),
+        "{text:?}"
+    );
+    assert!(!text.contains("<3>"), "{text:?}");
 }

@@ -4,9 +4,12 @@ use clap::Parser;
 use ipmpd::cli::ipmpd::Cli;
 use ipmpd::config::Source;
 
+/// The exit code of a refused command line or configuration.
+const USAGE_EXIT: i32 = 2;
+
 fn fail(msg: &str) -> ! {
     ipmpd::logging::eprint_error("ipmpd", msg);
-    std::process::exit(2);
+    std::process::exit(USAGE_EXIT);
 }
 
 fn main() {
@@ -16,9 +19,19 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            std::process::exit(code);
+            // --help and --version go to stdout as clap prints them.
+            if !e.use_stderr() {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            // A usage error: on a terminal as clap prints it (styled),
+            // under the journal as plain text with `<3>` on every line.
+            if ipmpd::logging::stderr_is_journal() {
+                ipmpd::logging::eprint_error_text(&e.render().to_string());
+            } else {
+                let _ = e.print();
+            }
+            std::process::exit(USAGE_EXIT);
         }
     };
     let check = cli.flags.check;

@@ -106,7 +106,9 @@ pub fn probe_columns() -> Vec<Column<ProbeRow>> {
         col("TIME", 10, |r| format!("{:.2}s", r.time.as_secs_f64())),
         col("INTERFACE", 12, |r| r.event.interface.clone()),
         col("PROBE", 7, |r| r.event.seq.to_string()),
-        col("NETRTT", 10, |r| ms(r.event.net_rtt_us)),
+        // An older daemon sends no NETRTT: its RTT is the best figure
+        // there is (an empty field would read as a lost probe).
+        col("NETRTT", 10, |r| ms(r.event.net_rtt_us.or(r.event.rtt_us))),
         col("RTT", 10, |r| ms(r.event.rtt_us)),
         col("RTTAVG", 10, |r| ms(r.event.rtt_avg_us)),
         col("TARGET", 16, |r| r.event.target.clone()),
@@ -513,5 +515,29 @@ mod tests {
             render(&lost, Some("all"), true).unwrap(),
             "1.50s:e1000g0:7::::192.0.2.1:\n"
         );
+    }
+
+    #[test]
+    fn netrtt_of_an_older_daemon_falls_back_to_rtt() {
+        let ev = ProbeEvent {
+            time_ms: 0,
+            interface: "e1000g0".into(),
+            seq: 7,
+            target: "192.0.2.1".into(),
+            rtt_us: Some(250),
+            net_rtt_us: None,
+            rtt_avg_us: Some(250),
+            rtt_dev_us: None,
+        };
+        let t = probe_table(Duration::from_millis(1500), ev);
+        assert_eq!(
+            render(&t, Some("probe,netrtt,rtt"), true).unwrap(),
+            "7:0.25ms:0.25ms\n"
+        );
+        // And through the wire format: an older daemon's line has no field.
+        let line = r#"{"time_ms":0,"interface":"e1000g0","seq":7,"target":"192.0.2.1","rtt_us":250,"rtt_avg_us":250,"rtt_dev_us":null}"#;
+        let ev: ProbeEvent = serde_json::from_str(line).unwrap();
+        let t = probe_table(Duration::from_millis(1500), ev);
+        assert_eq!(render(&t, Some("netrtt"), true).unwrap(), "0.25ms\n");
     }
 }

@@ -23,7 +23,7 @@ use crate::netlink::RouteInfo;
 use crate::sys::packet::SendError;
 use crate::wire::ipv6;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A member's IPv6 probing: its prober and, in ICMP mode, its test
 /// address (the EUI-64 link-local of its MAC, held by the daemon) with
@@ -660,21 +660,17 @@ impl Daemon {
                     if !self.control.has_watchers() {
                         continue;
                     }
-                    let us = |d: Option<std::time::Duration>| d.map(|d| d.as_micros() as u64);
-                    // RTT: NETRTT plus the daemon's own delay, from the
-                    // frame's arrival to its handling here.
-                    let delay =
-                        arrival.map_or(std::time::Duration::ZERO, |a| now.saturating_duration_since(a));
-                    let ev = crate::control::ProbeEvent {
-                        time_ms: now.saturating_duration_since(self.epoch).as_millis() as u64,
-                        interface: self.group.members()[usize::from(slot)].name.clone(),
+                    let ev = probe_event(
+                        ProbeTimes {
+                            epoch: self.epoch,
+                            arrival,
+                            now,
+                        },
+                        self.group.members()[usize::from(slot)].name.clone(),
                         seq,
-                        target: target.to_string(),
-                        net_rtt_us: us(rtt),
-                        rtt_us: us(rtt.map(|r| r + delay)),
-                        rtt_avg_us: us(rtt_avg),
-                        rtt_dev_us: us(rtt_dev),
-                    };
+                        target,
+                        (rtt, rtt_avg, rtt_dev),
+                    );
                     let Ok(mut line) = serde_json::to_string(&ev) else {
                         continue;
                     };
@@ -809,7 +805,7 @@ impl Daemon {
         // The RTT the prober measures (and estimates from) ends when the
         // kernel received the reply; without its timestamp, when the data
         // plane read it.
-        let arrival = pf.kernel_at.unwrap_or(pf.at);
+        let arrival = reply_arrival(pf.kernel_at, pf.at, now);
         let input = frames::probe_input(
             pf.bytes(),
             slot,
@@ -852,7 +848,7 @@ impl Daemon {
                 };
                 match p {
                     Some(p) => (
-                        p.on_arp_reply_seen(from, mac, &elsewhere, arrival),
+                        p.on_arp_reply_seen(from, mac, &elsewhere, arrival, now),
                         from.is_ipv6(),
                     ),
                     None => return,
@@ -870,7 +866,7 @@ impl Daemon {
                 };
                 match p {
                     Some(p) => (
-                        p.on_echo_reply(from, eth_src, seq, counter, arrival),
+                        p.on_echo_reply(from, eth_src, seq, counter, arrival, now),
                         from.is_ipv6(),
                     ),
                     None => return,
@@ -1085,6 +1081,50 @@ impl Daemon {
     }
 }
 
+/// When a probe reply reached the host: the kernel's receive time, else
+/// the data plane's read time; never after `now` (the handling time).
+fn reply_arrival(kernel_at: Option<Instant>, read_at: Instant, now: Instant) -> Instant {
+    kernel_at.unwrap_or(read_at).min(now)
+}
+
+/// The times a probe stream line is built from.
+#[derive(Debug, Clone, Copy)]
+struct ProbeTimes {
+    /// The stream's time zero.
+    epoch: Instant,
+    /// When the reply reached the host (None: not a reply).
+    arrival: Option<Instant>,
+    /// When the control side handled it.
+    now: Instant,
+}
+
+/// The probe stream's line for a prober's result: NETRTT is the RTT the
+/// prober measured (to the reply's arrival), RTT adds the daemon's own
+/// delay from the arrival to its handling.
+fn probe_event(
+    times: ProbeTimes,
+    interface: String,
+    seq: u16,
+    target: IpAddr,
+    (rtt, rtt_avg, rtt_dev): (Option<Duration>, Option<Duration>, Option<Duration>),
+) -> crate::control::ProbeEvent {
+    let us = |d: Option<Duration>| d.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let delay = times
+        .arrival
+        .map_or(Duration::ZERO, |a| times.now.saturating_duration_since(a));
+    crate::control::ProbeEvent {
+        time_ms: u64::try_from(times.now.saturating_duration_since(times.epoch).as_millis())
+            .unwrap_or(u64::MAX),
+        interface,
+        seq,
+        target: target.to_string(),
+        net_rtt_us: us(rtt),
+        rtt_us: us(rtt.map(|r| r.saturating_add(delay))),
+        rtt_avg_us: us(rtt_avg),
+        rtt_dev_us: us(rtt_dev),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1194,5 +1234,100 @@ mod tests {
         assert!(build(&cfg(ProbeMode::Off, &["fe80::1"]), &[])
             .iter()
             .all(Option::is_none));
+    }
+
+    /// The probe stream's two round trips, from a real prober: NETRTT ends
+    /// at the kernel's receive time, RTT at the control side's handling.
+    #[test]
+    fn probe_event_splits_network_and_daemon_time() {
+        let ms = Duration::from_millis;
+        let target: IpAddr = "192.0.2.1".parse().unwrap();
+        let test_addr: IpAddr = "192.0.2.2".parse().unwrap();
+        let mac: Mac = [2, 0, 0, 0, 0, 1];
+        // One ICMP probe: resolve the target, then wait for the echo.
+        let run = |kernel_at_after: Option<Duration>| {
+            let mut p = Prober::new(Method::Icmp { test_addr }, "m0", "g", ms(700), &[target], 5);
+            let t0 = Instant::now();
+            p.start(t0);
+            let mut now = t0;
+            let echo = loop {
+                let outs = p.poll(now);
+                if outs.iter().any(|o| matches!(o, Out::Arp { .. })) {
+                    p.on_arp_reply(target, mac, now);
+                }
+                if let Some(e) = outs.into_iter().find_map(|o| match o {
+                    Out::Echo { seq, counter, .. } => Some((seq, counter)),
+                    _ => None,
+                }) {
+                    break e;
+                }
+                now += ms(1);
+            };
+            let sent = now;
+            let read_at = sent + ms(3);
+            let handled = sent + ms(10);
+            let arrival = reply_arrival(kernel_at_after.map(|d| sent + d), read_at, handled);
+            let outs = p.on_echo_reply(target, mac, echo.0, echo.1, arrival, handled);
+            let (seq, rtt, avg, dev) = outs
+                .into_iter()
+                .find_map(|o| match o {
+                    Out::Result {
+                        seq,
+                        rtt,
+                        rtt_avg,
+                        rtt_dev,
+                        ..
+                    } => Some((seq, rtt, rtt_avg, rtt_dev)),
+                    _ => None,
+                })
+                .expect("a result");
+            let times = ProbeTimes {
+                epoch: t0,
+                arrival: Some(arrival),
+                now: handled,
+            };
+            (
+                probe_event(times, "m0".into(), seq, target, (rtt, avg, dev)),
+                handled - t0,
+            )
+        };
+        // The kernel stamped the reply 1 ms after the probe left; the data
+        // plane read it at 3 ms, the control side handled it at 10 ms.
+        let (ev, at) = run(Some(ms(1)));
+        assert_eq!(ev.net_rtt_us, Some(1_000));
+        assert_eq!(ev.rtt_us, Some(10_000));
+        assert_eq!(ev.time_ms, at.as_millis() as u64);
+        assert_eq!(ev.interface, "m0");
+        assert_eq!(ev.target, "192.0.2.1");
+        // No kernel stamp: NETRTT ends at the data plane's read time.
+        let (ev, _) = run(None);
+        assert_eq!(ev.net_rtt_us, Some(3_000));
+        assert_eq!(ev.rtt_us, Some(10_000));
+        // A stamp after the handling (a clock step) is the handling time.
+        let (ev, _) = run(Some(ms(50)));
+        assert_eq!(ev.net_rtt_us, Some(10_000));
+        assert_eq!(ev.rtt_us, Some(10_000));
+    }
+
+    /// A loss: no round trips, whatever the times.
+    #[test]
+    fn probe_event_of_a_loss_has_no_round_trips() {
+        let t0 = Instant::now();
+        let times = ProbeTimes {
+            epoch: t0,
+            arrival: None,
+            now: t0 + Duration::from_millis(1_500),
+        };
+        let ev = probe_event(
+            times,
+            "m0".into(),
+            7,
+            "192.0.2.1".parse().unwrap(),
+            (None, None, None),
+        );
+        assert_eq!(
+            (ev.net_rtt_us, ev.rtt_us, ev.time_ms, ev.seq),
+            (None, None, 1_500, 7)
+        );
     }
 }

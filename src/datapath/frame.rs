@@ -841,4 +841,144 @@ mod tests {
             assert_eq!(fast_flow(&f), None, "{f:02x?}");
         }
     }
+
+    /// splitmix64: a seeded, reproducible stream for the mutation loop.
+    struct SplitMix(u64);
+
+    impl SplitMix {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        /// Uniform enough in 0..n (n > 0).
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Mutated frames the loop tries.
+    const MUTATION_CASES: usize = 100_000;
+    /// At most this many mutations per case.
+    const MAX_MUTATIONS: usize = 3;
+    /// The loop's seed (any; fixed so a failure reproduces).
+    const MUTATION_SEED: u64 = 0x1b2d_3c4e_5f60_7182;
+
+    /// Seeded mutations of valid IPv4/IPv6 TCP/UDP frames, aimed at the
+    /// bytes the fast path decides on (version, IHL, protocol, next header,
+    /// extension length, fragment fields, ethertype, group bit), plus
+    /// random bytes and truncations: wherever [`fast_flow`] answers, it
+    /// answers what [`classify`] does.
+    #[test]
+    fn the_fast_path_agrees_with_classify_on_mutated_frames() {
+        let mut v4_tcp = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([192, 0, 2, 200], [198, 51, 100, 7], 64)
+            .tcp(40000, 443, 1, 1000)
+            .write(&mut v4_tcp, &[9; 5])
+            .unwrap();
+        let mut v6_tcp = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv6(A6, B6, 64)
+            .tcp(40000, 443, 1, 1000)
+            .write(&mut v6_tcp, &[])
+            .unwrap();
+        let opts = [0, 0, ipv6ext::option::PADN, 4, 0, 0, 0, 0];
+        let seeds = [
+            udp([192, 0, 2, 200], [192, 0, 2, 1], 1000, 53),
+            v4_tcp,
+            udp6(1000, 53),
+            v6_tcp,
+            with_ext(&udp6(1000, 53), next_header::DEST_OPTS, &opts),
+            with_ext(&udp6(1000, 53), next_header::HOP_BY_HOP, &opts),
+        ];
+        let ext = FAST6_LEN;
+        // The bytes the fast path decides on, in either family's layout.
+        let hot = [
+            0, // group bit of the destination MAC
+            ethernet::field::ETHERTYPE.start,
+            ethernet::field::ETHERTYPE.start + 1,
+            L3_AT + ipv4::field::VER_IHL,
+            L3_AT + ipv4::field::FLG_OFF.start,
+            L3_AT + ipv4::field::FLG_OFF.start + 1,
+            L3_AT + ipv4::field::PROTOCOL,
+            L3_AT + ipv4::field::LENGTH.start,
+            L3_AT + ipv4::field::LENGTH.start + 1,
+            L3_AT + ipv6::field::NXT_HDR,
+            L3_AT + ipv6::field::LENGTH.start,
+            L3_AT + ipv6::field::LENGTH.start + 1,
+            ext + ipv6ext::field::NXT_HDR,
+            ext + ipv6ext::field::LENGTH,
+        ];
+        // Values that steer the parsers somewhere else.
+        let values = [
+            IPPROTO_TCP,
+            IPPROTO_UDP,
+            ipv4::protocol::ICMP,
+            next_header::HOP_BY_HOP,
+            next_header::DEST_OPTS,
+            next_header::FRAGMENT,
+            next_header::TCP,
+            next_header::UDP,
+            0x45,
+            0x46,
+            0x60,
+            0x40,
+            0,
+            0xff,
+        ];
+        let mut rng = SplitMix(MUTATION_SEED);
+        let (mut answered, mut declined) = (0usize, 0usize);
+        let mut f = Vec::new();
+        for _ in 0..MUTATION_CASES {
+            f.clear();
+            f.extend_from_slice(&seeds[rng.below(seeds.len())]);
+            for _ in 0..=rng.below(MAX_MUTATIONS) {
+                match rng.below(5) {
+                    0 => {
+                        let i = hot[rng.below(hot.len())];
+                        if i < f.len() {
+                            f[i] ^= 1 << rng.below(8);
+                        }
+                    }
+                    1 => {
+                        let i = hot[rng.below(hot.len())];
+                        if i < f.len() {
+                            f[i] = values[rng.below(values.len())];
+                        }
+                    }
+                    2 => {
+                        let i = rng.below(f.len().max(1));
+                        if i < f.len() {
+                            f[i] ^= 1 << rng.below(8);
+                        }
+                    }
+                    3 => {
+                        let n = rng.below(f.len() + 1);
+                        f.truncate(n);
+                    }
+                    _ => {
+                        // Ethertype of the other family.
+                        let et = ethernet::field::ETHERTYPE.start;
+                        if f.len() > et + 1 {
+                            let other = if f[et + 1] == 0 { ETH_P_IPV6 } else { ETH_P_IP };
+                            f[et..et + 2].copy_from_slice(&other.to_be_bytes());
+                        }
+                    }
+                }
+            }
+            match fast_flow(&f) {
+                Some(k) => {
+                    answered += 1;
+                    assert_eq!(Some(k), classify_as_fast(&f), "{f:02x?}");
+                }
+                None => declined += 1,
+            }
+        }
+        // The loop reached both outcomes often (it tests something).
+        assert!(answered > MUTATION_CASES / 10, "answered {answered}");
+        assert!(declined > MUTATION_CASES / 10, "declined {declined}");
+    }
 }

@@ -455,13 +455,17 @@ impl Prober {
 
     /// An ICMP echo reply whose tag the daemon verified (so `counter` is
     /// one we sent, for this member, sequence and target), with the
-    /// Ethernet source it came from.
+    /// Ethernet source it came from. `arrival`: when the reply reached the
+    /// host (the kernel's receive time), for the probe's RTT alone; `now`:
+    /// when it is handled, for the state, deadlines and bookkeeping (the
+    /// daemon may handle a reply well after it arrived).
     pub fn on_echo_reply(
         &mut self,
         from: IpAddr,
         eth_src: Mac,
         seq: u16,
         counter: u64,
+        arrival: Instant,
         now: Instant,
     ) -> Vec<Out> {
         let mut out = Vec::new();
@@ -500,7 +504,7 @@ impl Prober {
             self.reject(s.target, n, &mut out);
             return out;
         }
-        self.ack(i, now, None, &mut out);
+        self.ack(i, arrival, now, None, &mut out);
         out
     }
 
@@ -518,15 +522,24 @@ impl Prober {
 
     /// An ARP reply from `from` addressed to this member's MAC, with no
     /// other member's view of the target.
+    /// Handled as it arrives (`now` is both times).
     pub fn on_arp_reply(&mut self, from: IpAddr, mac: Mac, now: Instant) -> Vec<Out> {
-        self.on_arp_reply_seen(from, mac, &[], now)
+        self.on_arp_reply_seen(from, mac, &[], now, now)
     }
 
     /// An ARP reply from `from` with sender MAC `mac`. `elsewhere`: the MACs
     /// other members see `from` answer from right now ([`Self::answering_mac`]).
     /// A pinned target's answers count only from its pinned MAC; an
     /// unpinned one is accepted only from a MAC that agrees with `elsewhere`.
-    pub fn on_arp_reply_seen(&mut self, from: IpAddr, mac: Mac, elsewhere: &[Mac], now: Instant) -> Vec<Out> {
+    /// `arrival` and `now` as for [`Self::on_echo_reply`].
+    pub fn on_arp_reply_seen(
+        &mut self,
+        from: IpAddr,
+        mac: Mac,
+        elsewhere: &[Mac],
+        arrival: Instant,
+        now: Instant,
+    ) -> Vec<Out> {
         let mut out = Vec::new();
         let Some(t) = self.targets.iter().find(|t| t.addr == from) else {
             return out; // not a target
@@ -561,12 +574,16 @@ impl Prober {
             .iter()
             .rposition(|s| s.arp && s.target == from && matches!(s.status, Status::Pending | Status::Lost))
         {
-            self.ack(i, now, Some(mac), &mut out);
+            self.ack(i, arrival, now, Some(mac), &mut out);
         }
         out
     }
 
-    fn ack(&mut self, i: usize, now: Instant, mac: Option<Mac>, out: &mut Vec<Out>) {
+    /// Acknowledges probe `i`: its RTT is measured to `arrival` (the reply
+    /// was in time if it arrived before the probe's deadline, however late
+    /// it is handled); the target's answered time, the quiet period and the
+    /// state are judged at `now`.
+    fn ack(&mut self, i: usize, arrival: Instant, now: Instant, mac: Option<Mac>, out: &mut Vec<Out>) {
         if matches!(self.history[i].status, Status::Acked | Status::Discounted) || !self.running {
             return; // duplicate
         }
@@ -581,12 +598,15 @@ impl Prober {
         let s = self.history[i];
         let interval = self.interval();
         if let Some(t) = self.targets.iter_mut().find(|t| t.addr == s.target) {
-            t.rtt.sample(now.saturating_duration_since(s.at));
+            // A reply stamped before its probe left (a clock step, a
+            // hostile stamp) measures zero, never negative.
+            let rtt = arrival.saturating_duration_since(s.at);
+            t.rtt.sample(rtt);
             if !resolution {
                 out.push(Out::Result {
                     seq: s.seq,
                     target: s.target,
-                    rtt: Some(now.saturating_duration_since(s.at)),
+                    rtt: Some(rtt),
                     rtt_avg: t.rtt.srtt(),
                     rtt_dev: t.rtt.dev(),
                 });
@@ -905,8 +925,8 @@ mod tests {
         let mut now = t0;
         let (target, mac, seq, counter) = next_echo_to(&mut p, &mut now);
         assert_eq!((target, mac), (IpAddr::V4(ALL_HOSTS), ALL_HOSTS_MAC));
-        assert!(p.on_echo_reply(own, MAC, seq, counter, now).is_empty());
-        let o = p.on_echo_reply(T1, MAC, seq, counter, now);
+        assert!(p.on_echo_reply(own, MAC, seq, counter, now, now).is_empty());
+        let o = p.on_echo_reply(T1, MAC, seq, counter, now, now);
         assert!(
             matches!(&o[..], [Out::Notice(n)] if n.to_string().ends_with("(multicast discovery): 192.0.2.1"))
         );
@@ -914,7 +934,14 @@ mod tests {
         // More answers than targets: capped at MAX_PROBE_TARGETS, logged once.
         let mut logs = Vec::new();
         for h in 10..20u8 {
-            logs.extend(p.on_echo_reply(IpAddr::V4(Ipv4Addr::new(192, 0, 2, h)), MAC, seq, counter, now));
+            logs.extend(p.on_echo_reply(
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, h)),
+                MAC,
+                seq,
+                counter,
+                now,
+                now,
+            ));
         }
         assert_eq!(p.targets().len(), MAX_PROBE_TARGETS);
         let capped = logs
@@ -979,36 +1006,36 @@ mod tests {
     fn echo_replies_are_validated() {
         let (mut p, now, seq, counter) = icmp_prober_with_echo();
         // Wrong source: counted for nothing (logged once); unknown seq: ignored.
-        let o = p.on_echo_reply(T2, MAC, seq, counter, now);
+        let o = p.on_echo_reply(T2, MAC, seq, counter, now, now);
         assert!(matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("fake probe reply")));
         assert!(
-            p.on_echo_reply(T2, MAC, seq, counter, now).is_empty(),
+            p.on_echo_reply(T2, MAC, seq, counter, now, now).is_empty(),
             "logged once"
         );
         assert!(p
-            .on_echo_reply(T1, MAC, seq.wrapping_add(100), counter, now)
+            .on_echo_reply(T1, MAC, seq.wrapping_add(100), counter, now, now)
             .is_empty());
         // The right sequence number with another counter: a replay of an
         // older reply (the sequence number wrapped), or a guess.
-        assert!(p.on_echo_reply(T1, MAC, seq, counter + 1, now).is_empty());
+        assert!(p.on_echo_reply(T1, MAC, seq, counter + 1, now, now).is_empty());
         // From another MAC than the target's: a reflector (counted; the
         // target's warning was logged already).
         let before = p.rejected();
-        assert!(p.on_echo_reply(T1, LIAR, seq, counter, now).is_empty());
+        assert!(p.on_echo_reply(T1, LIAR, seq, counter, now, now).is_empty());
         assert_eq!(p.rejected(), before + 1);
         // The ARP answer only resolved the MAC: not an acknowledgement.
         assert_eq!(p.trailing(), (0, 0));
         assert_eq!(p.state(), ProbeState::Unknown);
         assert!(p.rejected() >= 4);
-        p.on_echo_reply(T1, MAC, seq, counter, now);
+        p.on_echo_reply(T1, MAC, seq, counter, now, now);
         assert_eq!(p.trailing(), (0, 1));
         assert_eq!(p.state(), ProbeState::Ok);
-        p.on_echo_reply(T1, MAC, seq, counter, now); // duplicate (a replay)
+        p.on_echo_reply(T1, MAC, seq, counter, now, now); // duplicate (a replay)
         assert_eq!(p.trailing(), (0, 1));
         // After a good answer, a reflector is logged again.
         let mut now = now;
         let (seq, counter) = next_echo(&mut p, &mut now);
-        let o = p.on_echo_reply(T1, LIAR, seq, counter, now);
+        let o = p.on_echo_reply(T1, LIAR, seq, counter, now, now);
         assert!(
             matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("from MAC 02:00:00:00:00:66")),
             "{o:?}"
@@ -1042,7 +1069,7 @@ mod tests {
     #[test]
     fn a_pinned_mac_holds_while_the_target_answers() {
         let (mut p, mut now, seq, counter) = icmp_prober_with_echo();
-        p.on_echo_reply(T1, MAC, seq, counter, now);
+        p.on_echo_reply(T1, MAC, seq, counter, now, now);
         // A liar answering ARP for the target changes nothing, logged once.
         let o = p.on_arp_reply(T1, LIAR, now);
         assert!(
@@ -1051,7 +1078,7 @@ mod tests {
         );
         assert!(p.on_arp_reply(T1, LIAR, now).is_empty());
         let (seq, counter) = next_echo(&mut p, &mut now);
-        p.on_echo_reply(T1, MAC, seq, counter, now);
+        p.on_echo_reply(T1, MAC, seq, counter, now, now);
         assert_eq!(p.trailing(), (0, 2));
         // Two echoes lost: the pin is lifted, the next probe resolves again,
         // and a new MAC is accepted and logged as a change.
@@ -1086,16 +1113,16 @@ mod tests {
             }
         }
         // Another member still sees the target answer from MAC.
-        let o = p.on_arp_reply_seen(T1, LIAR, &[MAC], now);
+        let o = p.on_arp_reply_seen(T1, LIAR, &[MAC], now, now);
         assert!(
             matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("on other members")),
             "{o:?}"
         );
         // Its own MAC is accepted again.
-        p.on_arp_reply_seen(T1, MAC, &[MAC], now);
+        p.on_arp_reply_seen(T1, MAC, &[MAC], now, now);
         let (seq, counter) = next_echo(&mut p, &mut now);
         assert!(p
-            .on_echo_reply(T1, MAC, seq, counter, now)
+            .on_echo_reply(T1, MAC, seq, counter, now, now)
             .iter()
             .all(|o| !matches!(o, Out::Notice(..))));
         assert_eq!(p.answering_mac(T1, now), Some(MAC));
@@ -1116,7 +1143,7 @@ mod tests {
                 match o {
                     Out::Arp { target, .. } => {
                         // Other members still see the target at MAC.
-                        p.on_arp_reply_seen(target, LIAR, &[MAC], now);
+                        p.on_arp_reply_seen(target, LIAR, &[MAC], now, now);
                     }
                     Out::State(ProbeState::Failed) => failed = true,
                     _ => {}
@@ -1209,7 +1236,7 @@ mod tests {
                     }
                     Out::Echo {
                         target, seq, counter, ..
-                    } if answer() => all.extend(p.on_echo_reply(target, MAC, seq, counter, now)),
+                    } if answer() => all.extend(p.on_echo_reply(target, MAC, seq, counter, now, now)),
                     o => all.push(o),
                 }
             }
@@ -1233,7 +1260,7 @@ mod tests {
         // Echo replies from the target's address only, as for IPv4.
         let mut now = t3;
         let (seq, counter) = next_echo(&mut p, &mut now);
-        let o = p.on_echo_reply(TA6, MAC, seq, counter, now);
+        let o = p.on_echo_reply(TA6, MAC, seq, counter, now, now);
         assert!(matches!(&o[..], [Out::Notice(n)] if n.to_string().contains("fake probe reply")));
     }
 
@@ -1249,9 +1276,11 @@ mod tests {
         assert_eq!(mac, [0x33, 0x33, 0, 0, 0, 1]);
         let global: IpAddr = "2001:db8::1".parse().unwrap();
         for not_a_host in [TA6, global] {
-            assert!(p.on_echo_reply(not_a_host, MAC, seq, counter, now).is_empty());
+            assert!(p
+                .on_echo_reply(not_a_host, MAC, seq, counter, now, now)
+                .is_empty());
         }
-        assert!(!p.on_echo_reply(R6, MAC, seq, counter, now).is_empty());
+        assert!(!p.on_echo_reply(R6, MAC, seq, counter, now, now).is_empty());
         assert_eq!(p.targets(), vec![R6]);
     }
 
@@ -1302,5 +1331,54 @@ mod tests {
             Some(MAC),
             "pinned: later solicitations are unicast"
         );
+    }
+
+    /// A reply handled well after it arrived (the daemon was busy): its RTT
+    /// ends at the arrival, but the target counts as answered at handling.
+    #[test]
+    fn a_reply_handled_late_is_measured_to_its_arrival_and_booked_at_now() {
+        let (mut p, sent, seq, counter) = icmp_prober_with_echo();
+        let rtt = Duration::from_millis(2);
+        let arrival = sent + rtt;
+        // Handled two detection times later, no poll in between.
+        let now = arrival + FDT * 2;
+        let o = p.on_echo_reply(T1, MAC, seq, counter, arrival, now);
+        assert!(
+            o.iter()
+                .any(|o| matches!(o, Out::Result { seq: s, rtt: Some(r), .. } if *s == seq && *r == rtt)),
+            "{o:?}"
+        );
+        assert!(o.contains(&Out::State(ProbeState::Ok)), "in time: {o:?}");
+        assert_eq!(p.state(), ProbeState::Ok);
+        // Answered at `now`: other members may hold a re-resolution
+        // against this MAC for a detection time from now.
+        assert_eq!(p.answering_mac(T1, now), Some(MAC));
+        assert_eq!(p.answering_mac(T1, now + FDT), Some(MAC));
+    }
+
+    /// The state is judged at the handling time: a quiet period that was
+    /// still on when the reply arrived but is over by its handling does
+    /// not hold back the failure the losses call for.
+    #[test]
+    fn state_is_evaluated_at_now_not_at_the_arrival() {
+        let mut p = Prober::new(Method::Icmp { test_addr: T2 }, "e1000g0", "g", FDT, &[T1], 9);
+        let t0 = Instant::now();
+        p.start(t0);
+        let quiet_end = t0 + QUIET_PERIOD;
+        // Resolutions go unanswered: losses pile up inside the quiet period.
+        let mut now = t0;
+        while now < quiet_end - Duration::from_millis(2) {
+            let o = p.poll(now);
+            assert!(!o.contains(&Out::State(ProbeState::Failed)), "quiet period");
+            now += Duration::from_millis(1);
+        }
+        assert_eq!(p.state(), ProbeState::Unknown);
+        // A resolution answer (not an acknowledgement in ICMP mode: losses
+        // stand) that arrived inside the quiet period, handled after it.
+        let arrival = quiet_end - Duration::from_millis(1);
+        let handled = quiet_end + Duration::from_millis(1);
+        let o = p.on_arp_reply_seen(T1, MAC, &[], arrival, handled);
+        assert!(o.contains(&Out::State(ProbeState::Failed)), "{o:?}");
+        assert_eq!(p.state(), ProbeState::Failed);
     }
 }

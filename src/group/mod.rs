@@ -262,6 +262,11 @@ pub struct Group {
     /// Every member failed by probes while links are up: forwarding goes on
     /// over the last active set (the targets, not the paths, likely died).
     blackhole: bool,
+    /// An AllFailed was reported and no Usable since: only then is a member
+    /// becoming usable a recovery worth a warning. A group starts in
+    /// [`GroupState::Failed`] before its first member joins; that start is
+    /// routine and not logged (in.mpathd logs neither at start either).
+    unusable_reported: bool,
     /// Members that left the active set by failing.
     failovers: u64,
     /// Orders members' claims to their hardware addresses.
@@ -283,6 +288,7 @@ impl Group {
             nominee: None,
             state: GroupState::Failed,
             blackhole: false,
+            unusable_reported: false,
             failovers: 0,
             claims: 0,
         }

@@ -126,6 +126,7 @@ impl Group {
                         group: self.name.clone(),
                     },
                 );
+                self.unusable_reported = true;
                 if blackhole {
                     notice(
                         out,
@@ -134,7 +135,8 @@ impl Group {
                         },
                     );
                 }
-            } else if self.state == GroupState::Failed {
+            } else if self.state == GroupState::Failed && self.unusable_reported {
+                self.unusable_reported = false;
                 let first = slots()
                     .find(|&s| usable(s))
                     .map(|s| self.members[usize::from(s)].name.clone());

@@ -499,3 +499,40 @@ fn ipv6_addresses_are_bound_moved_and_announced_like_ipv4() {
     // Removing what is not bound changes nothing.
     assert!(g.handle(Event::AddressRemoved(v6[0]), t).is_empty());
 }
+
+/// Start-up is routine: the group starts Failed before its first member
+/// joins, and that first join must not report a recovery (it would log at
+/// warning on every clean start). A real recovery still does.
+#[test]
+fn first_join_is_not_a_recovery_but_a_real_one_is() {
+    let (mut g, t) = group3();
+    let acts = join(&mut g, t, 0, true);
+    assert_ne!(g.state(), GroupState::Failed);
+    assert!(
+        !acts
+            .iter()
+            .any(|x| matches!(x, Action::Notice(Notice::Usable { .. }))),
+        "{:?}",
+        logs(&acts)
+    );
+    for a in &acts {
+        if let Action::Notice(n) = a {
+            assert!(
+                n.level() > log::Level::Warn,
+                "start-up notice at warning or above: {n}"
+            );
+        }
+    }
+    let acts = g.handle(Event::Link { slot: 0, up: false }, t);
+    assert!(acts
+        .iter()
+        .any(|x| matches!(x, Action::Notice(Notice::AllFailed { .. }))));
+    let acts = g.handle(Event::Link { slot: 0, up: true }, t);
+    assert!(logs(&acts)
+        .contains(&"At least 1 IP interface (e1000g0) in group production0 is now usable".to_string()));
+    // Reported once: a second member joining is no second recovery.
+    let acts = join(&mut g, t, 1, true);
+    assert!(!acts
+        .iter()
+        .any(|x| matches!(x, Action::Notice(Notice::Usable { .. }))));
+}
