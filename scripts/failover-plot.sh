@@ -148,7 +148,7 @@ set terminal svg size $WIDTH,$HEIGHT dynamic font "sans,12" background "white"
 set output "$OUT"
 set datafile separator "\t"
 set datafile commentschars "#"
-set key top right box opaque
+set key bottom right box opaque
 set xrange [-300:700]
 set yrange [0:$Y_MAX]
 set xtics 100
