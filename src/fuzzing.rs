@@ -25,6 +25,40 @@ use crate::wire::{ethernet, icmpv4, ipv4, vlan};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+/// splitmix64: a small, seeded, reproducible stream of numbers, enough to
+/// drive mutations (the bounded fuzz runs, the unit tests' mutation loops).
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// splitmix64's increment and mixing constants (Steele, Lea, Flood 2014).
+    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+    const MIX1: u64 = 0xbf58_476d_1ce4_e5b9;
+    const MIX2: u64 = 0x94d0_49bb_1331_11eb;
+
+    #[allow(clippy::should_implement_trait)] // not an iterator: it never ends
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(Self::GAMMA);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(Self::MIX1);
+        z = (z ^ (z >> 27)).wrapping_mul(Self::MIX2);
+        z ^ (z >> 31)
+    }
+
+    /// Close enough to uniform in 0..n; 0 when n is 0.
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// n bytes of the stream.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
 /// A fuzz target: its name (the file under fuzz/fuzz_targets/) and body.
 pub type Target = (&'static str, fn(&[u8]));
 

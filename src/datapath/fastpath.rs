@@ -106,17 +106,10 @@ pub fn fast_inbound(plan: &Plan, slot: Slot, frame: &[u8]) -> bool {
 // ---------------------------------------------------------------------------
 // The socket filter (classic BPF).
 
-// Classic BPF opcodes (linux/filter.h).
-const LD_W_ABS: u16 = 0x20;
-const LD_H_ABS: u16 = 0x28;
-const LD_B_ABS: u16 = 0x30;
-const LD_W_LEN: u16 = 0x80;
-const JA: u16 = 0x05;
-const JEQ_K: u16 = 0x15;
-const JGE_K: u16 = 0x35;
-const RET_K: u16 = 0x06;
-/// SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT: whether the frame had a VLAN tag.
-const AD_VLAN_TAG_PRESENT: u32 = (-0x1000i32 + 48) as u32;
+use crate::sys::cbpf::{
+    AD_VLAN_TAG_PRESENT, JA, JEQ_K, JGE_K, LD_B_ABS, LD_H_ABS, LD_W_ABS, LD_W_LEN, RET_K,
+};
+
 /// Keep the whole frame.
 pub const FILTER_ACCEPT: u32 = u32::MAX;
 const FILTER_DROP: u32 = 0;

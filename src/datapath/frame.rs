@@ -842,22 +842,7 @@ mod tests {
         }
     }
 
-    /// splitmix64: a seeded, reproducible stream for the mutation loop.
-    struct SplitMix(u64);
-
-    impl SplitMix {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        /// Uniform enough in 0..n (n > 0).
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::fuzzing::SplitMix64 as SplitMix;
 
     /// Mutated frames the loop tries.
     const MUTATION_CASES: usize = 100_000;

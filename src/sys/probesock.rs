@@ -17,17 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const PROBE_SNAPLEN: u32 = 128;
 const ETH_P_ALL: u16 = 0x0003;
 
-// Classic BPF opcodes (linux/filter.h).
-const LD_W_ABS: u16 = 0x20;
-const LD_H_ABS: u16 = 0x28;
-const LD_B_ABS: u16 = 0x30;
-const LD_B_IND: u16 = 0x50;
-const LDX_B_MSH: u16 = 0xb1;
-const JEQ_K: u16 = 0x15;
-const JSET_K: u16 = 0x45;
-const RET_K: u16 = 0x06;
-/// SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT: whether the frame had a VLAN tag.
-const AD_VLAN_TAG_PRESENT: u32 = (-0x1000i32 + 48) as u32;
+use super::cbpf::{
+    AD_VLAN_TAG_PRESENT, JEQ_K, JSET_K, LDX_B_MSH, LD_B_ABS, LD_B_IND, LD_H_ABS, LD_W_ABS, RET_K,
+};
 
 // Where the filter looks, in an untagged frame.
 const AT_ETHERTYPE: u32 = ethernet::field::ETHERTYPE.start as u32;
