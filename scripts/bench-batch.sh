@@ -52,13 +52,6 @@ H="${LAB_PREFIX}-host"
 R="${LAB_PREFIX}-router"
 ROUTER=192.0.2.1
 
-tid_of() {
-    local t
-    for t in /proc/"$IPMPD_PID"/task/*; do
-        [[ "$(cat "$t/comm")" == "$1" ]] && { basename "$t"; return 0; }
-    done
-    return 1
-}
 cpu_ns() { awk '{ print $1 }' /proc/"$IPMPD_PID"/task/"$1"/schedstat; }
 
 # A counter of rge0 from ipmpd's metrics: $1 = rx or tx.
@@ -73,7 +66,7 @@ frames_of() {
 udp_run() {
     local thread=$1 counter=$2 tid before after f0 f1 delivered sys
     shift 2
-    tid=$(tid_of "$thread")
+    tid=$(ipmpd_tid "$thread")
     f0=$(frames_of "$counter")
     ip netns exec "$R" iperf3 -s -1 -B "$ROUTER" >/dev/null 2>&1 &
     local srv=$!

@@ -63,13 +63,6 @@ ROUTER=192.0.2.1
 ipmpd_start "$H" --group prof0 --data 192.0.2.200/24 --member rge0 "${ARGS[@]}"
 ip netns exec "$H" ping -c 3 -i 0.2 -q "$ROUTER" >/dev/null
 
-tid_of() {
-    local t
-    for t in /proc/"$IPMPD_PID"/task/*; do
-        [[ "$(cat "$t/comm")" == "$1" ]] && { basename "$t"; return 0; }
-    done
-    return 1
-}
 
 # "children" share of the first symbol matching each pattern.
 share() {
@@ -82,7 +75,7 @@ echo "# kernel $(uname -r), $(nproc) CPUs, $(date -u +%FT%TZ), ${SECS}s recorded
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg); ipmpd: $IPMPD_BIN ${ARGS[*]}"
 printf '%-10s %8s %9s %9s %9s %9s %9s %7s %7s\n' thread samples softirq tap-read pkt-send pkt-recv tap-write epoll ipmpd
 for dir in out in; do
-    tid=$(tid_of "ipmpd-$dir")
+    tid=$(ipmpd_tid "ipmpd-$dir")
     ip netns exec "$R" timeout $((SECS + 30)) iperf3 -s -1 -B "$ROUTER" >/dev/null 2>&1 &
     srv=$!
     for _ in $(seq 50); do ip netns exec "$R" ss -ltn | grep -q ':5201' && break; sleep 0.1; done

@@ -93,12 +93,6 @@ DATA="$SRC/24"
 tx_dropped() { ip netns exec "$H" cat "/sys/class/net/$1/statistics/tx_dropped" 2>/dev/null || echo 0; }
 
 # The thread id of ipmpd's thread NAME.
-tid_of() {
-    local t
-    for t in /proc/"$IPMPD_PID"/task/*; do
-        [[ "$(cat "$t/comm" 2>/dev/null)" == "$1" ]] && { basename "$t"; return; }
-    done
-}
 
 # One stream on the current path; prints the per-gap lines and a summary.
 stream() {
@@ -118,7 +112,7 @@ stream() {
     BG_PIDS+=("$tx")
     specs=("sender=$tx")
     if [[ $name != direct ]]; then
-        out_tid=$(tid_of ipmpd-out)
+        out_tid=$(ipmpd_tid ipmpd-out)
         [[ -z "$out_tid" ]] || specs+=("ipmpd-out=$out_tid")
     fi
     python3 "$HELPER" sample "$samples" $((SECS + SAMPLE_GRACE_SECS)) "${specs[@]}" &

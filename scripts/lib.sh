@@ -17,6 +17,8 @@
 #   ipmpd_wait                waits until the daemon ends (or a trapped signal)
 #   ipmpd_stop                SIGTERM, then waits for it (bounded); sets
 #                             IPMPD_STATUS to its exit status; no-op when none
+#   ipmpd_tid NAME            the id of the daemon's thread named NAME
+#                             (ipmpd-out, ipmpd-in), or status 1
 #
 # Ready means what the README says: every data address (--data) is on the
 # group interface (--interface, default ipmp0). The daemon adds them last in
@@ -172,4 +174,13 @@ ipmpd_stop() {
     # shellcheck disable=SC2034 # read by the scripts that source this file
     wait "$pid" 2>/dev/null || IPMPD_STATUS=$?
     return 0
+}
+
+# The id of the thread of the daemon started last whose name (comm) is $1.
+ipmpd_tid() {
+    local t
+    for t in /proc/"$IPMPD_PID"/task/*; do
+        [[ "$(cat "$t/comm" 2>/dev/null)" == "$1" ]] && { basename "$t"; return 0; }
+    done
+    return 1
 }
