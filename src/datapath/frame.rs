@@ -553,6 +553,28 @@ mod tests {
         v
     }
 
+    /// TCP 40000 -> 443 over IPv6 (A6 -> B6), carrying `payload`.
+    fn tcp6(payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv6(A6, B6, 64)
+            .tcp(40000, 443, 1, 1000)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    /// TCP 40000 -> 443 from 192.0.2.200 to 198.51.100.7, carrying `payload`.
+    fn tcp4(payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([192, 0, 2, 200], [198, 51, 100, 7], 64)
+            .tcp(40000, 443, 1, 1000)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
     /// `f` with extension header `ext` (whose next header is fixed up)
     /// inserted after the IPv6 header.
     fn with_ext(f: &[u8], kind: u8, ext: &[u8]) -> Vec<u8> {
@@ -587,13 +609,7 @@ mod tests {
         let k = key6(&udp6(1000, 53));
         assert_eq!((k.src, k.dst), (u128::from_be_bytes(A6), u128::from_be_bytes(B6)));
         assert_eq!((k.proto, k.ports), (next_header::UDP, 1000 << 16 | 53));
-        let mut v = Vec::new();
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv6(A6, B6, 64)
-            .tcp(40000, 443, 1, 1000)
-            .write(&mut v, &[0; 10])
-            .unwrap();
-        let k = key6(&v);
+        let k = key6(&tcp6(&[0; 10]));
         assert_eq!((k.proto, k.ports), (next_header::TCP, 40000 << 16 | 443));
         assert_ne!(flow_hash6(&k, 1), flow_hash6(&k, 2));
     }
@@ -754,18 +770,8 @@ mod tests {
     #[test]
     fn the_fast_path_reads_the_key_classify_reads() {
         let v4 = udp([192, 0, 2, 200], [192, 0, 2, 1], 1000, 53);
-        let mut v4_tcp = Vec::new();
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4([192, 0, 2, 200], [198, 51, 100, 7], 64)
-            .tcp(40000, 443, 1, 1000)
-            .write(&mut v4_tcp, &[])
-            .unwrap();
-        let mut v6_tcp = Vec::new();
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv6(A6, B6, 64)
-            .tcp(40000, 443, 1, 1000)
-            .write(&mut v6_tcp, &[])
-            .unwrap();
+        let v4_tcp = tcp4(&[]);
+        let v6_tcp = tcp6(&[]);
         let opts = [0, 0, ipv6ext::option::PADN, 4, 0, 0, 0, 0];
         let long_opts = [
             0,
@@ -858,18 +864,8 @@ mod tests {
     /// answers what [`classify`] does.
     #[test]
     fn the_fast_path_agrees_with_classify_on_mutated_frames() {
-        let mut v4_tcp = Vec::new();
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4([192, 0, 2, 200], [198, 51, 100, 7], 64)
-            .tcp(40000, 443, 1, 1000)
-            .write(&mut v4_tcp, &[9; 5])
-            .unwrap();
-        let mut v6_tcp = Vec::new();
-        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv6(A6, B6, 64)
-            .tcp(40000, 443, 1, 1000)
-            .write(&mut v6_tcp, &[])
-            .unwrap();
+        let v4_tcp = tcp4(&[9; 5]);
+        let v6_tcp = tcp6(&[]);
         let opts = [0, 0, ipv6ext::option::PADN, 4, 0, 0, 0, 0];
         let seeds = [
             udp([192, 0, 2, 200], [192, 0, 2, 1], 1000, 53),
