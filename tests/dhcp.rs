@@ -43,6 +43,8 @@ const REBIND_TIMEOUT: Duration = Duration::from_secs(90);
 /// tc's verdict for a dropped frame (TC_ACT_SHOT): what a direct-action
 /// filter returns.
 const TC_ACT_SHOT: &str = "2";
+/// How long a read of the lease file waits for dnsmasq's rewrite.
+const LEASE_FILE_SETTLE: Duration = Duration::from_secs(2);
 /// Grace for a client to exit.
 const CLIENT_EXIT: Duration = Duration::from_secs(10);
 /// Pings per reachability check.
@@ -83,14 +85,23 @@ fn lease_obtained(lab: &Lab, srv: &DhcpServer, gmac: &[u8; 6], log: &Path) -> St
         client_log(log),
         srv.describe()
     );
-    let leases = srv.leases();
+    let leases = settled_leases(srv);
     assert_eq!(leases.len(), 1, "one client: {leases:?}");
     addr.unwrap()
 }
 
+/// The server's lease file once it holds an entry, or as it is after
+/// [`LEASE_FILE_SETTLE`]: dnsmasq logs an ACK before it rewrites the file
+/// (truncate, then write), so a read right after the log line can find it
+/// empty.
+fn settled_leases(srv: &DhcpServer) -> Vec<Lease> {
+    wait_until(LEASE_FILE_SETTLE, || !srv.leases().is_empty());
+    srv.leases()
+}
+
 /// The server's lease file holds one lease: `addr`, for ipmp0's MAC.
 fn one_lease(srv: &DhcpServer, gmac: &[u8; 6], addr: &str) -> Lease {
-    let leases = srv.leases();
+    let leases = settled_leases(srv);
     assert_eq!(leases.len(), 1, "one client: {leases:?}");
     assert_eq!((leases[0].mac, leases[0].addr.as_str()), (*gmac, addr));
     leases[0].clone()
