@@ -69,7 +69,10 @@ pub struct Cli {
     /// ipmpd_member_rx_fast_bytes_total; rx_fast_frames and rx_fast_bytes in
     /// --json), ipmpd_member_tx_frames_total,
     /// ipmpd_member_tx_bytes_total (tx counts include the gratuitous ARPs and
-    /// probes the daemon sends), ipmpd_member_drops_total (labels direction =
+    /// probes the daemon sends, and what the kernel's outbound fast path
+    /// sent, also counted apart as ipmpd_member_tx_fast_frames_total and
+    /// ipmpd_member_tx_fast_bytes_total; tx_fast_frames and tx_fast_bytes in
+    /// --json), ipmpd_member_drops_total (labels direction =
     /// rx, tx and reason; reason = tx_queue_full counts frames a member could
     /// not take at once, its socket buffer full or its queue discipline
     /// dropping: sends never wait, so a wedged member loses its own frames

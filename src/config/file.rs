@@ -45,6 +45,9 @@ pub struct FileConfig {
     /// Inbound TCP/UDP frames into the group interface in the kernel
     /// (`--inbound-fastpath`).
     pub inbound_fastpath: Option<bool>,
+    /// Outbound TCP/UDP frames out of their member in the kernel
+    /// (`--outbound-fastpath`).
+    pub outbound_fastpath: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

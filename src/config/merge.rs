@@ -163,6 +163,28 @@ pub struct Flags {
     /// uses the user-space path.
     #[arg(long, value_enum, value_name = "on|off")]
     pub inbound_fastpath: Option<model::Switch>,
+    /// Send outbound TCP/UDP data frames out of their member in the kernel
+    /// (a tcx program on the group interface picks the member), not
+    /// through ipmpd's data thread [default: on; the file's
+    /// outbound_fastpath].
+    ///
+    /// With on, outbound unicast TCP and UDP frames (IPv4 without options
+    /// and not fragments, and IPv6 without extension headers) leave by the
+    /// member their flow's bucket names, with the member's MAC as source,
+    /// chosen in the kernel by the same flow hash and the same buckets as
+    /// the user-space path (a failover moves the same flows). Everything
+    /// else (ARP, NDP, ICMP, multicast and broadcast, VLAN-tagged frames,
+    /// --outbound bound) goes through ipmpd's outbound thread as with off.
+    /// While a packet capture for all protocols (tcpdump) is open on the
+    /// group interface or on all interfaces, every frame takes the
+    /// user-space path, so the capture sees it; ipmpd looks every 50 ms,
+    /// so frames sent in the first moments of a capture may be missing from
+    /// it. The member counters of ipmpstat include the frames the kernel
+    /// sent (tx_fast_frames in --json); the group interface's own transmit
+    /// statistics (ip -s link) do not. If the kernel refuses the program,
+    /// ipmpd logs a warning and uses the user-space path.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub outbound_fastpath: Option<model::Switch>,
 }
 
 /// Why there is no configuration to run.
@@ -370,6 +392,11 @@ pub fn resolve(flags: &Flags, file: Option<&GroupFile>, run_dir: &Path) -> Resul
             .map(|s| s == model::Switch::On)
             .or(fc.inbound_fastpath)
             .unwrap_or(true),
+        outbound_fastpath: flags
+            .outbound_fastpath
+            .map(|s| s == model::Switch::On)
+            .or(fc.outbound_fastpath)
+            .unwrap_or(true),
         run_dir: run_dir.to_path_buf(),
     };
     cfg.check()
@@ -472,6 +499,28 @@ mod tests {
         let on = format!("inbound_fastpath = true\n{MIN}");
         assert!(!resolve_ok(&["--inbound-fastpath", "off"], Some(&on)).inbound_fastpath);
         assert!(resolve_ok(&[], Some(MIN)).inbound_fastpath);
+    }
+
+    #[test]
+    fn the_outbound_fast_path_is_on_unless_the_flag_or_the_file_says_off() {
+        const MIN: &str = "interface = \"ipmp0\"\n[[member]]\nname = \"m0\"\n";
+        let cli = |v: &str| {
+            resolve_ok(
+                &["--group", "g", "--member", "m0", "--outbound-fastpath", v],
+                None,
+            )
+        };
+        assert!(resolve_ok(&["--group", "g", "--member", "m0"], None).outbound_fastpath);
+        assert!(!cli("off").outbound_fastpath);
+        assert!(cli("on").outbound_fastpath);
+        let off = format!("outbound_fastpath = false\n{MIN}");
+        assert!(!resolve_ok(&[], Some(&off)).outbound_fastpath);
+        // The flag wins over the file, either way; the inbound one is apart.
+        assert!(resolve_ok(&["--outbound-fastpath", "on"], Some(&off)).outbound_fastpath);
+        assert!(resolve_ok(&[], Some(&off)).inbound_fastpath);
+        let on = format!("outbound_fastpath = true\n{MIN}");
+        assert!(!resolve_ok(&["--outbound-fastpath", "off"], Some(&on)).outbound_fastpath);
+        assert!(resolve_ok(&[], Some(MIN)).outbound_fastpath);
     }
 
     fn file(text: &str) -> GroupFile {

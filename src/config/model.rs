@@ -269,6 +269,9 @@ pub struct GroupConfig {
     /// Inbound TCP/UDP data frames go into the group interface in the
     /// kernel (tcx redirect), not through user space.
     pub inbound_fastpath: bool,
+    /// Outbound TCP/UDP data frames leave their member from the kernel
+    /// (tcx egress program on the group interface), not through user space.
+    pub outbound_fastpath: bool,
     pub run_dir: PathBuf,
 }
 
@@ -645,6 +648,7 @@ mod tests {
             force: false,
             qdisc_bypass: false,
             inbound_fastpath: true,
+            outbound_fastpath: true,
             run_dir: DEFAULT_RUN_DIR.into(),
         }
     }
@@ -876,6 +880,7 @@ mod detect_tests {
             force: false,
             qdisc_bypass: false,
             inbound_fastpath: true,
+            outbound_fastpath: true,
             run_dir: DEFAULT_RUN_DIR.into(),
         };
         assert_eq!(c.probe_mode(), ProbeMode::Off);

@@ -107,6 +107,16 @@ pub fn render(groups: &[GroupStatus]) -> String {
             "Frames sent on the member.",
             |c| c.tx_frames,
         ),
+        (
+            "ipmpd_member_tx_fast_frames_total",
+            "Of the frames sent: those the kernel's outbound fast path sent.",
+            |c| c.tx_fast_frames,
+        ),
+        (
+            "ipmpd_member_tx_fast_bytes_total",
+            "Of the bytes sent: those the kernel's outbound fast path sent.",
+            |c| c.tx_fast_bytes,
+        ),
         ("ipmpd_member_tx_bytes_total", "Bytes sent on the member.", |c| {
             c.tx_bytes
         }),

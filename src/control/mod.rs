@@ -77,6 +77,13 @@ pub struct Counters {
     pub rx_fast_frames: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rx_fast_bytes: u64,
+    /// Of `tx_frames` and `tx_bytes`: what the kernel's outbound fast path
+    /// sent (counted by the group interface's tcx program); left out while
+    /// zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tx_fast_frames: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tx_fast_bytes: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

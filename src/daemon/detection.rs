@@ -1149,6 +1149,7 @@ mod tests {
             force: false,
             qdisc_bypass: false,
             inbound_fastpath: true,
+            outbound_fastpath: true,
             run_dir: "/run/ipmpd".into(),
         }
     }

@@ -95,6 +95,9 @@ impl Daemon {
             if let Some(d) = self.detection_deadline() {
                 deadline = deadline.min(d);
             }
+            if let Some(d) = self.egress_deadline() {
+                deadline = deadline.min(d);
+            }
             if let Some(d) = self.control.next_deadline() {
                 deadline = deadline.min(d);
             }
@@ -142,6 +145,7 @@ impl Daemon {
             self.garp_tick(now);
             self.poll_links(now);
             self.refresh_targets(now);
+            self.look_for_captures(now);
             for client in requests {
                 let watch = matches!(&client.request, Ok(r) if r.body == crate::control::Request::Probes);
                 let resp = match &client.request {

@@ -16,6 +16,7 @@
 //!   `identity` (the group MAC), `panics`.
 
 mod detection;
+mod egress;
 mod event_loop;
 mod fastpath;
 pub mod identity;
@@ -97,6 +98,11 @@ fn refused(e: impl std::fmt::Display) -> Error {
 /// group interface goes away.
 struct Daemon {
     dataplane: Option<DataPlane>,
+    /// The outbound fast path, once attached (detached when dropped).
+    egress: Option<egress::Egress>,
+    /// The kernel refused the outbound fast path: user space sends every
+    /// frame from then on.
+    egress_refused: bool,
     shared: Arc<Shared>,
     /// Per-member configuration, prober and I/O, by slot.
     slots: Slots,

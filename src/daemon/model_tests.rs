@@ -284,10 +284,10 @@ impl Model {
             }
         }
         // Status: one row per configured member, naming its own test address.
-        let status = render(g, "ipmp0", &self.slots, false);
+        let status = render(g, "ipmp0", &self.slots, None, false);
         // Flag M (IPv6 multicast nominee) exactly where m is, and only
         // while IPv6 is on on the group interface.
-        let status6 = render(g, "ipmp0", &self.slots, true);
+        let status6 = render(g, "ipmp0", &self.slots, None, true);
         for (v4, v6) in status.members.iter().zip(&status6.members) {
             let (f4, f6): (Vec<char>, Vec<char>) = (v4.flags.chars().collect(), v6.flags.chars().collect());
             if f4.len() != 7 || f6.len() != 7 || f4[4] != '-' || (f6[4] == 'M') != (f6[2] == 'm') {

@@ -68,6 +68,7 @@ impl Daemon {
             .map(|i| self.slots.taken(i as Slot).map(|t| t.io.clone()))
             .collect();
         self.sync_fastpath(&plan);
+        self.sync_egress(&plan);
         self.shared.publish(Table { plan, members });
         self.generation
     }

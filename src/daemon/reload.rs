@@ -136,9 +136,11 @@ impl Daemon {
             }
         }
         self.publish();
-        // `inbound_fastpath` may have changed: the programs follow at once.
+        // `inbound_fastpath` and `outbound_fastpath` may have changed: the
+        // programs follow at once.
         let plan = self.shared.current().plan.clone();
         self.sync_fastpath(&plan);
+        self.sync_egress(&plan);
         log::info!("configuration of group {} reloaded", self.cfg.group);
     }
 }
@@ -613,6 +615,7 @@ mod tests {
             force: false,
             qdisc_bypass: false,
             inbound_fastpath: true,
+            outbound_fastpath: true,
             run_dir: crate::config::DEFAULT_RUN_DIR.into(),
         }
     }

@@ -23,6 +23,9 @@ pub(super) struct Taken {
     pub io: Arc<MemberIo>,
     /// The member's inbound fast path (its tcx program's counters).
     pub fast: super::fastpath::FastState,
+    /// The outbound fast path's (frames, bytes) for this slot when the
+    /// member was taken (a slot's counters outlive its member).
+    pub egress_base: (u64, u64),
     /// Dropped after the sockets are closed (field order).
     pub isolation: Isolation,
 }

@@ -214,6 +214,8 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     let state = state::StateFile::new(&cfg.run_dir, &cfg.group);
     let mut d = Daemon {
         dataplane: None,
+        egress: None,
+        egress_refused: false,
         shared,
         slots,
         tap,
@@ -327,6 +329,7 @@ impl Daemon {
             polled: now_link.kind.is_none(),
             io,
             fast: Default::default(),
+            egress_base: self.egress.as_ref().map(|e| e.sent(slot)).unwrap_or_default(),
             isolation,
         });
         let up = now_link.up && now_link.lower_up;

@@ -88,7 +88,13 @@ impl Daemon {
     }
 
     pub(super) fn status(&self) -> GroupStatus {
-        render(&self.group, &self.cfg.interface, &self.slots, self.ipv6_on())
+        render(
+            &self.group,
+            &self.cfg.interface,
+            &self.slots,
+            self.egress.as_ref(),
+            self.ipv6_on(),
+        )
     }
 
     /// Whether IPv6 is on on the group interface (its `disable_ipv6` is 0):
@@ -101,9 +107,16 @@ impl Daemon {
 }
 
 /// The status of a group from its core and its per-slot state, `ipv6`
-/// whether IPv6 is on on the group interface. Pure: the model test renders
-/// it after every step of random event sequences.
-pub(super) fn render(g: &Group, interface: &str, slots: &Slots, ipv6: bool) -> GroupStatus {
+/// whether IPv6 is on on the group interface. Pure but for the fast paths'
+/// counters (`egress`, and each member's inbound ones): the model test
+/// renders it after every step of random event sequences.
+pub(super) fn render(
+    g: &Group,
+    interface: &str,
+    slots: &Slots,
+    egress: Option<&super::egress::Egress>,
+    ipv6: bool,
+) -> GroupStatus {
     let active_names: Vec<String> = g
         .active()
         .iter()
@@ -154,13 +167,24 @@ pub(super) fn render(g: &Group, interface: &str, slots: &Slots, ipv6: bool) -> G
                     .map(|t| {
                         let c = &t.io.counters;
                         let (fast_frames, fast_bytes) = t.fast.delivered();
+                        let (sent_frames, sent_bytes) = egress
+                            .map(|e| e.sent(slot))
+                            .map(|(f, b)| {
+                                (
+                                    f.saturating_sub(t.egress_base.0),
+                                    b.saturating_sub(t.egress_base.1),
+                                )
+                            })
+                            .unwrap_or_default();
                         Counters {
                             rx_frames: c.rx.frames.get() + fast_frames,
                             rx_bytes: c.rx.bytes.get() + fast_bytes,
                             rx_fast_frames: fast_frames,
                             rx_fast_bytes: fast_bytes,
-                            tx_frames: c.tx_frames(),
-                            tx_bytes: c.tx_bytes(),
+                            tx_frames: c.tx_frames() + sent_frames,
+                            tx_bytes: c.tx_bytes() + sent_bytes,
+                            tx_fast_frames: sent_frames,
+                            tx_fast_bytes: sent_bytes,
                             rx_drops: c.rx.drop_counts(),
                             tx_drops: c.tx_drop_counts(),
                         }

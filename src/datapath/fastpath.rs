@@ -176,10 +176,7 @@ impl Cbpf {
     }
 }
 
-/// A program too long for its jumps (more member MACs than a jump spans).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("fast-path program too long")]
-pub struct TooLong;
+pub use super::ebpf::TooLong;
 
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
@@ -265,43 +262,10 @@ pub fn socket_filter(specs: &[Option<&FastSpec>]) -> Result<Vec<libc::sock_filte
 // ---------------------------------------------------------------------------
 // The tcx program (eBPF).
 
-// eBPF opcodes (linux/bpf.h, linux/bpf_common.h).
-const MOV64_X: u8 = 0xbf;
-const MOV64_K: u8 = 0xb7;
-const ADD64_K: u8 = 0x07;
-const LDX_W: u8 = 0x61;
-const LDX_H: u8 = 0x69;
-const LDX_B: u8 = 0x71;
-const ST_W: u8 = 0x62;
-const ST_H: u8 = 0x6a;
-const LD_IMM64: u8 = 0x18;
-const ATOMIC_DW: u8 = 0xdb;
-const EJA: u8 = 0x05;
-const EJEQ_K: u8 = 0x15;
-const EJNE_K: u8 = 0x55;
-/// 32-bit compares (BPF_JMP32): the loaded halfwords against constants.
-const J32EQ_K: u8 = 0x16;
-const J32NE_K: u8 = 0x56;
-const CALL: u8 = 0x85;
-const EXIT: u8 = 0x95;
-/// The atomic operation's imm: fetch-less add.
-const ATOMIC_ADD: i32 = 0x00;
-/// src_reg of an ld_imm64 that names a map by file descriptor.
-const PSEUDO_MAP_FD: u8 = 1;
+use super::ebpf::*;
 
-// Helpers (enum bpf_func_id).
-const FN_MAP_LOOKUP_ELEM: i32 = 1;
-const FN_SKB_STORE_BYTES: i32 = 9;
-const FN_REDIRECT: i32 = 23;
-const FN_SKB_LOAD_BYTES: i32 = 26;
 /// bpf_redirect flag: into the device's receive path.
 const BPF_F_INGRESS: i32 = 1;
-/// tcx verdict: drop (the data socket has delivered the frame, or will not).
-pub const TCX_DROP: i32 = 2;
-
-// struct __sk_buff offsets.
-const SKB_LEN: i16 = 0;
-const SKB_VLAN_PRESENT: i16 = 20;
 
 // Stack layout (offsets from the frame pointer r10; stack accesses must be
 // aligned to their size, hence halfword loads of the copied headers).
@@ -312,76 +276,9 @@ const STACK_GROUP_MAC: i16 = -16;
 /// The counters map's key.
 const STACK_KEY: i16 = -4;
 
-// Registers.
-const R0: u8 = 0;
-const R1: u8 = 1;
-const R2: u8 = 2;
-const R3: u8 = 3;
-const R4: u8 = 4;
-const R5: u8 = 5;
-/// The context (the skb), kept across helper calls.
-const R6: u8 = 6;
-const FP: u8 = 10;
-
-#[derive(Default)]
-struct Ebpf {
-    code: Vec<(Insn, Option<usize>)>,
-    labels: Vec<Option<usize>>,
-}
-
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        regs: dst | (src << 4),
-        off,
-        imm,
-    }
-}
-
-fn ne16(b: &[u8]) -> i32 {
-    i32::from(u16::from_ne_bytes([b[0], b[1]]))
-}
-
-impl Ebpf {
-    fn label(&mut self) -> usize {
-        self.labels.push(None);
-        self.labels.len() - 1
-    }
-    fn here(&mut self, l: usize) {
-        self.labels[l] = Some(self.code.len());
-    }
-    fn i(&mut self, i: Insn) {
-        self.code.push((i, None));
-    }
-    fn jump(&mut self, code: u8, dst: u8, imm: i32, to: usize) {
-        self.code.push((insn(code, dst, 0, 0, imm), Some(to)));
-    }
-    /// Loads the halfword at `at` of the copied frame into `reg`.
-    fn frame16(&mut self, reg: u8, at: usize) {
-        self.i(insn(LDX_H, reg, FP, STACK_FRAME + at as i16, 0));
-    }
-    /// r0 = bpf_skb_load_bytes(skb, 0, frame copy, len).
-    fn load_frame(&mut self, len: usize) {
-        self.i(insn(MOV64_X, R1, R6, 0, 0));
-        self.i(insn(MOV64_K, R2, 0, 0, 0));
-        self.i(insn(MOV64_X, R3, FP, 0, 0));
-        self.i(insn(ADD64_K, R3, 0, 0, i32::from(STACK_FRAME)));
-        self.i(insn(MOV64_K, R4, 0, 0, len as i32));
-        self.i(insn(CALL, 0, 0, 0, FN_SKB_LOAD_BYTES));
-    }
-    fn finish(self) -> Result<Vec<Insn>, TooLong> {
-        self.code
-            .iter()
-            .enumerate()
-            .map(|(at, &(mut i, to))| {
-                if let Some(l) = to {
-                    let target = self.labels[l].ok_or(TooLong)? as i64;
-                    i.off = i16::try_from(target - at as i64 - 1).map_err(|_| TooLong)?;
-                }
-                Ok(i)
-            })
-            .collect()
-    }
+/// Loads the halfword at `at` of the copied frame into `reg`.
+fn frame16(a: &mut Ebpf, reg: u8, at: usize) {
+    a.i(insn(LDX_H, reg, FP, STACK_FRAME + at as i16, 0));
 }
 
 /// The member's tcx ingress program: fast frames (under `spec`) get the
@@ -404,15 +301,15 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
     a.i(insn(LDX_W, R0, R6, SKB_VLAN_PRESENT, 0));
     a.jump(EJNE_K, R0, 0, drop);
     // Fails (negative) when the frame is shorter.
-    a.load_frame(MIN_IPV4);
+    a.load_frame(STACK_FRAME, MIN_IPV4);
     a.jump(EJNE_K, R0, 0, drop);
     for (k, at) in (AT_DST..AT_DST + 6).step_by(2).enumerate() {
-        a.frame16(R1, at);
+        frame16(&mut a, R1, at);
         a.jump(J32NE_K, R1, ne16(&spec.member_mac[2 * k..]), drop);
     }
-    a.frame16(R1, AT_SRC);
-    a.frame16(R2, AT_SRC + 2);
-    a.frame16(R3, AT_SRC + 4);
+    frame16(&mut a, R1, AT_SRC);
+    frame16(&mut a, R2, AT_SRC + 2);
+    frame16(&mut a, R3, AT_SRC + 4);
     for m in &spec.own_macs {
         let other = a.label();
         a.jump(J32NE_K, R1, ne16(&m[0..]), other);
@@ -420,7 +317,7 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
         a.jump(J32EQ_K, R3, ne16(&m[4..]), drop);
         a.here(other);
     }
-    a.frame16(R1, AT_ETHERTYPE);
+    frame16(&mut a, R1, AT_ETHERTYPE);
     a.jump(J32NE_K, R1, ne16(&ETH_P_IP.to_be_bytes()), v6);
     a.i(insn(LDX_B, R1, FP, STACK_FRAME + AT_IP_PROTOCOL as i16, 0));
     let l4 = a.label();
@@ -429,15 +326,15 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
     a.here(l4);
     if let Some(t) = spec.test_addr {
         let o = t.octets();
-        a.frame16(R1, AT_IP_DST);
-        a.frame16(R2, AT_IP_DST + 2);
+        frame16(&mut a, R1, AT_IP_DST);
+        frame16(&mut a, R2, AT_IP_DST + 2);
         a.jump(J32NE_K, R1, ne16(&o[0..]), fast);
         a.jump(J32EQ_K, R2, ne16(&o[2..]), drop);
     }
     a.jump(EJA, 0, 0, fast);
     a.here(v6);
     a.jump(J32NE_K, R1, ne16(&ETH_P_IPV6.to_be_bytes()), drop);
-    a.load_frame(MIN_IPV6);
+    a.load_frame(STACK_FRAME, MIN_IPV6);
     a.jump(EJNE_K, R0, 0, drop);
     a.i(insn(LDX_B, R1, FP, STACK_FRAME + AT_IP6_NEXT_HEADER as i16, 0));
     let l4 = a.label();
@@ -447,7 +344,7 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
     if let Some(t) = spec.test_addr6 {
         let o = t.octets();
         for k in 0..8 {
-            a.frame16(R1, AT_IP6_DST + 2 * k);
+            frame16(&mut a, R1, AT_IP6_DST + 2 * k);
             a.jump(J32NE_K, R1, ne16(&o[2 * k..]), fast);
         }
         a.jump(EJA, 0, 0, drop);
@@ -474,8 +371,7 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
     a.jump(EJNE_K, R0, 0, drop);
     if map_fd >= 0 {
         let redirect = a.label();
-        a.i(insn(LD_IMM64, R1, PSEUDO_MAP_FD, 0, map_fd));
-        a.i(insn(0, 0, 0, 0, 0));
+        a.map_fd(R1, map_fd);
         a.i(insn(ST_W, FP, 0, STACK_KEY, 0));
         a.i(insn(MOV64_X, R2, FP, 0, 0));
         a.i(insn(ADD64_K, R2, 0, 0, i32::from(STACK_KEY)));

@@ -245,13 +245,13 @@ pub enum FastFlow {
 
 /// Bytes [`fast_flow`] reads of an IPv4 frame: Ethernet, a header without
 /// options, the two ports.
-const FAST4_LEN: usize = L3_AT + ipv4::MIN_HEADER_LEN + ipv4::l4::PORTS.end;
+pub(crate) const FAST4_LEN: usize = L3_AT + ipv4::MIN_HEADER_LEN + ipv4::l4::PORTS.end;
 /// Bytes [`fast_flow`] reads of an IPv6 frame up to the upper layer.
-const FAST6_LEN: usize = L3_AT + ipv6::HEADER_LEN;
+pub(crate) const FAST6_LEN: usize = L3_AT + ipv6::HEADER_LEN;
 /// Where [`fast_flow`] reads the ports of an IPv4 frame.
 const FAST4_PORTS: Field = L3_AT + ipv4::MIN_HEADER_LEN..FAST4_LEN;
 /// The flags-and-offset bits that make a packet a fragment.
-const FRAGMENT_BITS: u16 = ipv4::FLAG_MF | ipv4::FRAG_OFFSET_MASK;
+pub(crate) const FRAGMENT_BITS: u16 = ipv4::FLAG_MF | ipv4::FRAG_OFFSET_MASK;
 /// The high nibble of an IPv6 header's first byte.
 const VERSION_SHIFT: u8 = 4;
 
@@ -381,15 +381,22 @@ pub fn classify(frame: &[u8]) -> Result<Class, Malformed> {
     Ok(Class::OtherUnicast)
 }
 
+/// [`fmix64`]'s shift and multipliers (MurmurHash3's).
+pub(crate) const FMIX_SHIFT: u32 = 33;
+pub(crate) const FMIX_MUL: [u64; 2] = [0xff51_afd7_ed55_8ccd, 0xc4ce_b9fe_1a85_ec53];
+
 /// MurmurHash3's 64-bit finaliser: a cheap full-avalanche mix.
 #[inline]
 pub fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^ (k >> 33)
+    k ^= k >> FMIX_SHIFT;
+    k = k.wrapping_mul(FMIX_MUL[0]);
+    k ^= k >> FMIX_SHIFT;
+    k = k.wrapping_mul(FMIX_MUL[1]);
+    k ^ (k >> FMIX_SHIFT)
 }
+
+/// How far [`flow_hash`] rotates the seed for the protocol-and-ports word.
+pub(crate) const FLOW4_SEED_ROT: u32 = 29;
 
 /// Hashes a flow with a per-process random seed, so remote hosts cannot aim
 /// many flows at one member.
@@ -397,13 +404,13 @@ pub fn fmix64(mut k: u64) -> u64 {
 pub fn flow_hash(k: &FlowKey, seed: u64) -> u64 {
     let a = (u64::from(k.src) << 32 | u64::from(k.dst)) ^ seed;
     let b = u64::from(k.proto) << 32 | u64::from(k.ports);
-    fmix64(a ^ fmix64(b ^ seed.rotate_left(29)))
+    fmix64(a ^ fmix64(b ^ seed.rotate_left(FLOW4_SEED_ROT)))
 }
 
 /// Odd multipliers of [`flow_hash6`], one per 64-bit word of the key (the
 /// first is 2^64 / golden ratio; the others are MurmurHash3's and
 /// splitmix64's constants).
-const FLOW6_MUL: [u64; 5] = [
+pub(crate) const FLOW6_MUL: [u64; 5] = [
     0x9e37_79b9_7f4a_7c15,
     0xff51_afd7_ed55_8ccd,
     0xc4ce_b9fe_1a85_ec53,
@@ -412,7 +419,15 @@ const FLOW6_MUL: [u64; 5] = [
 ];
 /// Half a word: the low half of a product (the well-mixed high half of
 /// the next one) meets the high half of its neighbour.
-const HALF: u32 = 32;
+pub(crate) const HALF: u32 = 32;
+
+/// The rotation of word `i` of [`flow_hash6`]'s key: different amounts per
+/// word, so swapping source and destination (or any two words) changes
+/// the hash.
+#[inline(always)]
+pub(crate) const fn flow6_rot(i: usize) -> u32 {
+    (i as u32 * 13) % u64::BITS
+}
 
 /// Hashes an IPv6 flow with the per-process seed: each 64-bit word of the
 /// key, keyed by a rotation of the seed, through its own multiply (the five
@@ -429,9 +444,7 @@ pub fn flow_hash6(k: &FlowKey6, seed: u64) -> u64 {
     ];
     let mut h = 0u64;
     for (i, (w, m)) in words.into_iter().zip(FLOW6_MUL).enumerate() {
-        // Rotations by different amounts per word, so swapping source and
-        // destination (or any two words) changes the hash.
-        let r = (i as u32 * 13) % u64::BITS;
+        let r = flow6_rot(i);
         h ^= (w ^ seed.rotate_left(r)).wrapping_mul(m).rotate_left(HALF + r);
     }
     fmix64(h)

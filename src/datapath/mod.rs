@@ -5,6 +5,8 @@ pub mod arp;
 pub mod batch;
 pub mod buckets;
 pub mod counters;
+pub mod ebpf;
+pub mod egress;
 pub mod fastpath;
 pub mod frame;
 pub mod ndp;

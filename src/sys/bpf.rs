@@ -25,10 +25,15 @@ const LOG_LEVEL_ERRORS: u32 = 1;
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 /// `enum bpf_attach_type` value of tcx ingress (kernel 6.6+).
 pub const BPF_TCX_INGRESS: u32 = 46;
+/// `enum bpf_attach_type` value of tcx egress (kernel 6.6+).
+pub const BPF_TCX_EGRESS: u32 = 47;
 /// tcx verdict: drop.
 const TCX_DROP: i32 = 2;
 /// Shown by `bpftool prog` / `bpftool net`, so an administrator can tell whose program it is.
 pub const PROG_NAME: &[u8] = b"ipmpd_member";
+/// The group interface's egress program (the outbound fast path).
+pub const EGRESS_PROG_NAME: &[u8] = b"ipmpd_egress";
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 
 /// One eBPF instruction (`struct bpf_insn`): destination register in the
 /// low nibble of `regs`, source in the high one.
@@ -253,6 +258,69 @@ impl CounterMap {
     }
 }
 
+/// A BPF array of `entries` values of `value_size` bytes, keyed 0.., that
+/// programs read or count into and the daemon writes whole values of.
+pub struct ArrayMap {
+    fd: OwnedFd,
+    value_size: usize,
+    entries: u32,
+}
+
+impl ArrayMap {
+    pub fn new(value_size: u32, entries: u32) -> io::Result<ArrayMap> {
+        let mut attr = MapCreateAttr {
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: size_of::<u32>() as u32,
+            value_size,
+            max_entries: entries,
+            ..Default::default()
+        };
+        attr.map_name[..EGRESS_PROG_NAME.len()].copy_from_slice(EGRESS_PROG_NAME);
+        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+        Ok(ArrayMap {
+            // SAFETY: fd is a fresh descriptor we own.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            value_size: value_size as usize,
+            entries,
+        })
+    }
+
+    /// The descriptor a program's ld_imm64 names the map by.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// Replaces entry `key` with `value` (exactly the value size).
+    pub fn write(&self, key: u32, value: &[u8]) -> io::Result<()> {
+        if value.len() != self.value_size || key >= self.entries {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: &key as *const u32 as u64,
+            value: value.as_ptr() as u64,
+            ..Default::default()
+        };
+        bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(|_| ())
+    }
+
+    /// Entry `key`.
+    pub fn read(&self, key: u32) -> io::Result<Vec<u8>> {
+        if key >= self.entries {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let mut value = vec![0u8; self.value_size];
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: &key as *const u32 as u64,
+            value: value.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+        Ok(value)
+    }
+}
+
 #[repr(C)]
 #[derive(Default)]
 struct TestRunAttr {
@@ -287,6 +355,11 @@ pub fn test_run(prog: &OwnedFd, frame: &[u8]) -> io::Result<(u32, Vec<u8>)> {
 /// Loads a tcx (sched_cls) program. A refusal carries the verifier's last
 /// log line.
 pub fn load_program(insns: &[Insn]) -> io::Result<OwnedFd> {
+    load_named(insns, PROG_NAME)
+}
+
+/// [`load_program`] under another name (at most 15 bytes).
+pub fn load_named(insns: &[Insn], name: &[u8]) -> io::Result<OwnedFd> {
     let license = c"GPL";
     let mut load = ProgLoadAttr {
         prog_type: BPF_PROG_TYPE_SCHED_CLS,
@@ -295,7 +368,8 @@ pub fn load_program(insns: &[Insn]) -> io::Result<OwnedFd> {
         license: license.as_ptr() as u64,
         ..Default::default()
     };
-    load.prog_name[..PROG_NAME.len()].copy_from_slice(PROG_NAME);
+    let name = &name[..name.len().min(load.prog_name.len() - 1)];
+    load.prog_name[..name.len()].copy_from_slice(name);
     let e = match bpf(BPF_PROG_LOAD, &mut load) {
         // SAFETY: prog is a fresh descriptor we own.
         Ok(prog) => return Ok(unsafe { OwnedFd::from_raw_fd(prog) }),
@@ -347,6 +421,23 @@ pub fn attach_drop_all(ifindex: u32, ifname: &str) -> Result<TcxLink, TcxError> 
             TcxError::Attach { ifname, source }
         }
     })?;
+    // SAFETY: fd is a fresh descriptor we own; the link keeps the program alive.
+    Ok(TcxLink {
+        _link: unsafe { OwnedFd::from_raw_fd(fd) },
+    })
+}
+
+/// Attaches `prog` to `ifindex`'s tcx egress, after any program already
+/// there (the group interface is ours; another tool's program keeps
+/// running first).
+pub fn attach_egress(ifindex: u32, prog: &OwnedFd) -> io::Result<TcxLink> {
+    let mut link = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type: BPF_TCX_EGRESS,
+        ..Default::default()
+    };
+    let fd = bpf(BPF_LINK_CREATE, &mut link)?;
     // SAFETY: fd is a fresh descriptor we own; the link keeps the program alive.
     Ok(TcxLink {
         _link: unsafe { OwnedFd::from_raw_fd(fd) },

@@ -10,6 +10,7 @@
 //! naming the member socket's failed step.
 
 pub mod bpf;
+pub mod captures;
 pub mod cbpf;
 pub mod ethtool;
 pub mod notify;

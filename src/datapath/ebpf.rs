@@ -1,0 +1,148 @@
+//! A small eBPF assembler for the two kernel fast paths (inbound:
+//! [`super::fastpath`], outbound: [`super::egress`]): the opcodes, helper
+//! numbers and `struct __sk_buff` offsets they use, and forward labels
+//! resolved at the end. Programs are built at run time because they embed
+//! values only the running daemon knows (MACs, addresses, map descriptors,
+//! the flow-hash seed).
+
+use crate::sys::bpf::Insn;
+
+// Opcodes (linux/bpf.h, linux/bpf_common.h).
+pub const MOV64_X: u8 = 0xbf;
+pub const MOV64_K: u8 = 0xb7;
+pub const ADD64_K: u8 = 0x07;
+pub const ADD64_X: u8 = 0x0f;
+pub const MUL64_X: u8 = 0x2f;
+pub const OR64_X: u8 = 0x4f;
+pub const AND64_K: u8 = 0x57;
+pub const LSH64_K: u8 = 0x67;
+pub const RSH64_K: u8 = 0x77;
+pub const XOR64_X: u8 = 0xaf;
+/// Byte swap to big-endian (BPF_ALU | BPF_END | BPF_TO_BE): on this
+/// little-endian host, network-order loads become numbers.
+pub const TO_BE: u8 = 0xdc;
+pub const LDX_DW: u8 = 0x79;
+pub const LDX_W: u8 = 0x61;
+pub const LDX_H: u8 = 0x69;
+pub const LDX_B: u8 = 0x71;
+pub const STX_W: u8 = 0x63;
+pub const ST_W: u8 = 0x62;
+pub const ST_H: u8 = 0x6a;
+pub const LD_IMM64: u8 = 0x18;
+pub const ATOMIC_DW: u8 = 0xdb;
+pub const EJA: u8 = 0x05;
+pub const EJEQ_K: u8 = 0x15;
+pub const EJNE_K: u8 = 0x55;
+/// 32-bit compares (BPF_JMP32): the loaded halfwords against constants.
+pub const J32EQ_K: u8 = 0x16;
+pub const J32NE_K: u8 = 0x56;
+pub const CALL: u8 = 0x85;
+pub const EXIT: u8 = 0x95;
+/// The atomic operation's imm: fetch-less add.
+pub const ATOMIC_ADD: i32 = 0x00;
+/// src_reg of an ld_imm64 that names a map by file descriptor.
+pub const PSEUDO_MAP_FD: u8 = 1;
+
+// Helpers (enum bpf_func_id).
+pub const FN_MAP_LOOKUP_ELEM: i32 = 1;
+pub const FN_SKB_STORE_BYTES: i32 = 9;
+pub const FN_REDIRECT: i32 = 23;
+pub const FN_SKB_LOAD_BYTES: i32 = 26;
+
+// tcx verdicts (enum tcx_action_base).
+/// Not ours: the next program, or the kernel's usual path.
+pub const TCX_NEXT: i32 = -1;
+/// Dropped.
+pub const TCX_DROP: i32 = 2;
+
+// struct __sk_buff offsets.
+pub const SKB_LEN: i16 = 0;
+pub const SKB_VLAN_PRESENT: i16 = 20;
+
+// Registers.
+pub const R0: u8 = 0;
+pub const R1: u8 = 1;
+pub const R2: u8 = 2;
+pub const R3: u8 = 3;
+pub const R4: u8 = 4;
+pub const R5: u8 = 5;
+/// The context (the skb), kept across helper calls.
+pub const R6: u8 = 6;
+/// Callee-saved, kept across helper calls.
+pub const R7: u8 = 7;
+pub const R8: u8 = 8;
+pub const FP: u8 = 10;
+
+pub const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        regs: dst | (src << 4),
+        off,
+        imm,
+    }
+}
+
+/// Two bytes as the native-endian halfword a 16-bit load of them gives.
+pub fn ne16(b: &[u8]) -> i32 {
+    i32::from(u16::from_ne_bytes([b[0], b[1]]))
+}
+
+/// A program too long for its jumps (more member MACs than a jump spans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("fast-path program too long")]
+pub struct TooLong;
+
+/// An eBPF sequence whose jump targets are labels until [`Ebpf::finish`].
+#[derive(Default)]
+pub struct Ebpf {
+    code: Vec<(Insn, Option<usize>)>,
+    labels: Vec<Option<usize>>,
+}
+
+impl Ebpf {
+    pub fn label(&mut self) -> usize {
+        self.labels.push(None);
+        self.labels.len() - 1
+    }
+    pub fn here(&mut self, l: usize) {
+        self.labels[l] = Some(self.code.len());
+    }
+    pub fn i(&mut self, i: Insn) {
+        self.code.push((i, None));
+    }
+    pub fn jump(&mut self, code: u8, dst: u8, imm: i32, to: usize) {
+        self.code.push((insn(code, dst, 0, 0, imm), Some(to)));
+    }
+    /// dst = a 64-bit constant (ld_imm64 takes two slots).
+    pub fn imm64(&mut self, dst: u8, v: u64) {
+        self.i(insn(LD_IMM64, dst, 0, 0, v as u32 as i32));
+        self.i(insn(0, 0, 0, 0, (v >> 32) as u32 as i32));
+    }
+    /// dst = the map of descriptor `fd`, for a helper call.
+    pub fn map_fd(&mut self, dst: u8, fd: i32) {
+        self.i(insn(LD_IMM64, dst, PSEUDO_MAP_FD, 0, fd));
+        self.i(insn(0, 0, 0, 0, 0));
+    }
+    /// r0 = bpf_skb_load_bytes(skb in r6, 0, fp + `at`, len).
+    pub fn load_frame(&mut self, at: i16, len: usize) {
+        self.i(insn(MOV64_X, R1, R6, 0, 0));
+        self.i(insn(MOV64_K, R2, 0, 0, 0));
+        self.i(insn(MOV64_X, R3, FP, 0, 0));
+        self.i(insn(ADD64_K, R3, 0, 0, i32::from(at)));
+        self.i(insn(MOV64_K, R4, 0, 0, len as i32));
+        self.i(insn(CALL, 0, 0, 0, FN_SKB_LOAD_BYTES));
+    }
+    pub fn finish(self) -> Result<Vec<Insn>, TooLong> {
+        self.code
+            .iter()
+            .enumerate()
+            .map(|(at, &(mut i, to))| {
+                if let Some(l) = to {
+                    let target = self.labels[l].ok_or(TooLong)? as i64;
+                    i.off = i16::try_from(target - at as i64 - 1).map_err(|_| TooLong)?;
+                }
+                Ok(i)
+            })
+            .collect()
+    }
+}
