@@ -64,24 +64,21 @@ fn transfers_intact_with(tag: &str, what: &str, args: &[&str], expect: Features)
     drop(d);
 }
 
-/// A byte counter of ipmp0 in the host (`/sys/class/net/ipmp0/statistics`).
-/// Into ipmp0 (`rx_bytes`), plus what the members' inbound fast path
-/// redirected there: the kernel counts no device statistics for a tcx
-/// redirect, the daemon counts those bytes per member (`rx_fast_bytes`).
+/// A byte counter of ipmp0 in the host (`/sys/class/net/ipmp0/statistics`),
+/// plus what the kernel's fast paths moved past the TAP: the kernel counts
+/// no device statistics for a tcx redirect, the daemon counts those bytes
+/// per member (into ipmp0 `rx_fast_bytes`, out of it `tx_fast_bytes`).
 fn ipmp0_bytes(lab: &Lab, counter: &str) -> u64 {
     let path = format!("/sys/class/net/ipmp0/statistics/{counter}");
     let v = lab.exec_ok("host", &["cat", &path]);
     let dev: u64 = v.trim().parse().unwrap_or_else(|e| panic!("{path}: {v:?}: {e}"));
-    if counter != "rx_bytes" {
-        return dev;
-    }
     let (_, j, _) = ipmpstat(lab, &["-i", "--json"]);
     let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
-    dev + groups[0]
-        .members
-        .iter()
-        .map(|m| m.counters.rx_fast_bytes)
-        .sum::<u64>()
+    let fast = |c: &ipmpd::control::Counters| match counter {
+        "rx_bytes" => c.rx_fast_bytes,
+        _ => c.tx_fast_bytes,
+    };
+    dev + groups[0].members.iter().map(|m| fast(&m.counters)).sum::<u64>()
 }
 
 #[test]
