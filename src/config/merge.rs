@@ -139,7 +139,9 @@ pub struct Flags {
     /// Off by default. On a NIC with several transmit queues such frames are
     /// spread over them by the sending CPU rather than by flow (a moved
     /// thread may briefly reorder a flow). Measured in the lab it saved
-    /// nothing (veth has no qdisc); see docs/BENCHMARKS.md.
+    /// nothing (veth has no qdisc); see docs/BENCHMARKS.md. Frames the
+    /// outbound fast path sends in the kernel (--outbound-fastpath) always
+    /// go through the member's qdisc.
     #[arg(long)]
     pub qdisc_bypass: bool,
     /// Hand inbound TCP/UDP data frames to the group interface in the
@@ -179,7 +181,9 @@ pub struct Flags {
     /// group interface or on all interfaces, every frame takes the
     /// user-space path, so the capture sees it; ipmpd looks every 50 ms,
     /// so frames sent in the first moments of a capture may be missing from
-    /// it. The member counters of ipmpstat include the frames the kernel
+    /// it. A program holding such a socket on the group interface for good
+    /// (ISC dhclient does) keeps the fast path off while it runs; the log
+    /// says when the fast path steps aside and when it resumes. The member counters of ipmpstat include the frames the kernel
     /// sent (tx_fast_frames in --json); the group interface's own transmit
     /// statistics (ip -s link) do not. If the kernel refuses the program,
     /// ipmpd logs a warning and uses the user-space path.
