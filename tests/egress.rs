@@ -70,6 +70,9 @@ const PER_FLOW: u64 = 10;
 const TCP_BYTES: u64 = 16 << 20;
 /// Bound on each TCP transfer, in seconds (`timeout`).
 const TCP_TIMEOUT_S: &str = "120";
+/// The TCP transfer while tcpdump watches ipmp0: small, tcpdump prints
+/// every segment.
+const TCP_DURING_CAPTURE: u64 = 1 << 20;
 /// How long a daemon may take to log a reaction (a capture seen, a
 /// reload, a failover).
 const REACTION: Duration = Duration::from_secs(10);
@@ -289,9 +292,22 @@ fn wait_v6(lab: &Lab, d: &Proc) {
     assert!(up, "{}\n{}", ipmpstat(lab, &["-a"]).1, d.stderr_text());
 }
 
+/// Waits until every member is active: a group turns ready (its data
+/// address) as its first member is, and a round before the others join
+/// would find all flows on one.
+fn wait_all_active(lab: &Lab) {
+    let all = wait_until(REACTION, || {
+        let (_, j, _) = ipmpstat(lab, &["-i", "--json"]);
+        let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+        groups[0].members.len() == MEMBERS.len() && groups[0].members.iter().all(|m| m.active)
+    });
+    assert!(all, "{}", ipmpstat(lab, &["-i"]).1);
+}
+
 /// Neighbour entries for the router resolved both ways (ARP and NDP go
 /// through user space), so the flows' first datagrams do not wait.
 fn resolve_router(lab: &Lab) {
+    wait_all_active(lab);
     assert!(lab.ping("host", ROUTER_IP, 3).clean());
     assert!(lab.ping("host", ROUTER6, 3).clean());
 }
@@ -400,6 +416,7 @@ fn the_kernel_sends_each_flow_by_the_member_user_space_would() {
 fn failover_moves_only_the_failed_members_flows_and_stays_in_the_kernel() {
     let lab = Lab::new("eg-fail");
     let _d = start_tutorial(&lab);
+    wait_all_active(&lab);
     assert!(lab.ping("host", ROUTER_IP, 3).clean());
     let before = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7121, 45000);
     assert_all_fast(&before, "before");
@@ -444,6 +461,7 @@ fn failover_moves_only_the_failed_members_flows_and_stays_in_the_kernel() {
 fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
     let lab = Lab::new("eg-dump");
     let d = start_tutorial(&lab);
+    wait_all_active(&lab);
     assert!(lab.ping("host", ROUTER_IP, 3).clean());
     let count = |what: &str| d.stderr_text().matches(what).count();
     // Without a capture the flows leave in the kernel, past ipmp0's taps.
@@ -472,23 +490,32 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
         "during the capture",
         ("host", "router"),
         (ROUTER_IP, "5303"),
-        1 << 20,
+        TCP_DURING_CAPTURE,
         TCP_TIMEOUT_S,
     );
     let (f1, _) = total_fast(&lab);
-    assert_eq!(f1, f0, "the fast path sent frames while tcpdump watched ipmp0");
-    assert_eq!(r.fast_total(), 0);
     let out = stop_capture(dump);
     let udp = out
         .lines()
         .filter(|l| l.contains(&format!("> {ROUTER_IP}.7132: UDP")))
         .count() as u64;
     assert_eq!(udp, u64::from(FLOWS) * PER_FLOW, "tcpdump -i ipmp0 saw:\n{out}");
-    let tcp = out
+    // TCP payload bytes in the capture (its last `length N`): all of the
+    // transfer's, at least (a retransmission counts twice).
+    let tcp: u64 = out
         .lines()
         .filter(|l| l.contains(&format!("> {ROUTER_IP}.5303: ")))
-        .count();
-    assert!(tcp > 0, "no TCP in the capture:\n{out}");
+        .filter_map(|l| {
+            l.rsplit_once("length ")
+                .and_then(|(_, n)| n.trim().parse::<u64>().ok())
+        })
+        .sum();
+    assert!(
+        tcp >= TCP_DURING_CAPTURE,
+        "{tcp} TCP bytes in the capture:\n{out}"
+    );
+    assert_eq!(f1, f0, "the fast path sent frames while tcpdump watched ipmp0");
+    assert_eq!(r.fast_total(), 0);
 
     assert!(
         wait_until(REACTION, || count(CAPTURE_GONE) == 1),
