@@ -76,6 +76,9 @@ const TCP_DURING_CAPTURE: u64 = 1 << 20;
 /// How long a daemon may take to log a reaction (a capture seen, a
 /// reload, a failover).
 const REACTION: Duration = Duration::from_secs(10);
+/// How long a repaired member may take to be active again (link up,
+/// probes answered: a few probe intervals of the default detection time).
+const REPAIR: Duration = Duration::from_secs(60);
 /// The daemon's log lines when a capture on ipmp0 opens and closes.
 const CAPTURE_OPEN: &str = "a packet capture is open on ipmp0";
 const CAPTURE_GONE: &str = "outbound fast path resumed";
@@ -296,7 +299,11 @@ fn wait_v6(lab: &Lab, d: &Proc) {
 /// address) as its first member is, and a round before the others join
 /// would find all flows on one.
 fn wait_all_active(lab: &Lab) {
-    let all = wait_until(REACTION, || {
+    wait_all_active_within(lab, REACTION);
+}
+
+fn wait_all_active_within(lab: &Lab, timeout: Duration) {
+    let all = wait_until(timeout, || {
         let (_, j, _) = ipmpstat(lab, &["-i", "--json"]);
         let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
         groups[0].members.len() == MEMBERS.len() && groups[0].members.iter().all(|m| m.active)
@@ -341,6 +348,36 @@ fn outbound_tcp_and_udp_leave_in_the_kernel_intact_and_spread() {
             r.members_used() > 1,
             "to {dst}: all flows on one member: {:?}",
             r.member_of
+        );
+    }
+    // The metrics show the same counters, within tx_frames and tx_bytes.
+    let first = counters(&lab);
+    let (_, metrics, _) = ipmpstat(&lab, &["--metrics"]);
+    let last = counters(&lab);
+    for m in MEMBERS {
+        let metric = |name: &str| -> u64 {
+            let key = format!("{name}{{group=\"production0\",interface=\"{m}\"}} ");
+            let line = metrics
+                .lines()
+                .find(|l| l.starts_with(&key))
+                .unwrap_or_else(|| panic!("no {key}in:\n{metrics}"));
+            line[key.len()..].trim().parse().expect("a number")
+        };
+        let (a, b) = (&first[m], &last[m]);
+        let frames = metric("ipmpd_member_tx_fast_frames_total");
+        let bytes = metric("ipmpd_member_tx_fast_bytes_total");
+        assert!(a.tx_fast_frames > 0, "{m}: {a:?}");
+        assert!(
+            (a.tx_fast_frames..=b.tx_fast_frames).contains(&frames),
+            "{m}: {frames}"
+        );
+        assert!(
+            (a.tx_fast_bytes..=b.tx_fast_bytes).contains(&bytes),
+            "{m}: {bytes}"
+        );
+        assert!(
+            a.tx_frames >= a.tx_fast_frames && a.tx_bytes >= a.tx_fast_bytes,
+            "{m}: {a:?}"
         );
     }
 }
@@ -455,6 +492,12 @@ fn failover_moves_only_the_failed_members_flows_and_stays_in_the_kernel() {
         before.member_of.values().any(|m| *m == cut),
         "no flow was on {cut}"
     );
+
+    // Repaired: every flow again leaves in the kernel, none lost.
+    lab.restore(&cut);
+    wait_all_active_within(&lab, REPAIR);
+    let repaired = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7121, 45000);
+    assert_all_fast(&repaired, "after the repair");
 }
 
 #[test]
