@@ -21,8 +21,9 @@ const ROUTER6: &str = "2001:db8::1";
 
 /// `recv ADDR PORT`: per source port, the datagrams received and the
 /// distinct ones, once none came for a while. `send SRC DST DPORT SPORT0
-/// FLOWS PER`: FLOWS flows (source ports SPORT0..), PER numbered datagrams
-/// each, interleaved and paced.
+/// FLOWS PER [SIZE [OPTIONS]]`: FLOWS flows (source ports SPORT0..), PER
+/// numbered datagrams of SIZE bytes (64) each, interleaved and paced, with
+/// IPv4 options or an IPv6 hop-by-hop header OPTIONS (hex) if given.
 const FLOWS_PY: &str = r#"
 import socket, sys, time
 mode = sys.argv[1]
@@ -52,14 +53,19 @@ if mode == "recv":
 else:
     src, dst = sys.argv[2], sys.argv[3]
     dport, sport0, flows, per = map(int, sys.argv[4:8])
+    size = int(sys.argv[8]) if len(sys.argv) > 8 else 64
     socks = []
     for i in range(flows):
         s = socket.socket(fam(dst), socket.SOCK_DGRAM)
+        if len(sys.argv) > 9 and fam(dst) == socket.AF_INET:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, bytes.fromhex(sys.argv[9]))
+        elif len(sys.argv) > 9:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_HOPOPTS, bytes.fromhex(sys.argv[9]))
         s.bind((src, sport0 + i))
         socks.append(s)
     for k in range(per):
         for s in socks:
-            s.sendto(k.to_bytes(4, "big") + b"z" * 60, (dst, dport))
+            s.sendto(k.to_bytes(4, "big") + b"z" * (size - 4), (dst, dport))
             time.sleep(0.001)
 "#;
 /// Flows per round: with three members, all on one by chance is 3^-23.
@@ -73,6 +79,36 @@ const TCP_TIMEOUT_S: &str = "120";
 /// The TCP transfer while tcpdump watches ipmp0: small, tcpdump prints
 /// every segment.
 const TCP_DURING_CAPTURE: u64 = 1 << 20;
+/// `IFNAME SRC_MAC DST_MAC SRC_IP DST_IP PORT N VID`: N UDP frames built by
+/// hand and written on IFNAME, with an 802.1Q tag of VID in the frame.
+const RAW_PY: &str = r#"
+import socket, struct, sys, time
+ifname, smac, dmac, sip, dip, port, n, vid = sys.argv[1:9]
+def csum(h):
+    t = sum(struct.unpack("!10H", h)); t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return (~t) & 0xffff
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((ifname, 0))
+tag = struct.pack("!HH", 0x8100, int(vid))
+for i in range(int(n)):
+    payload = i.to_bytes(8, "big") + b"v" * 56
+    udp = struct.pack("!HHHH", 4000, int(port), 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                     socket.inet_aton(sip), socket.inet_aton(dip))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    s.send(bytes.fromhex(dmac) + bytes.fromhex(smac) + tag + b"\x08\x00" + ip + udp)
+    time.sleep(0.001)
+"#;
+/// The VLAN of the tagged frames, and how many.
+const VLAN_ID: &str = "5";
+const TAGGED: u64 = 100;
+/// IPv4 options: three no-operations and the end of the list (a header of
+/// six words).
+const IPV4_NOPS: &str = "01010100";
+/// An IPv6 hop-by-hop header holding only padding (PadN of 4 bytes).
+const IPV6_HOP_BY_HOP: &str = "0000010400000000";
+/// A datagram bigger than the members' MTU: sent in IPv4 fragments.
+const FRAGMENTED_SIZE: &str = "3000";
 /// How long a daemon may take to log a reaction (a capture seen, a
 /// reload, a failover).
 const REACTION: Duration = Duration::from_secs(10);
@@ -109,6 +145,10 @@ fn stop_capture(mut p: Proc) -> String {
     p.signal(libc::SIGINT);
     p.wait_timeout(Duration::from_secs(5));
     p.stdout_text()
+}
+
+fn hex(mac: &[u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// (source MAC, source port) of a `tcpdump -e` line of a UDP or TCP
@@ -167,49 +207,27 @@ impl Round {
 }
 
 /// Sends [`FLOWS`] UDP flows of [`PER_FLOW`] datagrams from `src` in the
-/// host to `dst:dport` on the router, with captures on the switch ports
-/// of `watch` (the members that have carrier). Panics unless every
-/// datagram arrived exactly once, each flow left by one member only,
-/// and with that member's MAC as source.
-fn round(lab: &Lab, watch: &[&str], (src, dst): (&str, &str), dport: u16, sport0: u16) -> Round {
+/// host to `dst:dport` on the router (`extra`: the sender's SIZE and
+/// IP_OPTIONS in hex); panics unless every datagram arrived exactly once.
+fn send_flows(lab: &Lab, (src, dst): (&str, &str), dport: u16, sport0: u16, extra: &[&str]) {
     let dport_s = dport.to_string();
-    let filter = format!("udp and dst port {dport}");
-    let caps: Vec<(String, Proc)> = watch
-        .iter()
-        .map(|m| {
-            let (ns, port) = switch_port(m);
-            let p = tcpdump(lab, ns, &["-e", "-Q", "in", "-i", &port, &filter]);
-            (m.to_string(), p)
-        })
-        .collect();
     let rx = lab.spawn("router", "python3", &["-c", FLOWS_PY, "recv", dst, &dport_s]);
     assert!(
         wait_until(REACTION, || rx.stdout_text().contains("listening")),
         "receiver did not start: {}",
         rx.stderr_text()
     );
-    let before = fast_frames(lab);
-    lab.exec_ok(
-        "host",
-        &[
-            "python3",
-            "-c",
-            FLOWS_PY,
-            "send",
-            src,
-            dst,
-            &dport_s,
-            &sport0.to_string(),
-            &FLOWS.to_string(),
-            &PER_FLOW.to_string(),
-        ],
-    );
+    let (sport0_s, flows_s, per_s) = (sport0.to_string(), FLOWS.to_string(), PER_FLOW.to_string());
+    let mut cmd = vec![
+        "python3", "-c", FLOWS_PY, "send", src, dst, &dport_s, &sport0_s, &flows_s, &per_s,
+    ];
+    cmd.extend_from_slice(extra);
+    lab.exec_ok("host", &cmd);
     assert!(
         wait_until(Duration::from_secs(30), || rx.stdout_text().contains("done")),
         "receiver did not end: {}",
         rx.stderr_text()
     );
-    let after = fast_frames(lab);
     let got = rx.stdout_text();
     let flows: Vec<String> = got
         .lines()
@@ -219,7 +237,30 @@ fn round(lab: &Lab, watch: &[&str], (src, dst): (&str, &str), dport: u16, sport0
     let expect: Vec<String> = (0..FLOWS)
         .map(|i| format!("flow {} {PER_FLOW} {PER_FLOW}", sport0 + i))
         .collect();
-    assert_eq!(flows, expect, "{src} -> {dst}: each datagram of each flow once");
+    assert_eq!(
+        flows, expect,
+        "{src} -> {dst} {extra:?}: each datagram of each flow once"
+    );
+}
+
+/// Sends [`FLOWS`] UDP flows of [`PER_FLOW`] datagrams from `src` in the
+/// host to `dst:dport` on the router, with captures on the switch ports
+/// of `watch` (the members that have carrier). Panics unless every
+/// datagram arrived exactly once, each flow left by one member only,
+/// and with that member's MAC as source.
+fn round(lab: &Lab, watch: &[&str], (src, dst): (&str, &str), dport: u16, sport0: u16) -> Round {
+    let filter = format!("udp and dst port {dport}");
+    let caps: Vec<(String, Proc)> = watch
+        .iter()
+        .map(|m| {
+            let (ns, port) = switch_port(m);
+            let p = tcpdump(lab, ns, &["-e", "-Q", "in", "-i", &port, &filter]);
+            (m.to_string(), p)
+        })
+        .collect();
+    let before = fast_frames(lab);
+    send_flows(lab, (src, dst), dport, sport0, &[]);
+    let after = fast_frames(lab);
 
     let mut member_of: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
     let mut per_flow: BTreeMap<u16, u64> = BTreeMap::new();
@@ -596,6 +637,68 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
     );
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7135, 49000);
     assert_all_fast(&r, "after tcpdump -i any");
+}
+
+#[test]
+fn frames_the_program_does_not_take_leave_through_user_space() {
+    let lab = Lab::new("eg-other");
+    let _d = start_dual(&lab, &[]);
+    resolve_router(&lab);
+    // Tagged frames, written on ipmp0 by a packet socket (no 802.1Q
+    // module needed): the router sees each once, still tagged.
+    let dump = tcpdump(
+        &lab,
+        "router",
+        &["-e", "-i", "r0", "vlan and udp and dst port 7149"],
+    );
+    let (f0, _) = total_fast(&lab);
+    lab.exec_ok(
+        "host",
+        &[
+            "python3",
+            "-c",
+            RAW_PY,
+            "ipmp0",
+            &hex(&lab.mac("host", "ipmp0")),
+            &hex(&lab.mac("router", "r0")),
+            DATA,
+            ROUTER_IP,
+            "7149",
+            &TAGGED.to_string(),
+            VLAN_ID,
+        ],
+    );
+    let out = stop_capture(dump);
+    let tagged = out
+        .lines()
+        .filter(|l| l.contains(&format!("vlan {VLAN_ID},")))
+        .count() as u64;
+    assert_eq!(tagged, TAGGED, "tagged frames at the router:\n{out}");
+    let (f1, _) = total_fast(&lab);
+    assert_eq!(f1, f0, "VLAN-tagged: the fast path sent frames");
+
+    let cases: [(&str, (&str, &str), &[&str]); 3] = [
+        ("IPv4 options", (DATA, ROUTER_IP), &["64", IPV4_NOPS]),
+        ("IPv4 fragments", (DATA, ROUTER_IP), &[FRAGMENTED_SIZE]),
+        (
+            "IPv6 hop-by-hop header",
+            (DATA6, ROUTER6),
+            &["64", IPV6_HOP_BY_HOP],
+        ),
+    ];
+    for (i, (what, (src, dst), extra)) in cases.into_iter().enumerate() {
+        let (f0, _) = total_fast(&lab);
+        let port = 7150 + i as u16;
+        send_flows(&lab, (src, dst), port, 51000 + 100 * i as u16, extra);
+        let (f1, _) = total_fast(&lab);
+        assert_eq!(f1, f0, "{what}: the fast path sent frames");
+    }
+    // The same flows as plain datagrams leave in the kernel.
+    let (f0, _) = total_fast(&lab);
+    send_flows(&lab, (DATA, ROUTER_IP), 7160, 52000, &[]);
+    send_flows(&lab, (DATA6, ROUTER6), 7161, 52000, &[]);
+    let (f1, _) = total_fast(&lab);
+    assert!(f1 - f0 >= 2 * u64::from(FLOWS) * PER_FLOW, "{f0} -> {f1}");
 }
 
 /// Traffic flows, and nothing leaves in the kernel: the counters of the
