@@ -423,36 +423,62 @@ fn outbound_tcp_and_udp_leave_in_the_kernel_intact_and_spread() {
     }
 }
 
-#[test]
-fn the_kernel_sends_each_flow_by_the_member_user_space_would() {
-    let lab = Lab::new("eg-same");
+/// Starts the tutorial's group, with an IPv6 data address, from a file
+/// that sets `outbound_fastpath = ON`; returns the daemon, a function that
+/// rewrites the file with another value.
+fn from_file(lab: &Lab, on: bool) -> (Proc, impl Fn(bool)) {
     let dir = lab.dir.join("etc");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("production0.toml");
-    let with = |on: bool| {
+    let with = move |on: bool| {
         let mut t = format!("outbound_fastpath = {on}\ndata = [\"192.0.2.200/24\", \"{DATA6_PREFIX}\"]\n");
         for m in MEMBERS {
             t.push_str(&format!("[[member]]\nname = \"{m}\"\n"));
         }
         std::fs::write(&file, t).unwrap();
     };
-    with(true);
+    with(on);
     let d = start(
-        &lab,
+        lab,
         &strings(&["--group", "production0", "--config-dir", &dir.to_string_lossy()]),
         "ipmp0",
         DATA,
     );
-    wait_v6(&lab, &d);
-    resolve_router(&lab);
-    let reloads = |n: usize| {
-        wait_until(REACTION, || {
-            d.stderr_text()
-                .matches("configuration of group production0 reloaded")
-                .count()
-                >= n
-        })
-    };
+    wait_v6(lab, &d);
+    resolve_router(lab);
+    (d, with)
+}
+
+/// Waits until the daemon logged its Nth reload.
+fn reloads(d: &Proc, n: usize) -> bool {
+    wait_until(REACTION, || {
+        d.stderr_text()
+            .matches("configuration of group production0 reloaded")
+            .count()
+            >= n
+    })
+}
+
+#[test]
+fn a_reload_attaches_the_program_when_the_file_turns_it_on() {
+    let lab = Lab::new("eg-late");
+    let (d, with) = from_file(&lab, false);
+    let user = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7115, 43500);
+    assert_eq!(user.fast_total(), 0, "off in the file: {:?}", user.fast);
+    assert!(!ipmpstat(&lab, &["-i", "--json"]).1.contains("tx_fast"));
+    with(true);
+    d.signal(libc::SIGHUP);
+    assert!(reloads(&d, 1), "{}", d.stderr_text());
+    let kernel = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7115, 43500);
+    assert_all_fast(&kernel, "on after the reload");
+    assert!(kernel.fast_total() >= u64::from(FLOWS) * PER_FLOW);
+    assert_eq!(kernel.member_of, user.member_of, "the same members");
+}
+
+#[test]
+fn the_kernel_sends_each_flow_by_the_member_user_space_would() {
+    let lab = Lab::new("eg-same");
+    let (d, with) = from_file(&lab, true);
     let families = [(DATA, ROUTER_IP, 7111, 43000), (DATA6, ROUTER6, 7112, 44000)];
     let kernel: Vec<Round> = families
         .iter()
@@ -470,7 +496,7 @@ fn the_kernel_sends_each_flow_by_the_member_user_space_would() {
 
     with(false);
     d.signal(libc::SIGHUP);
-    assert!(reloads(1), "{}", d.stderr_text());
+    assert!(reloads(&d, 1), "{}", d.stderr_text());
     for (r, &(s, t, dp, sp)) in kernel.iter().zip(&families) {
         let user = round(&lab, &MEMBERS, (s, t), dp, sp);
         assert_eq!(user.fast_total(), 0, "to {t}: off, yet {:?}", user.fast);
@@ -483,7 +509,7 @@ fn the_kernel_sends_each_flow_by_the_member_user_space_would() {
     // And back: the kernel again, by the same members.
     with(true);
     d.signal(libc::SIGHUP);
-    assert!(reloads(2), "{}", d.stderr_text());
+    assert!(reloads(&d, 2), "{}", d.stderr_text());
     let (s, t, dp, sp) = families[0];
     let again = round(&lab, &MEMBERS, (s, t), dp, sp);
     assert_all_fast(&again, t);
