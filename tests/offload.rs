@@ -5,6 +5,9 @@
 //! members' features (`ethtool -K`, in the host namespace) before the
 //! tutorial's group starts, checks the kernel took them, then sends
 //! 256 MiB each way, SHA-256 of what was sent against what was received.
+//! Outbound, the host's bytes leave by ipmp0's tcx program (the outbound
+//! fast path) unless a case turns it off, so the user-space path is one
+//! case of its own.
 
 mod common;
 
@@ -23,8 +26,17 @@ const XFER_PORT: &str = "5203";
 type Features<'a> = &'a [(&'a str, &'a str)];
 
 /// Applies `ethtool -K M ARGS` to every member, checks `expect` in
-/// `ethtool -k M`, starts the tutorial group and transfers both ways.
-fn transfers_intact_with(tag: &str, what: &str, args: &[&str], expect: Features) {
+/// `ethtool -k M`, starts the tutorial group (with `daemon_args` more) and
+/// transfers both ways. `outbound_fast`: whether the outbound fast path is
+/// on, so the host's bytes must leave in the kernel (or must not).
+fn transfers_intact_with(
+    tag: &str,
+    what: &str,
+    args: &[&str],
+    expect: Features,
+    daemon_args: &[&str],
+    outbound_fast: bool,
+) {
     let lab = Lab::new(tag);
     for m in MEMBERS {
         let mut cmd = vec!["ethtool", "-K", m];
@@ -39,9 +51,12 @@ fn transfers_intact_with(tag: &str, what: &str, args: &[&str], expect: Features)
             );
         }
     }
-    let d = start_tutorial(&lab);
+    let mut daemon = tutorial_args();
+    daemon.extend(strings(daemon_args));
+    let d = start(&lab, &daemon, "ipmp0", DATA);
     // host -> router, then router -> host (to the data address); the bytes
-    // cross ipmp0 (the stack's tx is what the daemon reads from the TAP).
+    // cross ipmp0 (the stack's tx is what the daemon reads from the TAP, or
+    // what the outbound fast path sends).
     for (sender, receiver, at, counter) in [
         ("host", "router", ROUTER_IP, "tx_bytes"),
         ("router", "host", DATA, "rx_bytes"),
@@ -55,30 +70,47 @@ fn transfers_intact_with(tag: &str, what: &str, args: &[&str], expect: Features)
             TRANSFER_BYTES,
             TRANSFER_TIMEOUT_S,
         );
-        let crossed = ipmp0_bytes(&lab, counter) - before;
+        let after = ipmp0_bytes(&lab, counter);
+        let crossed = (after.0 + after.1) - (before.0 + before.1);
         assert!(
             crossed >= TRANSFER_BYTES,
             "{what}: {sender} -> {receiver}: only {crossed} bytes crossed ipmp0 ({counter})"
         );
+        if counter == "tx_bytes" {
+            let fast = after.1 - before.1;
+            if outbound_fast {
+                assert!(
+                    fast >= TRANSFER_BYTES,
+                    "{what}: the outbound fast path sent only {fast} bytes"
+                );
+            } else {
+                assert_eq!(fast, 0, "{what}: the outbound fast path sent bytes");
+            }
+        }
     }
     drop(d);
 }
 
-/// A byte counter of ipmp0 in the host (`/sys/class/net/ipmp0/statistics`),
-/// plus what the kernel's fast paths moved past the TAP: the kernel counts
-/// no device statistics for a tcx redirect, the daemon counts those bytes
-/// per member (into ipmp0 `rx_fast_bytes`, out of it `tx_fast_bytes`).
-fn ipmp0_bytes(lab: &Lab, counter: &str) -> u64 {
+/// A byte counter of ipmp0 in the host (`/sys/class/net/ipmp0/statistics`)
+/// and what the fast path of that direction moved past it: the kernel
+/// counts no device statistics for a tcx redirect (the members' inbound
+/// programs into ipmp0, ipmp0's outbound one out of a member), the daemon
+/// counts those bytes per member (`rx_fast_bytes`, `tx_fast_bytes`).
+fn ipmp0_bytes(lab: &Lab, counter: &str) -> (u64, u64) {
     let path = format!("/sys/class/net/ipmp0/statistics/{counter}");
     let v = lab.exec_ok("host", &["cat", &path]);
     let dev: u64 = v.trim().parse().unwrap_or_else(|e| panic!("{path}: {v:?}: {e}"));
     let (_, j, _) = ipmpstat(lab, &["-i", "--json"]);
     let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
-    let fast = |c: &ipmpd::control::Counters| match counter {
-        "rx_bytes" => c.rx_fast_bytes,
-        _ => c.tx_fast_bytes,
-    };
-    dev + groups[0].members.iter().map(|m| fast(&m.counters)).sum::<u64>()
+    let fast = groups[0]
+        .members
+        .iter()
+        .map(|m| match counter {
+            "rx_bytes" => m.counters.rx_fast_bytes,
+            _ => m.counters.tx_fast_bytes,
+        })
+        .sum::<u64>();
+    (dev, fast)
 }
 
 #[test]
@@ -93,6 +125,25 @@ fn tcp_each_way_arrives_intact_with_offloads_on() {
             ("tx-checksumming", "on"),
             ("generic-receive-offload", "on"),
         ],
+        &[],
+        true,
+    );
+}
+
+#[test]
+fn tcp_each_way_arrives_intact_with_offloads_on_and_the_outbound_fast_path_off() {
+    transfers_intact_with(
+        "offuser",
+        "offloads on, GRO on, outbound through ipmpd",
+        &["tso", "on", "gso", "on", "tx", "on", "gro", "on"],
+        &[
+            ("tcp-segmentation-offload", "on"),
+            ("generic-segmentation-offload", "on"),
+            ("tx-checksumming", "on"),
+            ("generic-receive-offload", "on"),
+        ],
+        &["--outbound-fastpath", "off"],
+        false,
     );
 }
 
@@ -107,6 +158,8 @@ fn tcp_each_way_arrives_intact_with_software_segmentation_and_checksums() {
             ("generic-segmentation-offload", "off"),
             ("tx-checksumming", "off"),
         ],
+        &[],
+        true,
     );
 }
 
@@ -117,5 +170,7 @@ fn tcp_each_way_arrives_intact_with_gro_off() {
         "GRO off",
         &["gro", "off"],
         &[("generic-receive-offload", "off")],
+        &[],
+        true,
     );
 }
