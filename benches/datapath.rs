@@ -175,6 +175,8 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
 
+        egress_program(c, &p, size);
+
         let mut g = c.benchmark_group(format!("inbound_{size}B"));
         g.throughput(Throughput::ElementsAndBytes {
             elements: 1,
@@ -243,6 +245,54 @@ fn bench(c: &mut Criterion) {
         })
     });
 }
+
+/// The outbound fast path's eBPF program on the same frames, run by the
+/// kernel (BPF_PROG_TEST_RUN, timed by the kernel per run): its whole
+/// decision, flow hash, table lookup, source MAC store, count and redirect.
+/// Needs root and bpf(2); skipped (with a line saying so) without them.
+fn egress_program(c: &mut Criterion, p: &Plan, size: usize) {
+    use ipmpd::datapath::egress::{program, table, COUNTER_SIZE, COUNTER_SLOTS, TABLE_SIZE};
+    use ipmpd::sys::bpf::{load_named, test_run_timed, ArrayMap, EGRESS_PROG_NAME};
+    let setup = || -> std::io::Result<_> {
+        let tbl = ArrayMap::new(TABLE_SIZE as u32, 1)?;
+        tbl.write(0, &table(p, |s| Some(100 + u32::from(s)), true))?;
+        let counters = ArrayMap::new(COUNTER_SIZE as u32, COUNTER_SLOTS)?;
+        let insns = program(p.seed, tbl.raw_fd(), counters.raw_fd())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok((load_named(&insns, EGRESS_PROG_NAME)?, tbl, counters))
+    };
+    let (prog, _tbl, _counters) = match setup() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("egress_{size}B: skipped, the kernel program cannot be loaded here: {e}");
+            return;
+        }
+    };
+    let mut g = c.benchmark_group(format!("egress_{size}B"));
+    g.throughput(Throughput::ElementsAndBytes {
+        elements: 1,
+        bytes: size as u64,
+    });
+    let v4 = frames(size, ROUTER_MAC, GROUP_MAC);
+    let v6 = frames6(size, ROUTER_MAC, GROUP_MAC, V6::Tcp);
+    for (name, fs) in [("kernel_program_ipv4_tcp", &v4), ("kernel_program_ipv6_tcp", &v6)] {
+        let mut i = 0;
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                // The kernel's own clock, per run, over one flow at a time.
+                i = (i + 1) % FLOWS;
+                let repeat = u32::try_from(iters).unwrap_or(u32::MAX).max(1);
+                let (ret, ns) = test_run_timed(&prog, &fs[i], repeat).expect("test run");
+                assert_eq!(ret, TC_ACT_REDIRECT, "the program takes the frame");
+                std::time::Duration::from_nanos(u64::from(ns) * iters)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// tc verdict of a redirect (TC_ACT_REDIRECT).
+const TC_ACT_REDIRECT: u32 = 7;
 
 criterion_group!(benches, bench);
 criterion_main!(benches);

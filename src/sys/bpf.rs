@@ -352,6 +352,21 @@ pub fn test_run(prog: &OwnedFd, frame: &[u8]) -> io::Result<(u32, Vec<u8>)> {
     Ok((attr.retval, out))
 }
 
+/// Runs a loaded program `repeat` times on `frame` in the kernel: its
+/// return value and the kernel's average time per run in ns (for the
+/// benchmark of the fast paths' programs).
+pub fn test_run_timed(prog: &OwnedFd, frame: &[u8], repeat: u32) -> io::Result<(u32, u32)> {
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: frame.len() as u32,
+        data_in: frame.as_ptr() as u64,
+        repeat,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+    Ok((attr.retval, attr.duration))
+}
+
 /// Loads a tcx (sched_cls) program. A refusal carries the verifier's last
 /// log line.
 pub fn load_program(insns: &[Insn]) -> io::Result<OwnedFd> {
