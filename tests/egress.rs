@@ -775,3 +775,74 @@ fn in_bound_mode_user_space_sends_everything_by_the_bound_member() {
         r.member_of
     );
 }
+
+/// How long a DHCP client's socket stands before the traffic: several of
+/// the daemon's looks for captures (every 50 ms).
+const SEVERAL_LOOKS: Duration = Duration::from_millis(500);
+
+/// Whether the host has a packet socket for all protocols on ipmp0
+/// (`/proc/net/packet`: Proto 0003, Iface = ipmp0's index).
+fn all_protocols_socket_on_ipmp0(lab: &Lab) -> bool {
+    let index = lab.exec_ok("host", &["cat", "/sys/class/net/ipmp0/ifindex"]);
+    let table = lab.exec_ok("host", &["cat", "/proc/net/packet"]);
+    table.lines().skip(1).any(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        cols.get(3) == Some(&"0003") && cols.get(4) == Some(&index.trim())
+    })
+}
+
+/// ISC dhclient holds a filtered packet socket for all protocols on the
+/// interface it serves, with no receive ring, for as long as it runs: it is
+/// no capture, and the fast path stays on beside it (here with no DHCP
+/// server, so it keeps asking). tcpdump with an expression (a filter too,
+/// and libpcap's ring) still makes it step aside.
+#[test]
+fn a_dhcp_client_on_ipmp0_leaves_the_fast_path_on() {
+    let lab = Lab::new("eg-dhcl");
+    let d = start_tutorial(&lab);
+    wait_all_active(&lab);
+    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    let count = |what: &str| d.stderr_text().matches(what).count();
+    let work = lab.dir.join("dhclient");
+    std::fs::create_dir_all(&work).unwrap();
+    let conf = work.join("dhclient.conf");
+    std::fs::write(&conf, "").unwrap(); // defaults; never the host's /etc/dhcp
+    let p = |f: &str| work.join(f).to_string_lossy().into_owned();
+    let mut client = lab.spawn(
+        "host",
+        "dhclient",
+        &[
+            "-d",
+            "-cf",
+            &p("dhclient.conf"),
+            "-sf",
+            "/bin/true",
+            "-lf",
+            &p("dhclient.leases"),
+            "-pf",
+            &p("dhclient.pid"),
+            "ipmp0",
+        ],
+    );
+    assert!(
+        wait_until(REACTION, || all_protocols_socket_on_ipmp0(&lab)),
+        "dhclient opened no socket on ipmp0: {}",
+        client.stderr_text()
+    );
+    std::thread::sleep(SEVERAL_LOOKS);
+    let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7141, 49000);
+    assert_all_fast(&r, "beside dhclient");
+    assert_eq!(count(CAPTURE_OPEN), 0, "{}", d.stderr_text());
+    assert!(client.running(), "dhclient exited: {}", client.stderr_text());
+
+    let dump = tcpdump(&lab, "host", &["-i", "ipmp0", "udp and dst port 7142"]);
+    assert!(
+        wait_until(REACTION, || count(CAPTURE_OPEN) == 1),
+        "{}",
+        d.stderr_text()
+    );
+    let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7142, 49500);
+    assert_eq!(r.fast_total(), 0, "tcpdump with a filter: {:?}", r.fast);
+    drop(stop_capture(dump));
+    client.stop(Duration::from_secs(5));
+}

@@ -181,9 +181,10 @@ pub struct Flags {
     /// group interface or on all interfaces, every frame takes the
     /// user-space path, so the capture sees it; ipmpd looks every 50 ms,
     /// so frames sent in the first moments of a capture may be missing from
-    /// it. A program holding such a socket on the group interface for good
-    /// (ISC dhclient does) keeps the fast path off while it runs; the log
-    /// says when the fast path steps aside and when it resumes. The member counters of ipmpstat include the frames the kernel
+    /// it. A socket that filters what it takes and maps no receive ring is
+    /// not a capture (a DHCP client's: ISC dhclient, dhcpcd), while
+    /// libpcap's always maps one; the log says when the fast path steps
+    /// aside and when it resumes. The member counters of ipmpstat include the frames the kernel
     /// sent (tx_fast_frames in --json); the group interface's own transmit
     /// statistics (ip -s link) do not. If the kernel refuses the program,
     /// ipmpd logs a warning and uses the user-space path.

@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod messages;
 mod requests;
+pub mod sockdiag;
 #[cfg(test)]
 mod testutil;
 

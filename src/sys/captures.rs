@@ -1,9 +1,15 @@
-//! Whether a packet capture watches an interface: a packet socket for all
-//! protocols (what tcpdump opens) bound to it or to every interface, read
-//! from /proc/net/packet (the daemon's own network namespace). The
-//! outbound fast path sends frames past the group interface's taps, so it
-//! steps aside while one is open.
+//! Whether a packet capture watches an interface. The outbound fast path
+//! sends frames past the group interface's taps, so it steps aside while
+//! one is open. A capture is a packet socket for all protocols (ETH_P_ALL)
+//! bound to the interface or to every interface, unless it filters what it
+//! takes and has no receive ring: libpcap (tcpdump, Wireshark's dumpcap)
+//! always maps a ring, while a DHCP client (ISC dhclient, dhcpcd) holds a
+//! filtered all-protocols socket for good and reads it with recv, and must
+//! not keep the fast path off. Read from the kernel's socket diagnostics
+//! (packet_diag); where those are missing, from /proc/net/packet, which
+//! cannot tell the two apart (every such socket counts).
 
+use crate::netlink::sockdiag::{packet_sockets, PacketSock};
 use std::io::{self, Read};
 
 const PROC_NET_PACKET: &str = "/proc/net/packet";
@@ -32,8 +38,24 @@ pub fn capture_in(text: &str, ifindex: u32) -> bool {
     })
 }
 
-/// Reads /proc/net/packet: is a capture open on `ifindex`?
+/// Whether packet socket `s` is a capture on `ifindex`.
+pub fn is_capture(s: &PacketSock, ifindex: u32) -> bool {
+    s.protocol == ETH_P_ALL && (s.ifindex == 0 || s.ifindex == ifindex) && (s.rx_ring || !s.filter)
+}
+
+/// Is a capture open on `ifindex`? From packet_diag, else /proc/net/packet.
 pub fn capture_open(ifindex: u32) -> io::Result<bool> {
+    match packet_sockets() {
+        Ok(socks) => Ok(socks.iter().any(|s| is_capture(s, ifindex))),
+        Err(e) => {
+            log::debug!("packet_diag: {e}; reading {PROC_NET_PACKET}");
+            capture_in_proc(ifindex)
+        }
+    }
+}
+
+/// Reads /proc/net/packet: is a socket for all protocols open on `ifindex`?
+fn capture_in_proc(ifindex: u32) -> io::Result<bool> {
     let mut text = String::new();
     let n = std::fs::File::open(PROC_NET_PACKET)?
         .take(MAX_READ + 1)
@@ -68,11 +90,63 @@ mod tests {
     }
 
     #[test]
+    fn a_filtered_socket_without_a_ring_is_no_capture() {
+        let tcpdump = PacketSock {
+            protocol: ETH_P_ALL,
+            ifindex: 7,
+            rx_ring: true,
+            filter: true,
+        };
+        assert!(is_capture(&tcpdump, 7));
+        assert!(is_capture(
+            &PacketSock {
+                ifindex: 0,
+                ..tcpdump
+            },
+            7
+        ));
+        assert!(is_capture(
+            &PacketSock {
+                filter: false,
+                ..tcpdump
+            },
+            7
+        ));
+        // A program reading everything with recv, no filter: a capture too.
+        assert!(is_capture(
+            &PacketSock {
+                rx_ring: false,
+                filter: false,
+                ..tcpdump
+            },
+            7
+        ));
+        let dhclient = PacketSock {
+            rx_ring: false,
+            ..tcpdump
+        };
+        assert!(!is_capture(&dhclient, 7));
+        assert!(!is_capture(
+            &PacketSock {
+                ifindex: 8,
+                ..tcpdump
+            },
+            7
+        ));
+        assert!(!is_capture(
+            &PacketSock {
+                protocol: 0x0800,
+                ..tcpdump
+            },
+            7
+        ));
+    }
+
+    #[test]
     fn the_real_file_parses() {
-        // Whatever is open on this host, reading works and an unused
-        // ifindex has no capture unless one listens on all interfaces.
         let text = std::fs::read_to_string(PROC_NET_PACKET).unwrap();
         assert!(text.starts_with("sk"));
-        assert_eq!(capture_open(u32::MAX).unwrap(), capture_in(&text, 0));
+        // The host's own namespace: whatever is open, reading works.
+        capture_in_proc(u32::MAX).unwrap();
     }
 }

@@ -1,0 +1,251 @@
+//! The packet sockets of this network namespace, from the kernel's socket
+//! diagnostics (NETLINK_SOCK_DIAG, packet_diag): each one's protocol,
+//! interface, and whether it has a receive ring or a filter. The outbound
+//! fast path tells a packet capture (libpcap maps a receive ring) from a
+//! DHCP client (ISC dhclient and dhcpcd hold a filtered all-protocols
+//! socket with no ring) with it.
+
+use super::messages::for_each_message;
+use super::recv_datagram;
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+use std::io;
+use std::time::Duration;
+
+/// A packet socket as packet_diag reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketSock {
+    /// The protocol it receives (host order; ETH_P_ALL = 3; 0: none yet).
+    pub protocol: u16,
+    /// The interface it is bound to; 0: every interface.
+    pub ifindex: u32,
+    /// A memory-mapped receive ring (PACKET_RX_RING) is set up.
+    pub rx_ring: bool,
+    /// A socket filter is attached.
+    pub filter: bool,
+}
+
+// linux/sock_diag.h, linux/packet_diag.h, linux/netlink.h.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_HDRLEN: usize = 16;
+const PACKET_SHOW_INFO: u32 = 0x1;
+const PACKET_SHOW_RING_CFG: u32 = 0x4;
+const PACKET_SHOW_FILTER: u32 = 0x20;
+const PACKET_DIAG_INFO: u16 = 0;
+const PACKET_DIAG_RX_RING: u16 = 2;
+const PACKET_DIAG_FILTER: u16 = 7;
+/// struct packet_diag_req.
+const REQ_LEN: usize = 20;
+/// struct packet_diag_msg, before its attributes.
+const MSG_LEN: usize = 16;
+/// struct nlattr's header; attributes are 4-aligned.
+const NLA_HDRLEN: usize = 4;
+const NLA_ALIGN: usize = 4;
+/// An attribute's type bits (the high two are flags).
+const NLA_TYPE_MASK: u16 = 0x3fff;
+/// A dump that does not finish within this long is abandoned (the kernel
+/// answers at once; this only bounds the control loop's wait).
+const RECV_TIMEOUT: Duration = Duration::from_millis(100);
+/// Messages read at most from one dump (a socket per message).
+const MAX_SOCKETS: usize = 65_536;
+
+/// Parses one SOCK_DIAG_BY_FAMILY reply's payload; None when it is not a
+/// whole AF_PACKET record.
+pub(crate) fn parse_packet_diag(payload: &[u8]) -> Option<PacketSock> {
+    let head = payload.get(..MSG_LEN)?;
+    if head[0] != libc::AF_PACKET as u8 {
+        return None;
+    }
+    let protocol = u16::from_ne_bytes([head[2], head[3]]);
+    let mut s = PacketSock {
+        protocol,
+        ifindex: 0,
+        rx_ring: false,
+        filter: false,
+    };
+    let mut attrs = &payload[MSG_LEN..];
+    let mut info = false;
+    while attrs.len() >= NLA_HDRLEN {
+        let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
+        let kind = u16::from_ne_bytes([attrs[2], attrs[3]]) & NLA_TYPE_MASK;
+        if len < NLA_HDRLEN || len > attrs.len() {
+            return None;
+        }
+        let body = &attrs[NLA_HDRLEN..len];
+        match kind {
+            PACKET_DIAG_INFO => {
+                // struct packet_diag_info starts with pdi_index.
+                s.ifindex = u32::from_ne_bytes(body.get(..4)?.try_into().ok()?);
+                info = true;
+            }
+            PACKET_DIAG_RX_RING => s.rx_ring = true,
+            PACKET_DIAG_FILTER => s.filter = true,
+            _ => {}
+        }
+        let step = len.div_ceil(NLA_ALIGN) * NLA_ALIGN;
+        attrs = attrs.get(step..).unwrap_or(&[]);
+    }
+    info.then_some(s)
+}
+
+/// The request: every AF_PACKET socket, with its info, ring configuration
+/// and filter.
+fn request(seq: u32) -> Vec<u8> {
+    let mut m = Vec::with_capacity(NLMSG_HDRLEN + REQ_LEN);
+    m.extend_from_slice(&((NLMSG_HDRLEN + REQ_LEN) as u32).to_ne_bytes());
+    m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.push(libc::AF_PACKET as u8);
+    m.push(0); // sdiag_protocol
+    m.extend_from_slice(&[0, 0]); // pad
+    m.extend_from_slice(&0u32.to_ne_bytes()); // pdiag_ino: all
+    m.extend_from_slice(&(PACKET_SHOW_INFO | PACKET_SHOW_RING_CFG | PACKET_SHOW_FILTER).to_ne_bytes());
+    m.extend_from_slice(&[0xff; 8]); // pdiag_cookie: INET_DIAG_NOCOOKIE
+    m
+}
+
+/// Every packet socket of this network namespace. Fails where the kernel
+/// has no packet_diag (CONFIG_PACKET_DIAG).
+pub fn packet_sockets() -> io::Result<Vec<PacketSock>> {
+    let mut sock = Socket::new(NETLINK_SOCK_DIAG)?;
+    sock.bind_auto()?;
+    sock.connect(&SocketAddr::new(0, 0))?;
+    let timeout = libc::timeval {
+        tv_sec: 0,
+        tv_usec: RECV_TIMEOUT.as_micros() as libc::suseconds_t,
+    };
+    crate::sys::setsockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)?;
+    const SEQ: u32 = 1;
+    sock.send(&request(SEQ), 0)?;
+    let mut out = Vec::new();
+    let mut buf = Vec::with_capacity(super::RECV_BUF_LEN);
+    loop {
+        let n = recv_datagram(&sock, &mut buf)?;
+        let mut done: Option<io::Result<()>> = None;
+        for_each_message(&buf[..n], |h, payload| {
+            if h.sequence_number != SEQ || done.is_some() {
+                return Ok(());
+            }
+            match h.message_type {
+                NLMSG_DONE => done = Some(Ok(())),
+                NLMSG_ERROR => {
+                    let errno = payload
+                        .get(..4)
+                        .and_then(|b| b.try_into().ok())
+                        .map(i32::from_ne_bytes)
+                        .unwrap_or(-libc::EIO);
+                    done = Some(Err(io::Error::from_raw_os_error(errno.saturating_neg())));
+                }
+                SOCK_DIAG_BY_FAMILY => {
+                    if let Some(s) = parse_packet_diag(payload) {
+                        out.push(s);
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        if let Some(r) = done {
+            return r.map(|()| out);
+        }
+        if out.len() > MAX_SOCKETS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "too many packet sockets",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut a = ((NLA_HDRLEN + body.len()) as u16).to_ne_bytes().to_vec();
+        a.extend_from_slice(&kind.to_ne_bytes());
+        a.extend_from_slice(body);
+        while a.len() % NLA_ALIGN != 0 {
+            a.push(0);
+        }
+        a
+    }
+
+    fn msg(protocol: u16, attrs: &[Vec<u8>]) -> Vec<u8> {
+        let mut m = vec![libc::AF_PACKET as u8, libc::SOCK_RAW as u8];
+        m.extend_from_slice(&protocol.to_ne_bytes());
+        m.extend_from_slice(&[0; 12]);
+        for a in attrs {
+            m.extend_from_slice(a);
+        }
+        m
+    }
+
+    #[test]
+    fn records_parse_and_broken_ones_do_not() {
+        let info = attr(PACKET_DIAG_INFO, &[7, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+        let ring = attr(PACKET_DIAG_RX_RING, &[0; 28]);
+        let filter = attr(PACKET_DIAG_FILTER, &[0; 8]);
+        let s = parse_packet_diag(&msg(3, &[info.clone(), ring, filter.clone()])).unwrap();
+        assert_eq!(
+            s,
+            PacketSock {
+                protocol: 3,
+                ifindex: 7,
+                rx_ring: true,
+                filter: true
+            }
+        );
+        let s = parse_packet_diag(&msg(3, &[filter, info.clone()])).unwrap();
+        assert!(!s.rx_ring && s.filter);
+        // No info, a truncated record, an attribute longer than the record,
+        // another family.
+        assert_eq!(parse_packet_diag(&msg(3, &[])), None);
+        assert_eq!(parse_packet_diag(&msg(3, &[info.clone()])[..10]), None);
+        let mut long = msg(3, &[info.clone()]);
+        long[MSG_LEN] = 200;
+        assert_eq!(parse_packet_diag(&long), None);
+        let mut inet = msg(3, &[info]);
+        inet[0] = libc::AF_INET as u8;
+        assert_eq!(parse_packet_diag(&inet), None);
+    }
+
+    /// The kernel lists a socket this test opens (a member data socket on
+    /// lo), with its filter once one is attached. Needs root and
+    /// packet_diag.
+    #[test]
+    fn the_kernel_lists_a_packet_socket_as_it_is() {
+        use crate::sys::packet::{RxSocket, ETH_P_ALL};
+        use crate::sys::testns::{ifindex, in_new_netns, sh};
+        in_new_netns(|| {
+            sh("ip link set lo up");
+            let lo = ifindex("lo");
+            assert!(packet_sockets().unwrap().is_empty());
+            let rx = RxSocket::open(lo, "lo").unwrap();
+            let want = PacketSock {
+                protocol: ETH_P_ALL,
+                ifindex: lo,
+                rx_ring: false,
+                filter: false,
+            };
+            assert_eq!(packet_sockets().unwrap(), vec![want]);
+            rx.set_filter(&[libc::sock_filter {
+                code: crate::sys::cbpf::RET_K,
+                jt: 0,
+                jf: 0,
+                k: u32::MAX,
+            }])
+            .unwrap();
+            let filtered = PacketSock { filter: true, ..want };
+            assert_eq!(packet_sockets().unwrap(), vec![filtered]);
+            drop(rx);
+            assert!(packet_sockets().unwrap().is_empty());
+        });
+    }
+}
