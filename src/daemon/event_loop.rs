@@ -212,6 +212,8 @@ impl Daemon {
                 self.perform(acts);
             }
             netlink::Event::AddrAdded(_) | netlink::Event::AddrRemoved(_) => {}
+            netlink::Event::Qdisc { index } if index == self.tap_index => self.qdiscs_changed(),
+            netlink::Event::Qdisc { .. } => {}
             netlink::Event::Overrun => self.resync()?,
         }
         Ok(())
@@ -282,7 +284,7 @@ impl Daemon {
     }
 
     /// Netlink lost events: re-read the state of the members and of the
-    /// group interface's addresses.
+    /// group interface's addresses and qdiscs.
     pub(super) fn resync(&mut self) -> Result<(), Error> {
         log::warn!("netlink events were lost; re-reading state");
         let links = self.nl.links().map_err(|e| Error::Failed(e.to_string()))?;
@@ -326,6 +328,7 @@ impl Daemon {
             let acts = self.group.handle(group::Event::AddressAdded(*a), now);
             self.perform(acts);
         }
+        self.qdiscs_changed();
         Ok(())
     }
 
