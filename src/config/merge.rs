@@ -182,8 +182,12 @@ pub struct Flags {
     /// user-space path, so the capture sees it; ipmpd looks every 50 ms,
     /// so frames sent in the first moments of a capture may be missing from
     /// it. A program holding such a socket on the group interface for good
-    /// (ISC dhclient does) keeps the fast path off while it runs; the log
-    /// says when the fast path steps aside and when it resumes. The member counters of ipmpstat include the frames the kernel
+    /// (ISC dhclient does) keeps the fast path off while it runs. Traffic
+    /// control on the group interface (a root qdisc such as tbf or htb, or
+    /// a clsact or ingress qdisc) makes the fast path step aside too, so it
+    /// applies to every frame; ipmpd learns of it from netlink at once. The
+    /// log says when the fast path steps aside and when it resumes. The
+    /// member counters of ipmpstat include the frames the kernel
     /// sent (tx_fast_frames in --json); the group interface's own transmit
     /// statistics (ip -s link) do not. If the kernel refuses the program,
     /// ipmpd logs a warning and uses the user-space path.
