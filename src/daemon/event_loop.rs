@@ -134,6 +134,7 @@ impl Daemon {
             for ev in nl_events.drain(..) {
                 self.on_netlink(ev)?;
             }
+            self.reread_qdiscs_if_changed();
             self.drain_probe_queues();
             let now = Instant::now();
             self.poll_probers(now);
@@ -212,7 +213,7 @@ impl Daemon {
                 self.perform(acts);
             }
             netlink::Event::AddrAdded(_) | netlink::Event::AddrRemoved(_) => {}
-            netlink::Event::Qdisc { index } if index == self.tap_index => self.qdiscs_changed(),
+            netlink::Event::Qdisc { index } if index == self.tap_index => self.note_qdisc_event(),
             netlink::Event::Qdisc { .. } => {}
             netlink::Event::Overrun => self.resync()?,
         }
@@ -328,7 +329,7 @@ impl Daemon {
             let acts = self.group.handle(group::Event::AddressAdded(*a), now);
             self.perform(acts);
         }
-        self.qdiscs_changed();
+        self.reread_qdiscs();
         Ok(())
     }
 

@@ -11,7 +11,8 @@
 //! qdisc does not touch outbound frames, but it is treated like clsact
 //! (which carries egress filters) for simplicity: both hang at
 //! TC_H_INGRESS. Changes are learnt from RTM_NEWQDISC/RTM_DELQDISC events
-//! (RTNLGRP_TC), each followed by one RTM_GETQDISC dump of ipmp0.
+//! (RTNLGRP_TC): a turn of the control loop that had any for ipmp0 ends
+//! with one RTM_GETQDISC dump of ipmp0.
 
 use super::Daemon;
 use crate::netlink::{QdiscInfo, TC_H_INGRESS, TC_H_ROOT};
@@ -27,6 +28,10 @@ pub(super) struct TcWatch {
     baseline: Option<Vec<(String, u32, u32)>>,
     /// The qdisc kind that makes ipmp0 configured, while it is.
     configured: Option<String>,
+    /// A qdisc event for ipmp0 came since the last read: one dump per
+    /// turn of the control loop however many came (a script building an
+    /// htb tree sends hundreds).
+    changed: bool,
 }
 
 impl TcWatch {
@@ -98,9 +103,23 @@ impl Daemon {
         }
     }
 
-    /// A qdisc of the group interface changed (or netlink lost events):
-    /// reads them again, switching the fast path's table on a change.
-    pub(super) fn qdiscs_changed(&mut self) {
+    /// A qdisc of the group interface changed: read at the end of this
+    /// turn's netlink events ([`Daemon::reread_qdiscs_if_changed`]).
+    pub(super) fn note_qdisc_event(&mut self) {
+        self.tc.changed = true;
+    }
+
+    /// Reads the qdiscs again if an event said they changed.
+    pub(super) fn reread_qdiscs_if_changed(&mut self) {
+        if self.tc.changed {
+            self.reread_qdiscs();
+        }
+    }
+
+    /// Reads the group interface's qdiscs again (after events, or after
+    /// netlink lost some), switching the fast path's table on a change.
+    pub(super) fn reread_qdiscs(&mut self) {
+        self.tc.changed = false;
         let Some(baseline) = &self.tc.baseline else {
             return;
         };
