@@ -33,7 +33,7 @@ set -euo pipefail
 
 # Debian package of each command.
 declare -A PKG_OF=(
-    [ip]=iproute2 [bridge]=iproute2 [ss]=iproute2 [ethtool]=ethtool [tcpdump]=tcpdump
+    [ip]=iproute2 [bridge]=iproute2 [ss]=iproute2 [tc]=iproute2 [ethtool]=ethtool [tcpdump]=tcpdump
     [iperf3]=iperf3 [ping]=iputils-ping [arping]=arping [python3]=python3 [jq]=jq
     [setpriv]=util-linux [flock]=util-linux [sysctl]=procps [timeout]=coreutils
     [realpath]=coreutils [awk]=mawk [systemd-analyze]=systemd [shellcheck]=shellcheck
@@ -43,7 +43,7 @@ declare -A PKG_OF=(
 )
 # Profiles: lists of needs (a profile may name another).
 declare -A PROFILE=(
-    [lab]="ip bridge ss ethtool sysctl flock awk"
+    [lab]="ip bridge ss tc ethtool sysctl flock awk"
     [demo]="lab rust kernel tcpdump ping"
     [test]="lab rust kernel tcpdump iperf3 ping arping python3 jq setpriv timeout realpath systemd-analyze dhcp ipv6 slaac package man groff readelf gnuplot"
     [dhcp]="dnsmasq dhclient udhcpc dhcpcd"

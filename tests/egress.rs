@@ -1,7 +1,8 @@
 //! The outbound fast path in a namespace lab: ipmp0's tcx egress program
 //! sends TCP and UDP frames out of their flow's member in the kernel, by
 //! the member user space would pick, moves only a failed member's flows,
-//! and steps aside while tcpdump watches ipmp0 or when it is off.
+//! and steps aside while tcpdump watches ipmp0, while ipmp0 has traffic
+//! control (a root qdisc, clsact egress filters), or when it is off.
 //!
 //! Which member a frame left by is read where it enters the switch: a
 //! capture (`tcpdump -Q in`) on each member's switch port, which also shows
@@ -118,6 +119,23 @@ const REPAIR: Duration = Duration::from_secs(60);
 /// The daemon's log lines when a capture on ipmp0 opens and closes.
 const CAPTURE_OPEN: &str = "a packet capture is open on ipmp0";
 const CAPTURE_GONE: &str = "outbound fast path resumed";
+/// The daemon's log lines when traffic control on ipmp0 appears and goes.
+const TC_ON: &str = "traffic control configured on ipmp0";
+const TC_GONE: &str = "no traffic control on ipmp0 any more: outbound fast path resumed";
+/// The administrator's shaping: 1 Mbit/s, the UDP rounds and
+/// [`TCP_SHAPED`] well within its queue.
+const TBF: &[&str] = &[
+    "tc", "qdisc", "add", "dev", "ipmp0", "root", "tbf", "rate", "1mbit", "burst", "32kbit", "latency",
+    "400ms",
+];
+/// The TCP transfer while ipmp0 is shaped: two seconds at its rate.
+const TCP_SHAPED: u64 = 256 << 10;
+/// A clsact egress filter matching every frame, its action a copy to the
+/// loopback (which drops it: not addressed to it), counted.
+const MIRROR_FILTER: &[&str] = &[
+    "tc", "filter", "add", "dev", "ipmp0", "egress", "protocol", "all", "u32", "match", "u32", "0", "0",
+    "action", "mirred", "egress", "mirror", "dev", "lo",
+];
 
 /// The switch namespace and port facing `member`.
 fn switch_port(member: &str) -> (&'static str, String) {
@@ -845,4 +863,117 @@ fn a_dhcp_client_on_ipmp0_leaves_the_fast_path_on() {
     assert_eq!(r.fast_total(), 0, "tcpdump with a filter: {:?}", r.fast);
     drop(stop_capture(dump));
     client.stop(Duration::from_secs(5));
+}
+
+/// (bytes, packets) of the first `Sent N bytes M pkt` after the first
+/// line holding `what` in `tc -s` output.
+fn tc_sent(out: &str, what: &str) -> (u64, u64) {
+    let at = out.find(what).unwrap_or_else(|| panic!("no {what:?} in:\n{out}"));
+    let sent = out[at..]
+        .split("Sent ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no counters after {what:?} in:\n{out}"));
+    let w: Vec<&str> = sent.split_whitespace().collect();
+    match (
+        w.first().and_then(|b| b.parse().ok()),
+        w.get(2).and_then(|p| p.parse().ok()),
+    ) {
+        (Some(b), Some(p)) => (b, p),
+        _ => panic!("unparsed counters after {what:?} in:\n{out}"),
+    }
+}
+
+/// (bytes, packets) ipmp0's tbf root qdisc sent so far.
+fn tbf_sent(lab: &Lab) -> (u64, u64) {
+    let out = lab.exec_ok("host", &["tc", "-s", "qdisc", "show", "dev", "ipmp0"]);
+    tc_sent(&out, "qdisc tbf ")
+}
+
+/// (bytes, packets) the clsact egress filter's copy action took so far.
+fn mirror_sent(lab: &Lab) -> (u64, u64) {
+    let out = lab.exec_ok("host", &["tc", "-s", "filter", "show", "dev", "ipmp0", "egress"]);
+    tc_sent(&out, "mirred (Egress Mirror to device lo)")
+}
+
+#[test]
+fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
+    let lab = Lab::new("eg-tc");
+    let d = start_tutorial(&lab);
+    wait_all_active(&lab);
+    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    let count = |what: &str| d.stderr_text().matches(what).count();
+    let datagrams = u64::from(FLOWS) * PER_FLOW;
+
+    // A root qdisc shaping ipmp0: every frame goes through it.
+    lab.exec_ok("host", TBF);
+    assert!(
+        wait_until(REACTION, || count(&format!("{TC_ON} (tbf)")) == 1),
+        "{}",
+        d.stderr_text()
+    );
+    let (f0, _) = total_fast(&lab);
+    let (b0, p0) = tbf_sent(&lab);
+    send_flows(&lab, (DATA, ROUTER_IP), 7171, 53000, &[]);
+    let (_, p1) = tbf_sent(&lab);
+    transfer_intact(
+        &lab,
+        "shaped by tbf",
+        ("host", "router"),
+        (ROUTER_IP, "5306"),
+        TCP_SHAPED,
+        TCP_TIMEOUT_S,
+    );
+    let (b2, _) = tbf_sent(&lab);
+    let (f1, _) = total_fast(&lab);
+    assert_eq!(f1, f0, "the fast path sent frames past ipmp0's tbf");
+    assert!(
+        p1 - p0 >= datagrams,
+        "tbf sent {} packets for {datagrams} datagrams",
+        p1 - p0
+    );
+    assert!(
+        b2 - b0 >= TCP_SHAPED,
+        "tbf sent {} bytes for {TCP_SHAPED} of TCP",
+        b2 - b0
+    );
+
+    lab.exec_ok("host", &["tc", "qdisc", "del", "dev", "ipmp0", "root"]);
+    assert!(
+        wait_until(REACTION, || count(TC_GONE) == 1),
+        "{}",
+        d.stderr_text()
+    );
+    let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7172, 53500);
+    assert_all_fast(&r, "after the tbf");
+    assert!(r.fast_total() >= datagrams);
+
+    // clsact with an egress filter: every frame passes it.
+    lab.exec_ok("host", &["tc", "qdisc", "add", "dev", "ipmp0", "clsact"]);
+    lab.exec_ok("host", MIRROR_FILTER);
+    assert!(
+        wait_until(REACTION, || count(&format!("{TC_ON} (clsact)")) == 1),
+        "{}",
+        d.stderr_text()
+    );
+    let (f0, _) = total_fast(&lab);
+    let (_, m0) = mirror_sent(&lab);
+    send_flows(&lab, (DATA, ROUTER_IP), 7173, 54000, &[]);
+    let (_, m1) = mirror_sent(&lab);
+    let (f1, _) = total_fast(&lab);
+    assert_eq!(f1, f0, "the fast path sent frames past ipmp0's egress filter");
+    assert!(
+        m1 - m0 >= datagrams,
+        "the filter saw {} frames for {datagrams} datagrams",
+        m1 - m0
+    );
+
+    lab.exec_ok("host", &["tc", "qdisc", "del", "dev", "ipmp0", "clsact"]);
+    assert!(
+        wait_until(REACTION, || count(TC_GONE) == 2),
+        "{}",
+        d.stderr_text()
+    );
+    let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7174, 54500);
+    assert_all_fast(&r, "after the clsact");
+    assert_eq!(count(TC_ON), 2, "{}", d.stderr_text());
 }

@@ -183,8 +183,12 @@ pub struct Flags {
     /// so frames sent in the first moments of a capture may be missing from
     /// it. A socket that filters what it takes and maps no receive ring is
     /// not a capture (a DHCP client's: ISC dhclient, dhcpcd), while
-    /// libpcap's always maps one; the log says when the fast path steps
-    /// aside and when it resumes. The member counters of ipmpstat include the frames the kernel
+    /// libpcap's always maps one. Traffic control on the group interface (a
+    /// root qdisc such as tbf or htb, or a clsact or ingress qdisc) makes
+    /// the fast path step aside too, so it applies to every frame; ipmpd
+    /// learns of it from netlink at once. The log says when the fast path
+    /// steps aside and when it resumes. The member counters of ipmpstat
+    /// include the frames the kernel
     /// sent (tx_fast_frames in --json); the group interface's own transmit
     /// statistics (ip -s link) do not. If the kernel refuses the program,
     /// ipmpd logs a warning and uses the user-space path.

@@ -4,7 +4,7 @@
 //! failover is one map write). The table is all zero (every frame to user
 //! space) while the fast path is off, in bound mode, or while a packet
 //! capture is open on the group interface, so the capture sees every
-//! frame.
+//! frame, or while it has traffic control (see `super::tc`), so that applies.
 
 use super::Daemon;
 use crate::datapath::buckets::Slot;
@@ -83,7 +83,11 @@ impl Daemon {
             return;
         };
         let slots = &self.slots;
-        let t = table(plan, |s| slots.taken(s).map(|t| t.ifindex), wanted && !e.capture);
+        let t = table(
+            plan,
+            |s| slots.taken(s).map(|t| t.ifindex),
+            wanted && !e.capture && !self.tc.configured(),
+        );
         if t == e.written {
             return;
         }

@@ -134,6 +134,7 @@ impl Daemon {
             for ev in nl_events.drain(..) {
                 self.on_netlink(ev)?;
             }
+            self.reread_qdiscs_if_changed();
             self.drain_probe_queues();
             let now = Instant::now();
             self.poll_probers(now);
@@ -212,6 +213,8 @@ impl Daemon {
                 self.perform(acts);
             }
             netlink::Event::AddrAdded(_) | netlink::Event::AddrRemoved(_) => {}
+            netlink::Event::Qdisc { index } if index == self.tap_index => self.note_qdisc_event(),
+            netlink::Event::Qdisc { .. } => {}
             netlink::Event::Overrun => self.resync()?,
         }
         Ok(())
@@ -282,7 +285,7 @@ impl Daemon {
     }
 
     /// Netlink lost events: re-read the state of the members and of the
-    /// group interface's addresses.
+    /// group interface's addresses and qdiscs.
     pub(super) fn resync(&mut self) -> Result<(), Error> {
         log::warn!("netlink events were lost; re-reading state");
         let links = self.nl.links().map_err(|e| Error::Failed(e.to_string()))?;
@@ -326,6 +329,7 @@ impl Daemon {
             let acts = self.group.handle(group::Event::AddressAdded(*a), now);
             self.perform(acts);
         }
+        self.reread_qdiscs();
         Ok(())
     }
 

@@ -10,6 +10,8 @@
 //! - `detection`: probers fed with probe frames and the clock, link
 //!   polling, target refresh, gratuitous ARP repetition.
 //! - `reload` (SIGHUP), `status` (the control socket's requests).
+//! - `egress` (the outbound fast path), `tc` (traffic control on the
+//!   group interface, which makes it step aside).
 //! - `teardown`: the reverse of start-up, on every exit.
 //! - `slots` (per-member state), `member` (taking a member over and giving
 //!   it back), `state` (the state file), `rundir` (run directory, pid lock),
@@ -31,6 +33,7 @@ mod slots;
 mod start;
 pub mod state;
 mod status;
+mod tc;
 mod teardown;
 
 pub use reload::Reloader;
@@ -103,6 +106,8 @@ struct Daemon {
     /// The kernel refused the outbound fast path: user space sends every
     /// frame from then on.
     egress_refused: bool,
+    /// Traffic control on the group interface (the fast path steps aside).
+    tc: tc::TcWatch,
     shared: Arc<Shared>,
     /// Per-member configuration, prober and I/O, by slot.
     slots: Slots,

@@ -216,6 +216,7 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         dataplane: None,
         egress: None,
         egress_refused: false,
+        tc: Default::default(),
         shared,
         slots,
         tap,
@@ -252,6 +253,8 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
     }
     d.update_mtu();
     d.nl.set_up(d.tap_index, true).map_err(refused)?;
+    // Up, the TAP has its default qdisc: what counts as no traffic control.
+    d.read_tc_baseline();
     // IPv4 data addresses are bound before the kernel has them, so the
     // first ARP is answered by the right member; an IPv6 one is bound when
     // the kernel reports it past DAD (event loop).

@@ -1,6 +1,7 @@
-//! The non-blocking multicast [`EventSocket`]: link and address change
-//! notifications (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR)
-//! turned into [`Event`]s, and kernel-side losses into [`Event::Overrun`].
+//! The non-blocking multicast [`EventSocket`]: link, address and qdisc
+//! change notifications (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
+//! RTNLGRP_IPV6_IFADDR, RTNLGRP_TC) turned into [`Event`]s, and
+//! kernel-side losses into [`Event::Overrun`].
 
 use std::fmt;
 use std::io;
@@ -12,8 +13,8 @@ use netlink_sys::{Socket, SocketAddr};
 
 use super::error::{Fault, NetlinkError};
 use super::messages::{
-    for_each_message, parse_addr, parse_link, AddrInfo, LinkInfo, RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR,
-    RTM_NEWLINK,
+    for_each_message, parse_addr, parse_link, parse_qdisc, AddrInfo, LinkInfo, RTM_DELADDR, RTM_DELLINK,
+    RTM_DELQDISC, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC,
 };
 use super::{recv_datagram, RECV_BUF_LEN};
 
@@ -32,11 +33,15 @@ pub enum Event {
     AddrAdded(AddrInfo),
     /// RTM_DELADDR (IPv4 and IPv6).
     AddrRemoved(AddrInfo),
+    /// RTM_NEWQDISC or RTM_DELQDISC: link `index`'s traffic control
+    /// changed; what it is now takes a [`super::Handle::qdiscs`] dump.
+    Qdisc { index: u32 },
     /// The kernel dropped events (ENOBUFS): the caller must re-read state with Handle.
     Overrun,
 }
 
-/// Non-blocking multicast listener subscribed to RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR and RTNLGRP_IPV6_IFADDR.
+/// Non-blocking multicast listener subscribed to RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR
+/// and RTNLGRP_TC (of which only qdisc changes are reported; filters and actions are skipped).
 pub struct EventSocket {
     sock: Socket,
     buf: Vec<u8>,
@@ -55,6 +60,7 @@ impl EventSocket {
             libc::RTNLGRP_LINK,
             libc::RTNLGRP_IPV4_IFADDR,
             libc::RTNLGRP_IPV6_IFADDR,
+            libc::RTNLGRP_TC,
         ] {
             sock.add_membership(group)
                 .map_err(ctx(&format!("joining group {group}")))?;
@@ -108,6 +114,9 @@ fn parse_event(msg_type: u16, payload: &[u8]) -> Option<Event> {
         }),
         RTM_NEWADDR => parse_addr(payload).map(|a| a.map(Event::AddrAdded)),
         RTM_DELADDR => parse_addr(payload).map(|a| a.map(Event::AddrRemoved)),
+        RTM_NEWQDISC | RTM_DELQDISC => {
+            parse_qdisc(payload).map(|q| q.map(|q| Event::Qdisc { index: q.index }))
+        }
         _ => Ok(None),
     };
     parsed.unwrap_or_else(|e| {
@@ -275,6 +284,78 @@ mod tests {
                 wait_event(&mut es, &mut seen, |e| *e == gone);
             }
             assert!(!seen.contains(&Event::Overrun));
+        });
+    }
+
+    fn tc(args: &[&str]) {
+        let out = std::process::Command::new("tc")
+            .args(args)
+            .output()
+            .expect("running tc");
+        assert!(
+            out.status.success(),
+            "tc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn qdisc_changes_are_reported_and_dumped() {
+        in_netns(|| {
+            let mut h = Handle::new().unwrap();
+            add_plain("q0");
+            add_plain("q1");
+            let (q0, q1) = (link(&mut h, "q0").index, link(&mut h, "q1").index);
+            h.set_up(q0, true).unwrap();
+            let start = h.qdiscs(q0).unwrap();
+            assert!(start.iter().all(|q| q.index == q0), "{start:?}");
+            assert!(start.iter().all(|q| q.parent != crate::netlink::TC_H_INGRESS));
+
+            let mut es = EventSocket::new().unwrap();
+            let mut seen = Vec::new();
+            tc(&[
+                "qdisc", "add", "dev", "q0", "root", "handle", "1:", "tbf", "rate", "1mbit", "burst",
+                "32kbit", "latency", "400ms",
+            ]);
+            wait_event(&mut es, &mut seen, |e| *e == Event::Qdisc { index: q0 });
+            let now = h.qdiscs(q0).unwrap();
+            assert!(
+                now.iter().any(|q| q.kind == "tbf"
+                    && q.parent == crate::netlink::TC_H_ROOT
+                    && q.handle == 0x0001_0000),
+                "{now:?}"
+            );
+            tc(&["qdisc", "add", "dev", "q0", "clsact"]);
+            tc(&["qdisc", "add", "dev", "q1", "clsact"]);
+            wait_event(&mut es, &mut seen, |e| *e == Event::Qdisc { index: q1 });
+            let now = h.qdiscs(q0).unwrap();
+            assert!(
+                now.iter()
+                    .any(|q| q.kind == "clsact" && q.parent == crate::netlink::TC_H_INGRESS),
+                "{now:?}"
+            );
+            // Only q0's: q1's clsact is not among them.
+            assert!(now.iter().all(|q| q.index == q0), "{now:?}");
+
+            // Deleting both puts the kernel's default back.
+            seen.clear();
+            tc(&["qdisc", "del", "dev", "q0", "clsact"]);
+            tc(&["qdisc", "del", "dev", "q0", "root"]);
+            wait_event(&mut es, &mut seen, |e| *e == Event::Qdisc { index: q0 });
+            assert!(
+                eventually(|| h.qdiscs(q0).unwrap() == start),
+                "{:?} / {start:?}",
+                h.qdiscs(q0)
+            );
+            // A filter is not a qdisc change.
+            seen.clear();
+            tc(&[
+                "filter", "add", "dev", "q1", "egress", "protocol", "all", "u32", "match", "u32", "0", "0",
+                "action", "mirred", "egress", "mirror", "dev", "lo",
+            ]);
+            thread::sleep(Duration::from_millis(50));
+            es.drain(&mut seen).unwrap();
+            assert!(seen.iter().all(|e| !matches!(e, Event::Qdisc { .. })), "{seen:?}");
         });
     }
 

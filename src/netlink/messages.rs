@@ -20,6 +20,7 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteLwEnCapType, RouteMessage, RouteProtocol, RouteScope,
     RouteType, RouteVia,
 };
+use netlink_packet_route::tc::TcHeader;
 use netlink_packet_route::AddressFamily;
 
 use super::error::{Fault, ParseError};
@@ -78,6 +79,23 @@ pub struct RouteInfo {
 }
 
 pub const RTPROT_KERNEL: u8 = 2;
+
+/// One queueing discipline (`tc qdisc show`): where it hangs and what it is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct QdiscInfo {
+    pub index: u32,
+    /// TCA_KIND ("fq_codel", "tbf", "clsact", ...); empty if absent.
+    pub kind: String,
+    /// tcm_parent: [`TC_H_ROOT`], [`TC_H_INGRESS`] or a class handle.
+    pub parent: u32,
+    /// tcm_handle (major:minor); 0 for the kernel's default qdiscs.
+    pub handle: u32,
+}
+
+/// tcm_parent of a root qdisc.
+pub const TC_H_ROOT: u32 = 0xFFFF_FFFF;
+/// tcm_parent of an ingress or clsact qdisc.
+pub const TC_H_INGRESS: u32 = 0xFFFF_FFF1;
 
 /// An IPv6 address with what it takes to add it again as it was: the
 /// flags an administrator can set, its preferred lifetime (0: deprecated),
@@ -148,6 +166,8 @@ pub(super) const RTM_DELLINK: u16 = 17;
 pub(super) const RTM_NEWADDR: u16 = 20;
 pub(super) const RTM_DELADDR: u16 = 21;
 pub(super) const RTM_NEWROUTE: u16 = 24;
+pub(super) const RTM_NEWQDISC: u16 = 36;
+pub(super) const RTM_DELQDISC: u16 = 37;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
@@ -168,12 +188,17 @@ const RTA_GATEWAY: u16 = 5;
 const RTA_TABLE: u16 = 15;
 const RTA_VIA: u16 = 18;
 
+const TCA_KIND: u16 = 1;
+// Longest qdisc kind the kernel has (IFNAMSIZ, its own bound on TCA_KIND).
+const TC_KIND_MAX: usize = 16;
+
 pub(super) const NLMSGERR_ATTR_MSG: u16 = 1;
 
 // Fixed header sizes of ifinfomsg, ifaddrmsg, rtmsg and nlmsghdr.
 const IFINFOMSG_LEN: usize = 16;
 const IFADDRMSG_LEN: usize = 8;
 const RTMSG_LEN: usize = 12;
+const TCMSG_LEN: usize = 20;
 pub(super) const NLMSGHDR_LEN: usize = 16;
 // The int error code that starts an nlmsgerr.
 const NLMSGERR_CODE_LEN: usize = 4;
@@ -467,6 +492,33 @@ pub(super) fn parse_route6(payload: &[u8]) -> Result<Option<Route6Detail>, Parse
     Ok((r.oif != 0).then_some(r))
 }
 
+/// Decodes an RTM_NEWQDISC/RTM_DELQDISC payload (tcmsg, then TCA_KIND);
+/// `Ok(None)` for a message about no interface (a shared block).
+pub(super) fn parse_qdisc(payload: &[u8]) -> Result<Option<QdiscInfo>, ParseError> {
+    let header = TcHeader::parse(payload)?;
+    let Ok(index) = u32::try_from(header.index) else {
+        return Ok(None);
+    };
+    if index == 0 {
+        return Ok(None);
+    }
+    let kind = NlasIterator::new(payload.get(TCMSG_LEN..).unwrap_or(&[]))
+        .filter_map(Result::ok)
+        .find(|nla| nla.kind() == TCA_KIND)
+        .map(|nla| {
+            let v = nla.value();
+            let end = v.iter().position(|&b| b == 0).unwrap_or(v.len()).min(TC_KIND_MAX);
+            String::from_utf8_lossy(&v[..end]).into_owned()
+        })
+        .unwrap_or_default();
+    Ok(Some(QdiscInfo {
+        index,
+        kind,
+        parent: header.parent.into(),
+        handle: header.handle.into(),
+    }))
+}
+
 pub(super) fn broadcast_v4(addr: Ipv4Addr, prefix_len: u8) -> Option<Ipv4Addr> {
     // /31 (RFC 3021) and /32 have no broadcast address.
     if prefix_len >= 31 {
@@ -616,6 +668,44 @@ mod tests {
             assert_eq!(a.dad_pending_or_failed(), pending, "{flags:#x}");
             assert_eq!(a.addr, IpAddr::from(detail(flags).addr));
         }
+    }
+
+    #[test]
+    fn qdisc_messages_are_read() {
+        // tcmsg: family, pads, ifindex 7, handle 8001:, parent root, info;
+        // then TCA_KIND "tbf\0" and an attribute of another kind.
+        let mut m = vec![0u8; TCMSG_LEN];
+        m[4..8].copy_from_slice(&7i32.to_ne_bytes());
+        m[8..12].copy_from_slice(&0x8001_0000u32.to_ne_bytes());
+        m[12..16].copy_from_slice(&TC_H_ROOT.to_ne_bytes());
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&TCA_KIND.to_ne_bytes());
+        m.extend_from_slice(b"tbf\0");
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&2u16.to_ne_bytes());
+        m.extend_from_slice(&[0xaa; 4]);
+        let q = parse_qdisc(&m).unwrap().unwrap();
+        assert_eq!(
+            q,
+            QdiscInfo {
+                index: 7,
+                kind: "tbf".into(),
+                parent: TC_H_ROOT,
+                handle: 0x8001_0000,
+            }
+        );
+        // No kind: an empty one. A shared block (no interface): nothing.
+        assert_eq!(parse_qdisc(&m[..TCMSG_LEN]).unwrap().unwrap().kind, "");
+        let mut block = m.clone();
+        block[4..8].copy_from_slice(&(-1i32).to_ne_bytes());
+        assert_eq!(parse_qdisc(&block).unwrap(), None);
+        // An over-long kind is cut; a short header is an error, no panic.
+        let mut long = m[..TCMSG_LEN].to_vec();
+        long.extend_from_slice(&(4u16 + 40).to_ne_bytes());
+        long.extend_from_slice(&TCA_KIND.to_ne_bytes());
+        long.extend_from_slice(&[b'x'; 40]);
+        assert_eq!(parse_qdisc(&long).unwrap().unwrap().kind.len(), TC_KIND_MAX);
+        assert!(parse_qdisc(&m[..TCMSG_LEN - 1]).is_err());
     }
 
     #[test]

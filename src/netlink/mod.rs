@@ -2,9 +2,9 @@
 //! - `messages`: the link, address and route records, decoding replies
 //!   and events into them, building change requests (pure byte work);
 //! - `requests`: the blocking request/response [`Handle`] for reading and
-//!   changing links, addresses and routes;
-//! - `events`: the non-blocking multicast [`EventSocket`] for link and
-//!   address notifications;
+//!   changing links, addresses and routes, and reading qdiscs;
+//! - `events`: the non-blocking multicast [`EventSocket`] for link,
+//!   address and qdisc notifications;
 //! - `error`: [`NetlinkError`], which names the failed operation (with
 //!   interface name and index, address or route) and keeps the kernel's
 //!   errno and extended-ack text typed.
@@ -26,11 +26,12 @@ use netlink_sys::Socket;
 
 pub use error::{NetlinkError, ParseError};
 pub use events::{Event, EventSocket};
+pub use messages::QdiscInfo;
 pub use messages::{
     Addr6Detail, AddrInfo, LinkInfo, Route6Detail, RouteInfo, IFAPROT_KERNEL_LL, IFAPROT_KERNEL_LO,
     IFAPROT_KERNEL_RA, IFA_F_DADFAILED, IFA_F_HOMEADDRESS, IFA_F_MANAGETEMPADDR, IFA_F_MCAUTOJOIN,
     IFA_F_NODAD, IFA_F_NOPREFIXROUTE, IFA_F_OPTIMISTIC, IFA_F_PERMANENT, IFA_F_TEMPORARY, IFA_F_TENTATIVE,
-    INFINITY_LIFE_TIME, RTPROT_KERNEL, RTPROT_RA,
+    INFINITY_LIFE_TIME, RTPROT_KERNEL, RTPROT_RA, TC_H_INGRESS, TC_H_ROOT,
 };
 pub use requests::Handle;
 

@@ -15,6 +15,7 @@ use netlink_packet_core::{
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{RouteHeader, RouteMessage};
+use netlink_packet_route::tc::TcMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::protocols::NETLINK_ROUTE;
 use netlink_sys::{Socket, SocketAddr};
@@ -22,8 +23,8 @@ use netlink_sys::{Socket, SocketAddr};
 use super::error::{Fault, NetlinkError, ParseError};
 use super::messages::{
     self, broadcast_v4, extack_text, fmt_mac, for_each_message, parse_addr, parse_addr6, parse_error_payload,
-    parse_link, parse_route, parse_route6, Addr6Detail, AddrInfo, LinkInfo, Route6Detail, RouteInfo,
-    RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
+    parse_link, parse_qdisc, parse_route, parse_route6, Addr6Detail, AddrInfo, LinkInfo, QdiscInfo,
+    Route6Detail, RouteInfo, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE,
 };
 use super::{recv_datagram, RECV_BUF_LEN};
 
@@ -352,6 +353,25 @@ impl Handle {
             RTM_NEWROUTE,
             parse_route,
         )
+    }
+
+    /// RTM_GETQDISC dump: the qdiscs of link `index` (root, its children,
+    /// ingress or clsact), in the kernel's order.
+    pub fn qdiscs(&mut self, index: u32) -> Result<Vec<QdiscInfo>, NetlinkError> {
+        let Ok(ifindex) = i32::try_from(index) else {
+            return Ok(Vec::new());
+        };
+        let mut msg = TcMessage::default();
+        // Kernels that filter dumps by tcm_ifindex do; the others send
+        // every link's qdiscs, so the filter below is needed anyway.
+        msg.header.index = ifindex;
+        let all = self.dump(
+            "qdiscs",
+            RouteNetlinkMessage::GetQueueDiscipline(msg),
+            RTM_NEWQDISC,
+            parse_qdisc,
+        )?;
+        Ok(all.into_iter().filter(|q| q.index == index).collect())
     }
 
     /// Adds `addr/prefix_len` (with the computed broadcast) to link `index`;

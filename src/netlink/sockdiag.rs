@@ -207,7 +207,10 @@ mod tests {
         // No info, a truncated record, an attribute longer than the record,
         // another family.
         assert_eq!(parse_packet_diag(&msg(3, &[])), None);
-        assert_eq!(parse_packet_diag(&msg(3, std::slice::from_ref(&info))[..10]), None);
+        assert_eq!(
+            parse_packet_diag(&msg(3, std::slice::from_ref(&info))[..10]),
+            None
+        );
         let mut long = msg(3, std::slice::from_ref(&info));
         long[MSG_LEN] = 200;
         assert_eq!(parse_packet_diag(&long), None);
