@@ -251,12 +251,14 @@ fn bench(c: &mut Criterion) {
 /// decision, flow hash, table lookup, source MAC store, count and redirect.
 /// Needs root and bpf(2); skipped (with a line saying so) without them.
 fn egress_program(c: &mut Criterion, p: &Plan, size: usize) {
-    use ipmpd::datapath::egress::{program, table, COUNTER_SIZE, COUNTER_SLOTS, TABLE_SIZE};
-    use ipmpd::sys::bpf::{load_named, test_run_timed, ArrayMap, EGRESS_PROG_NAME};
+    use ipmpd::datapath::egress::{
+        program, table, COUNTERS_NAME, COUNTER_SIZE, COUNTER_SLOTS, TABLE_NAME, TABLE_SIZE,
+    };
+    use ipmpd::sys::bpf::{load_named, test_run_timed, ArrayMap, SnapshotMap, EGRESS_PROG_NAME};
     let setup = || -> std::io::Result<_> {
-        let tbl = ArrayMap::new(TABLE_SIZE as u32, 1)?;
-        tbl.write(0, &table(p, |s| Some(100 + u32::from(s)), true))?;
-        let counters = ArrayMap::new(COUNTER_SIZE as u32, COUNTER_SLOTS)?;
+        let tbl = SnapshotMap::new(TABLE_SIZE as u32, TABLE_NAME)?;
+        tbl.replace(&table(p, |s| Some(100 + u32::from(s)), true))?;
+        let counters = ArrayMap::new(COUNTER_SIZE as u32, COUNTER_SLOTS, COUNTERS_NAME)?;
         let insns = program(p.seed, tbl.raw_fd(), counters.raw_fd())
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         Ok((load_named(&insns, EGRESS_PROG_NAME)?, tbl, counters))
@@ -291,8 +293,8 @@ fn egress_program(c: &mut Criterion, p: &Plan, size: usize) {
     g.finish();
 }
 
-/// tc verdict of a redirect (TC_ACT_REDIRECT).
-const TC_ACT_REDIRECT: u32 = 7;
+/// tc verdict of a redirect.
+const TC_ACT_REDIRECT: u32 = ipmpd::sys::bpf::TCX_REDIRECT as u32;
 
 criterion_group!(benches, bench);
 criterion_main!(benches);

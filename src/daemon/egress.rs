@@ -1,53 +1,61 @@
 //! The outbound fast path (see [`crate::datapath::egress`]): the group
-//! interface's tcx egress program, attached once and then steered by its
-//! table, which the control side rewrites with every published plan (a
-//! failover is one map write). The table is all zero (every frame to user
-//! space) while the fast path is off, in bound mode, or while a packet
+//! interface's tcx egress program, steered by its table, a snapshot the
+//! control side swaps in whole with every published plan that changes it
+//! (a failover is one map swap). The program is detached while the fast path
+//! is off or in bound mode; the table is all zero (every frame to user
+//! space) while a packet
 //! capture is open on the group interface, so the capture sees every
 //! frame, or while it has traffic control (see `super::tc`), so that applies.
 
+use super::captures::capture_open;
 use super::Daemon;
+use crate::config::Outbound;
 use crate::datapath::buckets::Slot;
-use crate::datapath::egress::{counters_of, program, table, COUNTER_SIZE, COUNTER_SLOTS, TABLE_SIZE};
+use crate::datapath::egress::{
+    counters_of, program, table, COUNTERS_NAME, COUNTER_SIZE, COUNTER_SLOTS, TABLE_NAME, TABLE_SIZE,
+};
 use crate::datapath::plan::Plan;
-use crate::sys::bpf::{attach_egress, load_named, ArrayMap, TcxLink, EGRESS_PROG_NAME};
-use crate::sys::captures::capture_open;
+use crate::sys::bpf::{attach_egress, load_named, ArrayMap, SnapshotMap, TcxLink, EGRESS_PROG_NAME};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 /// How often the control side looks for a capture on the group interface
-/// (a read of /proc/net/packet, tens of microseconds): frames sent within
-/// this long of a capture's start may be missing from it.
+/// (one packet_diag dump, tens of microseconds): frames sent within this
+/// long of a capture's start may be missing from it.
 pub(super) const CAPTURE_LOOK: Duration = Duration::from_millis(50);
 
-/// The attached program and its maps.
+/// The loaded program and its maps; attached to the group interface while
+/// the fast path is wanted (on, flow mode), detached otherwise, the
+/// counters kept either way.
 pub(super) struct Egress {
-    table: ArrayMap,
+    table: SnapshotMap,
     counters: ArrayMap,
-    /// The table as last written.
+    prog: OwnedFd,
+    /// Detaches the program when dropped; None while not wanted.
+    link: Option<TcxLink>,
+    /// The table as last swapped in.
     written: Vec<u8>,
     /// A capture was open at the last look.
     capture: bool,
     next_look: Instant,
-    /// Detaches the program when dropped.
-    _link: TcxLink,
 }
 
 impl Egress {
-    fn attach(tap_index: u32, seed: u64) -> io::Result<Egress> {
-        let table = ArrayMap::new(TABLE_SIZE as u32, 1)?;
-        let counters = ArrayMap::new(COUNTER_SIZE as u32, COUNTER_SLOTS)?;
+    fn load(seed: u64) -> io::Result<Egress> {
+        let table = SnapshotMap::new(TABLE_SIZE as u32, TABLE_NAME)?;
+        let counters = ArrayMap::new(COUNTER_SIZE as u32, COUNTER_SLOTS, COUNTERS_NAME)?;
         let insns = program(seed, table.raw_fd(), counters.raw_fd())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let prog = load_named(&insns, EGRESS_PROG_NAME)?;
-        let link = attach_egress(tap_index, &prog)?;
         Ok(Egress {
             table,
             counters,
+            prog,
+            link: None,
             written: vec![0; TABLE_SIZE],
-            capture: capture_open(tap_index).unwrap_or(true),
-            next_look: Instant::now() + CAPTURE_LOOK,
-            _link: link,
+            capture: false,
+            next_look: Instant::now(),
         })
     }
 
@@ -58,68 +66,88 @@ impl Egress {
             .map(|e| counters_of(&e))
             .unwrap_or((0, 0))
     }
+
+    fn swap_in(&mut self, t: Vec<u8>) -> io::Result<()> {
+        if t != self.written {
+            self.table.replace(&t)?;
+            self.written = t;
+        }
+        Ok(())
+    }
 }
 
 impl Daemon {
+    /// Whether the outbound fast path should run: on, in flow mode, not
+    /// refused by the kernel.
+    fn egress_wanted(&self) -> bool {
+        self.cfg.outbound_fastpath && self.cfg.outbound == Outbound::Flow && !self.egress_refused
+    }
+
     /// Brings the outbound fast path in line with `plan` (called where a
-    /// plan is published): attached on first use, its table rewritten when
-    /// it changed. If the kernel refuses, user space sends every frame.
+    /// plan is published): loaded and attached when wanted, its table
+    /// swapped when it changed, emptied and detached when not wanted. If
+    /// the kernel refuses, user space sends every frame.
     pub(super) fn sync_egress(&mut self, plan: &Plan) {
-        let wanted = self.cfg.outbound_fastpath && !self.egress_refused;
-        if wanted && self.egress.is_none() {
-            match Egress::attach(self.tap_index, self.seed) {
-                Ok(e) => self.egress = Some(e),
-                Err(e) => {
-                    log::warn!(
-                        "outbound fast path refused ({}: {e}); outbound frames go through user space",
-                        self.cfg.interface
-                    );
-                    self.egress_refused = true;
-                    return;
-                }
-            }
-        }
-        let Some(e) = &self.egress else {
-            return;
-        };
-        let slots = &self.slots;
-        let t = table(
-            plan,
-            |s| slots.taken(s).map(|t| t.ifindex),
-            wanted && !e.capture && !self.tc.configured(),
-        );
-        if t == e.written {
-            return;
-        }
-        match e.table.write(0, &t) {
-            Ok(()) => {
-                if let Some(e) = &mut self.egress {
-                    e.written = t;
-                }
-            }
-            Err(err) => {
-                // Unreachable short of memory trouble; the program keeps
-                // the old table, which user space would also have used a
-                // moment ago. Let it go: nothing kernel-side is left behind.
-                log::error!(
-                    "outbound fast path: writing its table: {err}; outbound frames go through user space"
-                );
-                self.egress = None;
-                self.egress_refused = true;
+        if let Err(e) = self.try_sync_egress(plan) {
+            log::warn!(
+                "outbound fast path refused ({}: {e}); outbound frames go through user space",
+                self.cfg.interface
+            );
+            self.egress_refused = true;
+            if let Some(eg) = &mut self.egress {
+                // Nothing in the kernel sends any more; the counters stay.
+                eg.link = None;
             }
         }
     }
 
-    /// When the control loop must look for captures next.
+    fn try_sync_egress(&mut self, plan: &Plan) -> io::Result<()> {
+        let wanted = self.egress_wanted();
+        if !wanted {
+            if let Some(e) = &mut self.egress {
+                if e.link.is_some() {
+                    // Emptied first: frames in flight go to the TAP.
+                    e.swap_in(vec![0; TABLE_SIZE])?;
+                    e.link = None;
+                    log::debug!("outbound fast path detached from {}", self.cfg.interface);
+                }
+            }
+            return Ok(());
+        }
+        if self.egress.is_none() {
+            self.egress = Some(Egress::load(self.seed)?);
+        }
+        let tap_index = self.tap_index;
+        let configured = self.tc.configured();
+        let slots = &self.slots;
+        let Some(e) = &mut self.egress else {
+            return Ok(());
+        };
+        if e.link.is_none() {
+            e.capture = capture_open(tap_index).unwrap_or(true);
+            e.next_look = Instant::now() + CAPTURE_LOOK;
+        }
+        let on = !e.capture && !configured;
+        e.swap_in(table(plan, |s| slots.taken(s).map(|t| t.ifindex), on))?;
+        if e.link.is_none() {
+            e.link = Some(attach_egress(tap_index, &e.prog)?);
+        }
+        Ok(())
+    }
+
+    /// When the control loop must look for captures next (while attached).
     pub(super) fn egress_deadline(&self) -> Option<Instant> {
-        self.egress.as_ref().map(|e| e.next_look)
+        self.egress
+            .as_ref()
+            .filter(|e| e.link.is_some())
+            .map(|e| e.next_look)
     }
 
     /// Looks for a capture on the group interface when due; one opening
     /// (or the last one closing) switches the table.
     pub(super) fn look_for_captures(&mut self, now: Instant) {
         let tap_index = self.tap_index;
-        let Some(e) = &mut self.egress else {
+        let Some(e) = self.egress.as_mut().filter(|e| e.link.is_some()) else {
             return;
         };
         if now < e.next_look {

@@ -17,6 +17,7 @@
 //!   it back), `state` (the state file), `rundir` (run directory, pid lock),
 //!   `identity` (the group MAC), `panics`.
 
+mod captures;
 mod detection;
 mod egress;
 mod event_loop;

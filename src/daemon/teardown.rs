@@ -15,13 +15,17 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
-    /// Reverse of start-up: addresses off, carrier off, data plane stopped,
+    /// Reverse of start-up: the outbound fast path detached, addresses off,
+    /// carrier off, data plane stopped,
     /// sockets closed, members given back; the group interface goes away
     /// when the TAP (a later field) is dropped.
     pub(super) fn shutdown(&mut self) {
         if std::mem::replace(&mut self.shut_down, true) {
             return;
         }
+        // First: the kernel stops sending frames out of members that are
+        // about to be given back (tcx egress runs whatever the carrier).
+        self.egress = None;
         if let Ok(addrs) = self.nl.addresses() {
             for a in addrs.iter().filter(|a| a.index == self.tap_index) {
                 if let IpAddr::V4(v4) = a.addr {

@@ -52,8 +52,7 @@ pub const FN_SKB_LOAD_BYTES: i32 = 26;
 // tcx verdicts (enum tcx_action_base).
 /// Not ours: the next program, or the kernel's usual path.
 pub const TCX_NEXT: i32 = -1;
-/// Dropped.
-pub const TCX_DROP: i32 = 2;
+pub use crate::sys::bpf::{TCX_DROP, TCX_REDIRECT};
 
 // struct __sk_buff offsets.
 pub const SKB_LEN: i16 = 0;

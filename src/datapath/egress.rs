@@ -32,13 +32,16 @@ const ENTRY_SHIFT: i32 = ENTRY_SIZE.trailing_zeros() as i32;
 const AT_IFINDEX: i16 = 0;
 const AT_SLOT: i16 = 4;
 const AT_MAC: usize = 8;
-/// Bytes of the table: one map entry holding every bucket, so one write
-/// replaces the whole table.
+/// Bytes of the table: one value holding every bucket, swapped in whole
+/// (a [`crate::sys::bpf::SnapshotMap`]), so a frame sees one table.
 pub const TABLE_SIZE: usize = NUM_BUCKETS * ENTRY_SIZE;
 /// Entries of the counters map: one per possible slot.
 pub const COUNTER_SLOTS: u32 = NO_SLOT as u32;
 /// Bytes of a counters entry: frames, bytes (u64 each).
 pub const COUNTER_SIZE: usize = 16;
+/// The maps' names, shown by `bpftool map`.
+pub const TABLE_NAME: &[u8] = b"ipmpd_eg_table";
+pub const COUNTERS_NAME: &[u8] = b"ipmpd_eg_count";
 
 /// The table for `plan`: for each bucket, the member's ifindex (from
 /// `ifindex`), slot and MAC; all zero (every frame to user space) when
@@ -107,16 +110,16 @@ const AT_SRC6: usize = L3_AT + ipv6::field::SRC_ADDR.start;
 const AT_PORTS6: usize = FAST6_LEN;
 /// Bytes of an IPv6 frame the program reads: up to the ports.
 const FAST6_PORTS_END: usize = AT_PORTS6 + 4;
-/// IPv4, a header of five words (no options).
-const VER_IHL_PLAIN: i32 = 0x45;
-/// The high nibble of the first byte of an IPv6 header.
-const IPV6_VERSION: i32 = 6;
-const VERSION_SHIFT: i32 = 4;
+/// IPv4, a header without options.
+const VER_IHL_PLAIN: i32 = ipv4::VER_IHL_PLAIN as i32;
+/// The version in the high nibble of an IPv6 header's first byte.
+const IPV6_VERSION: i32 = ipv6::VERSION as i32;
+const VERSION_SHIFT: i32 = super::frame::VERSION_SHIFT as i32;
 /// The group bit of the destination MAC's first byte: multicast and
 /// broadcast go through user space (the nominee).
 const MAC_GROUP_BIT: i32 = 1;
 const BUCKET_MASK: i32 = NUM_BUCKETS as i32 - 1;
-const MAC_LEN: i32 = 6;
+const MAC_LEN: i32 = ethernet::ADDRESS_LEN as i32;
 
 fn at(off: usize) -> i16 {
     STACK_FRAME + off as i16
@@ -177,8 +180,8 @@ fn unless_l4(a: &mut Ebpf, reg: u8, to: usize) {
 }
 
 /// The group interface's tcx egress program: flow hash with `seed`, the
-/// bucket's entry in `table_fd` (an [`crate::sys::bpf::ArrayMap`] of one
-/// [`TABLE_SIZE`] entry), the member's MAC as source, counted in
+/// bucket's entry in `table_fd` (a [`crate::sys::bpf::SnapshotMap`] of a
+/// [`TABLE_SIZE`] value), the member's MAC as source, counted in
 /// `counters_fd` (by slot), redirected out of the member. Anything else:
 /// [`TCX_NEXT`], to the TAP as before.
 pub fn program(seed: u64, table_fd: i32, counters_fd: i32) -> Result<Vec<Insn>, TooLong> {
@@ -254,7 +257,8 @@ pub fn program(seed: u64, table_fd: i32, counters_fd: i32) -> Result<Vec<Insn>, 
     a.i(insn(XOR64_X, R7, R8, 0, 0));
     fmix(&mut a, R7, R3);
 
-    // The bucket's entry: r7 = &table[hash & mask].
+    // The bucket's entry: r7 = &table[hash & mask], in the table snapshot
+    // the outer map holds now (it never changes once swapped in).
     a.here(bucket);
     a.i(insn(AND64_K, R7, 0, 0, BUCKET_MASK));
     a.i(insn(LSH64_K, R7, 0, 0, ENTRY_SHIFT));
@@ -264,10 +268,16 @@ pub fn program(seed: u64, table_fd: i32, counters_fd: i32) -> Result<Vec<Insn>, 
     a.i(insn(ADD64_K, R2, 0, 0, i32::from(STACK_TABLE_KEY)));
     a.i(insn(CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM));
     a.jump(EJEQ_K, R0, 0, pass);
+    a.i(insn(MOV64_X, R1, R0, 0, 0));
+    a.i(insn(MOV64_X, R2, FP, 0, 0));
+    a.i(insn(ADD64_K, R2, 0, 0, i32::from(STACK_TABLE_KEY)));
+    a.i(insn(CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM));
+    a.jump(EJEQ_K, R0, 0, pass);
     a.i(insn(ADD64_X, R0, R7, 0, 0));
     a.i(insn(MOV64_X, R7, R0, 0, 0));
-    a.i(insn(LDX_W, R1, R7, AT_IFINDEX, 0));
-    a.jump(EJEQ_K, R1, 0, pass);
+    // The member's ifindex, read once (r8 survives the calls below).
+    a.i(insn(LDX_W, R8, R7, AT_IFINDEX, 0));
+    a.jump(EJEQ_K, R8, 0, pass);
     // The member's MAC as source.
     a.i(insn(MOV64_X, R1, R6, 0, 0));
     a.i(insn(MOV64_K, R2, 0, 0, ethernet::field::SOURCE.start as i32));
@@ -290,7 +300,7 @@ pub fn program(seed: u64, table_fd: i32, counters_fd: i32) -> Result<Vec<Insn>, 
     a.i(insn(LDX_W, R1, R6, SKB_LEN, 0));
     a.i(insn(ATOMIC_DW, R0, R1, 8, ATOMIC_ADD));
     a.here(redirect);
-    a.i(insn(LDX_W, R1, R7, AT_IFINDEX, 0));
+    a.i(insn(MOV64_X, R1, R8, 0, 0));
     a.i(insn(MOV64_K, R2, 0, 0, 0));
     a.i(insn(CALL, 0, 0, 0, FN_REDIRECT));
     a.i(insn(EXIT, 0, 0, 0, 0));

@@ -253,7 +253,7 @@ const FAST4_PORTS: Field = L3_AT + ipv4::MIN_HEADER_LEN..FAST4_LEN;
 /// The flags-and-offset bits that make a packet a fragment.
 pub(crate) const FRAGMENT_BITS: u16 = ipv4::FLAG_MF | ipv4::FRAG_OFFSET_MASK;
 /// The high nibble of an IPv6 header's first byte.
-const VERSION_SHIFT: u8 = 4;
+pub(crate) const VERSION_SHIFT: u8 = 4;
 
 /// Where a frame's field `f` of the IP header (or the headers after it) is.
 const fn at_l3(f: Field) -> Field {

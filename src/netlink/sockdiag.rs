@@ -110,7 +110,8 @@ fn request(seq: u32) -> Vec<u8> {
 }
 
 /// Every packet socket of this network namespace. Fails where the kernel
-/// has no packet_diag (CONFIG_PACKET_DIAG).
+/// has no packet_diag (CONFIG_PACKET_DIAG), and on a record that does not
+/// parse.
 pub fn packet_sockets() -> io::Result<Vec<PacketSock>> {
     let mut sock = Socket::new(NETLINK_SOCK_DIAG)?;
     sock.bind_auto()?;
@@ -141,11 +142,17 @@ pub fn packet_sockets() -> io::Result<Vec<PacketSock>> {
                         .unwrap_or(-libc::EIO);
                     done = Some(Err(io::Error::from_raw_os_error(errno.saturating_neg())));
                 }
-                SOCK_DIAG_BY_FAMILY => {
-                    if let Some(s) = parse_packet_diag(payload) {
-                        out.push(s);
+                SOCK_DIAG_BY_FAMILY => match parse_packet_diag(payload) {
+                    Some(s) => out.push(s),
+                    // A record we cannot read could be a capture: the
+                    // caller falls back to what it can read elsewhere.
+                    None => {
+                        done = Some(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "a packet_diag record that does not parse",
+                        )))
                     }
-                }
+                },
                 _ => {}
             }
             Ok(())

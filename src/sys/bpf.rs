@@ -18,6 +18,7 @@ const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_UPDATE: libc::c_long = 29;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
+const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
 /// Bytes of verifier log kept when a program is refused (for the log line).
 const VERIFIER_LOG: usize = 64 * 1024;
 /// The verifier's log level for a refused program: the failing instruction.
@@ -28,7 +29,9 @@ pub const BPF_TCX_INGRESS: u32 = 46;
 /// `enum bpf_attach_type` value of tcx egress (kernel 6.6+).
 pub const BPF_TCX_EGRESS: u32 = 47;
 /// tcx verdict: drop.
-const TCX_DROP: i32 = 2;
+pub const TCX_DROP: i32 = 2;
+/// tcx verdict of a redirect (a program's `bpf_redirect` return value).
+pub const TCX_REDIRECT: i32 = 7;
 /// Shown by `bpftool prog` / `bpftool net`, so an administrator can tell whose program it is.
 pub const PROG_NAME: &[u8] = b"ipmpd_member";
 /// The group interface's egress program (the outbound fast path).
@@ -267,7 +270,8 @@ pub struct ArrayMap {
 }
 
 impl ArrayMap {
-    pub fn new(value_size: u32, entries: u32) -> io::Result<ArrayMap> {
+    /// A map named `name` (at most 15 bytes, shown by `bpftool map`).
+    pub fn new(value_size: u32, entries: u32, name: &[u8]) -> io::Result<ArrayMap> {
         let mut attr = MapCreateAttr {
             map_type: BPF_MAP_TYPE_ARRAY,
             key_size: size_of::<u32>() as u32,
@@ -275,7 +279,8 @@ impl ArrayMap {
             max_entries: entries,
             ..Default::default()
         };
-        attr.map_name[..EGRESS_PROG_NAME.len()].copy_from_slice(EGRESS_PROG_NAME);
+        let name = &name[..name.len().min(attr.map_name.len() - 1)];
+        attr.map_name[..name.len()].copy_from_slice(name);
         let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
         Ok(ArrayMap {
             // SAFETY: fd is a fresh descriptor we own.
@@ -318,6 +323,65 @@ impl ArrayMap {
         };
         bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
         Ok(value)
+    }
+}
+
+/// One value that programs read and the daemon replaces whole and
+/// atomically: an array of maps whose only entry is a one-entry array
+/// holding the value. A new value goes into a fresh inner array, which one
+/// update then swaps in, so a program sees the old value or the new one,
+/// never a mix (an array's own update copies in place under readers).
+pub struct SnapshotMap {
+    outer: OwnedFd,
+    value_size: u32,
+    name: Vec<u8>,
+}
+
+impl SnapshotMap {
+    /// Holding `value_size` zero bytes at first.
+    pub fn new(value_size: u32, name: &[u8]) -> io::Result<SnapshotMap> {
+        let template = ArrayMap::new(value_size, 1, name)?;
+        let mut attr = MapCreateAttr {
+            map_type: BPF_MAP_TYPE_ARRAY_OF_MAPS,
+            key_size: size_of::<u32>() as u32,
+            value_size: size_of::<u32>() as u32,
+            max_entries: 1,
+            inner_map_fd: template.raw_fd() as u32,
+            ..Default::default()
+        };
+        let n = &name[..name.len().min(attr.map_name.len() - 1)];
+        attr.map_name[..n.len()].copy_from_slice(n);
+        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+        let s = SnapshotMap {
+            // SAFETY: fd is a fresh descriptor we own.
+            outer: unsafe { OwnedFd::from_raw_fd(fd) },
+            value_size,
+            name: name.to_vec(),
+        };
+        s.replace(&vec![0; value_size as usize])?;
+        Ok(s)
+    }
+
+    /// The outer map's descriptor, which a program's ld_imm64 names.
+    pub fn raw_fd(&self) -> i32 {
+        self.outer.as_raw_fd()
+    }
+
+    /// Swaps in `value` (exactly the value size).
+    pub fn replace(&self, value: &[u8]) -> io::Result<()> {
+        let inner = ArrayMap::new(self.value_size, 1, &self.name)?;
+        inner.write(0, value)?;
+        let key = 0u32;
+        let inner_fd = inner.raw_fd() as u32;
+        let mut attr = MapElemAttr {
+            map_fd: self.outer.as_raw_fd() as u32,
+            key: &key as *const u32 as u64,
+            value: &inner_fd as *const u32 as u64,
+            ..Default::default()
+        };
+        // The outer map holds the inner one from here; our descriptor of
+        // it closes when `inner` drops.
+        bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(|_| ())
     }
 }
 

@@ -10,7 +10,6 @@
 //! naming the member socket's failed step.
 
 pub mod bpf;
-pub mod captures;
 pub mod cbpf;
 pub mod ethtool;
 pub mod notify;

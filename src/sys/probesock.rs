@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Bytes kept of each frame: more than ARP or an echo reply with our
 /// payload and IP options need (the control side copies at most 128).
 pub const PROBE_SNAPLEN: u32 = 128;
-const ETH_P_ALL: u16 = 0x0003;
+use super::packet::ETH_P_ALL;
 
 use super::cbpf::{
     AD_VLAN_TAG_PRESENT, JEQ_K, JSET_K, LDX_B_MSH, LD_B_ABS, LD_B_IND, LD_H_ABS, LD_W_ABS, RET_K,

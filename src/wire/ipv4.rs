@@ -10,6 +10,8 @@ pub const VERSION: u8 = 4;
 pub const MIN_HEADER_LEN: usize = field::DST_ADDR.end;
 /// Bytes of an IPv4 address.
 pub const ADDRESS_LEN: usize = 4;
+/// The version-and-header-length byte of a header without options.
+pub const VER_IHL_PLAIN: u8 = VERSION << VERSION_SHIFT | (MIN_HEADER_LEN / IHL_UNIT) as u8;
 /// The Router Alert option ("every router examines this packet"), value 0:
 /// type 0x94 (copied, option 20), length 4.
 pub const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
@@ -347,6 +349,12 @@ impl Repr {
 mod tests {
     use super::*;
     use crate::wire::{from_hex, KERNEL_PING};
+
+    #[test]
+    fn a_plain_header_byte_is_version_4_and_20_bytes() {
+        assert_eq!(version_of(VER_IHL_PLAIN), VERSION);
+        assert_eq!(header_len_of(VER_IHL_PLAIN), MIN_HEADER_LEN);
+    }
 
     #[test]
     fn parses_a_kernel_header() {

@@ -11,8 +11,7 @@ const ROUTER: Mac = [2, 0, 0, 0, 0, 1];
 const fn index_of(s: Slot) -> u32 {
     100 + s as u32
 }
-/// tc verdict of a redirect (TC_ACT_REDIRECT).
-const TC_ACT_REDIRECT: u32 = 7;
+const TC_ACT_REDIRECT: u32 = TCX_REDIRECT as u32;
 
 /// Three members; 0 and 2 active (1 failed: its buckets moved).
 fn plan(seed: u64) -> Plan {
@@ -158,21 +157,52 @@ fn the_table_names_each_buckets_member_or_nothing() {
 }
 
 #[test]
-fn takes_is_the_common_frame_without_extension_headers() {
-    let c = corpus();
-    let taken = c.iter().filter(|f| takes(f).is_some()).count();
-    assert!(taken >= 800, "{taken}");
-    for f in &c {
-        if let Some(flow) = takes(f) {
-            assert_eq!(Some(flow), fast_flow(f));
-        }
+fn takes_the_common_frame_and_nothing_else() {
+    let mut rng = SplitMix64(7);
+    let tcp4 = v4(&mut rng, false);
+    let udp4 = v4(&mut rng, true);
+    let tcp6 = v6(&mut rng, false);
+    let udp6 = v6(&mut rng, true);
+    for f in [&tcp4, &udp4, &tcp6, &udp6] {
+        assert!(takes(f).is_some(), "{f:02x?}");
+        assert_eq!(takes(f), fast_flow(f));
     }
-    // The destination options frame: fast in user space, not here.
-    let dopt = c
-        .iter()
-        .find(|f| f.len() > 20 && f[ETH_HLEN + 6] == 60 && f[12..14] == [0x86, 0xdd]);
-    let dopt = dopt.unwrap();
-    assert!(fast_flow(dopt).is_some() && takes(dopt).is_none());
+    let with = |f: &Vec<u8>, at: usize, b: u8| {
+        let mut g = f.clone();
+        g[at] = b;
+        g
+    };
+    // IPv4 options, a fragment (MF; an offset), ICMP, IPv6 behind a
+    // destination options header, version nibbles wrong, multicast and
+    // broadcast destinations, an ARP frame, a tagged frame, short frames.
+    let mut dopt = tcp6.clone();
+    dopt[ETH_HLEN + 6] = 60;
+    dopt.splice(FAST6_LEN..FAST6_LEN, [6, 0, 1, 4, 0, 0, 0, 0]);
+    let mut tagged = tcp4[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
+    tagged.extend_from_slice(&tcp4[12..]);
+    let refused = [
+        with(&tcp4, ETH_HLEN, 0x46),
+        with(&udp4, ETH_HLEN + 6, 0x20),
+        with(&udp4, ETH_HLEN + 7, 0x01),
+        with(&tcp4, ETH_HLEN + 9, 1),
+        with(&tcp4, ETH_HLEN, 0x55),
+        with(&tcp6, ETH_HLEN, 0x40),
+        with(&tcp4, 0, 0x01),
+        with(&tcp6, 0, 0x33),
+        crate::datapath::arp::gratuitous_arp(GMAC, std::net::Ipv4Addr::new(192, 0, 2, 9)),
+        tagged,
+        tcp4[..37].to_vec(),
+        tcp6[..57].to_vec(),
+    ];
+    for f in &refused {
+        assert_eq!(takes(f), None, "{f:02x?}");
+    }
+    assert_eq!(takes(&dopt), None);
+    assert!(
+        fast_flow(&dopt).is_some(),
+        "user space's fixed-offset path takes it"
+    );
 }
 
 #[test]
@@ -200,13 +230,13 @@ fn the_program_is_straight_line_code_with_forward_jumps() {
 /// anything else goes on untouched. Needs root (bpf(2)).
 #[test]
 fn the_kernel_picks_the_member_user_space_picks() {
-    use crate::sys::bpf::{load_named, test_run, ArrayMap, EGRESS_PROG_NAME};
+    use crate::sys::bpf::{load_named, test_run, ArrayMap, SnapshotMap, EGRESS_PROG_NAME};
     let corpus = corpus();
     for seed in [7u64, 0x9e37_79b9_7f4a_7c15] {
         let p = plan(seed);
-        let tbl = ArrayMap::new(TABLE_SIZE as u32, 1).unwrap();
-        tbl.write(0, &table(&p, |s| Some(index_of(s)), true)).unwrap();
-        let counters = ArrayMap::new(COUNTER_SIZE as u32, COUNTER_SLOTS).unwrap();
+        let tbl = SnapshotMap::new(TABLE_SIZE as u32, TABLE_NAME).unwrap();
+        tbl.replace(&table(&p, |s| Some(index_of(s)), true)).unwrap();
+        let counters = ArrayMap::new(COUNTER_SIZE as u32, COUNTER_SLOTS, COUNTERS_NAME).unwrap();
         let prog = load_named(
             &program(seed, tbl.raw_fd(), counters.raw_fd()).unwrap(),
             EGRESS_PROG_NAME,
@@ -245,7 +275,7 @@ fn the_kernel_picks_the_member_user_space_picks() {
         }
         assert!(want[0].0 > 0 && want[2].0 > 0 && want[1].0 == 0);
         // A table of zeros: everything goes on to the TAP.
-        tbl.write(0, &table(&p, |s| Some(index_of(s)), false)).unwrap();
+        tbl.replace(&table(&p, |s| Some(index_of(s)), false)).unwrap();
         for f in corpus.iter().take(50) {
             assert_eq!(test_run(&prog, f).unwrap().0, TCX_NEXT as u32);
         }

@@ -17,8 +17,7 @@ const V4_DATA: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 const TEST4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 211);
 const V6_ROUTER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 const V6_DATA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
-/// tc verdict of a redirect (TC_ACT_REDIRECT).
-const TC_ACT_REDIRECT: u32 = 7;
+const TC_ACT_REDIRECT: u32 = TCX_REDIRECT as u32;
 
 /// Member 0: plain; member 1: test addresses of both families (probed);
 /// member 2: offline.

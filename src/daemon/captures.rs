@@ -10,11 +10,11 @@
 //! cannot tell the two apart (every such socket counts).
 
 use crate::netlink::sockdiag::{packet_sockets, PacketSock};
+/// ETH_P_ALL (the file prints it as `%04x` of the host-order protocol).
+use crate::sys::packet::ETH_P_ALL;
 use std::io::{self, Read};
 
 const PROC_NET_PACKET: &str = "/proc/net/packet";
-/// ETH_P_ALL as the file prints it (`%04x` of the host-order protocol).
-const ETH_P_ALL: u16 = 0x0003;
 /// Bytes of the file read at most (a line is about 70 bytes: thousands of
 /// sockets). A longer file counts as "a capture may be open".
 const MAX_READ: u64 = 1 << 20;
