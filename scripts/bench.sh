@@ -164,6 +164,8 @@ dp_ns() {
     hz=$(getconf CLK_TCK)
     [[ -n "$IPMPD_PID" ]] || { echo 0; return; }
     for t in /proc/"$IPMPD_PID"/task/*; do
+        # The main thread is named after the binary, which may be "ipmpd-out".
+        [[ ${t##*/} == "$IPMPD_PID" ]] && continue
         comm=$(cat "$t/comm" 2>/dev/null) || continue
         [[ $comm == ipmpd-out || $comm == ipmpd-in ]] || continue
         read -r run _ <"$t/schedstat" || continue

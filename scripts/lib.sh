@@ -180,6 +180,8 @@ ipmpd_stop() {
 ipmpd_tid() {
     local t
     for t in /proc/"$IPMPD_PID"/task/*; do
+        # Not the main thread: it is named after the binary.
+        [[ ${t##*/} == "$IPMPD_PID" ]] && continue
         [[ "$(cat "$t/comm" 2>/dev/null)" == "$1" ]] && { basename "$t"; return 0; }
     done
     return 1

@@ -795,7 +795,7 @@ fn in_bound_mode_user_space_sends_everything_by_the_bound_member() {
 }
 
 /// How long a DHCP client's socket stands before the traffic: several of
-/// the daemon's looks for captures (every 50 ms).
+/// the daemon's looks for captures (every 100 ms).
 const SEVERAL_LOOKS: Duration = Duration::from_millis(500);
 
 /// Whether the host has a packet socket for all protocols on ipmp0

@@ -179,7 +179,7 @@ pub struct Flags {
     /// --outbound bound) goes through ipmpd's outbound thread as with off.
     /// While a packet capture for all protocols (tcpdump) is open on the
     /// group interface or on all interfaces, every frame takes the
-    /// user-space path, so the capture sees it; ipmpd looks every 50 ms,
+    /// user-space path, so the capture sees it; ipmpd looks every 100 ms,
     /// so frames sent in the first moments of a capture may be missing from
     /// it. A socket that filters what it takes and maps no receive ring is
     /// not a capture (a DHCP client's: ISC dhclient, dhcpcd), while

@@ -9,7 +9,7 @@
 //! (packet_diag); where those are missing, from /proc/net/packet, which
 //! cannot tell the two apart (every such socket counts).
 
-use crate::netlink::sockdiag::{packet_sockets, PacketSock};
+use crate::netlink::sockdiag::{PacketDiag, PacketSock};
 /// ETH_P_ALL (the file prints it as `%04x` of the host-order protocol).
 use crate::sys::packet::ETH_P_ALL;
 use std::io::{self, Read};
@@ -43,13 +43,40 @@ pub fn is_capture(s: &PacketSock, ifindex: u32) -> bool {
     s.protocol == ETH_P_ALL && (s.ifindex == 0 || s.ifindex == ifindex) && (s.rx_ring || !s.filter)
 }
 
-/// Is a capture open on `ifindex`? From packet_diag, else /proc/net/packet.
-pub fn capture_open(ifindex: u32) -> io::Result<bool> {
-    match packet_sockets() {
-        Ok(socks) => Ok(socks.iter().any(|s| is_capture(s, ifindex))),
-        Err(e) => {
-            log::debug!("packet_diag: {e}; reading {PROC_NET_PACKET}");
-            capture_in_proc(ifindex)
+/// Looks for captures, with a packet_diag socket kept open between looks.
+#[derive(Default)]
+pub struct CaptureWatch {
+    diag: Option<PacketDiag>,
+}
+
+impl CaptureWatch {
+    /// Is a capture open on `ifindex`? From packet_diag, else
+    /// /proc/net/packet; unreadable: yes (user space sends, which every
+    /// capture sees).
+    pub fn open(&mut self, ifindex: u32) -> bool {
+        if self.diag.is_none() {
+            self.diag = PacketDiag::new().ok();
+        }
+        // Most looks find no socket for all protocols on the interface, or
+        // only libpcap's (with a ring): one dump without the filters, the
+        // costly part, answers those.
+        let from_diag = self.diag.as_mut().map(|d| {
+            let socks = d.packet_sockets(false)?;
+            let on = |s: &&PacketSock| s.protocol == ETH_P_ALL && (s.ifindex == 0 || s.ifindex == ifindex);
+            if socks.iter().filter(on).all(|s| s.rx_ring) {
+                return Ok(socks);
+            }
+            d.packet_sockets(true)
+        });
+        match from_diag {
+            Some(Ok(socks)) => socks.iter().any(|s| is_capture(s, ifindex)),
+            Some(Err(e)) => {
+                log::debug!("packet_diag: {e}; reading {PROC_NET_PACKET}");
+                // A fresh socket next time (a timed-out dump may linger).
+                self.diag = None;
+                capture_in_proc(ifindex).unwrap_or(true)
+            }
+            None => capture_in_proc(ifindex).unwrap_or(true),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! capture is open on the group interface, so the capture sees every
 //! frame, or while it has traffic control (see `super::tc`), so that applies.
 
-use super::captures::capture_open;
+use super::captures::CaptureWatch;
 use super::Daemon;
 use crate::config::Outbound;
 use crate::datapath::buckets::Slot;
@@ -21,9 +21,9 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 /// How often the control side looks for a capture on the group interface
-/// (one packet_diag dump, tens of microseconds): frames sent within this
-/// long of a capture's start may be missing from it.
-pub(super) const CAPTURE_LOOK: Duration = Duration::from_millis(50);
+/// (one packet_diag dump, ~10 µs, and a turn of the control loop): frames
+/// sent within this long of a capture's start may be missing from it.
+pub(super) const CAPTURE_LOOK: Duration = Duration::from_millis(100);
 
 /// The loaded program and its maps; attached to the group interface while
 /// the fast path is wanted (on, flow mode), detached otherwise, the
@@ -38,6 +38,7 @@ pub(super) struct Egress {
     written: Vec<u8>,
     /// A capture was open at the last look.
     capture: bool,
+    captures: CaptureWatch,
     next_look: Instant,
 }
 
@@ -55,6 +56,7 @@ impl Egress {
             link: None,
             written: vec![0; TABLE_SIZE],
             capture: false,
+            captures: CaptureWatch::default(),
             next_look: Instant::now(),
         })
     }
@@ -124,7 +126,7 @@ impl Daemon {
             return Ok(());
         };
         if e.link.is_none() {
-            e.capture = capture_open(tap_index).unwrap_or(true);
+            e.capture = e.captures.open(tap_index);
             e.next_look = Instant::now() + CAPTURE_LOOK;
         }
         let on = !e.capture && !configured;
@@ -154,7 +156,7 @@ impl Daemon {
             return;
         }
         e.next_look = now + CAPTURE_LOOK;
-        let capture = capture_open(tap_index).unwrap_or(true);
+        let capture = e.captures.open(tap_index);
         if capture == e.capture {
             return;
         }

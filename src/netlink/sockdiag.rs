@@ -91,9 +91,11 @@ pub(crate) fn parse_packet_diag(payload: &[u8]) -> Option<PacketSock> {
     info.then_some(s)
 }
 
-/// The request: every AF_PACKET socket, with its info, ring configuration
-/// and filter.
-fn request(seq: u32) -> Vec<u8> {
+/// The request: every AF_PACKET socket, with its info and ring
+/// configuration, and its filter if `filters` (the kernel copies each
+/// socket's whole program for that: asked only when needed).
+fn request(seq: u32, filters: bool) -> Vec<u8> {
+    let show = PACKET_SHOW_INFO | PACKET_SHOW_RING_CFG | if filters { PACKET_SHOW_FILTER } else { 0 };
     let mut m = Vec::with_capacity(NLMSG_HDRLEN + REQ_LEN);
     m.extend_from_slice(&((NLMSG_HDRLEN + REQ_LEN) as u32).to_ne_bytes());
     m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -104,70 +106,94 @@ fn request(seq: u32) -> Vec<u8> {
     m.push(0); // sdiag_protocol
     m.extend_from_slice(&[0, 0]); // pad
     m.extend_from_slice(&0u32.to_ne_bytes()); // pdiag_ino: all
-    m.extend_from_slice(&(PACKET_SHOW_INFO | PACKET_SHOW_RING_CFG | PACKET_SHOW_FILTER).to_ne_bytes());
+    m.extend_from_slice(&show.to_ne_bytes());
     m.extend_from_slice(&[0xff; 8]); // pdiag_cookie: INET_DIAG_NOCOOKIE
     m
 }
 
-/// Every packet socket of this network namespace. Fails where the kernel
-/// has no packet_diag (CONFIG_PACKET_DIAG), and on a record that does not
-/// parse.
-pub fn packet_sockets() -> io::Result<Vec<PacketSock>> {
-    let mut sock = Socket::new(NETLINK_SOCK_DIAG)?;
-    sock.bind_auto()?;
-    sock.connect(&SocketAddr::new(0, 0))?;
-    let timeout = libc::timeval {
-        tv_sec: 0,
-        tv_usec: RECV_TIMEOUT.as_micros() as libc::suseconds_t,
-    };
-    crate::sys::setsockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)?;
-    const SEQ: u32 = 1;
-    sock.send(&request(SEQ), 0)?;
-    let mut out = Vec::new();
-    let mut buf = Vec::with_capacity(super::RECV_BUF_LEN);
-    loop {
-        let n = recv_datagram(&sock, &mut buf)?;
-        let mut done: Option<io::Result<()>> = None;
-        for_each_message(&buf[..n], |h, payload| {
-            if h.sequence_number != SEQ || done.is_some() {
-                return Ok(());
-            }
-            match h.message_type {
-                NLMSG_DONE => done = Some(Ok(())),
-                NLMSG_ERROR => {
-                    let errno = payload
-                        .get(..4)
-                        .and_then(|b| b.try_into().ok())
-                        .map(i32::from_ne_bytes)
-                        .unwrap_or(-libc::EIO);
-                    done = Some(Err(io::Error::from_raw_os_error(errno.saturating_neg())));
-                }
-                SOCK_DIAG_BY_FAMILY => match parse_packet_diag(payload) {
-                    Some(s) => out.push(s),
-                    // A record we cannot read could be a capture: the
-                    // caller falls back to what it can read elsewhere.
-                    None => {
-                        done = Some(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            "a packet_diag record that does not parse",
-                        )))
-                    }
-                },
-                _ => {}
-            }
-            Ok(())
+/// A socket-diagnostics socket kept open, so each look costs one dump.
+pub struct PacketDiag {
+    sock: Socket,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+impl PacketDiag {
+    pub fn new() -> io::Result<PacketDiag> {
+        let mut sock = Socket::new(NETLINK_SOCK_DIAG)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        let timeout = libc::timeval {
+            tv_sec: 0,
+            tv_usec: RECV_TIMEOUT.as_micros() as libc::suseconds_t,
+        };
+        crate::sys::setsockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeout)?;
+        Ok(PacketDiag {
+            sock,
+            buf: Vec::with_capacity(super::RECV_BUF_LEN),
+            seq: 0,
         })
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        if let Some(r) = done {
-            return r.map(|()| out);
-        }
-        if out.len() > MAX_SOCKETS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "too many packet sockets",
-            ));
+    }
+
+    /// Every packet socket of this network namespace, `filter` reported
+    /// only if `filters` (else false). Fails where the kernel has no
+    /// packet_diag (CONFIG_PACKET_DIAG), and on a record that does not
+    /// parse.
+    pub fn packet_sockets(&mut self, filters: bool) -> io::Result<Vec<PacketSock>> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.sock.send(&request(seq, filters), 0)?;
+        let mut out = Vec::new();
+        loop {
+            let n = recv_datagram(&self.sock, &mut self.buf)?;
+            let mut done: Option<io::Result<()>> = None;
+            for_each_message(&self.buf[..n], |h, payload| {
+                // Replies to an earlier look that timed out are skipped.
+                if h.sequence_number != seq || done.is_some() {
+                    return Ok(());
+                }
+                match h.message_type {
+                    NLMSG_DONE => done = Some(Ok(())),
+                    NLMSG_ERROR => {
+                        let errno = payload
+                            .get(..4)
+                            .and_then(|b| b.try_into().ok())
+                            .map(i32::from_ne_bytes)
+                            .unwrap_or(-libc::EIO);
+                        done = Some(Err(io::Error::from_raw_os_error(errno.saturating_neg())));
+                    }
+                    SOCK_DIAG_BY_FAMILY => match parse_packet_diag(payload) {
+                        Some(s) => out.push(s),
+                        // A record we cannot read could be a capture: the
+                        // caller falls back to what it can read elsewhere.
+                        None => {
+                            done = Some(Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "a packet_diag record that does not parse",
+                            )))
+                        }
+                    },
+                    _ => {}
+                }
+                Ok(())
+            })
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if let Some(r) = done {
+                return r.map(|()| out);
+            }
+            if out.len() > MAX_SOCKETS {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "too many packet sockets",
+                ));
+            }
         }
     }
+}
+
+/// [`PacketDiag::packet_sockets`] with filters, on a socket of its own.
+pub fn packet_sockets() -> io::Result<Vec<PacketSock>> {
+    PacketDiag::new()?.packet_sockets(true)
 }
 
 #[cfg(test)]
