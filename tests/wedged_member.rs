@@ -1,8 +1,13 @@
 //! One wedged member never stalls the others: a member throttled to a
 //! trickle by a deep token-bucket queue (as a NIC whose transmit ring no
-//! longer drains, behind a deep default qdisc) fills its socket's send
+//! longer drains, behind a deep default qdisc). Through ipmpd's outbound
+//! thread (`--outbound-fastpath off`) it fills the member socket's send
 //! buffer; the flows hashed onto the other members keep their rate, and the
-//! throttled member counts its dropped frames as `tx_queue_full`.
+//! throttled member counts its dropped frames as `tx_queue_full`. Through
+//! the kernel's outbound fast path the frames queue behind the throttle as
+//! on any NIC, charged to the sending sockets: only the sockets of flows
+//! on the throttled member are held back (non-blocking sends see EAGAIN),
+//! and the flows on the other members keep their rate.
 
 mod common;
 
@@ -68,10 +73,15 @@ fn sports() -> impl Iterator<Item = u16> {
 
 /// Sends every flow round-robin at [`RATE`] for `duration`; the first byte
 /// of each datagram says whether it falls inside the measured window.
+/// Non-blocking sockets: a socket whose frames wait behind the throttle
+/// refuses more (EAGAIN) rather than stopping the sender.
 fn send_flows(warmup: Duration, duration: Duration) -> u64 {
     let socks: Vec<UdpSocket> = sports()
         .map(|p| UdpSocket::bind(SocketAddrV4::new(DATA.parse().unwrap(), p)).expect("bind sender"))
         .collect();
+    for s in &socks {
+        s.set_nonblocking(true).expect("non-blocking sender");
+    }
     let dst = SocketAddrV4::new(ROUTER_IP.parse().unwrap(), DPORT);
     let per_tick = (RATE as u128 * TICK.as_millis() / 1000) as usize;
     let mut buf = [0u8; PAYLOAD];
@@ -200,10 +210,25 @@ fn tx_drops(lab: &Lab, member: &str) -> BTreeMap<String, u64> {
     m.counters.tx_drops.clone()
 }
 
+/// The outbound thread's non-blocking sends: the throttled member's own
+/// frames are dropped and counted, nothing else waits.
 #[test]
 fn a_throttled_member_does_not_stall_flows_on_the_others() {
-    let lab = Lab::new("wedge");
-    let d = start_tutorial(&lab);
+    throttled_member(false);
+}
+
+/// The kernel's outbound fast path: the throttled member's frames queue
+/// behind its qdisc, counted by the fast path; the others keep their rate.
+#[test]
+fn through_the_kernel_a_throttled_member_holds_back_only_its_own_flows() {
+    throttled_member(true);
+}
+
+fn throttled_member(fastpath: bool) {
+    let lab = Lab::new(if fastpath { "wedgek" } else { "wedge" });
+    let mut args = tutorial_args();
+    args.extend(["--outbound-fastpath", if fastpath { "on" } else { "off" }].map(String::from));
+    let d = start(&lab, &args, "ipmp0", DATA);
     let r = lab.ping("host", ROUTER_IP, 1);
     assert!(r.clean(), "router reachable: {r:?}");
     let member_of = map_flows(&lab);
@@ -248,5 +273,30 @@ fn a_throttled_member_does_not_stall_flows_on_the_others() {
         d.stderr_text()
     );
     let full = drops.get("tx_queue_full").copied().unwrap_or(0);
-    assert!(full > 0, "{slow} counted no tx_queue_full drop: {drops:?}");
+    if fastpath {
+        // Sent in the kernel, queued behind the throttle: no drop of
+        // ipmpd's, and the qdisc holds the frames.
+        let fast = fast_frames(&lab, slow);
+        assert!(fast > 0, "{slow}: nothing went through the kernel's fast path");
+        assert_eq!(full, 0, "{slow}: {drops:?}");
+    } else {
+        assert!(full > 0, "{slow} counted no tx_queue_full drop: {drops:?}");
+    }
+}
+
+/// Frames the kernel's outbound fast path sent out of `member`.
+fn fast_frames(lab: &Lab, member: &str) -> u64 {
+    let out = Command::new(IPMPSTAT)
+        .args(["-i", "--json"])
+        .env("IPMPD_RUN_DIR", run_dir(lab))
+        .output()
+        .expect("run ipmpstat");
+    let groups: Vec<ipmpd::control::GroupStatus> =
+        serde_json::from_slice(&out.stdout).expect("ipmpstat --json");
+    groups[0]
+        .members
+        .iter()
+        .find(|m| m.name == member)
+        .map(|m| m.counters.tx_fast_frames)
+        .expect("member in status")
 }
