@@ -387,10 +387,21 @@ fn optional_member_joins_when_it_appears() {
         d.stderr_text()
     );
     assert_eq!(tcx_count(&lab, "host", "extra0"), 1);
+    // Once active it takes its share of the buckets (the ping's flow may
+    // move to it): wait for that before judging its switch port.
+    assert!(
+        wait_until(Duration::from_secs(5), || d
+            .stderr_text()
+            .contains("extra0 is now active in group production0")),
+        "{}",
+        d.stderr_text()
+    );
     // The new switch port forwards only once the bridge has processed its
-    // carrier (asynchronously), as a real switch port would after link-up.
-    assert!(wait_until(Duration::from_secs(5), || lab
-        .ping("host", ROUTER_IP, 1)
+    // carrier (asynchronously), as a real switch port would after link-up,
+    // and the veth's carrier may bounce once while both ends come up: a
+    // clean burst says the path has settled.
+    assert!(wait_until(Duration::from_secs(10), || lab
+        .ping("host", ROUTER_IP, 5)
         .clean()));
     let r = lab.ping("host", ROUTER_IP, 20);
     assert!(r.clean(), "{r:?}");

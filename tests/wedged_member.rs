@@ -194,7 +194,8 @@ fn map_flows(lab: &Lab) -> BTreeMap<u16, &'static str> {
     map
 }
 
-fn tx_drops(lab: &Lab, member: &str) -> BTreeMap<String, u64> {
+/// The counters `ipmpstat --json` shows for `member`.
+fn counters_of(lab: &Lab, member: &str) -> ipmpd::control::Counters {
     let out = Command::new(IPMPSTAT)
         .args(["-i", "--json"])
         .env("IPMPD_RUN_DIR", run_dir(lab))
@@ -202,16 +203,18 @@ fn tx_drops(lab: &Lab, member: &str) -> BTreeMap<String, u64> {
         .expect("run ipmpstat");
     let groups: Vec<ipmpd::control::GroupStatus> =
         serde_json::from_slice(&out.stdout).expect("ipmpstat --json");
-    let m = groups[0]
+    groups[0]
         .members
         .iter()
         .find(|m| m.name == member)
-        .expect("member in status");
-    m.counters.tx_drops.clone()
+        .map(|m| m.counters.clone())
+        .expect("member in status")
 }
 
-/// The outbound thread's non-blocking sends: the throttled member's own
-/// frames are dropped and counted, nothing else waits.
+fn tx_drops(lab: &Lab, member: &str) -> BTreeMap<String, u64> {
+    counters_of(lab, member).tx_drops
+}
+
 #[test]
 fn a_throttled_member_does_not_stall_flows_on_the_others() {
     throttled_member(false);
@@ -286,17 +289,5 @@ fn throttled_member(fastpath: bool) {
 
 /// Frames the kernel's outbound fast path sent out of `member`.
 fn fast_frames(lab: &Lab, member: &str) -> u64 {
-    let out = Command::new(IPMPSTAT)
-        .args(["-i", "--json"])
-        .env("IPMPD_RUN_DIR", run_dir(lab))
-        .output()
-        .expect("run ipmpstat");
-    let groups: Vec<ipmpd::control::GroupStatus> =
-        serde_json::from_slice(&out.stdout).expect("ipmpstat --json");
-    groups[0]
-        .members
-        .iter()
-        .find(|m| m.name == member)
-        .map(|m| m.counters.tx_fast_frames)
-        .expect("member in status")
+    counters_of(lab, member).tx_fast_frames
 }

@@ -131,6 +131,22 @@ impl Ebpf {
         self.i(insn(MOV64_K, R4, 0, 0, len as i32));
         self.i(insn(CALL, 0, 0, 0, FN_SKB_LOAD_BYTES));
     }
+    /// Counts the frame (one, and the skb's length in r6's context) in the
+    /// (frames, bytes) entry of `map_fd` whose key is on the stack at `key`;
+    /// goes on at `done` either way. Clobbers r0-r5.
+    pub fn count_frame(&mut self, map_fd: i32, key: i16, done: usize) {
+        self.map_fd(R1, map_fd);
+        self.i(insn(MOV64_X, R2, FP, 0, 0));
+        self.i(insn(ADD64_K, R2, 0, 0, i32::from(key)));
+        self.i(insn(CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM));
+        self.jump(EJEQ_K, R0, 0, done);
+        self.i(insn(MOV64_K, R1, 0, 0, 1));
+        self.i(insn(ATOMIC_DW, R0, R1, 0, ATOMIC_ADD));
+        self.i(insn(LDX_W, R1, R6, SKB_LEN, 0));
+        self.i(insn(ATOMIC_DW, R0, R1, 8, ATOMIC_ADD));
+        self.here(done);
+    }
+
     pub fn finish(self) -> Result<Vec<Insn>, TooLong> {
         self.code
             .iter()

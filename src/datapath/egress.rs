@@ -79,15 +79,7 @@ pub fn takes(frame: &[u8]) -> Option<FastFlow> {
 }
 
 /// (frames, bytes) of a counters entry.
-pub fn counters_of(entry: &[u8]) -> (u64, u64) {
-    let word = |i: usize| {
-        entry
-            .get(i * 8..i * 8 + 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_ne_bytes)
-    };
-    (word(0), word(1))
-}
+pub use crate::sys::bpf::frames_and_bytes as counters_of;
 
 // Stack layout. Stack loads must be aligned to their size: the copy starts
 // at 2 mod 8, so the IPv6 addresses (frame bytes 22 and 38) are 8-aligned
@@ -290,16 +282,7 @@ pub fn program(seed: u64, table_fd: i32, counters_fd: i32) -> Result<Vec<Insn>, 
     // Counted by slot.
     a.i(insn(LDX_W, R1, R7, AT_SLOT, 0));
     a.i(insn(STX_W, FP, R1, STACK_SLOT, 0));
-    a.map_fd(R1, counters_fd);
-    a.i(insn(MOV64_X, R2, FP, 0, 0));
-    a.i(insn(ADD64_K, R2, 0, 0, i32::from(STACK_SLOT)));
-    a.i(insn(CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM));
-    a.jump(EJEQ_K, R0, 0, redirect);
-    a.i(insn(MOV64_K, R1, 0, 0, 1));
-    a.i(insn(ATOMIC_DW, R0, R1, 0, ATOMIC_ADD));
-    a.i(insn(LDX_W, R1, R6, SKB_LEN, 0));
-    a.i(insn(ATOMIC_DW, R0, R1, 8, ATOMIC_ADD));
-    a.here(redirect);
+    a.count_frame(counters_fd, STACK_SLOT, redirect);
     a.i(insn(MOV64_X, R1, R8, 0, 0));
     a.i(insn(MOV64_K, R2, 0, 0, 0));
     a.i(insn(CALL, 0, 0, 0, FN_REDIRECT));

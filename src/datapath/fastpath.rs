@@ -371,17 +371,8 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
     a.jump(EJNE_K, R0, 0, drop);
     if map_fd >= 0 {
         let redirect = a.label();
-        a.map_fd(R1, map_fd);
         a.i(insn(ST_W, FP, 0, STACK_KEY, 0));
-        a.i(insn(MOV64_X, R2, FP, 0, 0));
-        a.i(insn(ADD64_K, R2, 0, 0, i32::from(STACK_KEY)));
-        a.i(insn(CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM));
-        a.jump(EJEQ_K, R0, 0, redirect);
-        a.i(insn(MOV64_K, R1, 0, 0, 1));
-        a.i(insn(ATOMIC_DW, R0, R1, 0, ATOMIC_ADD));
-        a.i(insn(LDX_W, R1, R6, SKB_LEN, 0));
-        a.i(insn(ATOMIC_DW, R0, R1, 8, ATOMIC_ADD));
-        a.here(redirect);
+        a.count_frame(map_fd, STACK_KEY, redirect);
     }
     a.i(insn(MOV64_K, R1, 0, 0, tap_ifindex as i32));
     a.i(insn(MOV64_K, R2, 0, 0, BPF_F_INGRESS));

@@ -215,6 +215,30 @@ struct MapElemAttr {
     flags: u64,
 }
 
+/// Entry `key` of the array map `fd`, of `size` bytes.
+fn read_elem(fd: &OwnedFd, key: u32, size: usize) -> io::Result<Vec<u8>> {
+    let mut value = vec![0u8; size];
+    let mut attr = MapElemAttr {
+        map_fd: fd.as_raw_fd() as u32,
+        key: &key as *const u32 as u64,
+        value: value.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+    Ok(value)
+}
+
+/// (frames, bytes) of a counters entry (two native u64); zero where short.
+pub fn frames_and_bytes(entry: &[u8]) -> (u64, u64) {
+    let word = |i: usize| {
+        entry
+            .get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    (word(0), word(1))
+}
+
 /// A BPF array of one entry of two u64 (frames, bytes) that a program
 /// counts into; closed with the last program using it and this handle.
 pub struct CounterMap {
@@ -248,16 +272,7 @@ impl CounterMap {
 
     /// (frames, bytes) counted so far.
     pub fn read(&self) -> io::Result<(u64, u64)> {
-        let key = 0u32;
-        let mut value = [0u64; 2];
-        let mut attr = MapElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
-            key: &key as *const u32 as u64,
-            value: value.as_mut_ptr() as u64,
-            ..Default::default()
-        };
-        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
-        Ok((value[0], value[1]))
+        read_elem(&self.fd, 0, COUNTER_VALUE as usize).map(|v| frames_and_bytes(&v))
     }
 }
 
@@ -314,15 +329,7 @@ impl ArrayMap {
         if key >= self.entries {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
-        let mut value = vec![0u8; self.value_size];
-        let mut attr = MapElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
-            key: &key as *const u32 as u64,
-            value: value.as_mut_ptr() as u64,
-            ..Default::default()
-        };
-        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
-        Ok(value)
+        read_elem(&self.fd, key, self.value_size)
     }
 }
 
