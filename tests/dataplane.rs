@@ -396,13 +396,11 @@ fn optional_member_joins_when_it_appears() {
         "{}",
         d.stderr_text()
     );
-    // The new switch port forwards only once the bridge has processed its
-    // carrier (asynchronously), as a real switch port would after link-up,
-    // and the veth's carrier may bounce once while both ends come up: a
-    // clean burst says the path has settled.
-    assert!(wait_until(Duration::from_secs(10), || lab
-        .ping("host", ROUTER_IP, 5)
-        .clean()));
+    assert!(
+        wait_path_settled(&lab, &d, ROUTER_IP, Duration::from_secs(10)),
+        "{}",
+        d.stderr_text()
+    );
     let r = lab.ping("host", ROUTER_IP, 20);
     assert!(r.clean(), "{r:?}");
 }

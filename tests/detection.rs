@@ -507,9 +507,13 @@ fn a_deleted_member_fails_and_rejoins_when_it_comes_back() {
         "{}",
         d.stderr_text()
     );
-    // The new switch port forwards once the bridge has seen its carrier.
-    assert!(wait_until(SETTLE, || lab.ping("host", ROUTER_IP, 1).clean()));
-    assert!(lab.ping("host", ROUTER_IP, 20).clean());
+    assert!(
+        wait_path_settled(&lab, &d, ROUTER_IP, SETTLE),
+        "{}",
+        d.stderr_text()
+    );
+    let r = lab.ping("host", ROUTER_IP, 20);
+    assert!(r.clean(), "{r:?}\n{}", d.stderr_text());
     assert_eq!(tcx_count(&lab, "host", "e1000g1"), 1);
 }
 

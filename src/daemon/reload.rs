@@ -140,6 +140,9 @@ impl Daemon {
         // programs follow at once.
         let plan = self.shared.current().plan.clone();
         self.sync_fastpath(&plan);
+        // A reload is the administrator's way to try a refused outbound
+        // program again (after a kernel or policy change).
+        self.egress_refused = false;
         self.sync_egress(&plan);
         log::info!("configuration of group {} reloaded", self.cfg.group);
     }

@@ -122,6 +122,18 @@ impl Ebpf {
         self.i(insn(LD_IMM64, dst, PSEUDO_MAP_FD, 0, fd));
         self.i(insn(0, 0, 0, 0, 0));
     }
+    /// Every program's start: the context kept in r6, and the frame's
+    /// first `len` bytes copied to fp + `at`; a frame whose VLAN tag the
+    /// NIC took off, or one shorter than `len`, goes to `fail`.
+    pub fn untagged_frame(&mut self, at: i16, len: usize, fail: usize) {
+        self.i(insn(MOV64_X, R6, R1, 0, 0));
+        self.i(insn(LDX_W, R0, R6, SKB_VLAN_PRESENT, 0));
+        self.jump(EJNE_K, R0, 0, fail);
+        // Fails (negative) when the frame is shorter.
+        self.load_frame(at, len);
+        self.jump(EJNE_K, R0, 0, fail);
+    }
+
     /// r0 = bpf_skb_load_bytes(skb in r6, 0, fp + `at`, len).
     pub fn load_frame(&mut self, at: i16, len: usize) {
         self.i(insn(MOV64_X, R1, R6, 0, 0));

@@ -182,12 +182,7 @@ pub fn program(seed: u64, table_fd: i32, counters_fd: i32) -> Result<Vec<Insn>, 
     let v4 = a.label();
     let bucket = a.label();
     let redirect = a.label();
-    a.i(insn(MOV64_X, R6, R1, 0, 0));
-    a.i(insn(LDX_W, R0, R6, SKB_VLAN_PRESENT, 0));
-    a.jump(EJNE_K, R0, 0, pass);
-    // Fails (negative) when the frame is shorter.
-    a.load_frame(STACK_FRAME, FAST4_LEN);
-    a.jump(EJNE_K, R0, 0, pass);
+    a.untagged_frame(STACK_FRAME, FAST4_LEN, pass);
     a.i(insn(LDX_B, R1, FP, at(0), 0));
     a.i(insn(AND64_K, R1, 0, 0, MAC_GROUP_BIT));
     a.jump(EJNE_K, R1, 0, pass);

@@ -297,12 +297,7 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
     };
     let fast = a.label();
     let v6 = a.label();
-    a.i(insn(MOV64_X, R6, R1, 0, 0));
-    a.i(insn(LDX_W, R0, R6, SKB_VLAN_PRESENT, 0));
-    a.jump(EJNE_K, R0, 0, drop);
-    // Fails (negative) when the frame is shorter.
-    a.load_frame(STACK_FRAME, MIN_IPV4);
-    a.jump(EJNE_K, R0, 0, drop);
+    a.untagged_frame(STACK_FRAME, MIN_IPV4, drop);
     for (k, at) in (AT_DST..AT_DST + 6).step_by(2).enumerate() {
         frame16(&mut a, R1, at);
         a.jump(J32NE_K, R1, ne16(&spec.member_mac[2 * k..]), drop);

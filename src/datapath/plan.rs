@@ -361,6 +361,22 @@ fn nominee_only(plan: &Plan, slot: Slot) -> Result<(), DropReason> {
     }
 }
 
+/// Ports of the given MACs, accepting traffic, without test addresses (for
+/// tests' plans).
+#[cfg(test)]
+pub(crate) fn plain_ports(macs: &[Mac]) -> Vec<Option<Port>> {
+    macs.iter()
+        .map(|&mac| {
+            Some(Port {
+                mac,
+                accept: true,
+                test_addr: None,
+                test_addr6: None,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,17 +393,7 @@ mod tests {
 
     fn plan() -> Plan {
         let mut p = Plan::empty(GMAC, 7);
-        p.ports = M
-            .iter()
-            .map(|&mac| {
-                Some(Port {
-                    mac,
-                    accept: true,
-                    test_addr: None,
-                    test_addr6: None,
-                })
-            })
-            .collect();
+        p.ports = plain_ports(&M);
         p.buckets.rebalance(&[0, 1, 2], &[]);
         p.nominee = Some(0);
         p.bindings = vec![

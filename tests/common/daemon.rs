@@ -233,3 +233,18 @@ pub fn start_notified(lab: &Lab, args: &[String]) -> Proc {
     );
     p
 }
+
+/// Pings per burst of [`wait_path_settled`].
+const SETTLE_BURST: u32 = 5;
+
+/// Waits until a burst of pings from the host to `dst` is clean while the
+/// daemon logs nothing new: the group has settled. A member that just
+/// (re)appeared may lose its carrier once more as both veth ends come up,
+/// fail and come back, and its new switch port forwards only once the
+/// bridge has processed the carrier.
+pub fn wait_path_settled(lab: &Lab, d: &Proc, dst: &str, timeout: Duration) -> bool {
+    wait_until(timeout, || {
+        let logged = d.stderr_text().len();
+        lab.ping("host", dst, SETTLE_BURST).clean() && d.stderr_text().len() == logged
+    })
+}

@@ -1,6 +1,6 @@
 use super::*;
 use crate::datapath::frame::{ETH_HLEN, FAST6_LEN};
-use crate::datapath::plan::{outbound, Port};
+use crate::datapath::plan::outbound;
 use crate::fuzzing::SplitMix64;
 use etherparse::PacketBuilder;
 
@@ -16,17 +16,7 @@ const TC_ACT_REDIRECT: u32 = TCX_REDIRECT as u32;
 /// Three members; 0 and 2 active (1 failed: its buckets moved).
 fn plan(seed: u64) -> Plan {
     let mut p = Plan::empty(GMAC, seed);
-    p.ports = M
-        .iter()
-        .map(|&mac| {
-            Some(Port {
-                mac,
-                accept: true,
-                test_addr: None,
-                test_addr6: None,
-            })
-        })
-        .collect();
+    p.ports = crate::datapath::plan::plain_ports(&M);
     p.buckets.rebalance(&[0, 1, 2], &[]);
     p.buckets.rebalance(&[0, 2], &[]);
     p.nominee = Some(0);
