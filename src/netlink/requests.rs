@@ -78,7 +78,7 @@ impl Handle {
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,
-        mut on_msg: impl FnMut(u16, &[u8]),
+        on_msg: impl FnMut(u16, &[u8]),
     ) -> Result<bool, Fault> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
@@ -89,80 +89,7 @@ impl Handle {
         packet.finalize();
         let mut out = vec![0u8; packet.buffer_len()];
         packet.serialize(&mut out);
-        loop {
-            match self.sock.send(&out, 0) {
-                Ok(_) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Fault::Socket(e)),
-            }
-        }
-
-        let mut interrupted = false;
-        let mut finished: Option<Result<(), Fault>> = None;
-        let mut buf = std::mem::take(&mut self.buf);
-        let result = loop {
-            let n = match recv_datagram(&self.sock, &mut buf) {
-                Ok(n) => n,
-                Err(e) => break Err(Fault::Socket(e)),
-            };
-            let walked = for_each_message(&buf[..n], |h, payload| {
-                if h.sequence_number != seq {
-                    // Leftovers of an earlier request that was abandoned.
-                    debug!("dropping netlink message with stale seq {}", h.sequence_number);
-                    return Ok(());
-                }
-                if finished.is_some() {
-                    return Ok(());
-                }
-                if h.flags & NLM_F_DUMP_INTR != 0 {
-                    interrupted = true;
-                }
-                match h.message_type {
-                    NLMSG_NOOP => {}
-                    NLMSG_ERROR => {
-                        finished = Some(match parse_error_payload(h.flags, payload)? {
-                            None => Ok(()),
-                            Some(fault) => Err(fault),
-                        });
-                    }
-                    NLMSG_DONE => {
-                        // The payload is an int: 0, or a negative errno if
-                        // the dump failed part way.
-                        let code = payload
-                            .get(..DONE_CODE_LEN)
-                            .and_then(|b| b.try_into().ok())
-                            .map(i32::from_ne_bytes)
-                            .unwrap_or(0);
-                        finished = Some(if code < 0 {
-                            Err(Fault::Kernel {
-                                errno: code.saturating_neg(),
-                                // DONE carries its TLVs right after the code.
-                                extack: (h.flags & NLM_F_ACK_TLVS != 0)
-                                    .then(|| extack_text(payload.get(DONE_CODE_LEN..).unwrap_or(&[])))
-                                    .flatten(),
-                            })
-                        } else {
-                            Ok(())
-                        });
-                    }
-                    NLMSG_OVERRUN => return Err(ParseError::Overrun.into()),
-                    // Non-dump requests always ask for an ack, so their
-                    // lone reply needs no NLM_F_MULTI bookkeeping.
-                    t => on_msg(t, payload),
-                }
-                Ok(())
-            });
-            if let Err(e) = walked {
-                break Err(e);
-            }
-            match finished.take() {
-                Some(Ok(())) => break Ok(interrupted),
-                Some(Err(fault)) => break Err(fault),
-                None => {}
-            }
-        };
-        self.buf = buf;
-        result
+        exchange(&self.sock, &mut self.buf, seq, &out, on_msg)
     }
 
     /// Runs a dump, redoing it when the kernel flags it as interrupted by a
@@ -606,6 +533,91 @@ fn plain_v6(index: u32, addr: std::net::Ipv6Addr, prefix_len: u8) -> Addr6Detail
         preferred_lft: messages::INFINITY_LIFE_TIME,
         proto: 0,
         metric: None,
+    }
+}
+
+/// Sends the request `out` (sequence number `seq`) on `sock` and feeds
+/// every reply message for it to `on_msg` until the request is finished:
+/// NLMSG_DONE for dumps, the ack otherwise. Returns whether a dump was
+/// interrupted (NLM_F_DUMP_INTR). Any netlink family's request/response
+/// socket: rtnetlink's [`Handle`] and the socket diagnostics.
+pub(super) fn exchange(
+    sock: &Socket,
+    buf: &mut Vec<u8>,
+    seq: u32,
+    out: &[u8],
+    mut on_msg: impl FnMut(u16, &[u8]),
+) -> Result<bool, Fault> {
+    loop {
+        match sock.send(out, 0) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Fault::Socket(e)),
+        }
+    }
+
+    let mut interrupted = false;
+    let mut finished: Option<Result<(), Fault>> = None;
+    loop {
+        let n = match recv_datagram(sock, buf) {
+            Ok(n) => n,
+            Err(e) => break Err(Fault::Socket(e)),
+        };
+        let walked = for_each_message(&buf[..n], |h, payload| {
+            if h.sequence_number != seq {
+                // Leftovers of an earlier request that was abandoned.
+                debug!("dropping netlink message with stale seq {}", h.sequence_number);
+                return Ok(());
+            }
+            if finished.is_some() {
+                return Ok(());
+            }
+            if h.flags & NLM_F_DUMP_INTR != 0 {
+                interrupted = true;
+            }
+            match h.message_type {
+                NLMSG_NOOP => {}
+                NLMSG_ERROR => {
+                    finished = Some(match parse_error_payload(h.flags, payload)? {
+                        None => Ok(()),
+                        Some(fault) => Err(fault),
+                    });
+                }
+                NLMSG_DONE => {
+                    // The payload is an int: 0, or a negative errno if
+                    // the dump failed part way.
+                    let code = payload
+                        .get(..DONE_CODE_LEN)
+                        .and_then(|b| b.try_into().ok())
+                        .map(i32::from_ne_bytes)
+                        .unwrap_or(0);
+                    finished = Some(if code < 0 {
+                        Err(Fault::Kernel {
+                            errno: code.saturating_neg(),
+                            // DONE carries its TLVs right after the code.
+                            extack: (h.flags & NLM_F_ACK_TLVS != 0)
+                                .then(|| extack_text(payload.get(DONE_CODE_LEN..).unwrap_or(&[])))
+                                .flatten(),
+                        })
+                    } else {
+                        Ok(())
+                    });
+                }
+                NLMSG_OVERRUN => return Err(ParseError::Overrun.into()),
+                // Non-dump requests always ask for an ack, so their
+                // lone reply needs no NLM_F_MULTI bookkeeping.
+                t => on_msg(t, payload),
+            }
+            Ok(())
+        });
+        if let Err(e) = walked {
+            break Err(e);
+        }
+        match finished.take() {
+            Some(Ok(())) => break Ok(interrupted),
+            Some(Err(fault)) => break Err(fault),
+            None => {}
+        }
     }
 }
 

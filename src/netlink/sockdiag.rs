@@ -5,8 +5,8 @@
 //! DHCP client (ISC dhclient and dhcpcd hold a filtered all-protocols
 //! socket with no ring) with it.
 
-use super::messages::for_each_message;
-use super::recv_datagram;
+use super::error::Fault;
+use super::requests::exchange;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 use std::io;
 use std::time::Duration;
@@ -26,8 +26,6 @@ pub struct PacketSock {
 
 // linux/sock_diag.h, linux/packet_diag.h, linux/netlink.h.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_HDRLEN: usize = 16;
@@ -141,53 +139,42 @@ impl PacketDiag {
     /// parse.
     pub fn packet_sockets(&mut self, filters: bool) -> io::Result<Vec<PacketSock>> {
         self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        self.sock.send(&request(seq, filters), 0)?;
         let mut out = Vec::new();
-        loop {
-            let n = recv_datagram(&self.sock, &mut self.buf)?;
-            let mut done: Option<io::Result<()>> = None;
-            for_each_message(&self.buf[..n], |h, payload| {
-                // Replies to an earlier look that timed out are skipped.
-                if h.sequence_number != seq || done.is_some() {
-                    return Ok(());
+        let mut unparsed = false;
+        exchange(
+            &self.sock,
+            &mut self.buf,
+            self.seq,
+            &request(self.seq, filters),
+            |t, payload| {
+                if t != SOCK_DIAG_BY_FAMILY || out.len() > MAX_SOCKETS {
+                    return;
                 }
-                match h.message_type {
-                    NLMSG_DONE => done = Some(Ok(())),
-                    NLMSG_ERROR => {
-                        let errno = payload
-                            .get(..4)
-                            .and_then(|b| b.try_into().ok())
-                            .map(i32::from_ne_bytes)
-                            .unwrap_or(-libc::EIO);
-                        done = Some(Err(io::Error::from_raw_os_error(errno.saturating_neg())));
-                    }
-                    SOCK_DIAG_BY_FAMILY => match parse_packet_diag(payload) {
-                        Some(s) => out.push(s),
-                        // A record we cannot read could be a capture: the
-                        // caller falls back to what it can read elsewhere.
-                        None => {
-                            done = Some(Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                "a packet_diag record that does not parse",
-                            )))
-                        }
-                    },
-                    _ => {}
+                match parse_packet_diag(payload) {
+                    Some(s) => out.push(s),
+                    None => unparsed = true,
                 }
-                Ok(())
-            })
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            if let Some(r) = done {
-                return r.map(|()| out);
-            }
-            if out.len() > MAX_SOCKETS {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "too many packet sockets",
-                ));
-            }
+            },
+        )
+        .map_err(|f| match f {
+            Fault::Socket(e) => e,
+            f => io::Error::other(f.to_string()),
+        })?;
+        // A record we cannot read could be a capture: the caller falls back
+        // to what it can read elsewhere.
+        if unparsed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a packet_diag record that does not parse",
+            ));
         }
+        if out.len() > MAX_SOCKETS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "too many packet sockets",
+            ));
+        }
+        Ok(out)
     }
 }
 
