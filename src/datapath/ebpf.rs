@@ -134,6 +134,12 @@ impl Ebpf {
         self.jump(EJNE_K, R0, 0, fail);
     }
 
+    /// Returns `verdict`.
+    pub fn ret(&mut self, verdict: i32) {
+        self.i(insn(MOV64_K, R0, 0, 0, verdict));
+        self.i(insn(EXIT, 0, 0, 0, 0));
+    }
+
     /// r0 = bpf_skb_load_bytes(skb in r6, 0, fp + `at`, len).
     pub fn load_frame(&mut self, at: i16, len: usize) {
         self.i(insn(MOV64_X, R1, R6, 0, 0));

@@ -16,8 +16,8 @@
 use super::buckets::{Slot, NO_SLOT, NUM_BUCKETS};
 use super::ebpf::*;
 use super::frame::{
-    fast_flow, FastFlow, Mac, ETH_P_IP, ETH_P_IPV6, FAST4_LEN, FAST6_LEN, FLOW4_SEED_ROT, FLOW6_MUL,
-    FMIX_MUL, FMIX_SHIFT, FRAGMENT_BITS, HALF, IPPROTO_TCP, IPPROTO_UDP, L3_AT,
+    fast_flow, FastFlow, ETH_P_IP, ETH_P_IPV6, FAST4_LEN, FAST6_LEN, FLOW4_SEED_ROT, FLOW6_MUL, FMIX_MUL,
+    FMIX_SHIFT, FRAGMENT_BITS, HALF, IPPROTO_TCP, IPPROTO_UDP, L3_AT,
 };
 use super::plan::{Outbound, Plan};
 use crate::sys::bpf::Insn;
@@ -283,15 +283,8 @@ pub fn program(seed: u64, table_fd: i32, counters_fd: i32) -> Result<Vec<Insn>, 
     a.i(insn(CALL, 0, 0, 0, FN_REDIRECT));
     a.i(insn(EXIT, 0, 0, 0, 0));
     a.here(pass);
-    a.i(insn(MOV64_K, R0, 0, 0, TCX_NEXT));
-    a.i(insn(EXIT, 0, 0, 0, 0));
+    a.ret(TCX_NEXT);
     a.finish()
-}
-
-/// The MAC of a table entry (for tests and the daemon's checks).
-pub fn entry_mac(table: &[u8], bucket: usize) -> Option<Mac> {
-    let e = table.get(bucket * ENTRY_SIZE..(bucket + 1) * ENTRY_SIZE)?;
-    e[AT_MAC..AT_MAC + 6].try_into().ok()
 }
 
 #[cfg(test)]

@@ -291,8 +291,7 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
     let drop = a.label();
     let Some(spec) = spec else {
         a.here(drop);
-        a.i(insn(MOV64_K, R0, 0, 0, TCX_DROP));
-        a.i(insn(EXIT, 0, 0, 0, 0));
+        a.ret(TCX_DROP);
         return a.finish();
     };
     let fast = a.label();
@@ -374,8 +373,7 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
     a.i(insn(CALL, 0, 0, 0, FN_REDIRECT));
     a.i(insn(EXIT, 0, 0, 0, 0));
     a.here(drop);
-    a.i(insn(MOV64_K, R0, 0, 0, TCX_DROP));
-    a.i(insn(EXIT, 0, 0, 0, 0));
+    a.ret(TCX_DROP);
     a.finish()
 }
 

@@ -215,19 +215,6 @@ struct MapElemAttr {
     flags: u64,
 }
 
-/// Entry `key` of the array map `fd`, of `size` bytes.
-fn read_elem(fd: &OwnedFd, key: u32, size: usize) -> io::Result<Vec<u8>> {
-    let mut value = vec![0u8; size];
-    let mut attr = MapElemAttr {
-        map_fd: fd.as_raw_fd() as u32,
-        key: &key as *const u32 as u64,
-        value: value.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
-    Ok(value)
-}
-
 /// (frames, bytes) of a counters entry (two native u64); zero where short.
 pub fn frames_and_bytes(entry: &[u8]) -> (u64, u64) {
     let word = |i: usize| {
@@ -241,38 +228,24 @@ pub fn frames_and_bytes(entry: &[u8]) -> (u64, u64) {
 
 /// A BPF array of one entry of two u64 (frames, bytes) that a program
 /// counts into; closed with the last program using it and this handle.
-pub struct CounterMap {
-    fd: OwnedFd,
-}
+pub struct CounterMap(ArrayMap);
 
 /// Bytes of a [`CounterMap`] entry.
 const COUNTER_VALUE: u32 = 16;
 
 impl CounterMap {
     pub fn new() -> io::Result<CounterMap> {
-        let mut attr = MapCreateAttr {
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: size_of::<u32>() as u32,
-            value_size: COUNTER_VALUE,
-            max_entries: 1,
-            ..Default::default()
-        };
-        attr.map_name[..PROG_NAME.len()].copy_from_slice(PROG_NAME);
-        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
-        // SAFETY: fd is a fresh descriptor we own.
-        Ok(CounterMap {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        ArrayMap::new(COUNTER_VALUE, 1, PROG_NAME).map(CounterMap)
     }
 
     /// The descriptor a program's ld_imm64 names the map by.
     pub fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
+        self.0.raw_fd()
     }
 
     /// (frames, bytes) counted so far.
     pub fn read(&self) -> io::Result<(u64, u64)> {
-        read_elem(&self.fd, 0, COUNTER_VALUE as usize).map(|v| frames_and_bytes(&v))
+        self.0.read(0).map(|v| frames_and_bytes(&v))
     }
 }
 
@@ -329,7 +302,15 @@ impl ArrayMap {
         if key >= self.entries {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
-        read_elem(&self.fd, key, self.value_size)
+        let mut value = vec![0u8; self.value_size];
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: &key as *const u32 as u64,
+            value: value.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+        Ok(value)
     }
 }
 
@@ -491,14 +472,7 @@ pub fn attach_drop_all(ifindex: u32, ifname: &str) -> Result<TcxLink, TcxError> 
             ifname: ifname.to_string(),
         });
     }
-    let mut link = LinkCreateAttr {
-        prog_fd: prog.as_raw_fd() as u32,
-        target_ifindex: ifindex,
-        attach_type: BPF_TCX_INGRESS,
-        expected_revision: revision,
-        ..Default::default()
-    };
-    let fd = bpf(BPF_LINK_CREATE, &mut link).map_err(|source| {
+    link_create(&prog, ifindex, BPF_TCX_INGRESS, revision).map_err(|source| {
         let ifname = ifname.to_string();
         // The syscall's own errno, straight from bpf(2).
         if source.raw_os_error() == Some(libc::ESTALE) {
@@ -506,7 +480,21 @@ pub fn attach_drop_all(ifindex: u32, ifname: &str) -> Result<TcxLink, TcxError> 
         } else {
             TcxError::Attach { ifname, source }
         }
-    })?;
+    })
+}
+
+/// Attaches `prog` to `ifindex` at tcx `attach_type`, at the end of its
+/// programs; `revision` nonzero: only if the attachment list is still at
+/// that revision (ESTALE otherwise).
+fn link_create(prog: &OwnedFd, ifindex: u32, attach_type: u32, revision: u64) -> io::Result<TcxLink> {
+    let mut link = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type,
+        expected_revision: revision,
+        ..Default::default()
+    };
+    let fd = bpf(BPF_LINK_CREATE, &mut link)?;
     // SAFETY: fd is a fresh descriptor we own; the link keeps the program alive.
     Ok(TcxLink {
         _link: unsafe { OwnedFd::from_raw_fd(fd) },
@@ -517,17 +505,7 @@ pub fn attach_drop_all(ifindex: u32, ifname: &str) -> Result<TcxLink, TcxError> 
 /// there (the group interface is ours; another tool's program keeps
 /// running first).
 pub fn attach_egress(ifindex: u32, prog: &OwnedFd) -> io::Result<TcxLink> {
-    let mut link = LinkCreateAttr {
-        prog_fd: prog.as_raw_fd() as u32,
-        target_ifindex: ifindex,
-        attach_type: BPF_TCX_EGRESS,
-        ..Default::default()
-    };
-    let fd = bpf(BPF_LINK_CREATE, &mut link)?;
-    // SAFETY: fd is a fresh descriptor we own; the link keeps the program alive.
-    Ok(TcxLink {
-        _link: unsafe { OwnedFd::from_raw_fd(fd) },
-    })
+    link_create(prog, ifindex, BPF_TCX_EGRESS, 0)
 }
 
 /// Number of tcx ingress programs attached to `ifindex`: another ipmpd (or

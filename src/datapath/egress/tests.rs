@@ -1,5 +1,5 @@
 use super::*;
-use crate::datapath::frame::{ETH_HLEN, FAST6_LEN};
+use crate::datapath::frame::{Mac, ETH_HLEN, FAST6_LEN};
 use crate::datapath::plan::outbound;
 use crate::fuzzing::SplitMix64;
 use etherparse::PacketBuilder;
@@ -117,6 +117,12 @@ fn corpus() -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+/// The MAC of a table entry.
+fn entry_mac(table: &[u8], bucket: usize) -> Option<Mac> {
+    let e = table.get(bucket * ENTRY_SIZE..(bucket + 1) * ENTRY_SIZE)?;
+    e[AT_MAC..AT_MAC + 6].try_into().ok()
 }
 
 #[test]
