@@ -137,6 +137,15 @@ const MIRROR_FILTER: &[&str] = &[
     "action", "mirred", "egress", "mirror", "dev", "lo",
 ];
 
+/// Waits (bounded) until the daemon has logged `line` `times` times.
+fn logged(d: &Proc, line: &str, times: usize) {
+    assert!(
+        wait_until(REACTION, || d.stderr_text().matches(line).count() == times),
+        "{line:?} not logged {times} times:\n{}",
+        d.stderr_text()
+    );
+}
+
 /// The switch namespace and port facing `member`.
 fn switch_port(member: &str) -> (&'static str, String) {
     let ns = if member == "rge0" { "swb" } else { "swa" };
@@ -606,11 +615,7 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
             "(udp and dst port 7132) or (tcp and dst port 5303)",
         ],
     );
-    assert!(
-        wait_until(REACTION, || count(CAPTURE_OPEN) == 1),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, CAPTURE_OPEN, 1);
     let (f0, _) = total_fast(&lab);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7132, 47000);
     transfer_intact(
@@ -645,22 +650,14 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
     assert_eq!(f1, f0, "the fast path sent frames while tcpdump watched ipmp0");
     assert_eq!(r.fast_total(), 0);
 
-    assert!(
-        wait_until(REACTION, || count(CAPTURE_GONE) == 1),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, CAPTURE_GONE, 1);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7133, 48000);
     assert_all_fast(&r, "after the capture");
     assert!(r.fast_total() >= u64::from(FLOWS) * PER_FLOW);
 
     // A capture on all interfaces watches ipmp0 too.
     let dump = tcpdump(&lab, "host", &["-i", "any", "udp and dst port 7134"]);
-    assert!(
-        wait_until(REACTION, || count(CAPTURE_OPEN) == 2),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, CAPTURE_OPEN, 2);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7134, 48500);
     assert_eq!(r.fast_total(), 0, "tcpdump -i any: {:?}", r.fast);
     let out = stop_capture(dump);
@@ -674,11 +671,7 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
         u64::from(FLOWS) * PER_FLOW,
         "tcpdump -i any saw:\n{out}"
     );
-    assert!(
-        wait_until(REACTION, || count(CAPTURE_GONE) == 2),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, CAPTURE_GONE, 2);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7135, 49000);
     assert_all_fast(&r, "after tcpdump -i any");
 }
@@ -854,11 +847,7 @@ fn a_dhcp_client_on_ipmp0_leaves_the_fast_path_on() {
     assert!(client.running(), "dhclient exited: {}", client.stderr_text());
 
     let dump = tcpdump(&lab, "host", &["-i", "ipmp0", "udp and dst port 7142"]);
-    assert!(
-        wait_until(REACTION, || count(CAPTURE_OPEN) == 1),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, CAPTURE_OPEN, 1);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7142, 49500);
     assert_eq!(r.fast_total(), 0, "tcpdump with a filter: {:?}", r.fast);
     drop(stop_capture(dump));
@@ -906,11 +895,7 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
 
     // A root qdisc shaping ipmp0: every frame goes through it.
     lab.exec_ok("host", TBF);
-    assert!(
-        wait_until(REACTION, || count(&format!("{TC_ON} (tbf)")) == 1),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, &format!("{TC_ON} (tbf)"), 1);
     let (f0, _) = total_fast(&lab);
     let (b0, p0) = tbf_sent(&lab);
     send_flows(&lab, (DATA, ROUTER_IP), 7171, 53000, &[]);
@@ -938,11 +923,7 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     );
 
     lab.exec_ok("host", &["tc", "qdisc", "del", "dev", "ipmp0", "root"]);
-    assert!(
-        wait_until(REACTION, || count(TC_GONE) == 1),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, TC_GONE, 1);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7172, 53500);
     assert_all_fast(&r, "after the tbf");
     assert!(r.fast_total() >= datagrams);
@@ -950,11 +931,7 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     // clsact with an egress filter: every frame passes it.
     lab.exec_ok("host", &["tc", "qdisc", "add", "dev", "ipmp0", "clsact"]);
     lab.exec_ok("host", MIRROR_FILTER);
-    assert!(
-        wait_until(REACTION, || count(&format!("{TC_ON} (clsact)")) == 1),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, &format!("{TC_ON} (clsact)"), 1);
     let (f0, _) = total_fast(&lab);
     let (_, m0) = mirror_sent(&lab);
     send_flows(&lab, (DATA, ROUTER_IP), 7173, 54000, &[]);
@@ -968,11 +945,7 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     );
 
     lab.exec_ok("host", &["tc", "qdisc", "del", "dev", "ipmp0", "clsact"]);
-    assert!(
-        wait_until(REACTION, || count(TC_GONE) == 2),
-        "{}",
-        d.stderr_text()
-    );
+    logged(&d, TC_GONE, 2);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7174, 54500);
     assert_all_fast(&r, "after the clsact");
     assert_eq!(count(TC_ON), 2, "{}", d.stderr_text());
