@@ -188,27 +188,16 @@ fn mac_and_sport(line: &str) -> Option<([u8; 6], u16)> {
     Some((mac, port.parse().ok()?))
 }
 
-/// Per member: the JSON counters of `ipmpstat -i --json`.
-fn counters(lab: &Lab) -> BTreeMap<String, ipmpd::control::Counters> {
-    let (_, j, _) = ipmpstat(lab, &["-i", "--json"]);
-    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
-    groups[0]
-        .members
-        .iter()
-        .map(|m| (m.name.clone(), m.counters.clone()))
-        .collect()
-}
-
 /// Per member: frames the outbound fast path sent.
 fn fast_frames(lab: &Lab) -> BTreeMap<String, u64> {
-    counters(lab)
+    member_counters(lab)
         .into_iter()
         .map(|(n, c)| (n, c.tx_fast_frames))
         .collect()
 }
 
 fn total_fast(lab: &Lab) -> (u64, u64) {
-    counters(lab)
+    member_counters(lab)
         .values()
         .fold((0, 0), |(f, b), c| (f + c.tx_fast_frames, b + c.tx_fast_bytes))
 }
@@ -372,9 +361,8 @@ fn wait_all_active(lab: &Lab) {
 
 fn wait_all_active_within(lab: &Lab, timeout: Duration) {
     let all = wait_until(timeout, || {
-        let (_, j, _) = ipmpstat(lab, &["-i", "--json"]);
-        let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
-        groups[0].members.len() == MEMBERS.len() && groups[0].members.iter().all(|m| m.active)
+        let g = group_status(lab);
+        g.members.len() == MEMBERS.len() && g.members.iter().all(|m| m.active)
     });
     assert!(all, "{}", ipmpstat(lab, &["-i"]).1);
 }
@@ -419,9 +407,9 @@ fn outbound_tcp_and_udp_leave_in_the_kernel_intact_and_spread() {
         );
     }
     // The metrics show the same counters, within tx_frames and tx_bytes.
-    let first = counters(&lab);
+    let first = member_counters(&lab);
     let (_, metrics, _) = ipmpstat(&lab, &["--metrics"]);
-    let last = counters(&lab);
+    let last = member_counters(&lab);
     for m in MEMBERS {
         let metric = |name: &str| -> u64 {
             let key = format!("{name}{{group=\"production0\",interface=\"{m}\"}} ");
@@ -566,9 +554,10 @@ fn failover_moves_only_the_failed_members_flows_and_stays_in_the_kernel() {
     );
     lab.cut(&cut);
     let failed = wait_until(REACTION, || {
-        let (_, j, _) = ipmpstat(&lab, &["-i", "--json"]);
-        let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
-        groups[0].members.iter().any(|m| m.name == cut && !m.active)
+        group_status(&lab)
+            .members
+            .iter()
+            .any(|m| m.name == cut && !m.active)
     });
     assert!(failed, "{cut} still active: {}", ipmpstat(&lab, &["-i"]).1);
 

@@ -100,14 +100,11 @@ fn ipmp0_bytes(lab: &Lab, counter: &str) -> (u64, u64) {
     let path = format!("/sys/class/net/ipmp0/statistics/{counter}");
     let v = lab.exec_ok("host", &["cat", &path]);
     let dev: u64 = v.trim().parse().unwrap_or_else(|e| panic!("{path}: {v:?}: {e}"));
-    let (_, j, _) = ipmpstat(lab, &["-i", "--json"]);
-    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
-    let fast = groups[0]
-        .members
-        .iter()
-        .map(|m| match counter {
-            "rx_bytes" => m.counters.rx_fast_bytes,
-            _ => m.counters.tx_fast_bytes,
+    let fast = member_counters(lab)
+        .values()
+        .map(|c| match counter {
+            "rx_bytes" => c.rx_fast_bytes,
+            _ => c.tx_fast_bytes,
         })
         .sum::<u64>();
     (dev, fast)

@@ -16,12 +16,10 @@ use common::{wait_until, Lab, MEMBERS, ROUTER_IP};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const IPMPSTAT: &str = env!("CARGO_BIN_EXE_ipmpstat");
 /// Flows (source ports) in each run: enough that every member carries some.
 const FLOWS: u16 = 24;
 const FIRST_SPORT: u16 = 31000;
@@ -196,19 +194,7 @@ fn map_flows(lab: &Lab) -> BTreeMap<u16, &'static str> {
 
 /// The counters `ipmpstat --json` shows for `member`.
 fn counters_of(lab: &Lab, member: &str) -> ipmpd::control::Counters {
-    let out = Command::new(IPMPSTAT)
-        .args(["-i", "--json"])
-        .env("IPMPD_RUN_DIR", run_dir(lab))
-        .output()
-        .expect("run ipmpstat");
-    let groups: Vec<ipmpd::control::GroupStatus> =
-        serde_json::from_slice(&out.stdout).expect("ipmpstat --json");
-    groups[0]
-        .members
-        .iter()
-        .find(|m| m.name == member)
-        .map(|m| m.counters.clone())
-        .expect("member in status")
+    member_counters(lab).remove(member).expect("member in status")
 }
 
 fn tx_drops(lab: &Lab, member: &str) -> BTreeMap<String, u64> {

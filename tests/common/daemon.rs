@@ -204,6 +204,22 @@ pub fn ipmpstat(lab: &Lab, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The group's status (`ipmpstat -i --json`, the lab's one group).
+pub fn group_status(lab: &Lab) -> ipmpd::control::GroupStatus {
+    let (_, j, _) = ipmpstat(lab, &["-i", "--json"]);
+    let groups: Vec<ipmpd::control::GroupStatus> = serde_json::from_str(&j).expect("valid JSON");
+    groups.into_iter().next().expect("one group")
+}
+
+/// Each member's counters, by name.
+pub fn member_counters(lab: &Lab) -> std::collections::BTreeMap<String, ipmpd::control::Counters> {
+    group_status(lab)
+        .members
+        .into_iter()
+        .map(|m| (m.name, m.counters))
+        .collect()
+}
+
 /// Starts ipmpd in the host namespace with `NOTIFY_SOCKET` pointing at a
 /// socket of the test, and waits for its `READY=1` (systemd's readiness):
 /// for groups whose interface has no data address at start.
