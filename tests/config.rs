@@ -77,7 +77,7 @@ fn a_group_starts_from_its_file_and_flags_override_it() {
     let d = start(&lab, &args, "ipmpx0", DATA);
     let routes = lab.exec_ok("host", &["ip", "route", "show", "198.51.100.0/24"]);
     assert!(routes.contains("via 192.0.2.1 dev ipmpx0"), "{routes}");
-    assert!(lab.ping("host", common::ROUTER_IP, 5).clean());
+    lab.ping("host", common::ROUTER_IP, 5).expect_clean();
     drop(d);
 }
 
@@ -205,7 +205,7 @@ fn sighup_adds_and_removes_members_under_a_running_tcp_transfer() {
         client.stderr_text()
     );
     server.wait_timeout(std::time::Duration::from_secs(5));
-    assert!(lab.ping("host", common::ROUTER_IP, 10).clean());
+    lab.ping("host", common::ROUTER_IP, 10).expect_clean();
 }
 
 #[test]

@@ -117,7 +117,7 @@ fn flows_spread_over_all_members_and_each_stays_on_one() {
     let lab = Lab::new("flows");
     let _d = start_tutorial(&lab);
     // Resolve the router first so every datagram below leaves at once.
-    assert!(lab.ping("host", ROUTER_IP, 1).clean());
+    lab.ping("host", ROUTER_IP, 1).expect_clean();
     let caps = capture_switch_ports(&lab);
     const FLOWS: u16 = 64;
     const ROUNDS: u16 = 10;
@@ -217,7 +217,7 @@ fn every_arp_request_gets_exactly_one_reply() {
 fn no_packet_is_delivered_twice() {
     let lab = Lab::new("nodup");
     let _d = start_tutorial(&lab);
-    assert!(lab.ping("host", ROUTER_IP, 1).clean());
+    lab.ping("host", ROUTER_IP, 1).expect_clean();
     let rx = || -> u64 {
         lab.exec_ok("host", &["cat", "/sys/class/net/ipmp0/statistics/rx_packets"])
             .trim()
@@ -316,7 +316,7 @@ fn vlan_tag_stripped_by_the_member_is_reinserted() {
     let cap = capture(&lab, "host", &["-i", "ipmp0", "vlan"]);
     // A tagged frame from the router to the member the data address is bound
     // to: veth strips the tag into metadata; ipmp0 must show it in band.
-    assert!(lab.ping("router", DATA, 1).clean());
+    lab.ping("router", DATA, 1).expect_clean();
     let dst = fmt_mac(&lab.neigh_mac("router", DATA).unwrap());
     let src = fmt_mac(&lab.mac("router", "r0"));
     let py = format!(
@@ -436,7 +436,7 @@ fn member_mac_change_is_followed_and_announced() {
     let rge0 = lab.mac("host", "rge0");
     let mut on_rge0 = None;
     for a in ["192.0.2.200", "192.0.2.201", "192.0.2.202"] {
-        assert!(lab.ping("router", a, 1).clean());
+        lab.ping("router", a, 1).expect_clean();
         if lab.neigh_mac("router", a) == Some(rge0) {
             on_rge0 = Some(a);
         }
@@ -452,8 +452,8 @@ fn member_mac_change_is_followed_and_announced() {
             == Some(new)),
         "router did not learn rge0's new MAC for {addr}"
     );
-    assert!(lab.ping("router", addr, 5).clean());
-    assert!(lab.ping("host", ROUTER_IP, 5).clean());
+    lab.ping("router", addr, 5).expect_clean();
+    lab.ping("host", ROUTER_IP, 5).expect_clean();
 }
 
 #[test]
@@ -476,7 +476,7 @@ fn bound_outbound_sends_each_source_through_its_bound_member() {
     let port_of_mac: BTreeMap<[u8; 6], &str> = MEMBERS.iter().map(|m| (lab.mac("host", m), *m)).collect();
     let mut expected = BTreeMap::new();
     for a in addrs {
-        assert!(lab.ping("router", a, 1).clean());
+        lab.ping("router", a, 1).expect_clean();
         let mac = lab.neigh_mac("router", a).expect("resolved");
         expected.insert(a.to_string(), format!("sw-{}", port_of_mac[&mac]));
     }
@@ -512,7 +512,7 @@ fn sends_seen_on_members_and_switches(tag: &str, extra: &[&str]) -> (usize, usiz
     args.extend(extra.iter().map(|a| a.to_string()));
     let _d = start(&lab, &args, "ipmp0", DATA);
     // Resolve the router first, so only ICMP is counted below.
-    assert!(lab.ping("host", ROUTER_IP, 1).clean());
+    lab.ping("host", ROUTER_IP, 1).expect_clean();
     let on_members: Vec<_> = MEMBERS
         .iter()
         .map(|m| capture(&lab, "host", &["-i", m, "-Q", "out", "icmp"]))

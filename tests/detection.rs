@@ -121,7 +121,7 @@ fn tcp_session(lab: &Lab, secs: u32) -> (Proc, Proc) {
 fn link_failure_moves_the_nominee_and_traffic_continues() {
     let lab = Lab::new("link");
     let d = start_tutorial(&lab);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     lab.cut("e1000g0");
     expect_log(&d, "The link has gone down on e1000g0");
     expect_log(
@@ -131,14 +131,14 @@ fn link_failure_moves_the_nominee_and_traffic_continues() {
     expect_log(&d, "e1000g0 is no longer active in group production0 (failed)");
     let r = lab.ping("host", ROUTER_IP, 50);
     assert!(r.clean(), "traffic after the failover: {r:?}");
-    assert!(lab.ping("router", DATA, 20).clean());
+    lab.ping("router", DATA, 20).expect_clean();
     lab.restore("e1000g0");
     expect_log(&d, "The link has come up on e1000g0");
     assert!(wait_until(SETTLE, || count(
         &d,
         "e1000g0 is now active in group production0"
     ) == 2));
-    assert!(lab.ping("host", ROUTER_IP, 20).clean());
+    lab.ping("host", ROUTER_IP, 20).expect_clean();
 }
 
 #[test]
@@ -221,7 +221,7 @@ fn standby_scenario(lab: &Lab, d: &Proc, failback: bool) {
     );
     lab.cut("e1000g0");
     expect_log(d, "rge0 is now active in group production0");
-    assert!(lab.ping("host", ROUTER_IP, 20).clean());
+    lab.ping("host", ROUTER_IP, 20).expect_clean();
     lab.restore("e1000g0");
     if failback {
         expect_log(d, "rge0 is no longer active in group production0 (standby)");
@@ -373,7 +373,7 @@ fn only_target_dying_reports_group_failed_but_traffic_flows() {
     expect_log(&d, "All IP interfaces in group production0 are now unusable");
     let r = lab.ping("host", ROUTER_IP, 50);
     assert!(r.clean(), "no self-inflicted black hole: {r:?}");
-    assert!(lab.ping("router", DATA, 20).clean());
+    lab.ping("router", DATA, 20).expect_clean();
     lab.exec_ok("router", &["ip", "addr", "add", "192.0.2.2/24", "dev", "r0"]);
     // The first answer repairs, and the group's return is logged; the
     // start-up was no recovery, so no such line comes before the failure.
@@ -483,7 +483,7 @@ fn a_deleted_member_fails_and_rejoins_when_it_comes_back() {
         &d,
         "e1000g1 was removed from the system; it rejoins group production0 when it comes back",
     );
-    assert!(lab.ping("host", ROUTER_IP, 20).clean());
+    lab.ping("host", ROUTER_IP, 20).expect_clean();
     lab.exec_ok(
         "host",
         &[
@@ -602,5 +602,5 @@ fn standby_with_failback_no_in_arp_probe_mode_by_probes_alone() {
         d.stderr_text()
     );
     assert!(!logged(&d, "rge0 is no longer active"), "{}", d.stderr_text());
-    assert!(lab.ping("host", ROUTER_IP, 20).clean());
+    lab.ping("host", ROUTER_IP, 20).expect_clean();
 }

@@ -204,7 +204,7 @@ fn icmpv6_carrier_cut_and_repair() {
         "{}",
         d.stderr_text()
     );
-    assert!(lab.ping("host", ROUTER_IP, 10).clean());
+    lab.ping("host", ROUTER_IP, 10).expect_clean();
     lab.restore("e1000g0");
     // DAD again, then ten answered probes repair it.
     expect_log(&d, "The link has come up on e1000g0");
@@ -227,7 +227,7 @@ fn dual_stack_silent_cut_fails_both_families_then_repairs() {
     let ll = router_v6(&lab);
     let d = start(&lab, &dual_args(ll), "ipmp0", "192.0.2.200");
     wait_probing6(&lab, &d);
-    assert!(lab.ping("router", "192.0.2.201", 1).clean());
+    lab.ping("router", "192.0.2.201", 1).expect_clean();
     ping6_test_address(&lab, "e1000g1");
     silent_cut(&lab, &d);
 }

@@ -371,8 +371,8 @@ fn wait_all_active_within(lab: &Lab, timeout: Duration) {
 /// through user space), so the flows' first datagrams do not wait.
 fn resolve_router(lab: &Lab) {
     wait_all_active(lab);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
-    assert!(lab.ping("host", ROUTER6, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
+    lab.ping("host", ROUTER6, 3).expect_clean();
 }
 
 #[test]
@@ -536,7 +536,7 @@ fn failover_moves_only_the_failed_members_flows_and_stays_in_the_kernel() {
     let lab = Lab::new("eg-fail");
     let _d = start_tutorial(&lab);
     wait_all_active(&lab);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     let before = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7121, 45000);
     assert_all_fast(&before, "before");
     // The member with the most flows fails; the others keep some.
@@ -588,7 +588,7 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
     let lab = Lab::new("eg-dump");
     let d = start_tutorial(&lab);
     wait_all_active(&lab);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     let count = |what: &str| d.stderr_text().matches(what).count();
     // Without a capture the flows leave in the kernel, past ipmp0's taps.
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7131, 46000);
@@ -801,7 +801,7 @@ fn a_dhcp_client_on_ipmp0_leaves_the_fast_path_on() {
     let lab = Lab::new("eg-dhcl");
     let d = start_tutorial(&lab);
     wait_all_active(&lab);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     let count = |what: &str| d.stderr_text().matches(what).count();
     let work = lab.dir.join("dhclient");
     std::fs::create_dir_all(&work).unwrap();
@@ -878,7 +878,7 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     let lab = Lab::new("eg-tc");
     let d = start_tutorial(&lab);
     wait_all_active(&lab);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     let count = |what: &str| d.stderr_text().matches(what).count();
     let datagrams = u64::from(FLOWS) * PER_FLOW;
 

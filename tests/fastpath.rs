@@ -213,7 +213,7 @@ fn captured(mut p: common::Proc, what: &str) -> (usize, String) {
 fn tcp_and_udp_go_into_ipmp0_in_the_kernel_exactly_once() {
     let lab = Lab::new("fast-on");
     let _d = start_tutorial(&lab);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     let (slow0, fast0, bytes0) = totals(&lab);
     for reverse in [false, true] {
         iperf(&lab, reverse);
@@ -235,8 +235,8 @@ fn tcp_and_udp_go_into_ipmp0_in_the_kernel_exactly_once() {
         "{member_before} -> {member_after}"
     );
     // Pings (ICMP: the data thread's) still work both ways.
-    assert!(lab.ping("host", ROUTER_IP, 5).clean());
-    assert!(lab.ping("router", DATA, 5).clean());
+    lab.ping("host", ROUTER_IP, 5).expect_clean();
+    lab.ping("router", DATA, 5).expect_clean();
     let (slow1, fast1, bytes1) = totals(&lab);
     // The reverse transfer's data (GRO may have merged segments), both
     // transfers' ACKs and the datagrams went in in the kernel; the data
@@ -258,7 +258,7 @@ fn tcp_and_udp_go_into_ipmp0_in_the_kernel_exactly_once() {
 fn offline_and_looped_frames_are_not_delivered() {
     let lab = Lab::new("fast-drop");
     let _d = start_tutorial(&lab);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     let m0 = via(&lab, "e1000g0");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ipmpadm"))
         .args(["offline", "e1000g0"])
@@ -335,7 +335,7 @@ fn with_the_fast_path_off_the_data_thread_delivers_everything() {
     let mut args = tutorial_args();
     args.extend(strings(&["--inbound-fastpath", "off"]));
     let _d = start(&lab, &args, "ipmp0", DATA);
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     via(&lab, "e1000g0");
     let (slow0, _, _) = totals(&lab);
     assert_eq!(udp_burst(&lab, "7005"), (N, N));
@@ -368,7 +368,7 @@ fn a_reload_turns_the_fast_path_off_and_on_at_once() {
         "ipmp0",
         DATA,
     );
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     via(&lab, "e1000g0");
     assert_eq!(udp_burst(&lab, "7006"), (N, N));
     assert_eq!(totals(&lab).1, 0, "off in the file");

@@ -394,7 +394,7 @@ fn a_flood_at_a_test_address_and_a_data_address_fails_no_member() {
     // Let the probers see a few more intervals, then: nothing changed.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(state_changes(&d), before, "{}", d.stderr_text());
-    assert!(lab.ping("host", ROUTER_IP, 20).clean());
+    lab.ping("host", ROUTER_IP, 20).expect_clean();
     // The flood reached the daemon and was dropped where it should be.
     let mut d = d;
     d.stop(Duration::from_secs(5));

@@ -213,7 +213,7 @@ fn ipmpadm_offline_online_with_the_original_refusals() {
     assert_eq!(code, 1);
     assert!(err.contains("nosuch0 is not in an IPMP group"), "{err}");
     // Traffic still flows through the one member left.
-    assert!(lab.ping("host", common::ROUTER_IP, 10).clean());
+    lab.ping("host", common::ROUTER_IP, 10).expect_clean();
 
     // A user other than root cannot change the group.
     let out = Command::new("setpriv")

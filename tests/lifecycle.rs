@@ -25,7 +25,7 @@ fn teardown_removes_ipmp0_and_restores_every_member() {
             .trim(),
         "1"
     );
-    assert!(lab.ping("host", ROUTER_IP, 3).clean());
+    lab.ping("host", ROUTER_IP, 3).expect_clean();
     let pid_file = run_dir(&lab).join("production0.pid");
     assert!(pid_file.exists());
     d.signal(libc::SIGTERM);

@@ -169,9 +169,12 @@ impl Group {
             .filter(|s| !self.active.contains(s))
             .collect();
         let replacements: Vec<(Slot, Slot)> = left.iter().copied().zip(joined.iter().copied()).collect();
+        // Logged after the move (table, announcements, nominee), so that a
+        // member's "active"/"no longer active" line means traffic has moved.
+        let mut notices = Vec::new();
         for &j in &joined {
             notice(
-                out,
+                &mut notices,
                 Notice::Active {
                     member: self.members[usize::from(j)].name.clone(),
                     group: self.name.clone(),
@@ -193,7 +196,7 @@ impl Group {
                 LeftBecause::Inactive
             };
             notice(
-                out,
+                &mut notices,
                 Notice::Inactive {
                     member: m.name.clone(),
                     group: self.name.clone(),
@@ -221,6 +224,7 @@ impl Group {
         if was_empty != self.active.is_empty() {
             out.push(Action::Carrier(!self.active.is_empty()));
         }
+        out.append(&mut notices);
     }
 
     /// Flag h: of members in service with the same hardware address, the

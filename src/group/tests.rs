@@ -131,6 +131,11 @@ fn link_loss_moves_addresses_nominee_and_announces() {
             .position(|x| *x == Action::Announce { addr, slot: to })
             .expect("announced");
         assert!(i > publish, "announce after publish");
+        let logged = acts
+            .iter()
+            .position(|x| matches!(x, Action::Notice(Notice::Inactive { .. })))
+            .expect("logged");
+        assert!(logged > i, "logged once the address has moved");
     }
     // Repair: the nominee stays where it is (sticky), addresses rebalance.
     let acts = g.handle(Event::Link { slot: 0, up: true }, t);

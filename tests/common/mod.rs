@@ -142,6 +142,12 @@ impl PingResult {
     pub fn clean(&self) -> bool {
         self.transmitted > 0 && self.received == self.transmitted && self.duplicates == 0 && self.errors == 0
     }
+
+    /// Asserts [`clean`](Self::clean), with ping's output in the message.
+    #[track_caller]
+    pub fn expect_clean(&self) {
+        assert!(self.clean(), "ping not clean:\n{}", self.output);
+    }
 }
 
 /// One lab topology in its own set of namespaces `<prefix>-{host,swa,swb,router}`.
