@@ -192,7 +192,7 @@ pub struct Flags {
     /// sent (tx_fast_frames in --json); the group interface's own transmit
     /// statistics (ip -s link) do not. If the kernel refuses the program,
     /// ipmpd logs a warning and uses the user-space path; the next reload
-    /// (SIGHUP) tries the program again.
+    /// that loads (SIGHUP, ipmpadm reload) tries the program again.
     #[arg(long, value_enum, value_name = "on|off")]
     pub outbound_fastpath: Option<model::Switch>,
 }

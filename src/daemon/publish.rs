@@ -87,8 +87,21 @@ impl Daemon {
         }
     }
 
-    /// Performs the group's actions. Announcements and IGMP re-queries wait
-    /// until the data threads run with the new table (when they run at all).
+    /// Waits (once per published table) until the data threads run with it.
+    fn wait_published(&mut self, published: Option<u64>) {
+        let Some(g) = published else { return };
+        if self.dataplane.is_none() || self.taken_up >= g {
+            return;
+        }
+        if !self.shared.wait_taken(g, TAKE_UP_TIMEOUT) {
+            log::warn!("data plane slow to take up table {g}");
+        }
+        self.taken_up = g;
+    }
+
+    /// Performs the group's actions. Announcements, IGMP re-queries and the
+    /// notices after a new table wait until the data threads run with it
+    /// (when they run at all), so a logged move has taken effect.
     pub(super) fn perform(&mut self, acts: Vec<group::Action>) {
         let running = self.dataplane.is_some();
         let mut published = None;
@@ -96,15 +109,14 @@ impl Daemon {
             match a {
                 group::Action::Publish => published = Some(self.publish()),
                 group::Action::Announce { addr, slot } => {
-                    if let (Some(g), true) = (published, running) {
-                        if !self.shared.wait_taken(g, TAKE_UP_TIMEOUT) {
-                            log::warn!("data plane slow to take up table {g}");
-                        }
-                    }
+                    self.wait_published(published);
                     self.announce(addr, slot);
                     self.schedule_garp(addr, slot, Instant::now());
                 }
-                group::Action::Notice(n) => log::log!(n.level(), "{n}"),
+                group::Action::Notice(n) => {
+                    self.wait_published(published);
+                    log::log!(n.level(), "{n}");
+                }
                 group::Action::Carrier(on) => {
                     if let Err(e) = self.tap.set_carrier(on) {
                         log::error!("carrier of {}: {e}", self.cfg.interface);
@@ -122,9 +134,7 @@ impl Daemon {
                             self.cfg.group
                         );
                         if running {
-                            if let Some(g) = published {
-                                self.shared.wait_taken(g, TAKE_UP_TIMEOUT);
-                            }
+                            self.wait_published(published);
                             self.requery_igmp(t);
                             self.requery_mld(t);
                         }

@@ -169,8 +169,9 @@ impl Group {
             .filter(|s| !self.active.contains(s))
             .collect();
         let replacements: Vec<(Slot, Slot)> = left.iter().copied().zip(joined.iter().copied()).collect();
-        // Logged after the move (table, announcements, nominee), so that a
-        // member's "active"/"no longer active" line means traffic has moved.
+        // Logged after the move (table taken up, announcements sent,
+        // nominee), so that an "active"/"no longer active" line means
+        // traffic has moved.
         let mut notices = Vec::new();
         for &j in &joined {
             notice(
