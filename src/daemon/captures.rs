@@ -18,9 +18,9 @@ const PROC_NET_PACKET: &str = "/proc/net/packet";
 /// Bytes of the file read at most (a line is about 70 bytes: thousands of
 /// sockets). A longer file counts as "a capture may be open".
 const MAX_READ: u64 = 1 << 20;
-/// Columns: sk RefCnt Type Proto Iface R Rmem User Inode.
+/// Columns: sk RefCnt Type Proto Iface R Rmem User Inode (Iface follows
+/// Proto).
 const COL_PROTO: usize = 3;
-const COL_IFACE: usize = 4;
 
 /// Whether the text of /proc/net/packet lists a socket for all protocols
 /// on `ifindex` or on every interface (ifindex 0). A line that does not
@@ -28,9 +28,9 @@ const COL_IFACE: usize = 4;
 /// capture misses.
 pub fn capture_in(text: &str, ifindex: u32) -> bool {
     text.lines().skip(1).filter(|l| !l.trim().is_empty()).any(|line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        let proto = cols.get(COL_PROTO).and_then(|p| u16::from_str_radix(p, 16).ok());
-        let iface = cols.get(COL_IFACE).and_then(|i| i.parse::<u32>().ok());
+        let mut cols = line.split_whitespace().skip(COL_PROTO);
+        let proto = cols.next().and_then(|p| u16::from_str_radix(p, 16).ok());
+        let iface = cols.next().and_then(|i| i.parse::<u32>().ok());
         match (proto, iface) {
             (Some(p), Some(i)) => p == ETH_P_ALL && (i == 0 || i == ifindex),
             _ => true,
@@ -47,6 +47,9 @@ pub fn is_capture(s: &PacketSock, ifindex: u32) -> bool {
 #[derive(Default)]
 pub struct CaptureWatch {
     diag: Option<PacketDiag>,
+    /// The kernel has no packet_diag: not asked again (each ask would
+    /// have it look for the module).
+    no_diag: bool,
 }
 
 impl CaptureWatch {
@@ -54,7 +57,7 @@ impl CaptureWatch {
     /// /proc/net/packet; unreadable: yes (user space sends, which every
     /// capture sees).
     pub fn open(&mut self, ifindex: u32) -> bool {
-        if self.diag.is_none() {
+        if self.diag.is_none() && !self.no_diag {
             self.diag = PacketDiag::new().ok();
         }
         // Most looks find no socket for all protocols on the interface, or
@@ -74,6 +77,7 @@ impl CaptureWatch {
                 log::debug!("packet_diag: {e}; reading {PROC_NET_PACKET}");
                 // A fresh socket next time (a timed-out dump may linger).
                 self.diag = None;
+                self.no_diag = e.raw_os_error() == Some(libc::ENOENT);
                 capture_in_proc(ifindex).unwrap_or(true)
             }
             None => capture_in_proc(ifindex).unwrap_or(true),

@@ -172,6 +172,12 @@ impl Daemon {
                 self.cfg.interface
             );
         }
+        self.resync_egress();
+    }
+
+    /// Syncs the outbound fast path with the running table (after it
+    /// stepped aside or came back).
+    pub(super) fn resync_egress(&mut self) {
         let plan = self.shared.current().plan.clone();
         self.sync_egress(&plan);
     }

@@ -120,8 +120,6 @@ struct Daemon {
     group_mac: Mac,
     seed: u64,
     generation: u64,
-    /// The newest table the data threads were seen running.
-    taken_up: u64,
     mtu: u32,
     /// Seeds probers' jitter; ICMP id of our probes; zero of probe timestamps.
     secret: u64,

@@ -87,16 +87,13 @@ impl Daemon {
         }
     }
 
-    /// Waits (once per published table) until the data threads run with it.
-    fn wait_published(&mut self, published: Option<u64>) {
-        let Some(g) = published else { return };
-        if self.dataplane.is_none() || self.taken_up >= g {
-            return;
-        }
-        if !self.shared.wait_taken(g, TAKE_UP_TIMEOUT) {
+    /// Waits until the data threads run with the table just `published`
+    /// (if any; taken, so once per table).
+    fn wait_published(&self, published: &mut Option<u64>) {
+        let Some(g) = published.take() else { return };
+        if self.dataplane.is_some() && !self.shared.wait_taken(g, TAKE_UP_TIMEOUT) {
             log::warn!("data plane slow to take up table {g}");
         }
-        self.taken_up = g;
     }
 
     /// Performs the group's actions. Announcements, IGMP re-queries and the
@@ -109,12 +106,12 @@ impl Daemon {
             match a {
                 group::Action::Publish => published = Some(self.publish()),
                 group::Action::Announce { addr, slot } => {
-                    self.wait_published(published);
+                    self.wait_published(&mut published);
                     self.announce(addr, slot);
                     self.schedule_garp(addr, slot, Instant::now());
                 }
                 group::Action::Notice(n) => {
-                    self.wait_published(published);
+                    self.wait_published(&mut published);
                     log::log!(n.level(), "{n}");
                 }
                 group::Action::Carrier(on) => {
@@ -134,7 +131,7 @@ impl Daemon {
                             self.cfg.group
                         );
                         if running {
-                            self.wait_published(published);
+                            self.wait_published(&mut published);
                             self.requery_igmp(t);
                             self.requery_mld(t);
                         }

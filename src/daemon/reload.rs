@@ -135,15 +135,12 @@ impl Daemon {
                 log::warn!("reload: adding {d}: {e}");
             }
         }
-        self.publish();
-        // `inbound_fastpath` and `outbound_fastpath` may have changed: the
-        // programs follow at once.
-        let plan = self.shared.current().plan.clone();
-        self.sync_fastpath(&plan);
         // A reload is the administrator's way to try a refused outbound
         // program again (after a kernel or policy change).
         self.egress_refused = false;
-        self.sync_egress(&plan);
+        // The programs follow the new `inbound_fastpath` and
+        // `outbound_fastpath` at once: publishing syncs them.
+        self.publish();
         log::info!("configuration of group {} reloaded", self.cfg.group);
     }
 }

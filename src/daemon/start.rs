@@ -227,7 +227,6 @@ pub fn run(cfg: GroupConfig, reloader: Option<Reloader>) -> Result<(), Error> {
         group_mac,
         seed,
         generation: 0,
-        taken_up: 0,
         mtu: tap_link.mtu,
         secret: sys::random_u64(),
         probe_key,

@@ -96,11 +96,15 @@ impl Daemon {
             }
         }
         if let Some(kind) = &self.tc.configured {
-            log::info!(
-                "traffic control configured on {} ({kind}): outbound frames go through ipmpd so it applies",
-                self.cfg.interface
-            );
+            self.log_configured(kind);
         }
+    }
+
+    fn log_configured(&self, kind: &str) {
+        log::info!(
+            "traffic control configured on {} ({kind}): outbound frames go through ipmpd so it applies",
+            self.cfg.interface
+        );
     }
 
     /// A qdisc of the group interface changed: read at the end of this
@@ -136,18 +140,14 @@ impl Daemon {
             return;
         }
         match &configured {
-            Some(kind) => log::info!(
-                "traffic control configured on {} ({kind}): outbound frames go through ipmpd so it applies",
-                self.cfg.interface
-            ),
+            Some(kind) => self.log_configured(kind),
             None => log::info!(
                 "no traffic control on {} any more: outbound fast path resumed",
                 self.cfg.interface
             ),
         }
         self.tc.configured = configured;
-        let plan = self.shared.current().plan.clone();
-        self.sync_egress(&plan);
+        self.resync_egress();
     }
 }
 

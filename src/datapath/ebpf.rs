@@ -149,6 +149,18 @@ impl Ebpf {
         self.i(insn(MOV64_K, R4, 0, 0, len as i32));
         self.i(insn(CALL, 0, 0, 0, FN_SKB_LOAD_BYTES));
     }
+    /// r0 = bpf_skb_store_bytes(skb in r6, `to`, `src` + `off`, `len`, 0);
+    /// goes to `fail` unless it stored.
+    pub fn store_frame(&mut self, to: usize, src: u8, off: i32, len: i32, fail: usize) {
+        self.i(insn(MOV64_X, R1, R6, 0, 0));
+        self.i(insn(MOV64_K, R2, 0, 0, to as i32));
+        self.i(insn(MOV64_X, R3, src, 0, 0));
+        self.i(insn(ADD64_K, R3, 0, 0, off));
+        self.i(insn(MOV64_K, R4, 0, 0, len));
+        self.i(insn(MOV64_K, R5, 0, 0, 0));
+        self.i(insn(CALL, 0, 0, 0, FN_SKB_STORE_BYTES));
+        self.jump(EJNE_K, R0, 0, fail);
+    }
     /// Counts the frame (one, and the skb's length in r6's context) in the
     /// (frames, bytes) entry of `map_fd` whose key is on the stack at `key`;
     /// goes on at `done` either way. Clobbers r0-r5.

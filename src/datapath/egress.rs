@@ -16,8 +16,8 @@
 use super::buckets::{Slot, NO_SLOT, NUM_BUCKETS};
 use super::ebpf::*;
 use super::frame::{
-    fast_flow, FastFlow, ETH_P_IP, ETH_P_IPV6, FAST4_LEN, FAST6_LEN, FLOW4_SEED_ROT, FLOW6_MUL, FMIX_MUL,
-    FMIX_SHIFT, FRAGMENT_BITS, HALF, IPPROTO_TCP, IPPROTO_UDP, L3_AT,
+    ETH_P_IP, ETH_P_IPV6, FAST4_LEN, FAST6_LEN, FLOW4_SEED_ROT, FLOW6_MUL, FMIX_MUL, FMIX_SHIFT,
+    FRAGMENT_BITS, HALF, IPPROTO_TCP, IPPROTO_UDP, L3_AT,
 };
 use super::plan::{Outbound, Plan};
 use crate::sys::bpf::Insn;
@@ -38,7 +38,7 @@ pub const TABLE_SIZE: usize = NUM_BUCKETS * ENTRY_SIZE;
 /// Entries of the counters map: one per possible slot.
 pub const COUNTER_SLOTS: u32 = NO_SLOT as u32;
 /// Bytes of a counters entry: frames, bytes (u64 each).
-pub const COUNTER_SIZE: usize = 16;
+pub const COUNTER_SIZE: usize = crate::sys::bpf::COUNTER_VALUE as usize;
 /// The maps' names, shown by `bpftool map`.
 pub const TABLE_NAME: &[u8] = b"ipmpd_eg_table";
 pub const COUNTERS_NAME: &[u8] = b"ipmpd_eg_count";
@@ -63,19 +63,6 @@ pub fn table(plan: &Plan, ifindex: impl Fn(Slot) -> Option<u32>, on: bool) -> Ve
         e[AT_MAC..AT_MAC + 6].copy_from_slice(&port.mac);
     }
     t
-}
-
-/// The frames the program takes (when their bucket names a member): the
-/// common frame of [`fast_flow`], IPv6 only with TCP or UDP right behind
-/// the fixed header. Everything else goes to user space.
-pub fn takes(frame: &[u8]) -> Option<FastFlow> {
-    match fast_flow(frame)? {
-        f @ FastFlow::V4(_) => Some(f),
-        f @ FastFlow::V6(_) => {
-            let nh = frame[L3_AT + ipv6::field::NXT_HDR];
-            (nh == IPPROTO_TCP || nh == IPPROTO_UDP).then_some(f)
-        }
-    }
 }
 
 /// (frames, bytes) of a counters entry.
@@ -266,14 +253,7 @@ pub fn program(seed: u64, table_fd: i32, counters_fd: i32) -> Result<Vec<Insn>, 
     a.i(insn(LDX_W, R8, R7, AT_IFINDEX, 0));
     a.jump(EJEQ_K, R8, 0, pass);
     // The member's MAC as source.
-    a.i(insn(MOV64_X, R1, R6, 0, 0));
-    a.i(insn(MOV64_K, R2, 0, 0, ethernet::field::SOURCE.start as i32));
-    a.i(insn(MOV64_X, R3, R7, 0, 0));
-    a.i(insn(ADD64_K, R3, 0, 0, AT_MAC as i32));
-    a.i(insn(MOV64_K, R4, 0, 0, MAC_LEN));
-    a.i(insn(MOV64_K, R5, 0, 0, 0));
-    a.i(insn(CALL, 0, 0, 0, FN_SKB_STORE_BYTES));
-    a.jump(EJNE_K, R0, 0, pass);
+    a.store_frame(ethernet::field::SOURCE.start, R7, AT_MAC as i32, MAC_LEN, pass);
     // Counted by slot.
     a.i(insn(LDX_W, R1, R7, AT_SLOT, 0));
     a.i(insn(STX_W, FP, R1, STACK_SLOT, 0));

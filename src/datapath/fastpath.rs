@@ -355,14 +355,7 @@ pub fn tc_program(spec: Option<&FastSpec>, tap_ifindex: u32, map_fd: i32) -> Res
         i32::from_ne_bytes([g[0], g[1], g[2], g[3]]),
     ));
     a.i(insn(ST_H, FP, 0, STACK_GROUP_MAC + 4, ne16(&g[4..])));
-    a.i(insn(MOV64_X, R1, R6, 0, 0));
-    a.i(insn(MOV64_K, R2, 0, 0, AT_DST as i32));
-    a.i(insn(MOV64_X, R3, FP, 0, 0));
-    a.i(insn(ADD64_K, R3, 0, 0, i32::from(STACK_GROUP_MAC)));
-    a.i(insn(MOV64_K, R4, 0, 0, 6));
-    a.i(insn(MOV64_K, R5, 0, 0, 0));
-    a.i(insn(CALL, 0, 0, 0, FN_SKB_STORE_BYTES));
-    a.jump(EJNE_K, R0, 0, drop);
+    a.store_frame(AT_DST, FP, i32::from(STACK_GROUP_MAC), 6, drop);
     if map_fd >= 0 {
         let redirect = a.label();
         a.i(insn(ST_W, FP, 0, STACK_KEY, 0));

@@ -81,7 +81,7 @@ pub struct RouteInfo {
 pub const RTPROT_KERNEL: u8 = 2;
 
 /// One queueing discipline (`tc qdisc show`): where it hangs and what it is.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QdiscInfo {
     pub index: u32,
     /// TCA_KIND ("fq_codel", "tbf", "clsact", ...); empty if absent.

@@ -6,7 +6,9 @@
 //! socket with no ring) with it.
 
 use super::error::Fault;
+use super::messages::NLMSGHDR_LEN;
 use super::requests::exchange;
+use netlink_packet_core::{NlasIterator, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 use std::io;
 use std::time::Duration;
@@ -26,9 +28,6 @@ pub struct PacketSock {
 
 // linux/sock_diag.h, linux/packet_diag.h, linux/netlink.h.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_HDRLEN: usize = 16;
 const PACKET_SHOW_INFO: u32 = 0x1;
 const PACKET_SHOW_RING_CFG: u32 = 0x4;
 const PACKET_SHOW_FILTER: u32 = 0x20;
@@ -39,11 +38,6 @@ const PACKET_DIAG_FILTER: u16 = 7;
 const REQ_LEN: usize = 20;
 /// struct packet_diag_msg, before its attributes.
 const MSG_LEN: usize = 16;
-/// struct nlattr's header; attributes are 4-aligned.
-const NLA_HDRLEN: usize = 4;
-const NLA_ALIGN: usize = 4;
-/// An attribute's type bits (the high two are flags).
-const NLA_TYPE_MASK: u16 = 0x3fff;
 /// A dump that does not finish within this long is abandoned (the kernel
 /// answers at once; this only bounds the control loop's wait).
 const RECV_TIMEOUT: Duration = Duration::from_millis(100);
@@ -52,7 +46,7 @@ const MAX_SOCKETS: usize = 65_536;
 
 /// Parses one SOCK_DIAG_BY_FAMILY reply's payload; None when it is not a
 /// whole AF_PACKET record.
-pub(crate) fn parse_packet_diag(payload: &[u8]) -> Option<PacketSock> {
+fn parse_packet_diag(payload: &[u8]) -> Option<PacketSock> {
     let head = payload.get(..MSG_LEN)?;
     if head[0] != libc::AF_PACKET as u8 {
         return None;
@@ -64,27 +58,19 @@ pub(crate) fn parse_packet_diag(payload: &[u8]) -> Option<PacketSock> {
         rx_ring: false,
         filter: false,
     };
-    let mut attrs = &payload[MSG_LEN..];
     let mut info = false;
-    while attrs.len() >= NLA_HDRLEN {
-        let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
-        let kind = u16::from_ne_bytes([attrs[2], attrs[3]]) & NLA_TYPE_MASK;
-        if len < NLA_HDRLEN || len > attrs.len() {
-            return None;
-        }
-        let body = &attrs[NLA_HDRLEN..len];
-        match kind {
+    for nla in NlasIterator::new(&payload[MSG_LEN..]) {
+        let nla = nla.ok()?;
+        match nla.kind() {
             PACKET_DIAG_INFO => {
                 // struct packet_diag_info starts with pdi_index.
-                s.ifindex = u32::from_ne_bytes(body.get(..4)?.try_into().ok()?);
+                s.ifindex = u32::from_ne_bytes(nla.value().get(..4)?.try_into().ok()?);
                 info = true;
             }
             PACKET_DIAG_RX_RING => s.rx_ring = true,
             PACKET_DIAG_FILTER => s.filter = true,
             _ => {}
         }
-        let step = len.div_ceil(NLA_ALIGN) * NLA_ALIGN;
-        attrs = attrs.get(step..).unwrap_or(&[]);
     }
     info.then_some(s)
 }
@@ -94,8 +80,8 @@ pub(crate) fn parse_packet_diag(payload: &[u8]) -> Option<PacketSock> {
 /// socket's whole program for that: asked only when needed).
 fn request(seq: u32, filters: bool) -> Vec<u8> {
     let show = PACKET_SHOW_INFO | PACKET_SHOW_RING_CFG | if filters { PACKET_SHOW_FILTER } else { 0 };
-    let mut m = Vec::with_capacity(NLMSG_HDRLEN + REQ_LEN);
-    m.extend_from_slice(&((NLMSG_HDRLEN + REQ_LEN) as u32).to_ne_bytes());
+    let mut m = Vec::with_capacity(NLMSGHDR_LEN + REQ_LEN);
+    m.extend_from_slice(&((NLMSGHDR_LEN + REQ_LEN) as u32).to_ne_bytes());
     m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     m.extend_from_slice(&seq.to_ne_bytes());
@@ -158,6 +144,8 @@ impl PacketDiag {
         )
         .map_err(|f| match f {
             Fault::Socket(e) => e,
+            // ENOENT: no packet_diag in this kernel.
+            Fault::Kernel { errno, .. } => io::Error::from_raw_os_error(errno),
             f => io::Error::other(f.to_string()),
         })?;
         // A record we cannot read could be a capture: the caller falls back
@@ -179,6 +167,7 @@ impl PacketDiag {
 }
 
 /// [`PacketDiag::packet_sockets`] with filters, on a socket of its own.
+#[cfg(test)]
 pub fn packet_sockets() -> io::Result<Vec<PacketSock>> {
     PacketDiag::new()?.packet_sockets(true)
 }
@@ -186,6 +175,10 @@ pub fn packet_sockets() -> io::Result<Vec<PacketSock>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// struct nlattr's header; attributes are 4-aligned.
+    const NLA_HDRLEN: usize = 4;
+    const NLA_ALIGN: usize = 4;
 
     fn attr(kind: u16, body: &[u8]) -> Vec<u8> {
         let mut a = ((NLA_HDRLEN + body.len()) as u16).to_ne_bytes().to_vec();

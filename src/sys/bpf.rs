@@ -226,12 +226,19 @@ pub fn frames_and_bytes(entry: &[u8]) -> (u64, u64) {
     (word(0), word(1))
 }
 
+/// Copies `name`, cut short, into a kernel object's name field, leaving its
+/// NUL.
+fn set_name(field: &mut [u8; 16], name: &[u8]) {
+    let n = name.len().min(field.len() - 1);
+    field[..n].copy_from_slice(&name[..n]);
+}
+
 /// A BPF array of one entry of two u64 (frames, bytes) that a program
 /// counts into; closed with the last program using it and this handle.
 pub struct CounterMap(ArrayMap);
 
 /// Bytes of a [`CounterMap`] entry.
-const COUNTER_VALUE: u32 = 16;
+pub const COUNTER_VALUE: u32 = 16;
 
 impl CounterMap {
     pub fn new() -> io::Result<CounterMap> {
@@ -267,8 +274,7 @@ impl ArrayMap {
             max_entries: entries,
             ..Default::default()
         };
-        let name = &name[..name.len().min(attr.map_name.len() - 1)];
-        attr.map_name[..name.len()].copy_from_slice(name);
+        set_name(&mut attr.map_name, name);
         let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
         Ok(ArrayMap {
             // SAFETY: fd is a fresh descriptor we own.
@@ -337,8 +343,7 @@ impl SnapshotMap {
             inner_map_fd: template.raw_fd() as u32,
             ..Default::default()
         };
-        let n = &name[..name.len().min(attr.map_name.len() - 1)];
-        attr.map_name[..n.len()].copy_from_slice(n);
+        set_name(&mut attr.map_name, name);
         let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
         let s = SnapshotMap {
             // SAFETY: fd is a fresh descriptor we own.
@@ -346,7 +351,8 @@ impl SnapshotMap {
             value_size,
             name: name.to_vec(),
         };
-        s.replace(&vec![0; value_size as usize])?;
+        // A fresh array holds zeros: the template is the first value.
+        s.swap_in(&template)?;
         Ok(s)
     }
 
@@ -359,6 +365,11 @@ impl SnapshotMap {
     pub fn replace(&self, value: &[u8]) -> io::Result<()> {
         let inner = ArrayMap::new(self.value_size, 1, &self.name)?;
         inner.write(0, value)?;
+        self.swap_in(&inner)
+    }
+
+    /// Makes `inner` the value programs see.
+    fn swap_in(&self, inner: &ArrayMap) -> io::Result<()> {
         let key = 0u32;
         let inner_fd = inner.raw_fd() as u32;
         let mut attr = MapElemAttr {
@@ -435,8 +446,7 @@ pub fn load_named(insns: &[Insn], name: &[u8]) -> io::Result<OwnedFd> {
         license: license.as_ptr() as u64,
         ..Default::default()
     };
-    let name = &name[..name.len().min(load.prog_name.len() - 1)];
-    load.prog_name[..name.len()].copy_from_slice(name);
+    set_name(&mut load.prog_name, name);
     let e = match bpf(BPF_PROG_LOAD, &mut load) {
         // SAFETY: prog is a fresh descriptor we own.
         Ok(prog) => return Ok(unsafe { OwnedFd::from_raw_fd(prog) }),

@@ -1,8 +1,21 @@
 use super::*;
-use crate::datapath::frame::{Mac, ETH_HLEN, FAST6_LEN};
+use crate::datapath::frame::{fast_flow, FastFlow, Mac, ETH_HLEN, FAST6_LEN};
 use crate::datapath::plan::outbound;
 use crate::fuzzing::SplitMix64;
 use etherparse::PacketBuilder;
+
+/// The frames the program takes (when their bucket names a member): the
+/// common frame of [`fast_flow`], IPv6 only with TCP or UDP right behind
+/// the fixed header. Everything else goes to user space.
+fn takes(frame: &[u8]) -> Option<FastFlow> {
+    match fast_flow(frame)? {
+        f @ FastFlow::V4(_) => Some(f),
+        f @ FastFlow::V6(_) => {
+            let nh = frame[L3_AT + ipv6::field::NXT_HDR];
+            (nh == IPPROTO_TCP || nh == IPPROTO_UDP).then_some(f)
+        }
+    }
+}
 
 const GMAC: Mac = [2, 0xaa, 0, 0, 0, 1];
 const M: [Mac; 3] = [[2, 0, 0, 0, 0, 10], [2, 0, 0, 0, 0, 11], [2, 0, 0, 0, 0, 12]];
