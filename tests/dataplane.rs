@@ -4,7 +4,7 @@
 mod common;
 
 use common::daemon::*;
-use common::{fmt_mac, wait_until, Lab, MEMBERS, ROUTER_IP};
+use common::{fmt_mac, stop_capture, wait_until, Lab, MEMBERS, ROUTER_IP};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -44,14 +44,6 @@ fn capture_switch_ports(lab: &Lab) -> Vec<(&'static str, common::Proc)> {
             )
         })
         .collect()
-}
-
-/// Stops a capture (SIGINT flushes its output) and returns its text.
-fn finish(mut p: common::Proc) -> String {
-    std::thread::sleep(Duration::from_millis(300));
-    p.signal(libc::SIGINT);
-    p.wait_timeout(Duration::from_secs(5));
-    p.stdout_text()
 }
 
 #[test]
@@ -103,7 +95,7 @@ fn tcpdump_on_ipmp0_sees_both_directions() {
     assert!(r.clean(), "{r:?}");
     let r = lab.ping("router", DATA, 5);
     assert!(r.clean(), "{r:?}");
-    let out = finish(cap);
+    let out = stop_capture(cap);
     let count = |what: &str| out.lines().filter(|l| l.contains(what)).count();
     let req_out = count("192.0.2.200 > 192.0.2.1: ICMP echo request");
     let rep_in = count("192.0.2.1 > 192.0.2.200: ICMP echo reply");
@@ -133,7 +125,7 @@ fn flows_spread_over_all_members_and_each_stays_on_one() {
     let mut per_port: BTreeMap<&str, usize> = BTreeMap::new();
     let mut total = 0;
     for (port, cap) in caps {
-        for l in finish(cap).lines() {
+        for l in stop_capture(cap).lines() {
             if let Some(i) = l.find("192.0.2.200.") {
                 let sport: String = l[i + 12..].chars().take_while(char::is_ascii_digit).collect();
                 ports_of_flow.entry(sport).or_default().insert(port);
@@ -178,7 +170,7 @@ fn every_arp_request_gets_exactly_one_reply() {
     let out = lab.exec("router", &["arping", "-c", "5", "-w", "5", "-I", "r0", DATA]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let bound = lab.neigh_mac("router", DATA);
-    let out = finish(cap);
+    let out = stop_capture(cap);
     let replies: Vec<&str> = out
         .lines()
         .filter(|l| l.contains("Reply 192.0.2.200 is-at"))
@@ -329,7 +321,7 @@ fn vlan_tag_stripped_by_the_member_is_reinserted() {
     );
     let out = lab.exec("router", &["python3", "-c", &py]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = finish(cap);
+    let out = stop_capture(cap);
     assert!(out.lines().filter(|l| l.contains("vlan 5")).count() >= 3, "{out}");
 }
 
@@ -491,7 +483,7 @@ fn bound_outbound_sends_each_source_through_its_bound_member() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut total = 0;
     for (port, cap) in caps {
-        for l in finish(cap).lines() {
+        for l in stop_capture(cap).lines() {
             for a in addrs {
                 if l.contains(&format!(" {a}.")) {
                     assert_eq!(expected[a], port, "{a} left through {port}: {l}");
@@ -528,7 +520,7 @@ fn sends_seen_on_members_and_switches(tag: &str, extra: &[&str]) -> (usize, usiz
     let sent = |caps: Vec<common::Proc>| -> usize {
         caps.into_iter()
             .map(|c| {
-                finish(c)
+                stop_capture(c)
                     .lines()
                     .filter(|l| l.contains("192.0.2.200 > 192.0.2.1: ICMP echo"))
                     .count()

@@ -12,7 +12,7 @@ mod common;
 
 use common::daemon::*;
 use common::xfer::transfer_intact;
-use common::{wait_until, Lab, Proc, MEMBERS, ROUTER_IP};
+use common::{hex_mac, stop_capture, wait_until, Lab, Proc, MEMBERS, ROUTER_IP};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -73,6 +73,8 @@ else:
 const FLOWS: u16 = 24;
 /// Datagrams per flow and round.
 const PER_FLOW: u64 = 10;
+/// Datagrams per round.
+const DATAGRAMS: u64 = FLOWS as u64 * PER_FLOW;
 /// Per TCP transfer: many GSO super-frames, quick with the debug daemon.
 const TCP_BYTES: u64 = 16 << 20;
 /// Bound on each TCP transfer, in seconds (`timeout`).
@@ -137,10 +139,15 @@ const MIRROR_FILTER: &[&str] = &[
     "action", "mirred", "egress", "mirror", "dev", "lo",
 ];
 
+/// How many times the daemon has logged `line` so far.
+fn count(d: &Proc, line: &str) -> usize {
+    d.stderr_text().matches(line).count()
+}
+
 /// Waits (bounded) until the daemon has logged `line` `times` times.
 fn logged(d: &Proc, line: &str, times: usize) {
     assert!(
-        wait_until(REACTION, || d.stderr_text().matches(line).count() == times),
+        wait_until(REACTION, || count(d, line) == times),
         "{line:?} not logged {times} times:\n{}",
         d.stderr_text()
     );
@@ -164,18 +171,6 @@ fn tcpdump(lab: &Lab, which: &str, args: &[&str]) -> Proc {
     );
     assert!(p.running(), "tcpdump {args:?}: {}", p.stderr_text());
     p
-}
-
-/// Stops a capture (once the last frames are printed) and returns its output.
-fn stop_capture(mut p: Proc) -> String {
-    std::thread::sleep(Duration::from_millis(300));
-    p.signal(libc::SIGINT);
-    p.wait_timeout(Duration::from_secs(5));
-    p.stdout_text()
-}
-
-fn hex(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// (source MAC, source port) of a `tcpdump -e` line of a UDP or TCP
@@ -337,19 +332,8 @@ fn start_dual(lab: &Lab, extra: &[&str]) -> Proc {
     args.extend(strings(&["--data", DATA6_PREFIX]));
     args.extend(strings(extra));
     let d = start(lab, &args, "ipmp0", DATA);
-    wait_v6(lab, &d);
+    wait_addr_up(lab, &d, DATA6);
     d
-}
-
-/// Waits until the IPv6 data address is up (past DAD).
-fn wait_v6(lab: &Lab, d: &Proc) {
-    let up = wait_until(Duration::from_secs(15), || {
-        ipmpstat(lab, &["-a"])
-            .1
-            .lines()
-            .any(|l| l.starts_with(DATA6) && l.contains(" up "))
-    });
-    assert!(up, "{}\n{}", ipmpstat(lab, &["-a"]).1, d.stderr_text());
 }
 
 /// Waits until every member is active: a group turns ready (its data
@@ -459,19 +443,9 @@ fn from_file(lab: &Lab, on: bool) -> (Proc, impl Fn(bool)) {
         "ipmp0",
         DATA,
     );
-    wait_v6(lab, &d);
+    wait_addr_up(lab, &d, DATA6);
     resolve_router(lab);
     (d, with)
-}
-
-/// Waits until the daemon logged its Nth reload.
-fn reloads(d: &Proc, n: usize) -> bool {
-    wait_until(REACTION, || {
-        d.stderr_text()
-            .matches("configuration of group production0 reloaded")
-            .count()
-            >= n
-    })
 }
 
 #[test]
@@ -486,7 +460,7 @@ fn a_reload_attaches_the_program_when_the_file_turns_it_on() {
     assert!(reloads(&d, 1), "{}", d.stderr_text());
     let kernel = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7115, 43500);
     assert_all_fast(&kernel, "on after the reload");
-    assert!(kernel.fast_total() >= u64::from(FLOWS) * PER_FLOW);
+    assert!(kernel.fast_total() >= DATAGRAMS);
     assert_eq!(kernel.member_of, user.member_of, "the same members");
 }
 
@@ -589,11 +563,10 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
     let d = start_tutorial(&lab);
     wait_all_active(&lab);
     lab.ping("host", ROUTER_IP, 3).expect_clean();
-    let count = |what: &str| d.stderr_text().matches(what).count();
     // Without a capture the flows leave in the kernel, past ipmp0's taps.
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7131, 46000);
     assert_all_fast(&r, "before the capture");
-    assert_eq!(count(CAPTURE_OPEN), 0, "{}", d.stderr_text());
+    assert_eq!(count(&d, CAPTURE_OPEN), 0, "{}", d.stderr_text());
 
     let dump = tcpdump(
         &lab,
@@ -621,7 +594,7 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
         .lines()
         .filter(|l| l.contains(&format!("> {ROUTER_IP}.7132: UDP")))
         .count() as u64;
-    assert_eq!(udp, u64::from(FLOWS) * PER_FLOW, "tcpdump -i ipmp0 saw:\n{out}");
+    assert_eq!(udp, DATAGRAMS, "tcpdump -i ipmp0 saw:\n{out}");
     // TCP payload bytes in the capture (its last `length N`): all of the
     // transfer's, at least (a retransmission counts twice).
     let tcp: u64 = out
@@ -642,7 +615,7 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
     logged(&d, CAPTURE_GONE, 1);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7133, 48000);
     assert_all_fast(&r, "after the capture");
-    assert!(r.fast_total() >= u64::from(FLOWS) * PER_FLOW);
+    assert!(r.fast_total() >= DATAGRAMS);
 
     // A capture on all interfaces watches ipmp0 too.
     let dump = tcpdump(&lab, "host", &["-i", "any", "udp and dst port 7134"]);
@@ -655,11 +628,7 @@ fn tcpdump_on_ipmp0_sees_every_outbound_frame() {
         .lines()
         .filter(|l| l.contains(" ipmp0 Out ") && l.contains(&format!("> {ROUTER_IP}.7134: UDP")))
         .count() as u64;
-    assert_eq!(
-        on_group,
-        u64::from(FLOWS) * PER_FLOW,
-        "tcpdump -i any saw:\n{out}"
-    );
+    assert_eq!(on_group, DATAGRAMS, "tcpdump -i any saw:\n{out}");
     logged(&d, CAPTURE_GONE, 2);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7135, 49000);
     assert_all_fast(&r, "after tcpdump -i any");
@@ -685,8 +654,8 @@ fn frames_the_program_does_not_take_leave_through_user_space() {
             "-c",
             RAW_PY,
             "ipmp0",
-            &hex(&lab.mac("host", "ipmp0")),
-            &hex(&lab.mac("router", "r0")),
+            &hex_mac(&lab.mac("host", "ipmp0")),
+            &hex_mac(&lab.mac("router", "r0")),
             DATA,
             ROUTER_IP,
             "7149",
@@ -724,7 +693,7 @@ fn frames_the_program_does_not_take_leave_through_user_space() {
     send_flows(&lab, (DATA, ROUTER_IP), 7160, 52000, &[]);
     send_flows(&lab, (DATA6, ROUTER6), 7161, 52000, &[]);
     let (f1, _) = total_fast(&lab);
-    assert!(f1 - f0 >= 2 * u64::from(FLOWS) * PER_FLOW, "{f0} -> {f1}");
+    assert!(f1 - f0 >= 2 * DATAGRAMS, "{f0} -> {f1}");
 }
 
 /// Traffic flows, and nothing leaves in the kernel: the counters of the
@@ -802,7 +771,6 @@ fn a_dhcp_client_on_ipmp0_leaves_the_fast_path_on() {
     let d = start_tutorial(&lab);
     wait_all_active(&lab);
     lab.ping("host", ROUTER_IP, 3).expect_clean();
-    let count = |what: &str| d.stderr_text().matches(what).count();
     let work = lab.dir.join("dhclient");
     std::fs::create_dir_all(&work).unwrap();
     let conf = work.join("dhclient.conf");
@@ -832,7 +800,7 @@ fn a_dhcp_client_on_ipmp0_leaves_the_fast_path_on() {
     std::thread::sleep(SEVERAL_LOOKS);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7141, 49000);
     assert_all_fast(&r, "beside dhclient");
-    assert_eq!(count(CAPTURE_OPEN), 0, "{}", d.stderr_text());
+    assert_eq!(count(&d, CAPTURE_OPEN), 0, "{}", d.stderr_text());
     assert!(client.running(), "dhclient exited: {}", client.stderr_text());
 
     let dump = tcpdump(&lab, "host", &["-i", "ipmp0", "udp and dst port 7142"]);
@@ -879,8 +847,6 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     let d = start_tutorial(&lab);
     wait_all_active(&lab);
     lab.ping("host", ROUTER_IP, 3).expect_clean();
-    let count = |what: &str| d.stderr_text().matches(what).count();
-    let datagrams = u64::from(FLOWS) * PER_FLOW;
 
     // A root qdisc shaping ipmp0: every frame goes through it.
     lab.exec_ok("host", TBF);
@@ -901,8 +867,8 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     let (f1, _) = total_fast(&lab);
     assert_eq!(f1, f0, "the fast path sent frames past ipmp0's tbf");
     assert!(
-        p1 - p0 >= datagrams,
-        "tbf sent {} packets for {datagrams} datagrams",
+        p1 - p0 >= DATAGRAMS,
+        "tbf sent {} packets for {DATAGRAMS} datagrams",
         p1 - p0
     );
     assert!(
@@ -915,7 +881,7 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     logged(&d, TC_GONE, 1);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7172, 53500);
     assert_all_fast(&r, "after the tbf");
-    assert!(r.fast_total() >= datagrams);
+    assert!(r.fast_total() >= DATAGRAMS);
 
     // clsact with an egress filter: every frame passes it.
     lab.exec_ok("host", &["tc", "qdisc", "add", "dev", "ipmp0", "clsact"]);
@@ -928,8 +894,8 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     let (f1, _) = total_fast(&lab);
     assert_eq!(f1, f0, "the fast path sent frames past ipmp0's egress filter");
     assert!(
-        m1 - m0 >= datagrams,
-        "the filter saw {} frames for {datagrams} datagrams",
+        m1 - m0 >= DATAGRAMS,
+        "the filter saw {} frames for {DATAGRAMS} datagrams",
         m1 - m0
     );
 
@@ -937,5 +903,5 @@ fn traffic_control_on_ipmp0_applies_to_every_outbound_frame() {
     logged(&d, TC_GONE, 2);
     let r = round(&lab, &MEMBERS, (DATA, ROUTER_IP), 7174, 54500);
     assert_all_fast(&r, "after the clsact");
-    assert_eq!(count(TC_ON), 2, "{}", d.stderr_text());
+    assert_eq!(count(&d, TC_ON), 2, "{}", d.stderr_text());
 }

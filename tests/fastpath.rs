@@ -5,7 +5,7 @@
 mod common;
 
 use common::daemon::*;
-use common::{fmt_mac, wait_until, Lab, ROUTER_IP};
+use common::{fmt_mac, hex_mac, wait_until, Lab, ROUTER_IP};
 use std::time::Duration;
 
 /// `recv ADDR PORT`: counts datagrams (and distinct ones) until none came
@@ -59,10 +59,6 @@ const N: u64 = 300;
 const SLOW_PATH_CHATTER: u64 = 150;
 /// Per iperf3 run, in MiB.
 const TCP_MIB: u64 = 20;
-
-fn hex(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Starts the receiver on the host; returns it once it listens.
 fn receiver(lab: &Lab, port: &str) -> common::Proc {
@@ -298,8 +294,8 @@ fn offline_and_looped_frames_are_not_delivered() {
             UDP_PY,
             "raw",
             "r0",
-            &hex(&m1),
-            &hex(&m0),
+            &hex_mac(&m1),
+            &hex_mac(&m0),
             ROUTER_IP,
             DATA,
             "7003",
@@ -318,8 +314,8 @@ fn offline_and_looped_frames_are_not_delivered() {
             UDP_PY,
             "raw",
             "r0",
-            &hex(&r0),
-            &hex(&m0),
+            &hex_mac(&r0),
+            &hex_mac(&m0),
             ROUTER_IP,
             DATA,
             "7004",
@@ -372,23 +368,15 @@ fn a_reload_turns_the_fast_path_off_and_on_at_once() {
     via(&lab, "e1000g0");
     assert_eq!(udp_burst(&lab, "7006"), (N, N));
     assert_eq!(totals(&lab).1, 0, "off in the file");
-    let reloads = |n: usize| {
-        wait_until(Duration::from_secs(10), || {
-            d.stderr_text()
-                .matches("configuration of group production0 reloaded")
-                .count()
-                >= n
-        })
-    };
     with(true);
     d.signal(libc::SIGHUP);
-    assert!(reloads(1), "{}", d.stderr_text());
+    assert!(reloads(&d, 1), "{}", d.stderr_text());
     assert_eq!(udp_burst(&lab, "7006"), (N, N));
     let fast = totals(&lab).1;
     assert!(fast >= N, "on after the reload: {fast}");
     with(false);
     d.signal(libc::SIGHUP);
-    assert!(reloads(2), "{}", d.stderr_text());
+    assert!(reloads(&d, 2), "{}", d.stderr_text());
     assert_eq!(udp_burst(&lab, "7006"), (N, N));
     assert_eq!(totals(&lab).1, fast, "off again: the map counts nothing more");
 }
@@ -401,13 +389,7 @@ fn ipv6_udp_goes_into_ipmp0_in_the_kernel_exactly_once() {
     args.extend(strings(&["--data", "2001:db8::200/64"]));
     let d = start(&lab, &args, "ipmp0", DATA);
     // Bound once past DAD.
-    let bound = wait_until(Duration::from_secs(15), || {
-        ipmpstat(&lab, &["-a"])
-            .1
-            .lines()
-            .any(|l| l.starts_with(DATA6) && l.contains(" up "))
-    });
-    assert!(bound, "{}\n{}", ipmpstat(&lab, &["-a"]).1, d.stderr_text());
+    wait_addr_up(&lab, &d, DATA6);
     let (_, fast0, _) = totals(&lab);
     assert_eq!(udp_burst_to(&lab, DATA6, "7007"), (N, N), "each datagram once");
     let (_, fast1, _) = totals(&lab);

@@ -12,6 +12,32 @@ pub const DATA: &str = "192.0.2.200";
 /// How long a daemon may take to become ready (its data address appears).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an address may take to come up (an IPv6 one past DAD).
+pub const ADDR_UP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a reload may take to be logged.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until `ipmpstat -a` shows `addr` up; fails with what it shows.
+pub fn wait_addr_up(lab: &Lab, d: &Proc, addr: &str) {
+    let up = wait_until(ADDR_UP_TIMEOUT, || {
+        ipmpstat(lab, &["-a"])
+            .1
+            .lines()
+            .any(|l| l.starts_with(addr) && l.contains(" up "))
+    });
+    assert!(up, "{}\n{}", ipmpstat(lab, &["-a"]).1, d.stderr_text());
+}
+
+/// Waits until the daemon logged its Nth reload.
+pub fn reloads(d: &Proc, n: usize) -> bool {
+    wait_until(RELOAD_TIMEOUT, || {
+        d.stderr_text()
+            .matches("configuration of group production0 reloaded")
+            .count()
+            >= n
+    })
+}
+
 /// The tutorial's group: three members, one data address.
 pub fn tutorial_args() -> Vec<String> {
     strings(&[

@@ -64,6 +64,20 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 /// Formats a MAC as `aa:bb:cc:dd:ee:ff`.
+/// A MAC as bare hex digits (`aabbccddeeff`), as raw-frame scripts take it.
+pub fn hex_mac(mac: &[u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stops a capture (SIGINT flushes its output, once the last frames are
+/// printed) and returns its text.
+pub fn stop_capture(mut p: Proc) -> String {
+    std::thread::sleep(Duration::from_millis(300));
+    p.signal(libc::SIGINT);
+    p.wait_timeout(Duration::from_secs(5));
+    p.stdout_text()
+}
+
 pub fn fmt_mac(mac: &[u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
